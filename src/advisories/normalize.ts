@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { convert } from 'html-to-text';
+
+// Block elements become line breaks and inline markup disappears, so the same
+// words re-flowed into different markup yield the same text. Links keep only
+// their words: a tracking parameter added to an href is not a change of meaning.
+const HTML_TO_TEXT_OPTIONS = {
+  wordwrap: false as const,
+  preserveNewlines: false,
+  decodeEntities: true,
+  selectors: [
+    { selector: 'a', options: { ignoreHref: true } },
+    { selector: 'img', format: 'skip' },
+    { selector: 'script', format: 'skip' },
+    { selector: 'style', format: 'skip' },
+    { selector: 'h1', options: { uppercase: false } },
+    { selector: 'h2', options: { uppercase: false } },
+    { selector: 'h3', options: { uppercase: false } },
+    { selector: 'h4', options: { uppercase: false } },
+    { selector: 'h5', options: { uppercase: false } },
+    { selector: 'h6', options: { uppercase: false } },
+    { selector: 'table', format: 'dataTable' },
+    { selector: 'ul', options: { itemPrefix: '• ' } },
+  ],
+};
+
+// Every Unicode space separator (NBSP, narrow NBSP `&#8239;` seen in the State
+// Department feed, …) and zero-width characters become plain spaces or nothing.
+const SPACES = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/g;
+const ZERO_WIDTH = /[\u200b-\u200d\u2060\ufeff]/g;
+
+/** Tidy plain text: one space between words, no blank-line runs, trimmed lines. */
+export function tidyText(text: string): string {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .replace(ZERO_WIDTH, '')
+    .replace(SPACES, ' ')
+    .split('\n')
+    .map((line) => line.replace(/ {2,}/g, ' ').trim())
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/** HTML (or text that may hold markup and entities) to tidy plain text. */
+export function htmlToText(html: string | null | undefined): string {
+  if (!html) return '';
+  return tidyText(convert(html, HTML_TO_TEXT_OPTIONS));
+}
+
+/** A one-line string (titles): entities decoded, markup dropped, whitespace collapsed. */
+export function oneLine(text: string | null | undefined): string {
+  return htmlToText(text).replace(/\s+/g, ' ').trim();
+}
+
+/** The words alone: what a fingerprint compares, so line breaks from markup never matter. */
+export function words(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Identity of the meaning of an advisory version; see change detection. */
+export function fingerprint(parts: { title: string; body: string; level: number | null; levelText: string | null }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([words(parts.title), words(parts.body), parts.level, words(parts.levelText ?? '')]))
+    .digest('base64url');
+}
+
+export function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 22);
+}

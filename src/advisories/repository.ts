@@ -1,0 +1,278 @@
+import { sql, type Transaction } from 'kysely';
+import type { DB } from '../db/connect.ts';
+import type { Database, EventKind } from '../db/types.ts';
+import type { Diff, FingerprintedItem, StoredAdvisory } from './detect.ts';
+
+// All SQL about advisories, their versions and events.
+
+type Tx = Transaction<Database>;
+
+export async function loadStoredAdvisories(tx: Tx | DB, feedId: string): Promise<StoredAdvisory[]> {
+  const rows = await tx
+    .selectFrom('advisories')
+    .select(['id', 'key', 'fingerprint', 'level', 'link', 'guid', 'countries', 'published_at', 'removed_at', 'version_id'])
+    .where('feed_id', '=', feedId)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    key: r.key,
+    fingerprint: r.fingerprint,
+    level: r.level,
+    link: r.link,
+    guid: r.guid,
+    countries: r.countries,
+    publishedAt: r.published_at,
+    removed: r.removed_at !== null,
+    versionId: r.version_id,
+  }));
+}
+
+function versionValues(advisoryId: number, item: FingerprintedItem, now: Date) {
+  return {
+    advisory_id: advisoryId,
+    fingerprint: item.fingerprint,
+    countries: item.countries,
+    level: item.level,
+    level_text: item.levelText,
+    title: item.title,
+    body: item.body,
+    link: item.link,
+    published_at: item.publishedAt,
+    created_at: now,
+  };
+}
+
+function currentValues(item: FingerprintedItem) {
+  return {
+    countries: item.countries,
+    level: item.level,
+    level_text: item.levelText,
+    title: item.title,
+    body: item.body,
+    link: item.link,
+    guid: item.guid,
+    published_at: item.publishedAt,
+    fingerprint: item.fingerprint,
+  };
+}
+
+interface PendingEvent {
+  advisoryId: number;
+  kind: EventKind;
+  item: FingerprintedItem;
+  previousLevel: number | null;
+  versionId: number;
+  previousVersionId: number | null;
+}
+
+/**
+ * Writes one poll's diff. Must run inside the poll's transaction: advisories,
+ * versions and events land together or not at all. Returns the new event ids.
+ */
+export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): Promise<number[]> {
+  const pending: PendingEvent[] = [];
+
+  if (diff.added.length > 0) {
+    const inserted = await tx
+      .insertInto('advisories')
+      .values(
+        diff.added.map(({ item }) => ({
+          feed_id: feedId,
+          key: item.key,
+          ...currentValues(item),
+          first_seen_at: now,
+          last_seen_at: now,
+          changed_at: now,
+        })),
+      )
+      .returning(['id', 'key'])
+      .execute();
+    const idByKey = new Map(inserted.map((r) => [r.key, r.id]));
+    const versions = await tx
+      .insertInto('advisory_versions')
+      .values(diff.added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
+      .returning(['id', 'advisory_id'])
+      .execute();
+    const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
+    await tx
+      .updateTable('advisories')
+      .from('advisory_versions')
+      .set((eb) => ({ version_id: eb.ref('advisory_versions.id') }))
+      .whereRef('advisory_versions.advisory_id', '=', 'advisories.id')
+      .where('advisories.id', 'in', [...idByKey.values()])
+      .execute();
+    for (const { item, event } of diff.added) {
+      if (!event) continue;
+      const advisoryId = idByKey.get(item.key)!;
+      pending.push({ advisoryId, kind: event, item, previousLevel: null, versionId: versionByAdvisory.get(advisoryId)!, previousVersionId: null });
+    }
+  }
+
+  if (diff.changed.length > 0) {
+    const versions = await tx
+      .insertInto('advisory_versions')
+      .values(diff.changed.map(({ stored, item }) => versionValues(stored.id, item, now)))
+      .returning(['id', 'advisory_id'])
+      .execute();
+    const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
+    for (const { stored, item, kind } of diff.changed) {
+      const versionId = versionByAdvisory.get(stored.id)!;
+      await tx
+        .updateTable('advisories')
+        .set({ ...currentValues(item), version_id: versionId, last_seen_at: now, changed_at: now, removed_at: null })
+        .where('id', '=', stored.id)
+        .execute();
+      pending.push({
+        advisoryId: stored.id,
+        kind,
+        item,
+        previousLevel: stored.level,
+        versionId,
+        previousVersionId: stored.versionId,
+      });
+    }
+  }
+
+  const refreshed = diff.unchanged.filter((u) => u.refresh);
+  for (const { stored, item } of refreshed) {
+    await tx
+      .updateTable('advisories')
+      .set({ link: item.link, guid: item.guid, countries: item.countries, published_at: item.publishedAt, last_seen_at: now, removed_at: null })
+      .where('id', '=', stored.id)
+      .execute();
+  }
+  const touched = diff.unchanged.filter((u) => !u.refresh).map((u) => u.stored.id);
+  if (touched.length > 0) {
+    await tx.updateTable('advisories').set({ last_seen_at: now }).where('id', 'in', touched).execute();
+  }
+
+  if (diff.removed.length > 0) {
+    await tx
+      .updateTable('advisories')
+      .set({ removed_at: now })
+      .where('id', 'in', diff.removed.map((r) => r.id))
+      .execute();
+  }
+
+  if (pending.length === 0) return [];
+  const events = await tx
+    .insertInto('events')
+    .values(
+      pending.map((p) => ({
+        feed_id: feedId,
+        advisory_id: p.advisoryId,
+        kind: p.kind,
+        countries: p.item.countries,
+        level: p.item.level,
+        previous_level: p.previousLevel,
+        title: p.item.title,
+        link: p.item.link,
+        version_id: p.versionId,
+        previous_version_id: p.previousVersionId,
+        created_at: now,
+      })),
+    )
+    .returning('id')
+    .execute();
+  return events.map((e) => e.id);
+}
+
+export interface AdvisoryListing {
+  feedId: string;
+  feedName: string;
+  source: string;
+  country: string | null;
+  countries: string[];
+  level: number | null;
+  levelText: string | null;
+  title: string;
+  link: string | null;
+  updatedAt: Date;
+  publishedAt: Date | null;
+}
+
+export async function listAdvisories(db: DB, options: { country?: string | undefined }): Promise<AdvisoryListing[]> {
+  let q = db
+    .selectFrom('advisories')
+    .innerJoin('feeds', 'feeds.id', 'advisories.feed_id')
+    .select([
+      'advisories.feed_id',
+      'feeds.name as feed_name',
+      'feeds.source',
+      'advisories.countries',
+      'advisories.level',
+      'advisories.level_text',
+      'advisories.title',
+      'advisories.link',
+      'advisories.changed_at',
+      'advisories.published_at',
+    ])
+    .where('advisories.removed_at', 'is', null)
+    .orderBy(sql`advisories.countries[1]`)
+    .orderBy('advisories.feed_id')
+    .orderBy('advisories.published_at', 'desc');
+  if (options.country) q = q.where(sql<boolean>`advisories.countries @> array[${options.country}]::text[]`);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    feedId: r.feed_id,
+    feedName: r.feed_name,
+    source: r.source,
+    country: r.countries[0] ?? null,
+    countries: r.countries,
+    level: r.level,
+    levelText: r.level_text,
+    title: r.title,
+    link: r.link,
+    updatedAt: r.changed_at,
+    publishedAt: r.published_at,
+  }));
+}
+
+export interface EventListing {
+  id: number;
+  feed: string;
+  kind: EventKind;
+  country: string | null;
+  countries: string[];
+  level: number | null;
+  previousLevel: number | null;
+  title: string;
+  link: string | null;
+  createdAt: Date;
+}
+
+export async function listEvents(db: DB, options: { since?: Date | undefined; limit?: number }): Promise<EventListing[]> {
+  let q = db
+    .selectFrom('events')
+    .select(['id', 'feed_id', 'kind', 'countries', 'level', 'previous_level', 'title', 'link', 'created_at'])
+    .orderBy('created_at')
+    .orderBy('id');
+  if (options.since) q = q.where('created_at', '>=', options.since);
+  if (options.limit) q = q.limit(options.limit);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    id: r.id,
+    feed: r.feed_id,
+    kind: r.kind,
+    country: r.countries[0] ?? null,
+    countries: r.countries,
+    level: r.level,
+    previousLevel: r.previous_level,
+    title: r.title,
+    link: r.link,
+    createdAt: r.created_at,
+  }));
+}
+
+/** An event with the version before and after, for "what changed" views and messages. */
+export async function eventWithVersions(db: DB, eventId: number) {
+  const event = await db.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst();
+  if (!event) return undefined;
+  const versionIds = [event.version_id, event.previous_version_id].filter((v): v is number => v !== null);
+  const versions = await db.selectFrom('advisory_versions').selectAll().where('id', 'in', versionIds).execute();
+  return {
+    event,
+    version: versions.find((v) => v.id === event.version_id)!,
+    previous: versions.find((v) => v.id === event.previous_version_id) ?? null,
+  };
+}

@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { feedsFileSchema, settingsSchema, type FeedConfig, type Settings } from './schema.ts';
+
+/** A configuration problem, already phrased for the admin: `file: path: message`. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface AppConfig {
+  configDir: string;
+  dataDir: string;
+  /** `undefined` means the embedded PGlite database in `$DATA_DIR/pglite`. */
+  databaseUrl: string | undefined;
+  smtpUrl: string | undefined;
+  twilio: {
+    accountSid: string | undefined;
+    authToken: string | undefined;
+    from: string | undefined;
+    messagingServiceSid: string | undefined;
+    apiBaseUrl: string;
+  };
+  port: number;
+  publicBaseUrl: string;
+  adminToken: string | undefined;
+  mailFrom: string;
+  /** Resolved lazily for embedded mode: see `appSecret()`. */
+  appSecretFromEnv: string | undefined;
+  settings: Settings;
+  feeds: FeedConfig[];
+}
+
+type Env = Record<string, string | undefined>;
+
+function formatPath(p: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of p) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}
+
+function zodProblems(file: string, error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const where = formatPath(i.path);
+    return `${file}: ${where ? `${where}: ` : ''}${i.message}`;
+  });
+}
+
+function readYaml(dir: string, file: string, problems: string[]): unknown {
+  const full = path.join(dir, file);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    problems.push(`${file}: cannot be read: ${(err as Error).message}`);
+    return undefined;
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${e.message.split('\n')[0]}`);
+    return undefined;
+  }
+  return doc.toJS() ?? undefined;
+}
+
+export function loadFeeds(configDir: string): FeedConfig[] {
+  const problems: string[] = [];
+  const raw = readYaml(configDir, 'feeds.yaml', problems);
+  if (problems.length) throw new ConfigError(problems);
+  if (raw === undefined) throw new ConfigError([`feeds.yaml: not found in ${configDir}`]);
+  const parsed = feedsFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(zodProblems('feeds.yaml', parsed.error));
+  return parsed.data.feeds;
+}
+
+export function loadSettings(configDir: string): Settings {
+  const problems: string[] = [];
+  const raw = readYaml(configDir, 'settings.yaml', problems);
+  if (problems.length) throw new ConfigError(problems);
+  const parsed = settingsSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(zodProblems('settings.yaml', parsed.error));
+  return parsed.data;
+}
+
+function envProblems(env: Env): string[] {
+  const problems: string[] = [];
+  const url = (name: string, protocols: string[]) => {
+    const v = env[name];
+    if (!v) return;
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) problems.push(`environment: ${name}: must be a ${protocols.join(' or ')} URL`);
+    } catch {
+      problems.push(`environment: ${name}: is not a valid URL`);
+    }
+  };
+  url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  url('SMTP_URL', ['smtp:', 'smtps:']);
+  url('TWILIO_API_BASE_URL', ['http:', 'https:']);
+  url('PUBLIC_BASE_URL', ['http:', 'https:']);
+  if (env.PORT && !/^\d{1,5}$/.test(env.PORT)) problems.push('environment: PORT: must be a port number');
+  if (env.DATABASE_URL && !env.APP_SECRET) {
+    problems.push('environment: APP_SECRET: is required when DATABASE_URL is set');
+  }
+  if (env.APP_SECRET && env.APP_SECRET.length < 16) problems.push('environment: APP_SECRET: must be at least 16 characters');
+  return problems;
+}
+
+/**
+ * The one place that reads `process.env` (through `env`) and the config files.
+ * Everything else receives the resulting object.
+ */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const configDir = path.resolve(env.CONFIG_DIR ?? './config');
+  const dataDir = path.resolve(env.DATA_DIR ?? './data');
+  const problems = envProblems(env);
+  let settings: Settings | undefined;
+  let feeds: FeedConfig[] | undefined;
+  for (const load of [
+    () => (settings = loadSettings(configDir)),
+    () => (feeds = loadFeeds(configDir)),
+  ]) {
+    try {
+      load();
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length || !settings || !feeds) throw new ConfigError(problems);
+  const port = env.PORT ? Number(env.PORT) : settings.port;
+  return {
+    configDir,
+    dataDir,
+    databaseUrl: env.DATABASE_URL || undefined,
+    smtpUrl: env.SMTP_URL || undefined,
+    twilio: {
+      accountSid: env.TWILIO_ACCOUNT_SID || undefined,
+      authToken: env.TWILIO_AUTH_TOKEN || undefined,
+      from: env.TWILIO_FROM || undefined,
+      messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID || undefined,
+      apiBaseUrl: env.TWILIO_API_BASE_URL || 'https://api.twilio.com',
+    },
+    port,
+    publicBaseUrl: (env.PUBLIC_BASE_URL || settings.publicBaseUrl || `http://localhost:${port}`).replace(/\/+$/, ''),
+    adminToken: env.ADMIN_TOKEN || undefined,
+    mailFrom: env.MAIL_FROM || settings.mailFrom,
+    appSecretFromEnv: env.APP_SECRET || undefined,
+    settings,
+    feeds,
+  };
+}
+
+/**
+ * In embedded mode the secret is generated once and kept in `$DATA_DIR`, so
+ * links signed before a restart keep working.
+ */
+export function appSecret(config: AppConfig): string {
+  if (config.appSecretFromEnv) return config.appSecretFromEnv;
+  const file = path.join(config.dataDir, 'app-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(config.dataDir, { recursive: true });
+    const secret = randomBytes(32).toString('base64url');
+    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}

@@ -1,0 +1,88 @@
+import cron from 'node-cron';
+import { z } from 'zod';
+
+/** Source profiles known to the pipeline (SPEC §4). */
+export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller'] as const;
+export type SourceProfile = (typeof SOURCE_PROFILES)[number];
+
+const cronExpression = z.string().refine((s) => cron.validate(s), { message: 'must be a valid cron expression' });
+
+const httpUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http(s) URL' },
+);
+
+const countryCode = z
+  .string()
+  .regex(/^[A-Za-z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 code' })
+  .transform((s) => s.toUpperCase());
+
+export const feedSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]+$/, { message: 'must match [a-z0-9-]+' }),
+    name: z.string().min(1).optional(),
+    url: httpUrl,
+    source: z.enum(SOURCE_PROFILES).default('generic'),
+    schedule: cronExpression.optional(),
+    countries: z.array(countryCode).default([]),
+    enabled: z.boolean().default(true),
+    timeoutSeconds: z.number().positive().max(600).optional(),
+    headers: z.record(z.string(), z.string()).default({}),
+    alertOnFirstPoll: z.boolean().default(false),
+  })
+  .strict();
+
+export const feedsFileSchema = z
+  .object({ feeds: z.array(feedSchema).default([]) })
+  .strict()
+  .superRefine((file, ctx) => {
+    const seen = new Map<string, number>();
+    file.feeds.forEach((f, i) => {
+      const prev = seen.get(f.id);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['feeds', i, 'id'], message: `duplicate id "${f.id}" (also feeds[${prev}])` });
+      }
+      seen.set(f.id, i);
+    });
+  });
+
+/** Every setting has its default here and nowhere else. */
+export const settingsSchema = z
+  .object({
+    defaultSchedule: cronExpression.default('*/15 * * * *'),
+    port: z.number().int().min(0).max(65535).default(3000),
+    publicBaseUrl: httpUrl.optional(),
+    mailFrom: z.string().min(3).default('Advisory Alerts <alerts@localhost>'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    http: z
+      .object({
+        userAgent: z
+          .string()
+          .min(1)
+          .default('advisory-alerts/0.1 (+https://github.com/advisory-alerts; travel advisory change notifier)'),
+        timeoutSeconds: z.number().positive().max(600).default(30),
+        maxBodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        maxRedirects: z.number().int().min(0).max(20).default(5),
+        concurrency: z.number().int().positive().max(256).default(16),
+      })
+      .strict()
+      .prefault({}),
+    backoff: z
+      .object({
+        baseSeconds: z.number().positive().default(60),
+        maxSeconds: z.number().positive().default(6 * 3600),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type FeedConfig = z.output<typeof feedSchema>;
+export type Settings = z.output<typeof settingsSchema>;

@@ -1,0 +1,92 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import pg from 'pg';
+import { DatabaseError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { openEmbedded } from './embedded.ts';
+import type { Database } from './types.ts';
+
+export type DB = Kysely<Database>;
+
+export interface DatabaseHandle {
+  db: DB;
+  /** True for the embedded PGlite database. Some features (several processes) need a server. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+// int8 (ids, counts) as JS numbers: ids stay far below 2^53, and numbers keep
+// the rest of the code free of string/number juggling.
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+function createPool(connection: pg.PoolConfig, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({ ...connection, types, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its server (a PostgreSQL restart) must not crash the process;
+  // the pool drops it and the next query opens a new one.
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'database connection lost'));
+  return pool;
+}
+
+export async function connectDatabase(options: {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  role: 'service' | 'command';
+  logger: Logger;
+  poolSize?: number;
+}): Promise<DatabaseHandle> {
+  const { logger } = options;
+  if (options.databaseUrl) {
+    const pool = createPool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 }, logger);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, embedded: false, close: () => db.destroy() };
+  }
+  const embedded = await openEmbedded({ dataDir: options.dataDir, role: options.role, logger });
+  // pglite-socket runs one query at a time anyway; a few connections let a
+  // transaction in one part of the service not stall reads in another.
+  const pool = createPool({ host: embedded.socketDir, port: 5432, user: 'postgres', database: 'postgres', max: options.poolSize ?? 4 }, logger);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    embedded: true,
+    close: async () => {
+      await db.destroy();
+      await embedded.close();
+    },
+  };
+}
+
+class DirectoryMigrationProvider implements MigrationProvider {
+  constructor(private readonly dir: string) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    const files = (await readdir(this.dir)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).sort();
+    const out: Record<string, Migration> = {};
+    for (const file of files) {
+      const mod = (await import(pathToFileURL(path.join(this.dir, file)).href)) as Migration;
+      out[file.replace(/\.(ts|js|mjs)$/, '')] = mod;
+    }
+    return out;
+  }
+}
+
+export async function migrateToLatest(db: Kysely<any>, logger: Logger): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: new DirectoryMigrationProvider(MIGRATIONS_DIR) });
+  const result = await migrator.migrateToLatest();
+  for (const r of result.results ?? []) {
+    logger.info({ migration: r.migrationName, status: r.status }, 'migration');
+  }
+  if (result.error) {
+    throw new DatabaseError(`migration failed: ${(result.error as Error).message ?? String(result.error)}`, 'permanent', {
+      cause: result.error,
+    });
+  }
+  return result;
+}

@@ -1,0 +1,163 @@
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { Logger } from '../shared/logger.ts';
+import { DatabaseError } from '../shared/errors.ts';
+
+/**
+ * PGlite is a single-process database: two processes opening the same
+ * directory would corrupt it. So exactly one process *hosts* it (holding
+ * `pglite.lock`) and serves it on a Unix socket with pglite-socket; every
+ * database client, the host's own pool included, connects through that socket
+ * with the ordinary `pg` driver. An admin's `npx advisory-alerts events list`
+ * next to a running `npm start` therefore just connects to the socket.
+ *
+ * A long-running `start` insists on hosting (a short-lived CLI command that
+ * happens to host is waited for), so the service never depends on a process
+ * that is about to exit.
+ */
+export interface EmbeddedHandle {
+  /** Directory holding the `.s.PGSQL.5432` socket: the `host` for `pg`. */
+  socketDir: string;
+  hosting: boolean;
+  close(): Promise<void>;
+}
+
+interface LockInfo {
+  pid: number;
+  role: 'service' | 'command';
+}
+
+const SOCKET_PORT = 5432;
+// Unix socket paths are limited to 107 bytes on Linux.
+const MAX_SOCKET_PATH = 100;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(1000, () => done(false));
+  });
+}
+
+function readLock(lockFile: string): LockInfo | undefined {
+  try {
+    const info = JSON.parse(readFileSync(lockFile, 'utf8')) as LockInfo;
+    return typeof info.pid === 'number' ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryLock(lockFile: string, role: LockInfo['role']): boolean {
+  try {
+    const fd = openSync(lockFile, 'wx', 0o600);
+    writeSync(fd, JSON.stringify({ pid: process.pid, role } satisfies LockInfo));
+    closeSync(fd);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new DatabaseError(`cannot create ${lockFile}: ${(err as Error).message}`, 'permanent', { cause: err });
+  }
+}
+
+export async function openEmbedded(options: {
+  dataDir: string;
+  role: LockInfo['role'];
+  logger: Logger;
+  waitMs?: number;
+}): Promise<EmbeddedHandle> {
+  const { dataDir, role, logger } = options;
+  const pgliteDir = path.join(dataDir, 'pglite');
+  const socketDir = path.join(dataDir, 'run');
+  const socketPath = path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`);
+  const lockFile = path.join(dataDir, 'pglite.lock');
+  if (socketPath.length > MAX_SOCKET_PATH) {
+    throw new DatabaseError(
+      `DATA_DIR is too long for the embedded database's socket (${socketPath.length} > ${MAX_SOCKET_PATH} characters); use a shorter DATA_DIR`,
+      'permanent',
+    );
+  }
+  mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + (options.waitMs ?? 20_000);
+
+  for (;;) {
+    const holder = readLock(lockFile);
+    if (holder && holder.pid !== process.pid && isAlive(holder.pid)) {
+      const answering = await canConnect(socketPath);
+      if (answering && (role === 'command' || holder.role === 'service')) {
+        if (role === 'service') {
+          throw new DatabaseError(
+            `the embedded database in ${dataDir} is already used by a running service (pid ${holder.pid}); stop it, or set DATABASE_URL to run several processes against one PostgreSQL`,
+            'permanent',
+          );
+        }
+        return { socketDir, hosting: false, close: async () => {} };
+      }
+      if (Date.now() > deadline) {
+        throw new DatabaseError(
+          `the embedded database in ${dataDir} is held by process ${holder.pid}, which does not answer on ${socketPath}; wait for it to finish or stop it, then retry`,
+          'retryable',
+        );
+      }
+      await sleep(200);
+      continue;
+    }
+    if (holder && (holder.pid === process.pid || !isAlive(holder.pid))) {
+      // Stale lock from a process that died: its socket file is stale too.
+      rmSync(lockFile, { force: true });
+    }
+    if (tryLock(lockFile, role)) break;
+  }
+
+  rmSync(socketPath, { force: true });
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer | undefined;
+  try {
+    db = await PGlite.create(pgliteDir === 'memory://' ? undefined : pgliteDir);
+    server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: 64 });
+    await server.start();
+  } catch (err) {
+    await server?.stop().catch(() => {});
+    await db?.close().catch(() => {});
+    rmSync(lockFile, { force: true });
+    throw new DatabaseError(`cannot open the embedded database in ${pgliteDir}: ${(err as Error).message}`, 'permanent', {
+      cause: err,
+    });
+  }
+  logger.debug({ pgliteDir, socketPath }, 'hosting embedded database');
+  let closed = false;
+  return {
+    socketDir,
+    hosting: true,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await server?.stop();
+      await db?.close();
+      rmSync(socketPath, { force: true });
+      if (readLock(lockFile)?.pid === process.pid) rmSync(lockFile, { force: true });
+    },
+  };
+}
+
+export function embeddedExists(dataDir: string): boolean {
+  return existsSync(path.join(dataDir, 'pglite'));
+}

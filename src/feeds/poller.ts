@@ -1,0 +1,180 @@
+import type { Transaction } from 'kysely';
+import { diffAdvisories } from '../advisories/detect.ts';
+import { applyDiff, loadStoredAdvisories } from '../advisories/repository.ts';
+import type { FeedConfig, Settings } from '../config/schema.ts';
+import type { DB } from '../db/connect.ts';
+import type { Database, PollStatus } from '../db/types.ts';
+import type { Clock } from '../shared/clock.ts';
+import { errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { feedBackoffMs } from './backoff.ts';
+import { FeedFetchError, fetchFeed } from './fetch.ts';
+import { profileFor } from './profiles/index.ts';
+import { getFeedRow, lockFeedRow, recordFailure, recordNotModified, recordSuccess } from './repository.ts';
+
+export interface PollDeps {
+  db: DB;
+  logger: Logger;
+  clock: Clock;
+  settings: Settings;
+  /**
+   * Called inside the poll's transaction with the ids of the events it recorded,
+   * so the fan-out to deliveries commits (or rolls back) with the events.
+   */
+  onEvents?: (tx: Transaction<Database>, eventIds: number[]) => Promise<void>;
+}
+
+export interface PollOutcome {
+  feed: string;
+  status: PollStatus | 'skipped';
+  new: number;
+  updated: number;
+  unchanged: number;
+  removed: number;
+  events: number;
+  httpStatus: number | null;
+  error: string | null;
+  /** Set when the feed is skipped or failed: no poll before this time. */
+  notBefore: Date | null;
+  baseline: boolean;
+}
+
+function outcome(feed: string, status: PollOutcome['status'], extra: Partial<PollOutcome> = {}): PollOutcome {
+  return { feed, status, new: 0, updated: 0, unchanged: 0, removed: 0, events: 0, httpStatus: null, error: null, notBefore: null, baseline: false, ...extra };
+}
+
+/**
+ * One poll of one feed: fetch, parse, diff, write. A failure at any step is
+ * recorded on the feed and changes nothing else; the feed's stored advisories,
+ * validators and baseline stay as they were.
+ *
+ * `force` ignores the back-off / Retry-After window (an admin's explicit `poll`).
+ */
+export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: { force?: boolean } = {}): Promise<PollOutcome> {
+  const { db, logger, clock, settings } = deps;
+  const log = logger.child({ feed: feed.id });
+  const row = await getFeedRow(db, feed.id);
+  if (!row) throw new Error(`feed "${feed.id}" is not in the database; sync the configuration first`);
+  const startedAt = clock.now();
+  if (!options.force && row.not_before && row.not_before > startedAt) {
+    log.debug({ notBefore: row.not_before }, 'poll skipped: backing off');
+    return outcome(feed.id, 'skipped', { notBefore: row.not_before });
+  }
+
+  const fail = async (err: unknown, httpStatus: number | null): Promise<PollOutcome> => {
+    const finishedAt = clock.now();
+    const retryAfterMs = err instanceof FeedFetchError ? err.details.retryAfterMs : undefined;
+    const delay = feedBackoffMs(row.consecutive_failures + 1, {
+      baseMs: settings.backoff.baseSeconds * 1000,
+      maxMs: settings.backoff.maxSeconds * 1000,
+      retryAfterMs,
+    });
+    const notBefore = new Date(finishedAt.getTime() + delay);
+    const message = errorMessage(err);
+    await recordFailure(db, { feedId: feed.id, startedAt, finishedAt, status: 'error', httpStatus, error: message, notBefore });
+    log.warn({ err: message, failures: row.consecutive_failures + 1, notBefore }, 'poll failed');
+    return outcome(feed.id, 'error', { error: message, httpStatus, notBefore });
+  };
+
+  let fetched;
+  try {
+    fetched = await fetchFeed(
+      feed.url,
+      { etag: row.etag, lastModified: row.last_modified },
+      {
+        userAgent: settings.http.userAgent,
+        timeoutMs: (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000,
+        maxBodyBytes: settings.http.maxBodyBytes,
+        maxRedirects: settings.http.maxRedirects,
+        headers: feed.headers,
+        now: () => clock.now(),
+      },
+    );
+  } catch (err) {
+    return fail(err, err instanceof FeedFetchError ? (err.details.status ?? null) : null);
+  }
+
+  if (fetched.status === 'not-modified') {
+    const finishedAt = clock.now();
+    await recordNotModified(db, {
+      feedId: feed.id,
+      startedAt,
+      finishedAt,
+      status: 'not-modified',
+      httpStatus: 304,
+      etag: fetched.validators.etag,
+      lastModified: fetched.validators.lastModified,
+    });
+    log.debug('not modified');
+    return outcome(feed.id, 'not-modified', { httpStatus: 304 });
+  }
+
+  let items;
+  try {
+    items = await profileFor(feed.source).parse(fetched.text, feed);
+  } catch (err) {
+    return fail(err, fetched.httpStatus);
+  }
+
+  try {
+    const result = await db.transaction().execute(async (tx) => {
+      // The row lock serialises concurrent polls of one feed at the write step.
+      const locked = await lockFeedRow(tx, feed.id);
+      const baseline = !locked?.baseline_at && !feed.alertOnFirstPoll;
+      const stored = await loadStoredAdvisories(tx, feed.id);
+      const diff = diffAdvisories(stored, items, { baseline });
+      const now = clock.now();
+      const eventIds = await applyDiff(tx, feed.id, diff, now);
+      if (eventIds.length > 0 && deps.onEvents) await deps.onEvents(tx, eventIds);
+      const counts = {
+        new: diff.added.length,
+        updated: diff.changed.length,
+        unchanged: diff.unchanged.length,
+        removed: diff.removed.length,
+        events: eventIds.length,
+      };
+      await recordSuccess(tx, {
+        feedId: feed.id,
+        startedAt,
+        finishedAt: now,
+        status: 'ok',
+        httpStatus: fetched.httpStatus,
+        counts,
+        etag: fetched.validators.etag,
+        lastModified: fetched.validators.lastModified,
+      });
+      if (diff.duplicates > 0) log.warn({ duplicates: diff.duplicates }, 'items with a repeated identity were ignored');
+      return { counts, baseline };
+    });
+    log.info({ ...result.counts, baseline: result.baseline }, 'polled');
+    return outcome(feed.id, 'ok', { ...result.counts, httpStatus: fetched.httpStatus, baseline: result.baseline });
+  } catch (err) {
+    // A database failure mid-poll rolled the transaction back; record it if we still can.
+    try {
+      return await fail(new Error(`storing the poll failed: ${errorMessage(err)}`, { cause: err }), fetched.httpStatus);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/** Polls feeds with bounded concurrency; one feed's failure never stops the others. */
+export async function pollFeeds(deps: PollDeps, feeds: readonly FeedConfig[], options: { force?: boolean; concurrency?: number } = {}): Promise<PollOutcome[]> {
+  const results: PollOutcome[] = new Array(feeds.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < feeds.length) {
+      const i = next++;
+      const feed = feeds[i]!;
+      try {
+        results[i] = await pollFeed(deps, feed, options);
+      } catch (err) {
+        deps.logger.error({ feed: feed.id, err: errorMessage(err) }, 'poll crashed');
+        results[i] = outcome(feed.id, 'error', { error: errorMessage(err) });
+      }
+    }
+  };
+  const n = Math.max(1, Math.min(options.concurrency ?? deps.settings.http.concurrency, feeds.length));
+  await Promise.all(Array.from({ length: n }, worker));
+  return results;
+}

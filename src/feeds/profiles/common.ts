@@ -1,0 +1,41 @@
+import { htmlToText, oneLine, shortHash } from '../../advisories/normalize.ts';
+import type { RawItem } from '../parse-xml.ts';
+
+export function parseDate(value: string | null | undefined): Date | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  // Date-only RFC 822 dates ("Tue, 16 Feb 2021", the State Department's) would
+  // parse as *local* midnight: pin them to UTC so results don't depend on TZ.
+  const dateOnly = /^(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4}$/.test(trimmed);
+  const ms = Date.parse(dateOnly ? `${trimmed} 00:00:00 GMT` : trimmed);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+export function cleanUrl(value: string | null | undefined): string | null {
+  const v = value?.trim();
+  if (!v) return null;
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The richest body an item offers: full content over the summary. */
+export function itemBody(item: RawItem): string {
+  const content = htmlToText(item.content);
+  const summary = htmlToText(item.summary);
+  return content.length >= summary.length ? content : summary;
+}
+
+/** Generic identity: guid, else link, else a hash of title and content (SPEC §4). */
+export function genericKey(item: RawItem, title: string, body: string): string {
+  const guid = item.guid?.trim();
+  if (guid) return `guid:${guid}`;
+  const link = cleanUrl(item.link);
+  if (link) return `link:${link}`;
+  return `hash:${shortHash(`${title}\n${body}`)}`;
+}
+
+export { htmlToText, oneLine };

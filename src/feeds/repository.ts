@@ -1,0 +1,183 @@
+import { sql, type Transaction } from 'kysely';
+import type { FeedConfig } from '../config/schema.ts';
+import type { DB } from '../db/connect.ts';
+import type { Database, FeedRow, PollStatus } from '../db/types.ts';
+
+// All SQL about feeds and their poll history.
+
+type Tx = Transaction<Database>;
+
+/**
+ * Make the feeds table agree with feeds.yaml: new feeds are added, changed ones
+ * updated, removed ones marked `in_config = false` (never deleted: their
+ * advisories and events stay). A changed URL drops the stored validators, which
+ * belong to the old URL.
+ */
+export async function syncFeeds(db: DB, feeds: readonly FeedConfig[]): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    for (const f of feeds) {
+      await tx
+        .insertInto('feeds')
+        .values({ id: f.id, name: f.name ?? f.id, url: f.url, source: f.source, enabled: f.enabled, in_config: true, schedule: f.schedule ?? null })
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            name: eb.ref('excluded.name'),
+            source: eb.ref('excluded.source'),
+            enabled: eb.ref('excluded.enabled'),
+            schedule: eb.ref('excluded.schedule'),
+            in_config: true,
+            etag: sql`case when feeds.url = excluded.url then feeds.etag end`,
+            last_modified: sql`case when feeds.url = excluded.url then feeds.last_modified end`,
+            url: eb.ref('excluded.url'),
+          })),
+        )
+        .execute();
+    }
+    let gone = tx.updateTable('feeds').set({ in_config: false }).where('in_config', '=', true);
+    if (feeds.length > 0) gone = gone.where('id', 'not in', feeds.map((f) => f.id));
+    await gone.execute();
+  });
+}
+
+export async function getFeedRow(db: DB | Tx, id: string): Promise<FeedRow | undefined> {
+  return db.selectFrom('feeds').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function lockFeedRow(tx: Tx, id: string): Promise<FeedRow | undefined> {
+  return tx.selectFrom('feeds').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+}
+
+export interface PollRecord {
+  feedId: string;
+  startedAt: Date;
+  finishedAt: Date;
+  status: PollStatus;
+  httpStatus: number | null;
+  counts?: { new: number; updated: number; unchanged: number; removed: number; events: number };
+  error?: string | null;
+}
+
+async function insertPollRun(db: DB | Tx, r: PollRecord): Promise<void> {
+  await db
+    .insertInto('poll_runs')
+    .values({
+      feed_id: r.feedId,
+      started_at: r.startedAt,
+      finished_at: r.finishedAt,
+      status: r.status,
+      http_status: r.httpStatus,
+      new_count: r.counts?.new ?? 0,
+      updated_count: r.counts?.updated ?? 0,
+      unchanged_count: r.counts?.unchanged ?? 0,
+      removed_count: r.counts?.removed ?? 0,
+      events_count: r.counts?.events ?? 0,
+      error: r.error ?? null,
+    })
+    .execute();
+}
+
+/** A failed poll: why, when to try again; stored advisories are not touched. */
+export async function recordFailure(db: DB, r: PollRecord & { notBefore: Date }): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .updateTable('feeds')
+      .set((eb) => ({
+        last_polled_at: r.finishedAt,
+        last_status: 'error',
+        last_error: r.error ?? null,
+        consecutive_failures: eb('consecutive_failures', '+', 1),
+        not_before: r.notBefore,
+      }))
+      .where('id', '=', r.feedId)
+      .execute();
+    await insertPollRun(tx, r);
+  });
+}
+
+export async function recordNotModified(db: DB, r: PollRecord & { etag: string | null; lastModified: string | null }): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .updateTable('feeds')
+      .set({
+        last_polled_at: r.finishedAt,
+        last_success_at: r.finishedAt,
+        last_status: 'not-modified',
+        last_error: null,
+        consecutive_failures: 0,
+        not_before: null,
+        etag: r.etag,
+        last_modified: r.lastModified,
+      })
+      .where('id', '=', r.feedId)
+      .execute();
+    await insertPollRun(tx, r);
+  });
+}
+
+/** Called inside the poll's transaction, after the advisories were written. */
+export async function recordSuccess(tx: Tx, r: PollRecord & { etag: string | null; lastModified: string | null }): Promise<void> {
+  await tx
+    .updateTable('feeds')
+    .set((eb) => ({
+      last_polled_at: r.finishedAt,
+      last_success_at: r.finishedAt,
+      last_status: 'ok',
+      last_error: null,
+      consecutive_failures: 0,
+      not_before: null,
+      etag: r.etag,
+      last_modified: r.lastModified,
+      baseline_at: eb.fn.coalesce('baseline_at', sql<Date>`${r.finishedAt}::timestamptz`),
+    }))
+    .where('id', '=', r.feedId)
+    .execute();
+  await insertPollRun(tx, r);
+}
+
+export interface FeedListing {
+  id: string;
+  name: string;
+  url: string;
+  source: string;
+  enabled: boolean;
+  inConfig: boolean;
+  lastPolledAt: Date | null;
+  lastStatus: PollStatus | null;
+  lastError: string | null;
+  consecutiveFailures: number;
+  advisories: number;
+  notBefore: Date | null;
+}
+
+export async function listFeeds(db: DB): Promise<FeedListing[]> {
+  const rows = await db
+    .selectFrom('feeds')
+    .leftJoin(
+      (eb) =>
+        eb
+          .selectFrom('advisories')
+          .select(['feed_id', (e) => e.fn.countAll<number>().as('n')])
+          .where('removed_at', 'is', null)
+          .groupBy('feed_id')
+          .as('a'),
+      (join) => join.onRef('a.feed_id', '=', 'feeds.id'),
+    )
+    .selectAll('feeds')
+    .select((eb) => eb.fn.coalesce('a.n', sql<number>`0`).as('advisories'))
+    .orderBy('feeds.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    url: r.url,
+    source: r.source,
+    enabled: r.enabled,
+    inConfig: r.in_config,
+    lastPolledAt: r.last_polled_at,
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+    consecutiveFailures: r.consecutive_failures,
+    advisories: Number(r.advisories),
+    notBefore: r.not_before,
+  }));
+}

@@ -1,0 +1,86 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { FeedConfig } from '../config/schema.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { pollFeed, type PollDeps, type PollOutcome } from './poller.ts';
+
+/**
+ * One node-cron task per enabled feed, on the feed's own schedule. A feed's
+ * runs never overlap (node-cron's `noOverlap`, plus our own in-flight map that
+ * also covers a reload replacing a task mid-run).
+ */
+export class FeedScheduler {
+  private tasks = new Map<string, { task: ScheduledTask; signature: string }>();
+  private inFlight = new Map<string, Promise<PollOutcome | undefined>>();
+  private stopping = false;
+
+  constructor(
+    private readonly deps: PollDeps,
+    private readonly defaultSchedule: string,
+  ) {}
+
+  /** Starts, stops or replaces tasks so that exactly the given feeds are scheduled. */
+  apply(feeds: readonly FeedConfig[]): { added: string[]; removed: string[]; changed: string[] } {
+    const wanted = new Map(feeds.filter((f) => f.enabled).map((f) => [f.id, f]));
+    const added: string[] = [];
+    const removed: string[] = [];
+    const changed: string[] = [];
+    for (const [id, entry] of this.tasks) {
+      const feed = wanted.get(id);
+      if (!feed || this.signature(feed) !== entry.signature) {
+        void entry.task.destroy();
+        this.tasks.delete(id);
+        (feed ? changed : removed).push(id);
+      }
+    }
+    for (const [id, feed] of wanted) {
+      if (this.tasks.has(id)) continue;
+      const schedule = feed.schedule ?? this.defaultSchedule;
+      const task = cron.createTask(schedule, () => this.run(feed), { name: `poll:${id}`, noOverlap: true });
+      void task.start();
+      this.tasks.set(id, { task, signature: this.signature(feed) });
+      if (!changed.includes(id)) added.push(id);
+    }
+    return { added, removed, changed };
+  }
+
+  private signature(feed: FeedConfig): string {
+    return JSON.stringify({ ...feed, schedule: feed.schedule ?? this.defaultSchedule });
+  }
+
+  /** Polls one feed unless it is already being polled in this process. */
+  run(feed: FeedConfig): Promise<PollOutcome | undefined> {
+    if (this.stopping) return Promise.resolve(undefined);
+    const running = this.inFlight.get(feed.id);
+    if (running) return running.then(() => undefined);
+    const p = pollFeed(this.deps, feed)
+      .catch((err: unknown) => {
+        this.deps.logger.error({ feed: feed.id, err: errorMessage(err) }, 'scheduled poll crashed');
+        return undefined;
+      })
+      .finally(() => this.inFlight.delete(feed.id));
+    this.inFlight.set(feed.id, p);
+    return p;
+  }
+
+  nextRun(feedId: string): Date | null {
+    return this.tasks.get(feedId)?.task.getNextRun() ?? null;
+  }
+
+  /** Stops taking work and waits for in-flight polls, so no poll is left half-written. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const { task } of this.tasks.values()) await task.destroy();
+    this.tasks.clear();
+    await Promise.allSettled(this.inFlight.values());
+  }
+}
+
+/** The next time a cron expression fires from now, for listings. */
+export function nextCronRun(expression: string): Date | null {
+  const task = cron.createTask(expression, () => {});
+  try {
+    return task.getNextRuns(1)[0] ?? null;
+  } finally {
+    void task.destroy();
+  }
+}

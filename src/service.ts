@@ -1,0 +1,84 @@
+import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load.ts';
+import type { FeedConfig } from './config/schema.ts';
+import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
+import { FeedScheduler } from './feeds/scheduler.ts';
+import { syncFeeds } from './feeds/repository.ts';
+import type { Clock } from './shared/clock.ts';
+import { errorMessage } from './shared/errors.ts';
+import type { Logger } from './shared/logger.ts';
+import { buildWebServer } from './web/server.ts';
+
+export const ROLES = ['poll', 'deliver', 'web'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface RunningService {
+  /** Re-reads feeds.yaml; an invalid file is refused and the running config stays. */
+  reload(): Promise<{ ok: true; added: string[]; removed: string[]; changed: string[] } | { ok: false; problems: string[] }>;
+  stop(): Promise<void>;
+  port: number | undefined;
+  database: DatabaseHandle;
+}
+
+export async function startService(config: AppConfig, options: { roles: readonly Role[]; logger: Logger; clock: Clock }): Promise<RunningService> {
+  const { logger, clock } = options;
+  const roles = new Set(options.roles);
+  const database = await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, role: 'service', logger });
+  try {
+    await migrateToLatest(database.db, logger);
+    if (!config.databaseUrl) appSecret(config);
+    await syncFeeds(database.db, config.feeds);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+
+  let feeds: FeedConfig[] = config.feeds;
+  const scheduler = roles.has('poll') ? new FeedScheduler({ db: database.db, logger, clock, settings: config.settings }, config.settings.defaultSchedule) : undefined;
+  if (scheduler) {
+    const r = scheduler.apply(feeds);
+    logger.info({ feeds: r.added }, 'feeds scheduled');
+  }
+
+  let web: ReturnType<typeof buildWebServer> | undefined;
+  let port: number | undefined;
+  if (roles.has('web')) {
+    web = buildWebServer({ db: database.db, logger });
+    try {
+      await web.listen({ port: config.port, host: '0.0.0.0' });
+    } catch (err) {
+      await scheduler?.stop();
+      await database.close();
+      throw new Error(`cannot listen on port ${config.port}: ${errorMessage(err)}`, { cause: err });
+    }
+    const address = web.server.address();
+    port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ url: `http://localhost:${port}` }, 'web listening');
+  }
+
+  return {
+    port,
+    database,
+    async reload() {
+      let next: FeedConfig[];
+      try {
+        next = loadFeeds(config.configDir);
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [errorMessage(err)];
+        logger.error({ problems }, 'feeds.yaml refused on reload; the previous configuration stays in force');
+        return { ok: false as const, problems };
+      }
+      await syncFeeds(database.db, next);
+      feeds = next;
+      const r = scheduler ? scheduler.apply(feeds) : { added: [], removed: [], changed: [] };
+      logger.info(r, 'feeds.yaml reloaded');
+      return { ok: true as const, ...r };
+    },
+    async stop() {
+      logger.info('stopping: no new work is taken');
+      await scheduler?.stop();
+      await web?.close();
+      await database.close();
+      logger.info('stopped');
+    },
+  };
+}
