@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { listEvents, eventWithVersions } from '../../src/advisories/repository.ts';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
+
+let t: TestDatabase;
+let server: FeedServer;
+beforeAll(async () => {
+  [t, server] = await Promise.all([openTestDatabase(), startFeedServer()]);
+});
+afterAll(async () => {
+  await Promise.all([t?.close(), server?.stop()]);
+});
+beforeEach(async () => {
+  await t.reset();
+});
+
+describe('U.S. Embassy Russia alerts (seed case)', () => {
+  it('records a baseline, then exactly one "new" event for the March 7 security alert', async () => {
+    const url = server.set('/ru/alerts', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+    const feeds = [feedConfig({ id: 'ru', url, source: 'us-embassy', countries: ['RU'] })];
+    const deps = pollDeps(t.db, new ManualClock());
+
+    const first = await syncAndPoll(deps, feeds, 'ru');
+    expect(first).toMatchObject({ status: 'ok', new: 2, events: 0, baseline: true });
+
+    server.set('/ru/alerts', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
+    const second = await syncAndPoll(deps, feeds, 'ru');
+    expect(second).toMatchObject({ status: 'ok', new: 1, updated: 0, unchanged: 2, events: 1 });
+
+    const events = await listEvents(t.db, {});
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: 'new', feed: 'ru', country: 'RU', level: null });
+    expect(events[0]!.title).toBe('Security Alert – U.S. Embassy Moscow (March 7, 2024)');
+    const detail = await eventWithVersions(t.db, events[0]!.id);
+    expect(detail?.version.body).toContain('extremists have imminent plans to target large gatherings in Moscow');
+    expect(detail?.version.level_text).toBe('Security Alert');
+    expect(detail?.previous).toBeNull();
+
+    const third = await syncAndPoll(deps, feeds, 'ru');
+    expect(third.status).toBe('not-modified');
+    expect(await listEvents(t.db, {})).toHaveLength(1);
+  });
+});

@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// The integration suite runs twice when a real PostgreSQL is available
+// (TEST_DATABASE_URL, set by .ci/run): once on embedded PGlite, once on the server.
+const integration = ['tests/integration/**/*.test.ts'];
+const projects: { test: Record<string, unknown> }[] = [
+  { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'] } },
+  { test: { name: 'pglite', root: '.', include: integration, globalSetup: ['tests/helpers/pglite-template.ts'], env: { TEST_DB_KIND: 'pglite' }, testTimeout: 30_000, hookTimeout: 60_000 } },
+];
+if (process.env.TEST_DATABASE_URL) {
+  projects.push({ test: { name: 'postgres', root: '.', include: integration, env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 } });
+}
+
+export default defineConfig({
+  test: {
+    projects,
+    pool: 'forks',
+  },
+});
