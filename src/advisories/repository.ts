@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import type { Database, EventKind } from '../db/types.ts';
+import { governmentOf } from '../feeds/profiles/index.ts';
 import type { Diff, FingerprintedItem, StoredAdvisory } from './detect.ts';
 
 // All SQL about advisories, their versions and events.
@@ -228,9 +229,58 @@ export async function listAdvisories(db: DB, options: { country?: string | undef
   }));
 }
 
+export interface CountrySummary {
+  country: string;
+  highestLevel: number;
+  /** Feeds whose advisory is at the highest level. */
+  highestFeeds: { feedId: string; feedName: string; source: string }[];
+  lowestLevel: number;
+  levels: { feedId: string; feedName: string; source: string; level: number }[];
+}
+
+/** Every country with a levelled current advisory, with the level of each feed that speaks for it. */
+export async function countrySummaries(db: DB): Promise<CountrySummary[]> {
+  const rows = await db
+    .selectFrom('advisories')
+    .innerJoin('feeds', 'feeds.id', 'advisories.feed_id')
+    .select([
+      sql<string>`unnest(advisories.countries)`.as('country'),
+      'advisories.feed_id',
+      'feeds.name as feed_name',
+      'feeds.source',
+      'advisories.level',
+    ])
+    .where('advisories.removed_at', 'is', null)
+    .where('advisories.level', 'is not', null)
+    .execute();
+  const byCountry = new Map<string, CountrySummary['levels']>();
+  for (const r of rows) {
+    const list = byCountry.get(r.country) ?? [];
+    // One feed may speak for a country through several advisories (an embassy's
+    // alerts): its highest level is its word.
+    const existing = list.find((l) => l.feedId === r.feed_id);
+    if (existing) existing.level = Math.max(existing.level, r.level!);
+    else list.push({ feedId: r.feed_id, feedName: r.feed_name, source: r.source, level: r.level! });
+    byCountry.set(r.country, list);
+  }
+  return [...byCountry.entries()]
+    .map(([country, levels]) => {
+      const highestLevel = Math.max(...levels.map((l) => l.level));
+      return {
+        country,
+        highestLevel,
+        highestFeeds: levels.filter((l) => l.level === highestLevel).map(({ feedId, feedName, source }) => ({ feedId, feedName, source })),
+        lowestLevel: Math.min(...levels.map((l) => l.level)),
+        levels: levels.sort((a, b) => b.level - a.level || a.feedId.localeCompare(b.feedId)),
+      };
+    })
+    .sort((a, b) => a.country.localeCompare(b.country));
+}
+
 export interface EventListing {
   id: number;
   feed: string;
+  government: string;
   kind: EventKind;
   country: string | null;
   countries: string[];
@@ -244,15 +294,17 @@ export interface EventListing {
 export async function listEvents(db: DB, options: { since?: Date | undefined; limit?: number }): Promise<EventListing[]> {
   let q = db
     .selectFrom('events')
-    .select(['id', 'feed_id', 'kind', 'countries', 'level', 'previous_level', 'title', 'link', 'created_at'])
-    .orderBy('created_at')
-    .orderBy('id');
-  if (options.since) q = q.where('created_at', '>=', options.since);
+    .innerJoin('feeds', 'feeds.id', 'events.feed_id')
+    .select(['events.id', 'events.feed_id', 'feeds.name as feed_name', 'feeds.source', 'events.kind', 'events.countries', 'events.level', 'events.previous_level', 'events.title', 'events.link', 'events.created_at'])
+    .orderBy('events.created_at')
+    .orderBy('events.id');
+  if (options.since) q = q.where('events.created_at', '>=', options.since);
   if (options.limit) q = q.limit(options.limit);
   const rows = await q.execute();
   return rows.map((r) => ({
     id: r.id,
     feed: r.feed_id,
+    government: governmentOf(r.source, r.feed_name),
     kind: r.kind,
     country: r.countries[0] ?? null,
     countries: r.countries,

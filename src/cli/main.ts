@@ -1,5 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
-import { listAdvisories, listEvents } from '../advisories/repository.ts';
+import { countrySummaries, listAdvisories, listEvents } from '../advisories/repository.ts';
+import { governmentOf } from '../feeds/profiles/index.ts';
+import { countryName } from '../shared/countries.ts';
 import { ConfigError } from '../config/load.ts';
 import { migrateToLatest, connectDatabase } from '../db/connect.ts';
 import { pollFeeds } from '../feeds/poller.ts';
@@ -166,11 +168,52 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
       const country = opts.country ? parseCountry(opts.country) : undefined;
       const c = ctx();
       const rows = await withDatabase(c, ({ db }) => listAdvisories(db, { country }));
+      // The highest current level among the governments for each country, on every row.
+      const highest = new Map<string, number>();
+      for (const a of rows) {
+        for (const cc of a.countries) if (a.level !== null) highest.set(cc, Math.max(highest.get(cc) ?? 0, a.level));
+      }
       listing(
         c,
         opts.json,
-        rows.map((a) => ({ feed: a.feedId, country: a.country, countries: a.countries, level: a.level, wording: a.levelText, title: a.title, link: a.link, updatedAt: a.updatedAt })),
-        ['feed', 'country', 'level', 'wording', 'title', 'updatedAt', 'link'],
+        rows.map((a) => ({
+          feed: a.feedId,
+          government: governmentOf(a.source, a.feedName),
+          country: country ?? a.country,
+          countries: a.countries,
+          level: a.level,
+          wording: a.levelText,
+          title: a.title,
+          link: a.link,
+          updatedAt: a.updatedAt,
+          highestLevel: highest.get(country ?? a.country ?? '') ?? null,
+        })),
+        ['feed', 'government', 'country', 'level', 'wording', 'title', 'updatedAt', 'link'],
+      );
+    });
+
+  program
+    .command('countries')
+    .description('country commands')
+    .command('list')
+    .description('every country with an advisory: highest level, which government says so, disagreement')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      const c = ctx();
+      const rows = await withDatabase(c, ({ db }) => countrySummaries(db));
+      listing(
+        c,
+        opts.json,
+        rows.map((r) => ({
+          country: r.country,
+          name: countryName(r.country),
+          highestLevel: r.highestLevel,
+          saidBy: [...new Set(r.highestFeeds.map((f) => governmentOf(f.source, f.feedName)))],
+          feeds: r.highestFeeds.map((f) => f.feedId),
+          disagree: r.highestLevel - r.lowestLevel >= 2,
+          levels: r.levels.map((l) => `${governmentOf(l.source, l.feedName)}:${l.level}`),
+        })),
+        ['country', 'name', 'highestLevel', 'saidBy', 'disagree', 'levels'],
       );
     });
 
@@ -189,7 +232,7 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
         c,
         opts.json,
         rows.map((e) => ({ ...e })),
-        ['id', 'feed', 'kind', 'country', 'level', 'previousLevel', 'title', 'createdAt', 'link'],
+        ['id', 'feed', 'government', 'kind', 'country', 'level', 'previousLevel', 'title', 'createdAt', 'link'],
       );
     });
 

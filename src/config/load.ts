@@ -69,7 +69,8 @@ function readYaml(dir: string, file: string, problems: string[]): unknown {
     for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${e.message.split('\n')[0]}`);
     return undefined;
   }
-  return doc.toJS() ?? undefined;
+  // An empty (or comments-only) file is an empty mapping, not a missing file.
+  return doc.toJS() ?? {};
 }
 
 export function loadFeeds(configDir: string): FeedConfig[] {
@@ -107,7 +108,7 @@ function envProblems(env: Env): string[] {
   url('SMTP_URL', ['smtp:', 'smtps:']);
   url('TWILIO_API_BASE_URL', ['http:', 'https:']);
   url('PUBLIC_BASE_URL', ['http:', 'https:']);
-  if (env.PORT && !/^\d{1,5}$/.test(env.PORT)) problems.push('environment: PORT: must be a port number');
+  if (env.PORT && (!/^\d{1,5}$/.test(env.PORT) || Number(env.PORT) > 65535)) problems.push('environment: PORT: must be a port number (0-65535)');
   if (env.DATABASE_URL && !env.APP_SECRET) {
     problems.push('environment: APP_SECRET: is required when DATABASE_URL is set');
   }

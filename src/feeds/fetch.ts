@@ -66,13 +66,17 @@ export function parseRetryAfter(value: string | null, now: Date): number | undef
 
 const XML_DECL_ENCODING = /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
 
-/** Charset: the Content-Type header wins, then the XML declaration, then BOM / UTF-8. */
+/**
+ * Charset: a byte-order mark wins (RFC 7303 §3.3, WHATWG: a UTF-8 file with a BOM
+ * served as `charset=iso-8859-1` is UTF-8), then the Content-Type header, then the
+ * XML declaration, then UTF-8.
+ */
 export function detectCharset(contentType: string | null, head: Uint8Array): string {
-  const fromHeader = contentType?.match(/charset\s*=\s*"?([A-Za-z0-9._-]+)"?/i)?.[1];
-  if (fromHeader) return fromHeader.toLowerCase();
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
   if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
   if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  const fromHeader = contentType?.match(/charset\s*=\s*"?([A-Za-z0-9._-]+)"?/i)?.[1];
+  if (fromHeader) return fromHeader.toLowerCase();
   const ascii = Buffer.from(head.subarray(0, 200)).toString('latin1');
   const fromDecl = ascii.match(XML_DECL_ENCODING)?.[1];
   return (fromDecl ?? 'utf-8').toLowerCase();
@@ -86,8 +90,15 @@ export function decodeBody(bytes: Uint8Array, contentType: string | null): strin
   } catch (err) {
     throw new FeedFetchError(`unsupported charset "${charset}"`, 'bad-encoding', 'permanent', {}, { cause: err });
   }
-  return decoder.decode(bytes);
+  const text = decoder.decode(bytes);
+  // "iso-8859-1", "latin1", "us-ascii" and "windows-1252" all mean windows-1252 (WHATWG),
+  // but Node >= 20.18.3 / 22.13 decodes its 0x80–0x9F block as C1 controls
+  // (nodejs/node#60888): map them to the real characters (smart quotes, dashes, €).
+  return decoder.encoding === 'windows-1252' ? text.replace(/[\u0080-\u009f]/g, (c) => WINDOWS_1252_C1[c.charCodeAt(0) - 0x80] ?? c) : text;
 }
+
+// WHATWG windows-1252 for bytes 0x80–0x9F (0x81, 0x8D, 0x8F, 0x90, 0x9D map to themselves).
+const WINDOWS_1252_C1 = Array.from('\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178');
 
 /**
  * An HTML page where a feed should be: a bot check (state.gov answers

@@ -1,17 +1,37 @@
 import type { SourceProfile } from '../../config/schema.ts';
+import { auSmartravellerProfile } from './au-smartraveller.ts';
+import { caTravelProfile } from './ca-travel.ts';
 import { genericProfile } from './generic.ts';
 import type { SourceProfileImpl } from './types.ts';
 import { usEmbassyProfile } from './us-embassy.ts';
+import { ukFcdoProfile } from './uk-fcdo.ts';
 import { usStateDeptProfile } from './us-state-dept.ts';
 
-const PROFILES: Partial<Record<SourceProfile, SourceProfileImpl>> = {
+const PROFILES: Record<SourceProfile, SourceProfileImpl> = {
   generic: genericProfile,
   'us-state-dept': usStateDeptProfile,
   'us-embassy': usEmbassyProfile,
+  'uk-fcdo': ukFcdoProfile,
+  'ca-travel': caTravelProfile,
+  'au-smartraveller': auSmartravellerProfile,
 };
 
 export function profileFor(source: string): SourceProfileImpl {
-  const p = PROFILES[source as SourceProfile];
-  if (!p) throw new Error(`source profile "${source}" is not implemented`);
+  const p = (PROFILES as Record<string, SourceProfileImpl | undefined>)[source];
+  if (!p) throw new Error(`unknown source profile "${source}"`);
   return p;
+}
+
+/** Which government speaks through a source profile; generic feeds are named by the feed. */
+const GOVERNMENTS: Record<SourceProfile, string | null> = {
+  generic: null,
+  'us-state-dept': 'United States',
+  'us-embassy': 'United States',
+  'uk-fcdo': 'United Kingdom',
+  'ca-travel': 'Canada',
+  'au-smartraveller': 'Australia',
+};
+
+export function governmentOf(source: string, feedName: string): string {
+  return (GOVERNMENTS as Record<string, string | null | undefined>)[source] ?? feedName;
 }

@@ -1,6 +1,7 @@
 import type { AdvisoryItem } from '../../advisories/model.ts';
 import { parseXmlFeed, type RawItem } from '../parse-xml.ts';
 import { cleanUrl, itemBody, oneLine, parseDate } from './common.ts';
+import { countryCodeFromName, countryCodeFromAlpha3 } from '../../shared/countries.ts';
 import { stateDeptTagToIso } from './state-dept-country-tags.ts';
 import type { SourceProfileImpl } from './types.ts';
 
@@ -24,6 +25,16 @@ function slug(s: string): string {
     .replace(/^-|-$/g, '');
 }
 
+// Newer feeds link to `…/travel-advisories/destination.<iso3>.html`.
+const DESTINATION_LINK = /\/destination\.([a-z]{3})\.html/i;
+
+/** Without a known Country-Tag: the ISO3 code in a newer-style link, else the destination's name. */
+function isoFromLinkOrName(link: string | null, destination: string): string[] | undefined {
+  const iso3 = link ? DESTINATION_LINK.exec(link)?.[1] : undefined;
+  const code = (iso3 && countryCodeFromAlpha3(iso3)) || countryCodeFromName(destination);
+  return code ? [code] : undefined;
+}
+
 /**
  * travel.state.gov `TAsTWs.xml`. Identity is the destination: the feed moved
  * every link and guid to a new URL scheme in 2025–26 without any advisory
@@ -39,8 +50,8 @@ export const usStateDeptProfile: SourceProfileImpl = {
       const level = m ? Number(m[1]) : null;
       const levelText = m?.[2] ? oneLine(m[2]) : /caution/i.test(threat) ? 'Caution' : null;
       const tag = category(item, 'Country-Tag');
-      const iso = tag ? stateDeptTagToIso(tag) : undefined;
       const destination = destinationOf(title);
+      const iso = (tag ? stateDeptTagToIso(tag) : undefined) ?? isoFromLinkOrName(cleanUrl(item.link), destination);
       let key: string;
       if (iso && iso.length > 0) key = `iso:${[...iso].sort().join(',')}`;
       else if (tag?.toLowerCase() === 'caution' || /^worldwide/i.test(destination)) key = 'worldwide';

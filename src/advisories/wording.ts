@@ -1,0 +1,91 @@
+import { words } from './normalize.ts';
+
+/**
+ * Governments' wording of their advice → the one 1–4 scale (SPEC §4).
+ * Pure and table-tested: every rule here was read off real advice texts.
+ */
+
+export interface LevelReading {
+  level: number;
+  /** The sentence the level was read from, in the government's words. */
+  wording: string | null;
+}
+
+function sentences(text: string): string[] {
+  return text
+    .split(/\n+/)
+    .flatMap((para) => words(para).split(/(?<=[.!?:])\s+(?=[A-Z•])/))
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * UK FCDO: "advises against all travel" → 4, "against all but essential travel" → 3,
+ * either of them only "to parts of" the country (named areas, a border zone) → one lower.
+ * No advise-against sentence at all → 1.
+ */
+export function fcdoLevel(text: string, countryName: string | null): LevelReading {
+  let best: LevelReading = { level: 1, wording: null };
+  for (const sentence of sentences(text)) {
+    const re = /advis\w*\s+against\s+all\s+(but\s+essential\s+)?travel\s*(?:to|in)?\s*([^.;]*)/gi;
+    for (const m of sentence.matchAll(re)) {
+      const severity = m[1] ? 3 : 4;
+      const target = (m[2] ?? '').trim();
+      const level = isWholeCountry(target, countryName) ? severity : severity - 1;
+      if (level > best.level) best = { level, wording: sentence };
+    }
+  }
+  return best;
+}
+
+function isWholeCountry(target: string, countryName: string | null): boolean {
+  if (/^(the\s+)?(whole|all|entirety)\s+of\b/i.test(target)) return true;
+  if (/\bparts?\s+of\b|\bareas?\b|\bwithin\b|\bborder\b|\bregions?\b|\bprovinces?\b|\bcity\b|\bexcept\b/i.test(target)) return false;
+  if (!target) return false;
+  if (!countryName) return false;
+  const name = escapeRegExp(countryName);
+  return new RegExp(`^(the\\s+)?${name}\\s*$`, 'i').test(target.replace(/[,.]\s*$/, ''));
+}
+
+const SMARTRAVELLER_PHRASES: [RegExp, number][] = [
+  [/\bdo\s+not\s+travel\b/i, 4],
+  [/\breconsider\s+(your\s+)?need\s+to\s+travel\b/i, 3],
+  [/\bexercise\s+a\s+high\s+degree\s+of\s+caution\b/i, 2],
+  [/\bexercise\s+normal\s+safety\s+precautions\b/i, 1],
+];
+
+/**
+ * Australia's Smartraveller: four fixed phrases. The advice "overall" is the
+ * country's level; a phrase limited to parts of the country counts one lower.
+ * Without an "overall" sentence the highest reading wins.
+ */
+export function smartravellerLevel(text: string): LevelReading | null {
+  let overall: LevelReading | null = null;
+  let best: LevelReading | null = null;
+  for (const sentence of sentences(text)) {
+    for (const [re, level] of SMARTRAVELLER_PHRASES) {
+      const m = re.exec(sentence);
+      if (!m) continue;
+      const rest = sentence.slice(m.index + m[0].length);
+      if (/\boverall\b/i.test(sentence)) {
+        overall ??= { level, wording: sentence };
+      } else {
+        const parts = /^\s*(to|in)\s+(parts?\s+of|some\s+areas?|the\s+(border|north|south|east|west))/i.test(rest) || /^\s*(to|in)\s+[^.]*\b(regions?|provinces?|areas?|border|states?)\b/i.test(rest);
+        const reading = { level: parts ? Math.max(1, level - 1) : level, wording: sentence };
+        if (!best || reading.level > best.level) best = reading;
+      }
+      break;
+    }
+  }
+  return overall ?? best;
+}
+
+/** Canada's `advisory-state` 0–3 → 1–4. */
+export function canadaLevel(state: unknown): number | null {
+  const n = typeof state === 'number' ? state : typeof state === 'string' && /^\d$/.test(state) ? Number(state) : NaN;
+  return Number.isInteger(n) && n >= 0 && n <= 3 ? n + 1 : null;
+}

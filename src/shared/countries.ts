@@ -1,0 +1,102 @@
+import countries from 'i18n-iso-countries';
+import en from 'i18n-iso-countries/langs/en.json' with { type: 'json' };
+
+countries.registerLocale(en);
+
+/** Lower-case, accents stripped, punctuation as spaces, "St" as "Saint", no leading "the". */
+function key(name: string): string {
+  return name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/&/g, ' and ')
+    .replace(/[^a-z0-9]+/g, ' ')
+    .replace(/\bst\b/g, 'saint')
+    .replace(/^the /, '')
+    .trim();
+}
+
+// Names governments use that the ISO/CLDR lists don't carry (seen in GOV.UK
+// slugs, State Department titles, Smartraveller destinations).
+const ALIASES: Record<string, string> = {
+  laos: 'LA',
+  burma: 'MM',
+  'burma myanmar': 'MM',
+  syria: 'SY',
+  brunei: 'BN',
+  moldova: 'MD',
+  micronesia: 'FM',
+  'vatican city': 'VA',
+  'holy see': 'VA',
+  'occupied palestinian territories': 'PS',
+  'palestinian territories': 'PS',
+  'israel the west bank and gaza': 'IL',
+  'israel and the palestinian territories': 'IL',
+  'united states of america': 'US',
+  'east timor': 'TL',
+  swaziland: 'SZ',
+  'cote d ivoire': 'CI',
+  'ivory coast': 'CI',
+  curacao: 'CW',
+  'falkland islands': 'FK',
+  'pitcairn island': 'PN',
+  'pitcairn islands': 'PN',
+  'south georgia and south sandwich islands': 'GS',
+  usa: 'US',
+  uk: 'GB',
+  'democratic republic of congo': 'CD',
+  'republic of the congo': 'CG',
+  'republic of congo': 'CG',
+  'cabo verde': 'CV',
+  macau: 'MO',
+  'north korea': 'KP',
+  'south korea': 'KR',
+  russia: 'RU',
+  'czech republic': 'CZ',
+  'bonaire saint eustatius and saba': 'BQ',
+  'saint maarten': 'SX',
+  'sint maarten': 'SX',
+  'saint martin': 'MF',
+  'saint barthelemy': 'BL',
+  'turks and caicos': 'TC',
+  'british virgin islands': 'VG',
+  'us virgin islands': 'VI',
+  kosovo: 'XK',
+};
+
+const BY_NAME = new Map<string, string>();
+for (const [code, names] of Object.entries(countries.getNames('en', { select: 'all' }))) {
+  for (const n of names) BY_NAME.set(key(n), code);
+}
+for (const [alias, code] of Object.entries(ALIASES)) BY_NAME.set(key(alias), code);
+
+/** ISO 3166-1 alpha-2 (plus XK, Kosovo) for a country name as governments write it. */
+export function countryCodeFromName(name: string): string | undefined {
+  const attempts = [name, name.replace(/\s*\([^)]*\)\s*/g, ' '), /\(([^)]+)\)/.exec(name)?.[1] ?? ''];
+  for (const attempt of attempts) {
+    const k = key(attempt);
+    if (!k) continue;
+    const code = BY_NAME.get(k) ?? BY_NAME.get(k.replace(/ travel advice$/, ''));
+    if (code) return code;
+  }
+  return undefined;
+}
+
+export function isCountryCode(code: string): boolean {
+  return /^[A-Z]{2}$/.test(code) && countries.isValid(code);
+}
+
+export function countryName(code: string): string {
+  return countries.getName(code, 'en', { select: 'alias' }) ?? code;
+}
+
+/** Every code with an English name, for pickers. */
+export function allCountries(): { code: string; name: string }[] {
+  return Object.entries(countries.getNames('en', { select: 'alias' }))
+    .map(([code, name]) => ({ code, name }))
+    .sort((a, b) => a.name.localeCompare(b.name, 'en'));
+}
+
+export function countryCodeFromAlpha3(code: string): string | undefined {
+  return countries.alpha3ToAlpha2(code.toUpperCase()) ?? undefined;
+}
