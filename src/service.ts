@@ -7,6 +7,7 @@ import type { Clock } from './shared/clock.ts';
 import { errorMessage } from './shared/errors.ts';
 import type { Logger } from './shared/logger.ts';
 import { buildWebServer } from './web/server.ts';
+import { createDispatcher, pollDepsFor } from './runtime.ts';
 
 export const ROLES = ['poll', 'deliver', 'web'] as const;
 export type Role = (typeof ROLES)[number];
@@ -33,7 +34,11 @@ export async function startService(config: AppConfig, options: { roles: readonly
   }
 
   let feeds: FeedConfig[] = config.feeds;
-  const scheduler = roles.has('poll') ? new FeedScheduler({ db: database.db, logger, clock, settings: config.settings }, config.settings.defaultSchedule) : undefined;
+  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock) : undefined;
+  delivery?.dispatcher.start();
+  const scheduler = roles.has('poll')
+    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke()), config.settings.defaultSchedule)
+    : undefined;
   if (scheduler) {
     const r = scheduler.apply(feeds);
     logger.info({ feeds: r.added }, 'feeds scheduled');
@@ -47,6 +52,8 @@ export async function startService(config: AppConfig, options: { roles: readonly
       await web.listen({ port: config.port, host: '0.0.0.0' });
     } catch (err) {
       await scheduler?.stop();
+      await delivery?.dispatcher.stop();
+      await delivery?.close();
       await database.close();
       throw new Error(`cannot listen on port ${config.port}: ${errorMessage(err)}`, { cause: err });
     }
@@ -75,8 +82,10 @@ export async function startService(config: AppConfig, options: { roles: readonly
     },
     async stop() {
       logger.info('stopping: no new work is taken');
-      await scheduler?.stop();
       await web?.close();
+      await scheduler?.stop();
+      await delivery?.dispatcher.stop();
+      await delivery?.close();
       await database.close();
       logger.info('stopped');
     },

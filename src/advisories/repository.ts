@@ -89,19 +89,22 @@ export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): 
       .returning(['id', 'key'])
       .execute();
     const idByKey = new Map(inserted.map((r) => [r.key, r.id]));
+    // The first versions, and the advisories pointing at them, in one statement
+    // (a data-modifying CTE): one round trip less per feed with new items.
     const versions = await tx
-      .insertInto('advisory_versions')
-      .values(diff.added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
-      .returning(['id', 'advisory_id'])
+      .with('v', (qb) =>
+        qb
+          .insertInto('advisory_versions')
+          .values(diff.added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
+          .returning(['id', 'advisory_id']),
+      )
+      .updateTable('advisories')
+      .from('v')
+      .set((eb) => ({ version_id: eb.ref('v.id') }))
+      .whereRef('v.advisory_id', '=', 'advisories.id')
+      .returning(['v.id as id', 'v.advisory_id as advisory_id'])
       .execute();
     const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    await tx
-      .updateTable('advisories')
-      .from('advisory_versions')
-      .set((eb) => ({ version_id: eb.ref('advisory_versions.id') }))
-      .whereRef('advisory_versions.advisory_id', '=', 'advisories.id')
-      .where('advisories.id', 'in', [...idByKey.values()])
-      .execute();
     for (const { item, event } of diff.added) {
       if (!event) continue;
       const advisoryId = idByKey.get(item.key)!;

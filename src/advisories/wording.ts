@@ -70,11 +70,14 @@ export function smartravellerLevel(text: string): LevelReading | null {
     for (const [re, level] of SMARTRAVELLER_PHRASES) {
       const m = re.exec(sentence);
       if (!m) continue;
-      const rest = sentence.slice(m.index + m[0].length);
+      // Where the advice applies ends where its reason begins: "… due to the risk of
+      // conflict in the region" does not make the advice regional.
+      const rest = sentence.slice(m.index + m[0].length).split(/\b(?:due\s+to|because\s+of)\b/i)[0] ?? '';
       if (/\boverall\b/i.test(sentence)) {
         overall ??= { level, wording: sentence };
       } else {
-        const parts = /^\s*(to|in)\s+(parts?\s+of|some\s+areas?|the\s+(border|north|south|east|west))/i.test(rest) || /^\s*(to|in)\s+[^.]*\b(regions?|provinces?|areas?|border|states?)\b/i.test(rest);
+        // "States" of a federation is a region; "United States", "Federated States" are countries.
+        const parts = /^\s*(to|in)\s+(parts?\s+of|some\s+areas?|the\s+(border|north|south|east|west))/i.test(rest) || /^\s*(to|in)\s+[^.]*\b(regions?|provinces?|areas?|border|(?<!\b(?:united|federated)\s+)states?)\b/i.test(rest);
         const reading = { level: parts ? Math.max(1, level - 1) : level, wording: sentence };
         if (!best || reading.level > best.level) best = reading;
       }

@@ -7,7 +7,15 @@ import { migrateToLatest, connectDatabase } from '../db/connect.ts';
 import { pollFeeds } from '../feeds/poller.ts';
 import { listFeeds, syncFeeds } from '../feeds/repository.ts';
 import { nextCronRun } from '../feeds/scheduler.ts';
+import { readFileSync } from 'node:fs';
+import type { DB } from '../db/connect.ts';
+import type { DeliveryStatus } from '../db/types.ts';
+import { listDeliveries } from '../delivery/repository.ts';
+import { createDispatcher, pollDepsFor } from '../runtime.ts';
 import { ROLES, startService, type Role } from '../service.ts';
+import { parseSubscriberCsv } from '../subscriptions/csv.ts';
+import { listSubscribers, removeSubscriber, upsertSubscriber } from '../subscriptions/repository.ts';
+import { InputError, parseEmail, parseSubscriber, type SubscriberInput } from '../subscriptions/validate.ts';
 import { UsageError, errorMessage } from '../shared/errors.ts';
 import { formatJson, formatTable, type Cell } from './output.ts';
 import { createContext, withDatabase, type CommandContext } from './context.ts';
@@ -54,23 +62,41 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
       const roles = parseRoles(opts.roles);
       const c = createContext(env, out, undefined);
       const logger = c.logger.level === 'warn' ? (await import('../shared/logger.ts')).createLogger(c.config.settings.logLevel) : c.logger;
+      // Signals are taken from the start: one that arrives while the service is still
+      // starting (migrations, database open) is acted on once it is up, instead of
+      // Node's default of killing the process mid-migration (SIGTERM) or outright (SIGHUP).
+      let stopSignal: string | undefined;
+      let reloadRequested = false;
+      let onSignal: (() => void) | undefined;
+      const requestStop = (signal: string) => {
+        if (stopSignal) return;
+        stopSignal = signal;
+        logger.info({ signal }, 'signal received');
+        onSignal?.();
+      };
+      process.once('SIGTERM', () => requestStop('SIGTERM'));
+      process.once('SIGINT', () => requestStop('SIGINT'));
+      process.on('SIGHUP', () => {
+        reloadRequested = true;
+        onSignal?.();
+      });
       const service = await startService(c.config, { roles, logger, clock: c.clock });
       await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: string) => {
-          if (stopping) return;
-          stopping = true;
-          logger.info({ signal }, 'signal received');
-          service.stop().then(resolve, (e: unknown) => {
-            logger.error({ err: errorMessage(e) }, 'error while stopping');
-            resolve();
-          });
+        onSignal = () => {
+          if (stopSignal) {
+            onSignal = undefined;
+            service.stop().then(resolve, (e: unknown) => {
+              logger.error({ err: errorMessage(e) }, 'error while stopping');
+              resolve();
+            });
+            return;
+          }
+          if (!reloadRequested) return;
+          reloadRequested = false;
+          // A reload that fails (database unreachable) is logged; it must not crash the service.
+          service.reload().catch((e: unknown) => logger.error({ err: errorMessage(e) }, 'feeds.yaml reload failed; the previous configuration stays in force'));
         };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.on('SIGHUP', () => {
-          void service.reload();
-        });
+        onSignal();
       });
     });
 
@@ -113,7 +139,7 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
       const feeds = opts.feed.length ? opts.feed.map((id) => known.get(id)!) : c.config.feeds.filter((f) => f.enabled);
       const results = await withDatabase(c, async ({ db }) => {
         await syncFeeds(db, c.config.feeds);
-        return pollFeeds({ db, logger: c.logger, clock: c.clock, settings: c.config.settings }, feeds, { force: true });
+        return pollFeeds(pollDepsFor(c.config, db, c.logger, c.clock), feeds, { force: true });
       });
       const rows = results.map((r) => ({ feed: r.feed, status: r.status, new: r.new, updated: r.updated, unchanged: r.unchanged, removed: r.removed, events: r.events, baseline: r.baseline, error: r.error }));
       // A feed that failed is reported (and recorded) here, not turned into a
@@ -236,7 +262,156 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
       );
     });
 
+  const subscribers = program.command('subscribers').description('subscriber commands');
+  subscribers
+    .command('add')
+    .description('add (or update) a subscriber; --confirmed skips double opt-in and phone verification')
+    .requiredOption('--email <email>', 'email address')
+    .option('--phone <e164>', 'mobile number in E.164 form, e.g. +447700900123')
+    .option('--countries <list>', 'ISO 3166-1 alpha-2 codes, comma-separated, or "all"', 'all')
+    .option('--feeds <list>', 'only these feed ids')
+    .option('--min-level <n>', 'minimum level 1–4 (events without a level always pass)', '1')
+    .option('--keywords <list>', 'only events mentioning any of these words')
+    .option('--channels <list>', 'email,sms', 'email')
+    .option('--confirmed', 'already confirmed (admin import): no confirmation email, phone counts as verified')
+    .option('--json', 'JSON output')
+    .action(async (opts: { email: string; phone?: string; countries: string; feeds?: string; minLevel: string; keywords?: string; channels: string; confirmed?: boolean; json?: boolean }) => {
+      const c = ctx();
+      const input = validated(() =>
+        parseSubscriber(
+          { email: opts.email, phone: opts.phone, countries: opts.countries, feeds: opts.feeds, minLevel: opts.minLevel, keywords: opts.keywords, channels: opts.channels },
+          new Set(c.config.feeds.map((f) => f.id)),
+        ),
+      );
+      const result = await withDatabase(c, ({ db }) => addSubscriber(c, db, input, opts.confirmed ?? false));
+      if (opts.json) out(formatJson([{ email: input.email, ...result }]));
+      else out(`${result.created ? 'added' : 'updated'} ${input.email} (${result.status})${result.note ? ` — ${result.note}` : ''}`);
+    });
+
+  subscribers
+    .command('import <file>')
+    .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels)')
+    .option('--json', 'JSON output')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const c = ctx();
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${errorMessage(e)}`);
+      }
+      const parsed = parseSubscriberCsv(text, new Set(c.config.feeds.map((f) => f.id)));
+      const imported = await withDatabase(c, async ({ db }) => {
+        let n = 0;
+        for (const row of parsed.rows) {
+          await upsertSubscriber(db, row.input, { confirmed: true, now: c.clock.now() });
+          n++;
+        }
+        return n;
+      });
+      if (opts.json) {
+        out(formatJson([{ imported, refused: parsed.refused.length, problems: parsed.refused }]));
+      } else {
+        out(`imported ${imported} row(s), refused ${parsed.refused.length}`);
+        for (const r of parsed.refused) out(`line ${r.line}: ${r.reason}`);
+      }
+    });
+
+  subscribers
+    .command('list')
+    .description('subscribers and what they follow')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      const c = ctx();
+      const rows = await withDatabase(c, ({ db }) => listSubscribers(db));
+      listing(
+        c,
+        opts.json,
+        rows.map((r) => ({
+          email: r.email,
+          phone: r.phone,
+          phoneVerified: r.phoneVerified,
+          status: r.status,
+          countries: r.countries ?? ['all'],
+          feeds: r.feeds,
+          minLevel: r.minLevel,
+          keywords: r.keywords,
+          channels: r.channels,
+          emailStopped: r.emailStopped,
+          smsStopped: r.smsStopped,
+          createdAt: r.createdAt,
+        })),
+        ['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'emailStopped', 'smsStopped'],
+      );
+    });
+
+  subscribers
+    .command('remove')
+    .description('delete a subscriber, their subscriptions and delivery history')
+    .requiredOption('--email <email>', 'email address')
+    .action(async (opts: { email: string }) => {
+      const email = validated(() => parseEmail(opts.email));
+      const c = ctx();
+      const removed = await withDatabase(c, ({ db }) => removeSubscriber(db, email));
+      if (!removed) throw new UsageError(`no subscriber with email ${email}`);
+      out(`removed ${email}`);
+    });
+
+  program
+    .command('dispatch')
+    .description('send every delivery that is due now, then exit')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      const c = ctx();
+      const summary = await withDatabase(c, async ({ db }) => {
+        const { dispatcher, close } = createDispatcher(c.config, db, c.logger, c.clock);
+        try {
+          return await dispatcher.drain();
+        } finally {
+          await close();
+        }
+      });
+      if (opts.json) out(formatJson([summary]));
+      else out(`sent ${summary.sent}, failed ${summary.failed}, retrying ${summary.retrying}`);
+    });
+
+  program
+    .command('deliveries')
+    .description('delivery commands')
+    .command('list')
+    .description('deliveries: subscriber, event, channel, status, attempts, last error')
+    .addOption(new Option('--status <status>', 'only this status').choices(['pending', 'sending', 'sent', 'failed', 'uncertain']))
+    .option('--json', 'JSON output')
+    .action(async (opts: { status?: DeliveryStatus; json?: boolean }) => {
+      const c = ctx();
+      const rows = await withDatabase(c, ({ db }) => listDeliveries(db, { status: opts.status }));
+      listing(
+        c,
+        opts.json,
+        rows.map((d) => ({ ...d })),
+        ['id', 'subscriber', 'event', 'channel', 'status', 'attempts', 'lastError', 'sentAt'],
+      );
+    });
+
   return program;
+}
+
+/** Turns a validation failure into the CLI's one-line refusal. */
+function validated<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof InputError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
+  const result = await upsertSubscriber(db, input, { confirmed, now: c.clock.now() });
+  return {
+    ...result,
+    note: confirmed ? null : 'not confirmed: alerts start once the subscriber confirms (or add again with --confirmed)',
+  };
 }
 
 /** Runs one command line; returns the exit status. Reasons go to stderr as one line. */

@@ -112,6 +112,12 @@ function envProblems(env: Env): string[] {
   if (env.DATABASE_URL && !env.APP_SECRET) {
     problems.push('environment: APP_SECRET: is required when DATABASE_URL is set');
   }
+  if ((env.TWILIO_ACCOUNT_SID || env.TWILIO_AUTH_TOKEN) && !(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN)) {
+    problems.push('environment: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither');
+  }
+  if (env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && !env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
+    problems.push('environment: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID: one is required with the Twilio credentials');
+  }
   if (env.APP_SECRET && env.APP_SECRET.length < 16) problems.push('environment: APP_SECRET: must be at least 16 characters');
   return problems;
 }

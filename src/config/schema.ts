@@ -74,6 +74,38 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    delivery: z
+      .object({
+        /** Deliveries claimed per round trip. */
+        batchSize: z.number().int().positive().max(5000).default(200),
+        /** Sends in flight at once per process. */
+        concurrency: z.number().int().positive().max(1000).default(20),
+        /** A claim not completed by then goes back to the queue (a crashed sender). */
+        leaseSeconds: z.number().int().positive().default(120),
+        maxAttempts: z.number().int().positive().max(50).default(8),
+        retryBaseSeconds: z.number().positive().default(30),
+        retryMaxSeconds: z.number().positive().default(3600),
+        /** How often an idle dispatcher looks for due work. */
+        idlePollMs: z.number().int().positive().default(1000),
+        email: z
+          .object({
+            /** Messages per second across all processes; 0 = unlimited. */
+            ratePerSecond: z.number().min(0).default(50),
+            /** Pooled SMTP connections per process. */
+            connections: z.number().int().positive().max(100).default(5),
+          })
+          .strict()
+          .prefault({}),
+        sms: z
+          .object({
+            ratePerSecond: z.number().min(0).default(10),
+            maxSegments: z.number().int().min(1).max(10).default(2),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     backoff: z
       .object({
         baseSeconds: z.number().positive().default(60),

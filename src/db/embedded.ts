@@ -32,6 +32,107 @@ interface LockInfo {
 }
 
 const SOCKET_PORT = 5432;
+
+/**
+ * pglite-socket (0.2.x) serialises single protocol *messages* across all
+ * connections and pins a connection only while PGlite is inside a
+ * transaction. PGlite is one backend session, so two connections' extended-
+ * protocol batches (Parse/Bind/Execute/Sync) interleave and clobber each
+ * other's unnamed statement and portal: "unnamed prepared statement does not
+ * exist", "portal \"\" does not exist", or rows bound to the other client's
+ * statement (electric-sql/pglite#1046). An internal error also left its queue
+ * stuck for good. This queue, put in place of the server's own, gives the
+ * session to one connection from its first message until it ends a batch
+ * (Sync, a simple Query, Terminate or the startup packet) outside a
+ * transaction; the others wait their turn.
+ */
+interface QueuedMessage {
+  handlerId: number;
+  message: Uint8Array;
+  onData: (data: Uint8Array) => void;
+  resolve: (bytes: number) => void;
+  reject: (err: unknown) => void;
+}
+
+const SYNC = 0x53; // 'S'
+const QUERY = 0x51; // 'Q'
+const TERMINATE = 0x58; // 'X'
+
+class SessionQueue {
+  private queue: QueuedMessage[] = [];
+  private owner: number | null = null;
+  private processing = false;
+
+  constructor(private readonly db: PGlite) {}
+
+  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ handlerId, message, onData, resolve, reject });
+      void this.process();
+    });
+  }
+
+  private async process(): Promise<void> {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      for (;;) {
+        const index = this.owner === null ? 0 : this.queue.findIndex((q) => q.handlerId === this.owner);
+        if (index < 0 || this.queue.length === 0) return;
+        const item = this.queue.splice(index, 1)[0]!;
+        this.owner = item.handlerId;
+        let bytes = 0;
+        try {
+          await this.db.runExclusive(() =>
+            this.db.execProtocolRawStream(item.message, {
+              onRawData: (data) => {
+                bytes += data.length;
+                item.onData(data);
+              },
+            }),
+          );
+          item.resolve(bytes);
+        } catch (err) {
+          item.reject(err);
+        }
+        // A startup packet starts with its length (first byte 0); typed messages with their type.
+        const type = item.message[0];
+        const endsBatch = type === SYNC || type === QUERY || type === TERMINATE || type === 0;
+        if (endsBatch && !this.db.isInTransaction()) this.owner = null;
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  getQueueLength(): number {
+    return this.queue.length;
+  }
+
+  clearQueueForHandler(handlerId: number): void {
+    this.queue = this.queue.filter((q) => {
+      if (q.handlerId !== handlerId) return true;
+      q.reject(new Error('Handler disconnected'));
+      return false;
+    });
+  }
+
+  /** A connection that goes away gives the session back, rolling back its open transaction. */
+  async clearTransactionIfNeeded(handlerId: number): Promise<void> {
+    if (this.owner !== handlerId) return;
+    if (this.db.isInTransaction()) await this.db.runExclusive(() => this.db.exec('ROLLBACK')).catch(() => {});
+    this.owner = null;
+    await this.process();
+  }
+}
+
+function installSessionQueue(server: PGLiteSocketServer, db: PGlite): void {
+  const internals = server as unknown as { queryQueue?: { enqueue?: unknown } };
+  if (typeof internals.queryQueue?.enqueue !== 'function') {
+    throw new Error('unsupported @electric-sql/pglite-socket version: its query queue cannot be replaced');
+  }
+  (internals as { queryQueue: SessionQueue }).queryQueue = new SessionQueue(db);
+}
 // Unix socket paths are limited to 107 bytes on Linux.
 const MAX_SOCKET_PATH = 100;
 
@@ -133,6 +234,7 @@ export async function openEmbedded(options: {
   try {
     db = await PGlite.create(pgliteDir === 'memory://' ? undefined : pgliteDir);
     server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: 64 });
+    installSessionQueue(server, db);
     await server.start();
   } catch (err) {
     await server?.stop().catch(() => {});

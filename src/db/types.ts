@@ -96,6 +96,16 @@ export interface Database {
   advisory_versions: AdvisoryVersionsTable;
   events: EventsTable;
   poll_runs: PollRunsTable;
+  subscribers: SubscribersTable;
+  subscriptions: SubscriptionsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
+  rate_limits: RateLimitsTable;
+}
+
+export interface RateLimitsTable {
+  channel: string;
+  tat: Timestamp;
 }
 
 export type FeedRow = Selectable<FeedsTable>;
@@ -103,3 +113,58 @@ export type AdvisoryRow = Selectable<AdvisoriesTable>;
 export type NewAdvisory = Insertable<AdvisoriesTable>;
 export type AdvisoryUpdate = Updateable<AdvisoriesTable>;
 export type EventRow = Selectable<EventsTable>;
+
+export type SubscriberStatus = 'pending' | 'confirmed' | 'unsubscribed';
+export type Channel = 'email' | 'sms';
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain';
+
+export interface SubscribersTable {
+  id: Generated<number>;
+  email: string;
+  phone: string | null;
+  phone_verified: Generated<boolean>;
+  status: Generated<SubscriberStatus>;
+  email_stopped_at: Timestamp | null;
+  email_stop_reason: string | null;
+  sms_stopped_at: Timestamp | null;
+  sms_stop_reason: string | null;
+  created_at: DefaultTimestamp;
+  confirmed_at: Timestamp | null;
+  unsubscribed_at: Timestamp | null;
+}
+
+export interface SubscriptionsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  countries: string[] | null;
+  feeds: string[] | null;
+  min_level: Generated<number>;
+  keywords: Generated<string[]>;
+  channels: Generated<Channel[]>;
+  created_at: DefaultTimestamp;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  event_id: number;
+  channel: Channel;
+  status: Generated<DeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  last_error: string | null;
+  provider_id: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  delivery_id: number;
+  attempted_at: Timestamp;
+  outcome: 'sent' | 'retry' | 'failed' | 'uncertain';
+  error: string | null;
+  duration_ms: number | null;
+}

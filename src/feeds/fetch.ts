@@ -123,7 +123,7 @@ async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array>
   // Content-Length is of the encoded body; only trust it to refuse early when identity-encoded.
   if (!res.headers.get('content-encoding') && Number.isFinite(declared) && declared > maxBytes) {
     await res.body?.cancel().catch(() => {});
-    throw new FeedFetchError(`body of ${declared} bytes exceeds the limit of ${maxBytes}`, 'too-large', 'permanent');
+    throw new FeedFetchError(`body of ${declared} bytes exceeds the limit of ${maxBytes}`, 'too-large', 'permanent', { status: res.status });
   }
   if (!res.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -135,7 +135,7 @@ async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array>
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes (after decompression)`, 'too-large', 'permanent');
+      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes (after decompression)`, 'too-large', 'permanent', { status: res.status });
     }
     chunks.push(value);
   }

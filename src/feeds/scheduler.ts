@@ -20,6 +20,8 @@ export class FeedScheduler {
 
   /** Starts, stops or replaces tasks so that exactly the given feeds are scheduled. */
   apply(feeds: readonly FeedConfig[]): { added: string[]; removed: string[]; changed: string[] } {
+    // A reload that finishes after stop() must not arm new cron tasks (they would keep the process alive).
+    if (this.stopping) return { added: [], removed: [], changed: [] };
     const wanted = new Map(feeds.filter((f) => f.enabled).map((f) => [f.id, f]));
     const added: string[] = [];
     const removed: string[] = [];

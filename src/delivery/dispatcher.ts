@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Settings } from '../config/schema.ts';
+import type { DB } from '../db/connect.ts';
+import type { Channel } from '../db/types.ts';
+import { governmentOf } from '../feeds/profiles/index.ts';
+import type { Clock } from '../shared/clock.ts';
+import { errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { stopChannel } from '../subscriptions/repository.ts';
+import type { EmailSender, SmsSender } from './channels.ts';
+import { SendError } from './errors.ts';
+import type { LinkBuilder } from './links.ts';
+import { renderEmail, renderSms, type MessageEvent } from './render.ts';
+import { claimDue, complete, loadContexts, releaseLeases, reserveSends, type ClaimedDelivery, type Completion, type DeliveryContext } from './repository.ts';
+import { retryDelayMs } from './retry.ts';
+
+export interface DispatcherDeps {
+  db: DB;
+  logger: Logger;
+  clock: Clock;
+  settings: Settings['delivery'];
+  email: EmailSender;
+  sms: SmsSender;
+  links: LinkBuilder;
+  listId: string;
+  /** Called once per finished attempt (metrics). */
+  onResult?: (channel: Channel, outcome: Completion['outcome'], durationMs: number) => void;
+}
+
+export interface DispatchSummary {
+  sent: number;
+  failed: number;
+  retrying: number;
+}
+
+/**
+ * Claims due deliveries in short transactions (FOR UPDATE SKIP LOCKED, under
+ * a lease), sends them outside any transaction with bounded concurrency and a
+ * rate limit shared through PostgreSQL, and records each outcome. A process
+ * that dies mid-send leaves leased rows that another dispatcher re-claims once
+ * the lease expires: at-least-once sending, at most one in-flight batch doubled.
+ */
+export class Dispatcher {
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private running = false;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private inFlight = new Set<number>();
+  private limiterSlots = new Map<Channel, number[]>();
+  private reserving = new Map<Channel, Promise<void>>();
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** Sends everything due now, then returns (the `dispatch` command). */
+  async drain(): Promise<DispatchSummary> {
+    const total: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
+    for (;;) {
+      const r = await this.runBatch();
+      if (r === null) return total;
+      total.sent += r.sent;
+      total.failed += r.failed;
+      total.retrying += r.retrying;
+    }
+  }
+
+  /** Runs continuously until stop(): the deliver role of `start`. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = (async () => {
+      while (!this.stopping) {
+        let worked = false;
+        try {
+          worked = (await this.runBatch()) !== null;
+        } catch (err) {
+          this.deps.logger.error({ err: errorMessage(err) }, 'dispatch batch failed; retrying shortly');
+        }
+        if (!worked && !this.stopping) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, this.deps.settings.idlePollMs);
+            this.wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          this.wake = undefined;
+        }
+      }
+    })();
+  }
+
+  /** Nudges an idle loop (new deliveries were just fanned out). */
+  poke(): void {
+    this.wake?.();
+  }
+
+  /**
+   * Stops claiming, lets in-flight sends finish within `graceMs`, then gives
+   * back whatever is still leased so other processes can take it at once.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    if (this.loop) await Promise.race([this.loop, sleep(graceMs)]);
+    if (this.inFlight.size > 0) {
+      const released = await releaseLeases(this.deps.db, this.owner, [...this.inFlight]).catch(() => 0);
+      this.deps.logger.warn({ released }, 'stopped with sends in flight; their leases were released');
+    }
+  }
+
+  /** One claim → send → record round; null when nothing was due. */
+  private async runBatch(): Promise<DispatchSummary | null> {
+    const { db, clock, settings } = this.deps;
+    if (this.stopping) return null;
+    const claims = await claimDue(db, { owner: this.owner, limit: settings.batchSize, leaseMs: settings.leaseSeconds * 1000, now: clock.now() });
+    if (claims.length === 0) return null;
+    for (const c of claims) this.inFlight.add(c.id);
+    const contexts = await loadContexts(db, claims.map((c) => c.id));
+    const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
+    const pending: Completion[] = [];
+    const flush = async () => {
+      const batch = pending.splice(0, pending.length);
+      if (batch.length === 0) return;
+      await complete(db, this.owner, batch, clock.now());
+      for (const c of batch) this.inFlight.delete(c.id);
+    };
+
+    let next = 0;
+    const worker = async () => {
+      while (next < claims.length) {
+        const claim = claims[next++]!;
+        const result = await this.deliverOne(claim, contexts.get(claim.id));
+        pending.push(result);
+        if (result.outcome === 'sent') summary.sent++;
+        else if (result.outcome === 'failed') summary.failed++;
+        else summary.retrying++;
+        this.deps.onResult?.(claim.channel, result.outcome, result.durationMs);
+        if (pending.length >= 100) await flush();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(settings.concurrency, claims.length) }, worker));
+    await flush();
+    return summary;
+  }
+
+  private async deliverOne(claim: ClaimedDelivery, ctx: DeliveryContext | undefined): Promise<Completion> {
+    const { clock, settings, logger } = this.deps;
+    const started = performance.now();
+    const elapsed = () => performance.now() - started;
+    if (!ctx) return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
+    const sub = ctx.subscriber;
+    // Re-check at send time: an unsubscribe or STOP after fan-out wins.
+    const stillWanted =
+      sub.status === 'confirmed' && (claim.channel === 'email' ? !sub.emailStopped : sub.phone !== null && sub.phoneVerified && !sub.smsStopped);
+    if (!stillWanted) return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status}`, durationMs: 0 };
+
+    const event = this.messageEvent(ctx);
+    try {
+      await this.pace(claim.channel);
+      let providerId: string;
+      if (claim.channel === 'email') {
+        const links = { manage: this.deps.links.manage(sub.id), unsubscribe: this.deps.links.unsubscribe(sub.id), unsubscribeOneClick: this.deps.links.unsubscribe(sub.id) };
+        const mail = renderEmail(event, links, { listId: this.deps.listId });
+        ({ providerId } = await this.deps.email.send({ to: sub.email, ...mail }, `d${claim.id}`));
+      } else {
+        const body = renderSms(event, { link: this.deps.links.home(), maxSegments: this.deps.settings.sms.maxSegments });
+        const message = { to: sub.phone!, body };
+        // An earlier attempt got a 5xx on create: it may have been sent. Ask before sending again.
+        const already = claim.uncertainSince ? await this.deps.sms.findSent(message, claim.uncertainSince) : null;
+        ({ providerId } = already ? { providerId: already } : await this.deps.sms.send(message, `d${claim.id}`));
+      }
+      return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
+    } catch (err) {
+      const e = err instanceof SendError ? err : new SendError(errorMessage(err), 'retryable', 'message', false, { cause: err });
+      const now = clock.now();
+      if (!e.retryable) {
+        if (e.scope === 'recipient') {
+          await stopChannel(this.deps.db, sub.id, claim.channel, e.message, now);
+          logger.warn({ delivery: claim.id, subscriber: sub.id, channel: claim.channel, err: e.message }, 'permanent failure: channel stopped for subscriber');
+        }
+        return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
+      }
+      if (claim.attempts >= settings.maxAttempts) {
+        return { id: claim.id, outcome: 'failed', error: `gave up after ${claim.attempts} attempts: ${e.message}`, durationMs: elapsed() };
+      }
+      const delay = retryDelayMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000 });
+      logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e.message, retryInMs: delay }, 'send failed; will retry');
+      return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(now.getTime() + delay), durationMs: elapsed() };
+    }
+  }
+
+  private messageEvent(ctx: DeliveryContext): MessageEvent {
+    const e = ctx.event;
+    return {
+      id: e.id,
+      kind: e.kind,
+      feedName: e.feedName,
+      government: governmentOf(e.source, e.feedName),
+      countries: e.countries,
+      level: e.level,
+      previousLevel: e.previousLevel,
+      levelText: e.levelText,
+      previousLevelText: e.previousLevelText,
+      title: e.title,
+      body: e.body,
+      previousBody: e.previousBody,
+      link: e.link,
+      publishedAt: e.publishedAt,
+    };
+  }
+
+  /** Waits for this send's slot on the channel's shared rate limit. */
+  private async pace(channel: Channel): Promise<void> {
+    const rate = channel === 'email' ? this.deps.settings.email.ratePerSecond : this.deps.settings.sms.ratePerSecond;
+    if (!rate) return;
+    for (;;) {
+      const slots = this.limiterSlots.get(channel);
+      const at = slots?.shift();
+      if (at !== undefined) {
+        const wait = at - this.deps.clock.now().getTime();
+        if (wait > 0) await sleep(wait);
+        return;
+      }
+      // One reservation at a time per channel, for up to a second's worth of
+      // sends: one round trip per chunk, not per message.
+      let reserving = this.reserving.get(channel);
+      if (!reserving) {
+        const chunk = Math.max(1, Math.min(Math.ceil(rate), 200));
+        reserving = reserveSends(this.deps.db, channel, chunk, rate, this.deps.clock.now())
+          .then((start) => {
+            const t0 = start.getTime();
+            this.limiterSlots.set(channel, Array.from({ length: chunk }, (_, i) => t0 + (i * 1000) / rate));
+          })
+          .finally(() => this.reserving.delete(channel));
+        this.reserving.set(channel, reserving);
+      }
+      await reserving;
+    }
+  }
+}

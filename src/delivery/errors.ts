@@ -1,0 +1,74 @@
+import { AppError, type ErrorClass } from '../shared/errors.ts';
+
+/**
+ * A failed send, classified at the channel boundary:
+ * - retryable: try again later (SMTP 4xx, connection errors, Twilio 429);
+ * - permanent with scope 'recipient': this address or number will never work
+ *   (SMTP 5xx for the recipient, Twilio 21211/21610/21614) — stop the channel;
+ * - permanent with scope 'message': this message can't be sent, others may;
+ * - uncertain: the provider may have accepted it (Twilio 5xx on create).
+ */
+export class SendError extends AppError {
+  constructor(
+    message: string,
+    classification: ErrorClass,
+    readonly scope: 'message' | 'recipient' = 'message',
+    readonly uncertain = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, classification, options);
+  }
+}
+
+interface SmtpLikeError {
+  code?: string;
+  responseCode?: number;
+  command?: string;
+  response?: string;
+  message?: string;
+}
+
+export function classifySmtpError(err: unknown): SendError {
+  const e = (err ?? {}) as SmtpLikeError;
+  const code = e.responseCode;
+  const detail = (e.response ?? e.message ?? String(err)).split('\n')[0]!.slice(0, 300);
+  if (typeof code === 'number' && code >= 500) {
+    const recipient = /RCPT/i.test(e.command ?? '') || code === 550 || code === 551 || code === 553;
+    return new SendError(`SMTP ${code}: ${detail}`, 'permanent', recipient ? 'recipient' : 'message', false, { cause: err });
+  }
+  if (typeof code === 'number' && code >= 400) {
+    return new SendError(`SMTP ${code}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  }
+  // Connection refused / reset / timeout / TLS / auth: the server's problem, not the recipient's.
+  return new SendError(`SMTP ${e.code ?? 'error'}: ${detail}`, 'retryable', 'message', false, { cause: err });
+}
+
+interface TwilioLikeError {
+  status?: number;
+  code?: number | string;
+  message?: string;
+  moreInfo?: string;
+}
+
+/** Twilio error codes that mean the number will never receive our messages. */
+const RECIPIENT_CODES = new Set([21211, 21610, 21614, 21612, 21408, 30004, 30005, 30006]);
+
+export function classifyTwilioError(err: unknown): SendError {
+  const e = (err ?? {}) as TwilioLikeError;
+  const status = e.status;
+  const code = typeof e.code === 'number' ? e.code : Number(e.code);
+  const detail = `${e.message ?? String(err)}`.slice(0, 300);
+  const label = `Twilio ${status ?? ''}${Number.isFinite(code) ? ` ${code}` : ''}`.trim();
+  if (status === 429) return new SendError(`${label}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  if (typeof status === 'number' && status >= 500) {
+    // 503 means "not processed"; any other 5xx on a create may have gone through.
+    return new SendError(`${label}: ${detail}`, 'retryable', 'message', status !== 503, { cause: err });
+  }
+  if (typeof status === 'number' && status >= 400) {
+    const recipient = RECIPIENT_CODES.has(code) && code !== 21408;
+    return new SendError(`${label}: ${detail}`, 'permanent', recipient ? 'recipient' : 'message', false, { cause: err });
+  }
+  // No HTTP status: network error before or during the request; the create may or may not have arrived.
+  const connectError = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${(e as { code?: unknown }).code ?? ''} ${detail}`);
+  return new SendError(`Twilio: ${detail}`, 'retryable', 'message', !connectError, { cause: err });
+}

@@ -1,0 +1,17 @@
+import { signToken } from '../shared/tokens.ts';
+
+/** Absolute links in messages, built on PUBLIC_BASE_URL with signed tokens. */
+export interface LinkBuilder {
+  manage(subscriberId: number): string;
+  unsubscribe(subscriberId: number): string;
+  home(): string;
+}
+
+export function linkBuilder(publicBaseUrl: string, secret: string): LinkBuilder {
+  const base = publicBaseUrl.replace(/\/+$/, '');
+  return {
+    manage: (id) => `${base}/manage/${signToken(secret, 'manage', id)}`,
+    unsubscribe: (id) => `${base}/unsubscribe/${signToken(secret, 'unsubscribe', id)}`,
+    home: () => `${base}/`,
+  };
+}

@@ -1,0 +1,300 @@
+import { sql, type Transaction } from 'kysely';
+import type { DB } from '../db/connect.ts';
+import type { Channel, Database, DeliveryStatus, EventKind } from '../db/types.ts';
+
+// All SQL about deliveries (the outbox) and their attempts, including the fan-out.
+
+type Tx = Transaction<Database>;
+
+/**
+ * Fan-out of new events to matching subscriptions: one set-based statement in
+ * the poll's transaction, so no subscriber list is ever loaded into memory and
+ * the deliveries commit with the events. The unique (subscriber, event,
+ * channel) constraint makes each delivery exist at most once. The rule mirrors
+ * subscriptions/match.ts (`matchingChannels`).
+ */
+export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date): Promise<number> {
+  if (eventIds.length === 0) return 0;
+  const result = await sql`
+    insert into deliveries (subscriber_id, event_id, channel, next_attempt_at, created_at)
+    select distinct s.id, e.id, ch.channel, ${now}::timestamptz, ${now}::timestamptz
+    from events e
+    join advisory_versions v on v.id = e.version_id
+    join subscriptions sub on
+          (sub.countries is null or sub.countries && e.countries)
+      and (sub.feeds is null or e.feed_id = any(sub.feeds))
+      and (e.level is null or greatest(e.level, coalesce(e.previous_level, 0)) >= sub.min_level)
+      and (cardinality(sub.keywords) = 0 or exists (
+            select 1 from unnest(sub.keywords) k
+            where strpos(lower(e.title || ' ' || v.body), lower(k)) > 0))
+    join subscribers s on s.id = sub.subscriber_id and s.status = 'confirmed'
+    cross join lateral unnest(sub.channels) as ch(channel)
+    where e.id = any(${sql.val([...eventIds])}::bigint[])
+      and ((ch.channel = 'email' and s.email_stopped_at is null)
+        or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null))
+    on conflict (subscriber_id, event_id, channel) do nothing`.execute(tx);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+export interface ClaimedDelivery {
+  id: number;
+  subscriberId: number;
+  eventId: number;
+  channel: Channel;
+  attempts: number;
+  /** Set when an earlier attempt may have gone through (Twilio 5xx). */
+  uncertainSince: Date | null;
+}
+
+/**
+ * Claims due deliveries under a lease: pending (or uncertain) ones whose time
+ * has come, and 'sending' ones whose lease expired (their sender died).
+ * SKIP LOCKED lets several dispatchers claim side by side; the transaction is
+ * only this statement, never held across a network send.
+ */
+export async function claimDue(db: DB, options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly Channel[] }): Promise<ClaimedDelivery[]> {
+  const channels = options.channels ?? ['email', 'sms'];
+  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
+  const rows = await sql<{ id: number; subscriber_id: number; event_id: number; channel: Channel; attempts: number; uncertain_since: Date | null }>`
+    with due as (
+      select id from deliveries
+      where ((status in ('pending', 'uncertain') and next_attempt_at <= ${options.now}::timestamptz)
+          or (status = 'sending' and lease_until < ${options.now}::timestamptz))
+        and channel = any(${sql.val([...channels])}::text[])
+      order by next_attempt_at, id
+      limit ${options.limit}
+      for update skip locked
+    )
+    update deliveries d
+    set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = d.attempts + 1
+    from due
+    where d.id = due.id
+    returning d.id, d.subscriber_id, d.event_id, d.channel, d.attempts,
+      (select min(a.attempted_at) from delivery_attempts a where a.delivery_id = d.id and a.outcome = 'uncertain') as uncertain_since`.execute(db);
+  return rows.rows.map((r) => ({
+    id: Number(r.id),
+    subscriberId: Number(r.subscriber_id),
+    eventId: Number(r.event_id),
+    channel: r.channel,
+    attempts: r.attempts,
+    uncertainSince: r.uncertain_since,
+  }));
+}
+
+export interface DeliveryContext {
+  deliveryId: number;
+  subscriber: { id: number; email: string; phone: string | null; status: string; phoneVerified: boolean; emailStopped: boolean; smsStopped: boolean };
+  event: {
+    id: number;
+    kind: EventKind;
+    feedId: string;
+    feedName: string;
+    source: string;
+    countries: string[];
+    level: number | null;
+    previousLevel: number | null;
+    title: string;
+    link: string | null;
+    body: string;
+    levelText: string | null;
+    publishedAt: Date | null;
+    previousBody: string | null;
+    previousLevelText: string | null;
+  };
+}
+
+/** Everything needed to render the claimed deliveries, in one query. */
+export async function loadContexts(db: DB, deliveryIds: readonly number[]): Promise<Map<number, DeliveryContext>> {
+  if (deliveryIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .innerJoin('events as e', 'e.id', 'd.event_id')
+    .innerJoin('feeds as f', 'f.id', 'e.feed_id')
+    .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
+    .leftJoin('advisory_versions as pv', 'pv.id', 'e.previous_version_id')
+    .select([
+      'd.id as delivery_id',
+      's.id as subscriber_id',
+      's.email',
+      's.phone',
+      's.status',
+      's.phone_verified',
+      's.email_stopped_at',
+      's.sms_stopped_at',
+      'e.id as event_id',
+      'e.kind',
+      'e.feed_id',
+      'f.name as feed_name',
+      'f.source',
+      'e.countries',
+      'e.level',
+      'e.previous_level',
+      'e.title',
+      'e.link',
+      'v.body',
+      'v.level_text',
+      'v.published_at',
+      'pv.body as previous_body',
+      'pv.level_text as previous_level_text',
+    ])
+    .where('d.id', 'in', [...deliveryIds])
+    .execute();
+  return new Map(
+    rows.map((r) => [
+      r.delivery_id,
+      {
+        deliveryId: r.delivery_id,
+        subscriber: {
+          id: r.subscriber_id,
+          email: r.email,
+          phone: r.phone,
+          status: r.status,
+          phoneVerified: r.phone_verified,
+          emailStopped: r.email_stopped_at !== null,
+          smsStopped: r.sms_stopped_at !== null,
+        },
+        event: {
+          id: r.event_id,
+          kind: r.kind,
+          feedId: r.feed_id,
+          feedName: r.feed_name,
+          source: r.source,
+          countries: r.countries,
+          level: r.level,
+          previousLevel: r.previous_level,
+          title: r.title,
+          link: r.link,
+          body: r.body,
+          levelText: r.level_text,
+          publishedAt: r.published_at,
+          previousBody: r.previous_body,
+          previousLevelText: r.previous_level_text,
+        },
+      },
+    ]),
+  );
+}
+
+export type Completion =
+  | { id: number; outcome: 'sent'; providerId: string; durationMs: number }
+  | { id: number; outcome: 'retry' | 'uncertain'; error: string; nextAttemptAt: Date; durationMs: number }
+  | { id: number; outcome: 'failed'; error: string; durationMs: number };
+
+/**
+ * Records the outcomes of a batch of sends in two statements. Only rows still
+ * leased by `owner` are updated: if our lease expired and another dispatcher
+ * took the delivery over, its result wins.
+ */
+export async function complete(db: DB, owner: string, completions: readonly Completion[], now: Date): Promise<number> {
+  if (completions.length === 0) return 0;
+  const values = completions.map((c) => ({
+    id: c.id,
+    status: (c.outcome === 'retry' ? 'pending' : c.outcome) as DeliveryStatus,
+    next: c.outcome === 'retry' || c.outcome === 'uncertain' ? c.nextAttemptAt : null,
+    error: c.outcome === 'sent' ? null : c.error,
+    provider: c.outcome === 'sent' ? c.providerId : null,
+  }));
+  return db.transaction().execute(async (tx) => {
+    const updated = await sql<{ id: number }>`
+      update deliveries d set
+        status = v.status,
+        next_attempt_at = coalesce(v.next, d.next_attempt_at),
+        last_error = coalesce(v.error, d.last_error),
+        provider_id = coalesce(v.provider, d.provider_id),
+        sent_at = case when v.status = 'sent' then ${now}::timestamptz else d.sent_at end,
+        lease_owner = null,
+        lease_until = null
+      from jsonb_to_recordset(${JSON.stringify(values)}::jsonb) as v(id bigint, status text, next timestamptz, error text, provider text)
+      where d.id = v.id and d.lease_owner = ${owner} and d.status = 'sending'
+      returning d.id`.execute(tx);
+    const mine = new Set(updated.rows.map((r) => Number(r.id)));
+    const attempts = completions
+      .filter((c) => mine.has(c.id))
+      .map((c) => ({
+        delivery_id: c.id,
+        attempted_at: now,
+        outcome: c.outcome,
+        error: c.outcome === 'sent' ? null : c.error,
+        duration_ms: Math.round(c.durationMs),
+      }));
+    if (attempts.length) await tx.insertInto('delivery_attempts').values(attempts).execute();
+    return mine.size;
+  });
+}
+
+/** Gives back claims this process holds (graceful shutdown): they become due again at once. */
+export async function releaseLeases(db: DB, owner: string, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db
+    .updateTable('deliveries')
+    .set((eb) => ({ status: 'pending', lease_owner: null, lease_until: null, attempts: eb('attempts', '-', 1) }))
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'sending')
+    .where('id', 'in', [...ids])
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+export interface DeliveryListing {
+  id: number;
+  subscriber: string;
+  event: number;
+  channel: Channel;
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: Date;
+  sentAt: Date | null;
+  createdAt: Date;
+}
+
+export async function listDeliveries(db: DB, options: { status?: DeliveryStatus | undefined; limit?: number }): Promise<DeliveryListing[]> {
+  let q = db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['d.id', 's.email', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.sent_at', 'd.created_at'])
+    .orderBy('d.id');
+  if (options.status) q = q.where('d.status', '=', options.status);
+  if (options.limit) q = q.limit(options.limit);
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    id: r.id,
+    subscriber: r.email,
+    event: r.event_id,
+    channel: r.channel,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    nextAttemptAt: r.next_attempt_at,
+    sentAt: r.sent_at,
+    createdAt: r.created_at,
+  }));
+}
+
+/** When the next delivery becomes due (for `dispatch` to report what it left waiting). */
+export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, number>> {
+  const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+  const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0 };
+  for (const r of rows) out[r.status] = Number(r.n);
+  return out;
+}
+
+/**
+ * Reserves `count` sends on a channel's shared rate limit (GCRA, one row per
+ * channel, advanced atomically so every process draws from one budget).
+ * Returns when the first of them may go; the rest follow at 1/rate intervals.
+ * `burstMs` lets an idle channel start immediately instead of pacing from now.
+ */
+export async function reserveSends(db: DB, channel: Channel, count: number, ratePerSecond: number, now: Date, burstMs = 1000): Promise<Date> {
+  const intervalMs = 1000 / ratePerSecond;
+  const floor = new Date(now.getTime() - burstMs);
+  const r = await sql<{ start: Date }>`
+    insert into rate_limits as r (channel, tat)
+    values (${channel}, ${floor}::timestamptz + make_interval(secs => ${(count * intervalMs) / 1000}))
+    on conflict (channel) do update
+      set tat = greatest(r.tat, ${floor}::timestamptz) + make_interval(secs => ${(count * intervalMs) / 1000})
+    returning tat - make_interval(secs => ${(count * intervalMs) / 1000}) as start`.execute(db);
+  const start = r.rows[0]!.start;
+  return start < now ? now : start;
+}
