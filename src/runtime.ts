@@ -2,24 +2,27 @@ import path from 'node:path';
 import { appSecret, type AppConfig } from './config/load.ts';
 import type { DB } from './db/connect.ts';
 import { createEmailSender, createSmsSender } from './delivery/channels.ts';
-import { Dispatcher, type DispatcherDeps } from './delivery/dispatcher.ts';
-import { linkBuilder } from './delivery/links.ts';
+import type { EmailSender, SmsSender } from './delivery/channels.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import { linkBuilder, type LinkBuilder } from './delivery/links.ts';
 import { fanOut } from './delivery/repository.ts';
 import type { PollDeps } from './feeds/poller.ts';
 import type { Clock } from './shared/clock.ts';
 import type { Logger } from './shared/logger.ts';
+import type { Metrics } from './shared/metrics.ts';
 
 /**
  * Wiring shared by `start` and the one-shot commands: the same poll
  * dependencies (with the fan-out in the poll's transaction) and the same
  * dispatcher, whichever entry point runs them.
  */
-export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, afterEvents?: () => void): PollDeps {
+export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, afterEvents?: () => void, metrics?: Metrics): PollDeps {
   return {
     db,
     logger,
     clock,
     settings: config.settings,
+    ...(metrics ? { onOutcome: (status) => metrics.polls.inc({ status }) } : {}),
     onEvents: async (tx, eventIds) => {
       const n = await fanOut(tx, eventIds, clock.now());
       logger.info({ events: eventIds.length, deliveries: n }, 'events fanned out');
@@ -28,25 +31,48 @@ export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Cl
   };
 }
 
-export function createDispatcher(config: AppConfig, db: DB, logger: Logger, clock: Clock, onResult?: DispatcherDeps['onResult']): { dispatcher: Dispatcher; close(): Promise<void> } {
+export interface Channels {
+  email: EmailSender;
+  sms: SmsSender;
+  close(): Promise<void>;
+}
+
+/** SMTP or the `.eml` outbox; Twilio or the SMS outbox — per the environment. */
+export function createChannels(config: AppConfig): Channels {
   const outboxDir = path.join(config.dataDir, 'outbox');
   const email = createEmailSender({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir, connections: config.settings.delivery.email.connections });
   const sms = createSmsSender({ ...config.twilio, outboxDir });
+  return { email, sms, close: async () => void (await Promise.all([email.close(), sms.close()])) };
+}
+
+export function links(config: AppConfig): LinkBuilder {
+  return linkBuilder(config.publicBaseUrl, appSecret(config));
+}
+
+export function createDispatcher(config: AppConfig, db: DB, logger: Logger, clock: Clock, options: { channels?: Channels; metrics?: Metrics } = {}): { dispatcher: Dispatcher; close(): Promise<void> } {
+  const channels = options.channels ?? createChannels(config);
+  const metrics = options.metrics;
   const dispatcher = new Dispatcher({
     db,
     logger: logger.child({ component: 'dispatcher' }),
     clock,
     settings: config.settings.delivery,
-    email,
-    sms,
-    links: linkBuilder(config.publicBaseUrl, appSecret(config)),
-    listId: `alerts.${new URL(config.publicBaseUrl).hostname}`,
-    ...(onResult ? { onResult } : {}),
+    email: channels.email,
+    sms: channels.sms,
+    links: links(config),
+    listId: new URL(config.publicBaseUrl).hostname,
+    ...(metrics
+      ? {
+          onResult: (channel, outcome, durationMs) => {
+            metrics.sends.inc({ channel, outcome });
+            if (outcome === 'sent') metrics.sendLatency.observe({ channel }, durationMs / 1000);
+          },
+        }
+      : {}),
   });
   return {
     dispatcher,
-    async close() {
-      await Promise.all([email.close(), sms.close()]);
-    },
+    // Channels passed in belong to the caller, who closes them.
+    close: async () => (options.channels ? undefined : channels.close()),
   };
 }

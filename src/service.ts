@@ -7,7 +7,8 @@ import type { Clock } from './shared/clock.ts';
 import { errorMessage } from './shared/errors.ts';
 import type { Logger } from './shared/logger.ts';
 import { buildWebServer } from './web/server.ts';
-import { createDispatcher, pollDepsFor } from './runtime.ts';
+import { createChannels, createDispatcher, links, pollDepsFor } from './runtime.ts';
+import { createMetrics } from './shared/metrics.ts';
 
 export const ROLES = ['poll', 'deliver', 'web'] as const;
 export type Role = (typeof ROLES)[number];
@@ -34,26 +35,40 @@ export async function startService(config: AppConfig, options: { roles: readonly
   }
 
   let feeds: FeedConfig[] = config.feeds;
-  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock) : undefined;
+  const metrics = createMetrics();
+  const channels = createChannels(config);
+  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics }) : undefined;
   delivery?.dispatcher.start();
   const scheduler = roles.has('poll')
-    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke()), config.settings.defaultSchedule)
+    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke(), metrics), config.settings.defaultSchedule)
     : undefined;
   if (scheduler) {
     const r = scheduler.apply(feeds);
     logger.info({ feeds: r.added }, 'feeds scheduled');
   }
 
-  let web: ReturnType<typeof buildWebServer> | undefined;
+  let web: Awaited<ReturnType<typeof buildWebServer>> | undefined;
   let port: number | undefined;
   if (roles.has('web')) {
-    web = buildWebServer({ db: database.db, logger });
+    const secret = appSecret(config);
+    web = await buildWebServer({
+      db: database.db,
+      logger,
+      settings: config.settings,
+      metrics,
+      traveler: { db: database.db, logger, clock, email: channels.email, sms: channels.sms, links: links(config), publicBaseUrl: config.publicBaseUrl, secret },
+      knownFeeds: () => new Set(feeds.map((f) => f.id)),
+      publicBaseUrl: config.publicBaseUrl,
+      adminToken: config.adminToken,
+      twilioAuthToken: config.twilio.authToken,
+      secret,
+    });
     try {
       await web.listen({ port: config.port, host: '0.0.0.0' });
     } catch (err) {
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
-      await delivery?.close();
+      await channels.close();
       await database.close();
       throw new Error(`cannot listen on port ${config.port}: ${errorMessage(err)}`, { cause: err });
     }
@@ -85,7 +100,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
       await web?.close();
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
-      await delivery?.close();
+      await channels.close();
       await database.close();
       logger.info('stopped');
     },

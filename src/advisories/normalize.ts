@@ -8,6 +8,9 @@ const HTML_TO_TEXT_OPTIONS = {
   wordwrap: false as const,
   preserveNewlines: false,
   decodeEntities: true,
+  // html-to-text's default also counts U+200B (zero-width space) as a word break,
+  // which turned "Rus&#8203;sia" into "Rus sia"; leave it to tidyText to drop.
+  whitespaceCharacters: ' \t\r\n\f',
   selectors: [
     { selector: 'a', options: { ignoreHref: true } },
     { selector: 'img', format: 'skip' },
@@ -31,7 +34,8 @@ const convert = compile(HTML_TO_TEXT_OPTIONS);
 // Every Unicode space separator (NBSP, narrow NBSP `&#8239;` seen in the State
 // Department feed, …) and zero-width characters become plain spaces or nothing.
 const SPACES = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/g;
-const ZERO_WIDTH = /[\u200b-\u200d\u2060\ufeff]/g;
+// Soft hyphens (U+00AD) are invisible hints too: a CMS adding one is not a change.
+const ZERO_WIDTH = /[\u00ad\u200b-\u200d\u2060\ufeff]/g;
 
 /** Tidy plain text: one space between words, no blank-line runs, trimmed lines. */
 export function tidyText(text: string): string {

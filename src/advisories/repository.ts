@@ -294,13 +294,13 @@ export interface EventListing {
   createdAt: Date;
 }
 
-export async function listEvents(db: DB, options: { since?: Date | undefined; limit?: number }): Promise<EventListing[]> {
+export async function listEvents(db: DB, options: { since?: Date | undefined; limit?: number; newestFirst?: boolean }): Promise<EventListing[]> {
   let q = db
     .selectFrom('events')
     .innerJoin('feeds', 'feeds.id', 'events.feed_id')
     .select(['events.id', 'events.feed_id', 'feeds.name as feed_name', 'feeds.source', 'events.kind', 'events.countries', 'events.level', 'events.previous_level', 'events.title', 'events.link', 'events.created_at'])
-    .orderBy('events.created_at')
-    .orderBy('events.id');
+    .orderBy('events.created_at', options.newestFirst ? 'desc' : 'asc')
+    .orderBy('events.id', options.newestFirst ? 'desc' : 'asc');
   if (options.since) q = q.where('events.created_at', '>=', options.since);
   if (options.limit) q = q.limit(options.limit);
   const rows = await q.execute();
@@ -330,4 +330,9 @@ export async function eventWithVersions(db: DB, eventId: number) {
     version: versions.find((v) => v.id === event.version_id)!,
     previous: versions.find((v) => v.id === event.previous_version_id) ?? null,
   };
+}
+
+export async function countEventsByKind(db: DB): Promise<Record<string, number>> {
+  const rows = await db.selectFrom('events').select(['kind', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('kind').execute();
+  return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
 }

@@ -106,6 +106,17 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    web: z
+      .object({
+        /** Requests per minute per client on subscribe, confirm and verify. */
+        rateLimitPerMinute: z.number().int().positive().default(20),
+        /** Largest accepted request body, in bytes (413 above). */
+        bodyLimitBytes: z.number().int().positive().default(16 * 1024),
+        /** Behind a reverse proxy: take the client address from X-Forwarded-For. */
+        trustProxy: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     backoff: z
       .object({
         baseSeconds: z.number().positive().default(60),

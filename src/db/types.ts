@@ -101,6 +101,27 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   rate_limits: RateLimitsTable;
+  subscriber_tokens: SubscriberTokensTable;
+  phone_verifications: PhoneVerificationsTable;
+}
+
+export interface SubscriberTokensTable {
+  token_hash: string;
+  subscriber_id: number;
+  purpose: 'confirm';
+  payload: ColumnType<unknown, string, string>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+export interface PhoneVerificationsTable {
+  subscriber_id: number;
+  phone: string;
+  code_hash: string;
+  attempts: Generated<number>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
 }
 
 export interface RateLimitsTable {

@@ -32,8 +32,15 @@ export function classifySmtpError(err: unknown): SendError {
   const e = (err ?? {}) as SmtpLikeError;
   const code = e.responseCode;
   const detail = (e.response ?? e.message ?? String(err)).split('\n')[0]!.slice(0, 300);
+  // A rejected login (535, EAUTH) is our configuration, not the recipient: keep
+  // the mail and retry, so fixing SMTP_URL delivers the backlog.
+  if (e.code === 'EAUTH' || code === 535 || code === 530) {
+    return new SendError(`SMTP ${code ?? e.code}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  }
   if (typeof code === 'number' && code >= 500) {
-    const recipient = /RCPT/i.test(e.command ?? '') || code === 550 || code === 551 || code === 553;
+    // Only a refusal of the recipient itself stops the channel; a 5xx to DATA
+    // (content or policy rejection) fails this message alone.
+    const recipient = /RCPT/i.test(e.command ?? '') || (!e.command && (code === 550 || code === 551 || code === 553));
     return new SendError(`SMTP ${code}: ${detail}`, 'permanent', recipient ? 'recipient' : 'message', false, { cause: err });
   }
   if (typeof code === 'number' && code >= 400) {
@@ -59,7 +66,8 @@ export function classifyTwilioError(err: unknown): SendError {
   const code = typeof e.code === 'number' ? e.code : Number(e.code);
   const detail = `${e.message ?? String(err)}`.slice(0, 300);
   const label = `Twilio ${status ?? ''}${Number.isFinite(code) ? ` ${code}` : ''}`.trim();
-  if (status === 429) return new SendError(`${label}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  // 429 throttling, and 401/403 (bad credentials: our configuration) are retried.
+  if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, 'retryable', 'message', false, { cause: err });
   if (typeof status === 'number' && status >= 500) {
     // 503 means "not processed"; any other 5xx on a create may have gone through.
     return new SendError(`${label}: ${detail}`, 'retryable', 'message', status !== 503, { cause: err });

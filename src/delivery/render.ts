@@ -60,8 +60,14 @@ function safeUrl(url: string | null): string | null {
   }
 }
 
+/** The first `n` UTF-16 units of `s`, never ending in half a surrogate pair (an emoji cut in two). */
+function cutUnits(s: string, n: number): string {
+  const cut = s.slice(0, Math.max(0, n));
+  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
 function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1).trimEnd()}…`;
+  return s.length <= max ? s : `${cutUnits(s, max - 1).trimEnd()}…`;
 }
 
 function placeOf(e: MessageEvent): string {
@@ -223,14 +229,29 @@ export function smsSegments(s: string): number {
   const { encoding, units } = smsEncoding(s);
   const single = encoding === 'GSM-7' ? 160 : 70;
   const multi = encoding === 'GSM-7' ? 153 : 67;
-  return units <= single ? 1 : Math.ceil(units / multi);
+  if (units <= single) return 1;
+  // A character is never split across two segments (an escape + extension
+  // septet, a surrogate pair): one that doesn't fit starts the next segment.
+  let segments = 1;
+  let used = 0;
+  for (const ch of s) {
+    const width = encoding === 'GSM-7' ? (GSM_EXTENDED.has(ch) ? 2 : 1) : ch.codePointAt(0)! > 0xffff ? 2 : 1;
+    if (used + width > multi) {
+      segments++;
+      used = 0;
+    }
+    used += width;
+  }
+  return segments;
 }
 
 /** At most `maxSegments` segments: the gist (subject, then text) trimmed to fit, and a link. */
 export function renderSms(e: MessageEvent, options: { link: string; maxSegments?: number }): string {
   const max = options.maxSegments ?? 2;
-  const link = safeUrl(e.link) ?? options.link;
   const subject = toGsmFriendly(subjectFor(e));
+  // The source's link, unless it is so long that it leaves no room for the gist: then ours.
+  const source = safeUrl(e.link);
+  const link = source && smsSegments(`${cutUnits(subject, 40)}... ${source}`) <= max ? source : options.link;
   const gist = toGsmFriendly(e.body.replace(/\s+/g, ' ').trim());
   const build = (g: string) => `${subject}${g ? `: ${g}` : ''} ${link}`;
   if (smsSegments(build(gist)) <= max) return build(gist);
@@ -248,6 +269,6 @@ export function renderSms(e: MessageEvent, options: { link: string; maxSegments?
   if (smsSegments(bare) <= max) return bare;
   // Even the subject is too long (a very long UCS-2 title): cut it.
   let cut = subject;
-  while (cut.length > 10 && smsSegments(`${cut}... ${link}`) > max) cut = cut.slice(0, -10);
+  while (cut.length > 10 && smsSegments(`${cut}... ${link}`) > max) cut = cutUnits(cut, cut.length - 10);
   return `${cut}... ${link}`;
 }

@@ -298,3 +298,12 @@ export async function reserveSends(db: DB, channel: Channel, count: number, rate
   const start = r.rows[0]!.start;
   return start < now ? now : start;
 }
+
+/** Deliveries created in the last hours, per hour and status (the admin page's chart). */
+export async function deliveriesPerHour(db: DB, since: Date): Promise<{ hour: Date; status: DeliveryStatus; n: number }[]> {
+  const r = await sql<{ hour: Date; status: DeliveryStatus; n: number }>`
+    select date_trunc('hour', created_at) as hour, status, count(*)::int as n
+    from deliveries where created_at >= ${since}::timestamptz
+    group by 1, 2 order by 1`.execute(db);
+  return r.rows;
+}

@@ -83,6 +83,11 @@ export async function parseXmlFeed(xml: string): Promise<RawFeed> {
   if (/<!ENTITY/i.test(xml.slice(0, 64 * 1024))) {
     throw new FeedParseError('refused: the document declares XML entities (possible entity-expansion attack)');
   }
+  // Seen in a GDACS copy: the whole file was decoded as Latin-1 and re-encoded,
+  // turning the BOM into "ï»¿". Say so rather than "Non-whitespace before first tag".
+  if (xml.startsWith('\u00ef\u00bb\u00bf')) {
+    throw new FeedParseError('not a valid RSS/Atom document: it starts with a double-encoded byte-order mark ("ï»¿"); the publisher mis-encoded it');
+  }
   let feed: Awaited<ReturnType<typeof parser.parseString>>;
   try {
     feed = await parser.parseString(stripBom(xml));

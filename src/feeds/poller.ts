@@ -22,6 +22,8 @@ export interface PollDeps {
    * so the fan-out to deliveries commits (or rolls back) with the events.
    */
   onEvents?: (tx: Transaction<Database>, eventIds: number[]) => Promise<void>;
+  /** Called with every poll's status (metrics). */
+  onOutcome?: (status: PollOutcome['status']) => void;
 }
 
 export interface PollOutcome {
@@ -51,6 +53,12 @@ function outcome(feed: string, status: PollOutcome['status'], extra: Partial<Pol
  * `force` ignores the back-off / Retry-After window (an admin's explicit `poll`).
  */
 export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: { force?: boolean } = {}): Promise<PollOutcome> {
+  const result = await pollFeedOnce(deps, feed, options);
+  deps.onOutcome?.(result.status);
+  return result;
+}
+
+async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?: boolean }): Promise<PollOutcome> {
   const { db, logger, clock, settings } = deps;
   const log = logger.child({ feed: feed.id });
   const row = await getFeedRow(db, feed.id);

@@ -86,13 +86,23 @@ export function isCountryCode(code: string): boolean {
   return /^[A-Z]{2}$/.test(code) && countries.isValid(code);
 }
 
+// Short names ("Russia", not "Russian Federation"), except where two codes
+// share one short name (CD and CG are both "Congo"): those keep the official name.
+const SHORT_NAMES = (() => {
+  const short = countries.getNames('en', { select: 'alias' });
+  const counts = new Map<string, number>();
+  for (const n of Object.values(short)) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const official = countries.getNames('en', { select: 'official' });
+  return new Map(Object.entries(short).map(([code, n]) => [code, (counts.get(n) ?? 0) > 1 ? (official[code] ?? n) : n]));
+})();
+
 export function countryName(code: string): string {
-  return countries.getName(code, 'en', { select: 'alias' }) ?? code;
+  return SHORT_NAMES.get(code) ?? code;
 }
 
 /** Every code with an English name, for pickers. */
 export function allCountries(): { code: string; name: string }[] {
-  return Object.entries(countries.getNames('en', { select: 'alias' }))
+  return [...SHORT_NAMES.entries()]
     .map(([code, name]) => ({ code, name }))
     .sort((a, b) => a.name.localeCompare(b.name, 'en'));
 }

@@ -17,16 +17,22 @@ const COLUMNS = ['email', 'phone', 'countries', 'min_level', 'keywords', 'channe
 export function parseSubscriberCsv(text: string, knownFeeds: ReadonlySet<string>): CsvImport {
   let records: { record: Record<string, string>; line: number }[];
   try {
+    // Line ends normalised first: csv-parse counts a CRLF inside a quoted cell as two lines.
     records = (
-      parse(text, {
+      parse(text.replace(/\r\n?/g, '\n'), {
         columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
         skip_empty_lines: true,
         trim: true,
         bom: true,
         relax_column_count: true,
         info: true,
-      }) as { record: Record<string, string>; info: { lines: number } }[]
-    ).map((r) => ({ record: r.record, line: r.info.lines }));
+        raw: true,
+      }) as { record: Record<string, string>; info: { lines: number }; raw: string }[]
+    ).map((r) => ({
+      record: r.record,
+      // `info.lines` is where the record ends; report where it starts (a quoted cell may span lines).
+      line: r.info.lines - (r.raw.replace(/^\n+/, '').replace(/\n$/, '').match(/\n/g)?.length ?? 0),
+    }));
   } catch (e) {
     throw new InputError('csv', (e as Error).message);
   }

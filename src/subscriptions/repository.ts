@@ -137,3 +137,226 @@ export async function stopChannel(db: DB, subscriberId: number, channel: Channel
   if (channel === 'email') await q.set({ email_stopped_at: now, email_stop_reason: reason }).execute();
   else await q.set({ sms_stopped_at: now, sms_stop_reason: reason }).execute();
 }
+
+// --- The traveler's side: pending requests, confirmation tokens, phone codes.
+
+export interface RequestedSubscription {
+  countries: string[] | null;
+  feeds: string[] | null;
+  minLevel: number;
+  keywords: string[];
+  channels: Channel[];
+  phone: string | null;
+  /** Set when the change asks to move the subscription to a new address. */
+  newEmail?: string;
+}
+
+/**
+ * Records a subscription request (double opt-in). A new or unsubscribed address
+ * gets a pending subscriber whose subscription is the request itself. A known
+ * confirmed subscriber keeps what they have until the mailed token is used;
+ * the request waits in the token's payload.
+ */
+export async function recordSubscriptionRequest(
+  db: DB,
+  email: string,
+  request: RequestedSubscription,
+  token: { hash: string; expiresAt: Date },
+  now: Date,
+): Promise<{ subscriberId: number; alreadyConfirmed: boolean }> {
+  return db.transaction().execute(async (tx) => {
+    let sub = await tx.selectFrom('subscribers').select(['id', 'status']).where('email', '=', email).forUpdate().executeTakeFirst();
+    const confirmed = sub?.status === 'confirmed';
+    if (!sub) {
+      sub = await tx.insertInto('subscribers').values({ email, status: 'pending', created_at: now }).returning(['id', 'status']).executeTakeFirstOrThrow();
+    } else if (sub.status === 'unsubscribed') {
+      await tx.updateTable('subscribers').set({ status: 'pending' }).where('id', '=', sub.id).execute();
+    }
+    if (!confirmed) {
+      await tx.deleteFrom('subscriptions').where('subscriber_id', '=', sub.id).execute();
+      await tx
+        .insertInto('subscriptions')
+        .values({ subscriber_id: sub.id, countries: request.countries, feeds: request.feeds, min_level: request.minLevel, keywords: request.keywords, channels: request.channels, created_at: now })
+        .execute();
+    }
+    await tx
+      .insertInto('subscriber_tokens')
+      .values({ token_hash: token.hash, subscriber_id: sub.id, purpose: 'confirm', payload: JSON.stringify(request), created_at: now, expires_at: token.expiresAt })
+      .execute();
+    return { subscriberId: sub.id, alreadyConfirmed: confirmed };
+  });
+}
+
+export type ConfirmResult =
+  | { ok: true; subscriberId: number; email: string; phone: string | null; phoneVerified: boolean; request: RequestedSubscription; firstUse: boolean }
+  | { ok: false; reason: 'unknown' | 'expired' };
+
+/**
+ * Uses a confirmation token: the subscriber becomes confirmed and the request
+ * in the token is applied (subscription replaced, phone and address updated).
+ * Using it again (a mail client prefetching the link) is harmless.
+ */
+export async function confirmSubscription(db: DB, tokenHash: string, now: Date): Promise<ConfirmResult> {
+  return db.transaction().execute(async (tx) => {
+    const token = await tx.selectFrom('subscriber_tokens').selectAll().where('token_hash', '=', tokenHash).where('purpose', '=', 'confirm').forUpdate().executeTakeFirst();
+    if (!token) return { ok: false, reason: 'unknown' as const };
+    if (token.expires_at <= now) return { ok: false, reason: 'expired' as const };
+    const request = (typeof token.payload === 'string' ? JSON.parse(token.payload) : token.payload) as RequestedSubscription;
+    const current = await tx.selectFrom('subscribers').selectAll().where('id', '=', token.subscriber_id).forUpdate().executeTakeFirstOrThrow();
+    if (token.used_at === null) {
+      const phoneChanged = current.phone !== request.phone;
+      if (request.newEmail && request.newEmail !== current.email) {
+        const taken = await tx.selectFrom('subscribers').select('id').where('email', '=', request.newEmail).executeTakeFirst();
+        if (taken) {
+          // The new address already has its own subscription; leave both as they are.
+          await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
+          return { ok: false, reason: 'unknown' as const };
+        }
+      }
+      await tx
+        .updateTable('subscribers')
+        .set({
+          status: 'confirmed',
+          confirmed_at: current.confirmed_at ?? now,
+          unsubscribed_at: null,
+          email: request.newEmail ?? current.email,
+          phone: request.phone,
+          ...(phoneChanged ? { phone_verified: false, sms_stopped_at: null, sms_stop_reason: null } : {}),
+          ...(request.newEmail ? { email_stopped_at: null, email_stop_reason: null } : {}),
+        })
+        .where('id', '=', current.id)
+        .execute();
+      await tx.deleteFrom('subscriptions').where('subscriber_id', '=', current.id).execute();
+      await tx
+        .insertInto('subscriptions')
+        .values({ subscriber_id: current.id, countries: request.countries, feeds: request.feeds, min_level: request.minLevel, keywords: request.keywords, channels: request.channels, created_at: now })
+        .execute();
+      await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
+      return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true };
+    }
+    return { ok: true as const, subscriberId: current.id, email: current.email, phone: current.phone, phoneVerified: current.phone_verified, request, firstUse: false };
+  });
+}
+
+/** The subscriber a confirmation token belongs to, used or not, while it is valid. */
+export async function subscriberForConfirmToken(db: DB, tokenHash: string, now: Date): Promise<number | null> {
+  const t = await db.selectFrom('subscriber_tokens').select(['subscriber_id', 'expires_at']).where('token_hash', '=', tokenHash).executeTakeFirst();
+  return t && t.expires_at > now ? t.subscriber_id : null;
+}
+
+export async function startPhoneVerification(db: DB, subscriberId: number, phone: string, codeHash: string, now: Date, ttlMs: number): Promise<void> {
+  await db
+    .insertInto('phone_verifications')
+    .values({ subscriber_id: subscriberId, phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) })
+    .onConflict((oc) => oc.column('subscriber_id').doUpdateSet({ phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) }))
+    .execute();
+}
+
+export type VerifyResult = 'verified' | 'wrong-code' | 'expired' | 'too-many-attempts' | 'no-pending-code';
+
+/** Checks a code; each wrong try counts, and the 5th wrong one burns the code. */
+export async function checkPhoneCode(db: DB, subscriberId: number, matches: (codeHash: string) => boolean, now: Date, maxAttempts: number): Promise<VerifyResult> {
+  return db.transaction().execute(async (tx) => {
+    const v = await tx.selectFrom('phone_verifications').selectAll().where('subscriber_id', '=', subscriberId).forUpdate().executeTakeFirst();
+    if (!v) return 'no-pending-code';
+    if (v.attempts >= maxAttempts) return 'too-many-attempts';
+    if (v.expires_at <= now) return 'expired';
+    if (!matches(v.code_hash)) {
+      await tx.updateTable('phone_verifications').set({ attempts: v.attempts + 1 }).where('subscriber_id', '=', subscriberId).execute();
+      return v.attempts + 1 >= maxAttempts ? 'too-many-attempts' : 'wrong-code';
+    }
+    const sub = await tx.selectFrom('subscribers').select('phone').where('id', '=', subscriberId).executeTakeFirst();
+    if (!sub || sub.phone !== v.phone) return 'no-pending-code';
+    await tx.updateTable('subscribers').set({ phone_verified: true, sms_stopped_at: null, sms_stop_reason: null }).where('id', '=', subscriberId).execute();
+    await tx.deleteFrom('phone_verifications').where('subscriber_id', '=', subscriberId).execute();
+    return 'verified';
+  });
+}
+
+export interface SubscriberView {
+  id: number;
+  email: string;
+  phone: string | null;
+  phoneVerified: boolean;
+  status: SubscriberStatus;
+  smsStopped: boolean;
+  countries: string[] | null;
+  feeds: string[] | null;
+  minLevel: number;
+  keywords: string[];
+  channels: Channel[];
+}
+
+export async function getSubscriberView(db: DB, id: number): Promise<SubscriberView | undefined> {
+  const r = await db
+    .selectFrom('subscribers')
+    .leftJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
+    .select([
+      'subscribers.id',
+      'subscribers.email',
+      'subscribers.phone',
+      'subscribers.phone_verified',
+      'subscribers.status',
+      'subscribers.sms_stopped_at',
+      'subscriptions.countries',
+      'subscriptions.feeds',
+      'subscriptions.min_level',
+      'subscriptions.keywords',
+      'subscriptions.channels',
+    ])
+    .where('subscribers.id', '=', id)
+    .orderBy('subscriptions.id')
+    .executeTakeFirst();
+  if (!r) return undefined;
+  return {
+    id: r.id,
+    email: r.email,
+    phone: r.phone,
+    phoneVerified: r.phone_verified,
+    status: r.status,
+    smsStopped: r.sms_stopped_at !== null,
+    countries: r.countries,
+    feeds: r.feeds,
+    minLevel: r.min_level ?? 1,
+    keywords: r.keywords ?? [],
+    channels: r.channels ?? ['email'],
+  };
+}
+
+/** Applies changes that need no new opt-in (fewer destinations, level, channels, keywords). */
+export async function updatePreferences(db: DB, id: number, prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[] }, now: Date): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const existing = await tx.selectFrom('subscriptions').select(['id', 'feeds']).where('subscriber_id', '=', id).orderBy('id').executeTakeFirst();
+    await tx.deleteFrom('subscriptions').where('subscriber_id', '=', id).execute();
+    await tx
+      .insertInto('subscriptions')
+      .values({ subscriber_id: id, countries: prefs.countries, feeds: existing?.feeds ?? null, min_level: prefs.minLevel, keywords: prefs.keywords, channels: prefs.channels, created_at: now })
+      .execute();
+  });
+}
+
+export async function unsubscribe(db: DB, id: number, now: Date): Promise<boolean> {
+  const r = await db
+    .updateTable('subscribers')
+    .set({ status: 'unsubscribed', unsubscribed_at: now })
+    .where('id', '=', id)
+    .where('status', '!=', 'unsubscribed')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** Inbound STOP / START for a number: every subscriber with that number. */
+export async function setSmsStoppedByPhone(db: DB, phone: string, stopped: boolean, now: Date): Promise<number> {
+  const r = await db
+    .updateTable('subscribers')
+    .set(stopped ? { sms_stopped_at: now, sms_stop_reason: 'STOP received by SMS' } : { sms_stopped_at: null, sms_stop_reason: null })
+    .where('phone', '=', phone)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+/** A new or removed mobile number: unverified until its code comes back. */
+export async function setPhone(db: DB, id: number, phone: string | null): Promise<void> {
+  await db.updateTable('subscribers').set({ phone, phone_verified: false, sms_stopped_at: null, sms_stop_reason: null }).where('id', '=', id).execute();
+  if (phone === null) await db.deleteFrom('phone_verifications').where('subscriber_id', '=', id).execute();
+}

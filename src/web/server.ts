@@ -1,16 +1,139 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
+import { countEventsByKind, countrySummaries } from '../advisories/repository.ts';
+import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
+import { countByStatus } from '../delivery/repository.ts';
+import { listFeeds } from '../feeds/repository.ts';
+import type { Metrics } from '../shared/metrics.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { TravelerDeps } from '../subscriptions/service.ts';
+import { registerAdminRoutes } from './admin.ts';
+import { CSS } from './html.ts';
+import { messagePage } from './pages.ts';
+import { registerTravelerRoutes } from './traveler.ts';
+import { registerTwilioWebhook } from './twilio-webhook.ts';
 
 export interface WebDeps {
   db: DB;
   logger: Logger;
+  settings: Settings;
+  metrics: Metrics;
+  traveler: TravelerDeps;
+  knownFeeds: () => ReadonlySet<string>;
+  publicBaseUrl: string;
+  adminToken: string | undefined;
+  twilioAuthToken: string | undefined;
+  secret: string;
 }
 
-/** The HTTP side of `start`. Operational routes live here; traveler pages are added by the web feature. */
-export function buildWebServer(deps: WebDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'web' }) as FastifyBaseLogger, bodyLimit: 64 * 1024, disableRequestLogging: true });
+/** A refusal with a status and a message naming the field. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function wantsJson(req: FastifyRequest): boolean {
+  return /json/.test(req.headers['content-type'] ?? '') || (req.url.startsWith('/api/') && !/form/.test(req.headers['content-type'] ?? ''));
+}
+
+/** Cached map country → highest current level, for the destination picker. */
+function highestLevels(db: DB): () => Promise<Map<string, number>> {
+  let cached: { at: number; value: Map<string, number> } | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.at < 60_000) return cached.value;
+    const value = new Map((await countrySummaries(db)).map((c) => [c.country, c.highestLevel]));
+    cached = { at: Date.now(), value };
+    return value;
+  };
+}
+
+export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'web' }) as FastifyBaseLogger,
+    bodyLimit: deps.settings.web.bodyLimitBytes,
+    // Request URLs carry tokens: they are never logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: deps.settings.web.trustProxy,
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        'base-uri': ["'none'"],
+        'object-src': ["'none'"],
+      },
+    },
+    // Links in emails must open these pages; the referrer would leak tokens.
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+  await app.register(formbody, { bodyLimit: deps.settings.web.bodyLimitBytes });
+  // RFC 8058 allows the one-click POST as multipart/form-data; only its one field matters.
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, /List-Unsubscribe[\s\S]*?One-Click/.test(String(body)) ? { 'List-Unsubscribe': 'One-Click' } : {});
+  });
+  await app.register(cookie, { secret: deps.secret });
+  await app.register(csrf, { cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' }, sessionPlugin: '@fastify/cookie' });
+  await app.register(rateLimit, {
+    global: false,
+    max: deps.settings.web.rateLimitPerMinute,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_req, ctx) => new HttpError(429, `too many requests; try again in ${Math.ceil(ctx.ttl / 1000)} s`),
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let status = err instanceof HttpError ? err.statusCode : (err.statusCode ?? 500);
+    let message = err.message;
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `request body too large (limit ${deps.settings.web.bodyLimitBytes} bytes)`;
+    else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+      status = 400;
+      message = 'malformed JSON body';
+    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = 'unsupported content type: send application/json or a form';
+    else if (err.code?.startsWith('FST_CSRF')) {
+      status = 403;
+      message = 'the form has expired or was not sent from this site; reload the page and try again';
+    }
+    if (status >= 500) {
+      req.log.error({ err: err.message, route: req.routeOptions.url }, 'request failed');
+      message = 'something went wrong on our side; please try again later';
+    }
+    const field = err instanceof HttpError ? err.field : undefined;
+    if (wantsJson(req)) return reply.code(status).send({ error: message, ...(field ? { field } : {}) });
+    return reply.code(status).type('text/html; charset=utf-8').send(messagePage(status === 429 ? 'Slow down' : 'Something is not right', message, { status: 'error' }));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (wantsJson(req)) return reply.code(404).send({ error: 'not found' });
+    return reply.code(404).type('text/html; charset=utf-8').send(messagePage('Page not found', 'There is nothing at this address.', { status: 'error' }));
+  });
+
+  deps.metrics.setDbSnapshot(async () => {
+    const [events, deliveries, feeds] = await Promise.all([countEventsByKind(deps.db), countByStatus(deps.db), listFeeds(deps.db)]);
+    return {
+      eventsByKind: events,
+      deliveriesByStatus: deliveries,
+      failingFeeds: feeds.filter((f) => f.inConfig && f.lastStatus === 'error').length,
+      feedFailures: feeds.filter((f) => f.inConfig).map((f) => ({ feed: f.id, failures: f.consecutiveFailures })),
+    };
+  });
+
+  app.get('/assets/app.css', async (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {
@@ -20,5 +143,11 @@ export function buildWebServer(deps: WebDeps): FastifyInstance {
       return reply.code(503).send({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
+  app.get('/metrics', async (_req, reply: FastifyReply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+
+  const highest = highestLevels(deps.db);
+  registerTravelerRoutes(app, deps, highest);
+  registerTwilioWebhook(app, deps);
+  registerAdminRoutes(app, deps);
   return app;
 }

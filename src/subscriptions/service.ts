@@ -1,0 +1,117 @@
+import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import type { DB } from '../db/connect.ts';
+import type { EmailSender, SmsSender } from '../delivery/channels.ts';
+import { escapeHtml } from '../delivery/render.ts';
+import type { LinkBuilder } from '../delivery/links.ts';
+import type { Clock } from '../shared/clock.ts';
+import { countryName } from '../shared/countries.ts';
+import { errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import {
+  checkPhoneCode,
+  confirmSubscription,
+  recordSubscriptionRequest,
+  startPhoneVerification,
+  subscriberForConfirmToken,
+  type ConfirmResult,
+  type RequestedSubscription,
+  type VerifyResult,
+} from './repository.ts';
+
+/**
+ * The traveler's side of subscriptions: double opt-in, phone verification.
+ * Thin orchestration over the repository and the two channels.
+ */
+export interface TravelerDeps {
+  db: DB;
+  logger: Logger;
+  clock: Clock;
+  email: EmailSender;
+  sms: SmsSender;
+  links: LinkBuilder;
+  publicBaseUrl: string;
+  secret: string;
+}
+
+export const CONFIRM_TTL_MS = 48 * 3600 * 1000;
+export const PHONE_CODE_TTL_MS = 10 * 60 * 1000;
+export const PHONE_CODE_MAX_ATTEMPTS = 5;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+function codeHash(secret: string, subscriberId: number, code: string): string {
+  return createHmac('sha256', secret).update(`phone:${subscriberId}:${code}`).digest('base64url');
+}
+
+function describe(r: RequestedSubscription): string {
+  const where = r.countries === null ? 'every destination' : r.countries.map(countryName).join(', ');
+  const level = r.minLevel > 1 ? `, level ${r.minLevel} and above` : '';
+  const kw = r.keywords.length ? `, mentioning ${r.keywords.join(' or ')}` : '';
+  return `${where}${level}${kw}, by ${r.channels.join(' and ')}`;
+}
+
+/**
+ * Records the request, then mails a confirmation link. The returned `mailed`
+ * promise settles when the mail is handed over: the web API answers without
+ * waiting for it, so its answer (and its timing) is the same whether or not
+ * the address was already known.
+ */
+export async function requestSubscription(deps: TravelerDeps, email: string, request: RequestedSubscription): Promise<{ token: string; subscriberId: number; mailed: Promise<void> }> {
+  const now = deps.clock.now();
+  const token = randomBytes(24).toString('base64url');
+  const to = request.newEmail ?? email;
+  const { subscriberId } = await recordSubscriptionRequest(deps.db, email, request, { hash: hashToken(token), expiresAt: new Date(now.getTime() + CONFIRM_TTL_MS) }, now);
+  const link = `${deps.publicBaseUrl}/confirm/${token}`;
+  const what = describe(request);
+  const text = [
+    'Please confirm your travel advisory alerts.',
+    '',
+    `You (or someone using this address) asked for alerts about ${what}.`,
+    '',
+    `Confirm: ${link}`,
+    '',
+    'The link works for 48 hours. If you did not ask for this, ignore this message: nothing will be sent.',
+  ].join('\n');
+  const html = `<!doctype html><html lang="en"><body style="font-family:Arial,Helvetica,sans-serif">
+<p>Please confirm your travel advisory alerts.</p>
+<p>You (or someone using this address) asked for alerts about ${escapeHtml(what)}.</p>
+<p><a href="${escapeHtml(link)}">Confirm my alerts</a></p>
+<p style="color:#555">The link works for 48 hours. If you did not ask for this, ignore this message: nothing will be sent.</p>
+</body></html>`;
+  const mailed = deps.email
+    .send({ to, subject: 'Confirm your travel advisory alerts', text, html, headers: {} }, `confirm-${subscriberId}`)
+    .then(() => undefined);
+  return { token, subscriberId, mailed };
+}
+
+export async function confirm(deps: TravelerDeps, token: string): Promise<ConfirmResult> {
+  const result = await confirmSubscription(deps.db, hashToken(token), deps.clock.now());
+  if (result.ok && result.firstUse && result.phone && !result.phoneVerified) {
+    await sendPhoneCode(deps, result.subscriberId, result.phone).catch((err: unknown) =>
+      deps.logger.warn({ subscriber: result.subscriberId, err: errorMessage(err) }, 'could not send the phone verification code'),
+    );
+  }
+  return result;
+}
+
+export async function sendPhoneCode(deps: TravelerDeps, subscriberId: number, phone: string): Promise<void> {
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  await startPhoneVerification(deps.db, subscriberId, phone, codeHash(deps.secret, subscriberId, code), deps.clock.now(), PHONE_CODE_TTL_MS);
+  await deps.sms.send({ to: phone, body: `Advisory Alerts: your code is ${code}. It expires in 10 minutes.` }, `verify-${subscriberId}`);
+}
+
+/** The confirmation token from the email works here too, as long as it is valid. */
+export async function subscriberForToken(deps: TravelerDeps, token: string, verifyManage: (t: string) => number | null): Promise<number | null> {
+  return verifyManage(token) ?? (await subscriberForConfirmToken(deps.db, hashToken(token), deps.clock.now()));
+}
+
+export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code: string): Promise<VerifyResult> {
+  const expected = (h: string) => {
+    const a = Buffer.from(h);
+    const b = Buffer.from(codeHash(deps.secret, subscriberId, code));
+    return a.length === b.length && timingSafeEqual(a, b);
+  };
+  return checkPhoneCode(deps.db, subscriberId, expected, deps.clock.now(), PHONE_CODE_MAX_ATTEMPTS);
+}

@@ -1,0 +1,85 @@
+/**
+ * A tiny HTML template tag: every interpolated value is escaped unless it is
+ * a `SafeHtml` produced by this module. Pages never concatenate raw strings.
+ */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+export function escape(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+type Value = SafeHtml | string | number | boolean | null | undefined | readonly Value[];
+
+function render(v: Value): string {
+  if (v === null || v === undefined || v === false) return '';
+  if (v instanceof SafeHtml) return v.value;
+  if (Array.isArray(v)) return v.map(render).join('');
+  return escape(v);
+}
+
+export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtml {
+  let out = strings[0] ?? '';
+  values.forEach((v, i) => {
+    out += render(v) + (strings[i + 1] ?? '');
+  });
+  return new SafeHtml(out);
+}
+
+export function layout(title: string, body: SafeHtml, options: { wide?: boolean } = {}): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} — Advisory Alerts</title>
+<link rel="stylesheet" href="/assets/app.css">
+</head>
+<body>
+<header class="site"><a href="/" class="brand">Advisory Alerts</a></header>
+<main class="${options.wide ? 'wide' : ''}" id="main">
+${body}
+</main>
+<footer class="site"><p>Alerts come from official government travel advice (U.S., UK, Canada, Australia). Always check the source before you travel.</p></footer>
+</body>
+</html>`.value;
+}
+
+/** Styles served as a file: the CSP allows no inline script or style. */
+export const CSS = `
+*,*::before,*::after{box-sizing:border-box}
+html{font-size:100%}
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;line-height:1.5;color:#1b1b1b;background:#f5f6f7}
+a{color:#0b57b0}
+a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:2px}
+header.site{background:#12355b;padding:.75rem 1rem}
+header.site .brand{color:#fff;font-weight:700;text-decoration:none;font-size:1.15rem}
+main{max-width:42rem;margin:0 auto;padding:1rem;background:#fff;min-height:60vh}
+main.wide{max-width:72rem}
+footer.site{max-width:42rem;margin:0 auto;padding:1rem;color:#4a4a4a;font-size:.875rem}
+h1{font-size:1.6rem;line-height:1.25;margin:.5rem 0 1rem}
+h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
+label,legend{display:block;font-weight:600;margin:1rem 0 .25rem}
+.hint{display:block;color:#4a4a4a;font-weight:400;font-size:.9rem;margin-bottom:.35rem}
+input[type=email],input[type=tel],input[type=text],select{width:100%;font:inherit;padding:.6rem;border:2px solid #1b1b1b;border-radius:4px;background:#fff}
+select[multiple]{min-height:12rem}
+fieldset{border:0;padding:0;margin:0}
+.choice{display:flex;gap:.5rem;align-items:flex-start;margin:.35rem 0;font-weight:400}
+.choice input{width:1.4rem;height:1.4rem;margin:.1rem 0 0;flex:none}
+button{font:inherit;font-weight:700;background:#0b6e3b;color:#fff;border:0;border-radius:4px;padding:.7rem 1.2rem;margin-top:1.25rem;cursor:pointer;min-height:44px}
+button.secondary{background:#fff;color:#8a1c1c;border:2px solid #8a1c1c}
+.notice{border-left:6px solid #0b57b0;background:#eef4fb;padding:.75rem 1rem;margin:1rem 0}
+.error{border-left:6px solid #b3261e;background:#fdeceb;padding:.75rem 1rem;margin:1rem 0}
+.lvl{display:inline-block;min-width:1.6rem;text-align:center;border-radius:3px;padding:0 .3rem;font-weight:700;color:#fff}
+.lvl1{background:#2e7d32}.lvl2{background:#8a6d00}.lvl3{background:#b35900}.lvl4{background:#b3261e}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;border-bottom:1px solid #ddd;padding:.4rem .5rem;vertical-align:top}
+.scroll{overflow-x:auto}
+.levels dt{font-weight:700}.levels dd{margin:0 0 .5rem}
+svg.chart text{font-size:11px;fill:#1b1b1b}
+@media (max-width:30rem){main{padding:.75rem}h1{font-size:1.35rem}}
+`;

@@ -1,0 +1,246 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorMessage } from '../shared/errors.ts';
+import { verifyToken } from '../shared/tokens.ts';
+import { getSubscriberView, setPhone, unsubscribe, updatePreferences, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
+import { confirm, requestSubscription, sendPhoneCode, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
+import {
+  InputError,
+  parseChannels,
+  parseCountries,
+  parseEmail,
+  parseFeeds,
+  parseKeywords,
+  parseMinLevel,
+  parsePhone,
+} from '../subscriptions/validate.ts';
+import { html } from './html.ts';
+import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage, type FormValues } from './pages.ts';
+import { HttpError, wantsJson, type WebDeps } from './server.ts';
+
+type Body = Record<string, unknown>;
+
+const JSON_FIELDS = new Set(['email', 'countries', 'minLevel', 'keywords', 'phone', 'channels', 'feeds']);
+const TOKEN = /^[A-Za-z0-9_.-]{10,200}$/;
+
+function field<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof InputError) throw new HttpError(400, e.message, e.field);
+    throw e;
+  }
+}
+
+function asBody(body: unknown): Body {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object');
+  return body as Body;
+}
+
+/** JSON API body → a subscription request. Unknown fields are refused, not ignored. */
+function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>): { email: string; request: RequestedSubscription } {
+  const unknown = Object.keys(body).filter((k) => !JSON_FIELDS.has(k));
+  if (unknown.length) throw new HttpError(400, `${unknown[0]}: unknown field`, unknown[0]);
+  if (body.countries === undefined) throw new HttpError(400, 'countries: is required (ISO 3166-1 alpha-2 codes, or "all")', 'countries');
+  const email = field(() => parseEmail(body.email));
+  const phone = field(() => parsePhone(body.phone));
+  return {
+    email,
+    request: {
+      countries: field(() => parseCountries(body.countries)),
+      feeds: field(() => parseFeeds(body.feeds, knownFeeds)),
+      minLevel: field(() => parseMinLevel(body.minLevel)),
+      keywords: field(() => parseKeywords(body.keywords)),
+      // A number given without channels is given to receive texts.
+      channels: field(() => parseChannels(body.channels ?? (phone ? ['email', 'sms'] : ['email']), phone)),
+      phone,
+    },
+  };
+}
+
+/** The HTML forms' fields → the same request (checkbox "all", multi-select countries, "sms"). */
+function requestFromForm(body: Body, knownFeeds: ReadonlySet<string>): { email: string; request: RequestedSubscription; values: FormValues } {
+  const list = (v: unknown) => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+  const values: FormValues = {
+    email: typeof body.email === 'string' ? body.email : '',
+    countries: body.all ? null : list(body.countries),
+    minLevel: Number(body.minLevel) || 1,
+    keywords: list(body.keywords),
+    phone: typeof body.phone === 'string' ? body.phone : null,
+    sms: Boolean(body.sms),
+  };
+  const email = field(() => parseEmail(body.email));
+  const phone = field(() => parsePhone(typeof body.phone === 'string' ? body.phone.replace(/[\s().-]/g, '') : body.phone));
+  if (!body.all && list(body.countries).length === 0) throw new HttpError(400, 'countries: choose at least one destination, or every destination', 'countries');
+  return {
+    email,
+    values,
+    request: {
+      countries: body.all ? null : field(() => parseCountries(list(body.countries))),
+      feeds: field(() => parseFeeds(undefined, knownFeeds)),
+      minLevel: field(() => parseMinLevel(body.minLevel)),
+      keywords: field(() => parseKeywords(body.keywords)),
+      channels: field(() => parseChannels(body.sms ? ['email', 'sms'] : ['email'], phone)),
+      phone,
+    },
+  };
+}
+
+function page(reply: FastifyReply, status: number, body: string) {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
+}
+
+export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, highest: () => Promise<Map<string, number>>): void {
+  const limited = { config: { rateLimit: { max: deps.settings.web.rateLimitPerMinute, timeWindow: 60_000 } } };
+  const csrfCheck = { onRequest: app.csrfProtection };
+  const { traveler, logger } = deps;
+
+  const startRequest = async (email: string, request: RequestedSubscription) => {
+    const { mailed } = await requestSubscription(traveler, email, request);
+    mailed.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'confirmation email not sent'));
+  };
+
+  app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest() })));
+
+  app.post('/api/subscriptions', limited, async (req, reply) => {
+    const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds());
+    await startRequest(email, request);
+    return reply.code(202).send({ status: 'pending', message: 'If this address can receive alerts, a confirmation link is on its way. It works for 48 hours.' });
+  });
+
+  app.post('/subscribe', { ...limited, ...csrfCheck }, async (req, reply) => {
+    const body = asBody(req.body);
+    try {
+      const { email, request } = requestFromForm(body, deps.knownFeeds());
+      await startRequest(email, request);
+      return page(reply, 202, checkInboxPage());
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.statusCode !== 400) throw e;
+      const values = { email: String(body.email ?? ''), countries: body.all ? null : [body.countries ?? []].flat().map(String), phone: typeof body.phone === 'string' ? body.phone : null, sms: Boolean(body.sms), minLevel: Number(body.minLevel) || 1 };
+      return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values, error: e.message, highest: await highest() }));
+    }
+  });
+
+  app.get<{ Params: { token: string } }>('/confirm/:token', limited, async (req, reply) => {
+    const { token } = req.params;
+    if (!TOKEN.test(token)) return page(reply, 404, messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }));
+    const result = await confirm(traveler, token);
+    if (!result.ok) {
+      return result.reason === 'expired'
+        ? page(reply, 410, messagePage('This link has expired', 'Confirmation links work for 48 hours. Subscribe again to get a new one.', { status: 'error' }))
+        : page(reply, 404, messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }));
+    }
+    const view = await getSubscriberView(deps.db, result.subscriberId);
+    return page(
+      reply,
+      200,
+      confirmedPage({
+        email: result.email,
+        view,
+        token,
+        csrf: reply.generateCsrf(),
+        phonePending: Boolean(view?.phone && !view.phoneVerified),
+        manageUrl: traveler.links.manage(result.subscriberId),
+      }),
+    );
+  });
+
+  app.post('/api/phone/verify', limited, async (req, reply) => {
+    const form = !wantsJson(req);
+    if (form) await new Promise<void>((resolve, reject) => app.csrfProtection(req, reply, (err?: Error) => (err ? reject(err) : resolve())));
+    const body = asBody(req.body);
+    const token = typeof body.token === 'string' ? body.token : '';
+    const code = typeof body.code === 'string' ? body.code.trim() : typeof body.code === 'number' ? String(body.code).padStart(6, '0') : '';
+    if (!TOKEN.test(token)) throw new HttpError(400, 'token: is required', 'token');
+    if (!/^\d{6}$/.test(code)) throw new HttpError(400, 'code: must be the 6 digits from the text message', 'code');
+    const subscriberId = await subscriberForToken(traveler, token, (t) => verifyToken(deps.secret, 'manage', t));
+    if (subscriberId === null) throw new HttpError(404, 'token: unknown or expired', 'token');
+    const result = await verifyPhone(traveler, subscriberId, code);
+    const outcomes = {
+      verified: [200, 'Your number is verified: alerts will come by text message too.'],
+      'wrong-code': [400, 'code: that is not the code we sent'],
+      expired: [410, 'code: the code has expired; ask for a new one from your alerts page'],
+      'too-many-attempts': [429, 'code: too many wrong codes; ask for a new one from your alerts page'],
+      'no-pending-code': [409, 'there is no code waiting for this number; ask for a new one from your alerts page'],
+    } as const;
+    const [status, message] = outcomes[result];
+    if (!form) return reply.code(status).send(result === 'verified' ? { status: 'verified' } : { error: message, field: 'code' });
+    if (result === 'verified') return page(reply, 200, messagePage('Number verified', message, { extra: html`<p><a href="${traveler.links.manage(subscriberId)}">Your alerts</a></p>` }));
+    return page(reply, status, messagePage('Check your mobile number', message.replace(/^code: /, ''), { status: 'error', extra: result === 'wrong-code' ? phoneForm(token, reply.generateCsrf()) : undefined }));
+  });
+
+  const manageView = async (token: string): Promise<SubscriberView> => {
+    const id = TOKEN.test(token) ? verifyToken(deps.secret, 'manage', token) : null;
+    const view = id === null ? undefined : await getSubscriberView(deps.db, id);
+    if (!view) throw new HttpError(404, 'This link is not valid.');
+    return view;
+  };
+
+  app.get<{ Params: { token: string } }>('/manage/:token', async (req, reply) => {
+    const view = await manageView(req.params.token);
+    return page(reply, 200, managePage({ view, csrf: reply.generateCsrf(), action: `/manage/${req.params.token}`, unsubscribeAction: traveler.links.unsubscribe(view.id).replace(deps.publicBaseUrl, ''), highest: await highest() }));
+  });
+
+  app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck }, async (req, reply) => {
+    const view = await manageView(req.params.token);
+    const body = asBody(req.body);
+    const render = async (status: number, extra: { notices?: string[]; error?: string }, v: SubscriberView = view) =>
+      page(reply, status, managePage({ view: v, csrf: reply.generateCsrf(), action: `/manage/${req.params.token}`, unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''), highest: await highest(), ...extra }));
+    let parsed;
+    try {
+      parsed = requestFromForm(body, deps.knownFeeds());
+    } catch (e) {
+      if (e instanceof HttpError && e.statusCode === 400) return render(400, { error: e.message });
+      throw e;
+    }
+    const { email, request } = parsed;
+    const now = traveler.clock.now();
+    const notices: string[] = [];
+    // Fewer destinations, another level, keywords or channels apply at once;
+    // new destinations or a new address wait for a confirmation by email.
+    const current = view.countries;
+    const added = request.countries === null ? current !== null : current !== null && request.countries.some((c) => !current.includes(c));
+    const immediateCountries = added ? (request.countries === null ? current : (current ?? []).filter((c) => request.countries!.includes(c))) : request.countries;
+    if (request.phone !== view.phone) {
+      await setPhone(deps.db, view.id, request.phone);
+      if (request.phone) {
+        await sendPhoneCode(traveler, view.id, request.phone);
+        notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
+      }
+    }
+    await updatePreferences(deps.db, view.id, { countries: immediateCountries ?? null, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels }, now);
+    const emailChanged = email !== view.email;
+    if (added || emailChanged || view.status !== 'confirmed') {
+      await startRequest(view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
+      notices.push(`We sent a confirmation link to ${email}. ${added ? 'New destinations start' : 'Alerts go there'} once you open it.`);
+    }
+    notices.unshift('Your changes are saved.');
+    const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
+    const r = await render(200, { notices }, updated);
+    return r;
+  });
+
+  app.get<{ Params: { token: string } }>('/unsubscribe/:token', async (req, reply) => {
+    const id = TOKEN.test(req.params.token) ? verifyToken(deps.secret, 'unsubscribe', req.params.token) : null;
+    const view = id === null ? undefined : await getSubscriberView(deps.db, id);
+    if (!view) return page(reply, 404, messagePage('This link does not work', 'The unsubscribe link is not valid.', { status: 'error' }));
+    if (view.status === 'unsubscribed') return page(reply, 200, messagePage('You are unsubscribed', 'No more alerts will be sent to this address.'));
+    return page(reply, 200, unsubscribeAskPage({ email: view.email, action: `/unsubscribe/${req.params.token}` }));
+  });
+
+  // RFC 8058 one-click target: no CSRF token, no confirmation step. Mail
+  // providers POST "List-Unsubscribe=One-Click"; the ask page's button posts here too.
+  app.post<{ Params: { token: string } }>('/unsubscribe/:token', async (req: FastifyRequest<{ Params: { token: string } }>, reply) => {
+    const id = TOKEN.test(req.params.token) ? verifyToken(deps.secret, 'unsubscribe', req.params.token) : null;
+    if (id === null || !(await getSubscriberView(deps.db, id))) {
+      if (wantsJson(req) || isOneClick(req.body)) return reply.code(404).send({ error: 'unknown unsubscribe link' });
+      return page(reply, 404, messagePage('This link does not work', 'The unsubscribe link is not valid.', { status: 'error' }));
+    }
+    await unsubscribe(deps.db, id, traveler.clock.now());
+    if (wantsJson(req) || isOneClick(req.body)) return reply.code(200).send({ status: 'unsubscribed' });
+    return page(reply, 200, messagePage('You are unsubscribed', 'No more alerts will be sent to this address. You can subscribe again at any time.'));
+  });
+}
+
+function isOneClick(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as Body)['List-Unsubscribe'] === 'One-Click';
+}
