@@ -67,7 +67,8 @@ label,legend{display:block;font-weight:600;margin:1rem 0 .25rem}
 .hint{display:block;color:#4a4a4a;font-weight:400;font-size:.9rem;margin-bottom:.35rem}
 input[type=email],input[type=tel],input[type=text],select{width:100%;font:inherit;padding:.6rem;border:2px solid #1b1b1b;border-radius:4px;background:#fff}
 select[multiple]{min-height:12rem}
-fieldset{border:0;padding:0;margin:0}
+fieldset{border:0;padding:0;margin:1.25rem 0 0}
+legend{padding:0}
 .choice{display:flex;gap:.5rem;align-items:flex-start;margin:.35rem 0;font-weight:400}
 .choice input{width:1.4rem;height:1.4rem;margin:.1rem 0 0;flex:none}
 button{font:inherit;font-weight:700;background:#0b6e3b;color:#fff;border:0;border-radius:4px;padding:.7rem 1.2rem;margin-top:1.25rem;cursor:pointer;min-height:44px}

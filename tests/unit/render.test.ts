@@ -1,0 +1,270 @@
+import { describe, expect, it } from 'vitest';
+import {
+  escapeHtml,
+  renderEmail,
+  renderSms,
+  smsEncoding,
+  smsSegments,
+  subjectFor,
+  textChanges,
+  toGsmFriendly,
+  type MessageEvent,
+} from '../../src/delivery/render.ts';
+import { countSegments } from '../helpers/twilio-server.ts';
+
+/**
+ * Message rendering (SPEC §6): subjects that say what happened, "what changed"
+ * for text updates, HTML escaping, and SMS that never exceed their segments.
+ * SMS lengths are also checked with the fake Twilio server's own segment
+ * counter, written independently of the code under test.
+ */
+
+function event(overrides: Partial<MessageEvent>): MessageEvent {
+  return {
+    id: 1,
+    kind: 'new',
+    feedName: 'U.S. State Department travel advisories',
+    government: 'U.S. Department of State',
+    countries: ['RU'],
+    level: null,
+    previousLevel: null,
+    levelText: null,
+    previousLevelText: null,
+    title: 'Title',
+    body: 'Body.',
+    previousBody: null,
+    link: null,
+    publishedAt: null,
+    ...overrides,
+  };
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+describe('subjectFor', () => {
+  it.each<[string, Partial<MessageEvent>, string]>([
+    ['level raised', { kind: 'level-raised', level: 4, previousLevel: 3, levelText: 'Do Not Travel' }, 'Russia: Level 4 — Do Not Travel (raised from 3)'],
+    ['level lowered', { kind: 'level-lowered', level: 3, previousLevel: 4, levelText: 'Reconsider Travel' }, 'Russia: Level 3 — Reconsider Travel (lowered from 4)'],
+    ['new advisory', { kind: 'new', countries: ['KE'], level: 3, levelText: 'Reconsider Travel' }, 'Kenya: Level 3 — Reconsider Travel (new advisory)'],
+    ['updated advisory', { kind: 'updated', countries: ['UA'], level: 4, previousLevel: 4, levelText: 'Do Not Travel' }, 'Ukraine: Level 4 — Do Not Travel (advisory updated)'],
+    ['no wording: the scale name', { kind: 'level-raised', level: 2, previousLevel: 1 }, 'Russia: Level 2 — Exercise increased caution (raised from 1)'],
+    ['several countries', { kind: 'new', countries: ['RU', 'UA'], level: 4, levelText: 'Do Not Travel' }, 'Russia, Ukraine: Level 4 — Do Not Travel (new advisory)'],
+    ['no country', { kind: 'updated', countries: [], level: 2, levelText: 'Exercise Increased Caution' }, 'Worldwide: Level 2 — Exercise Increased Caution (advisory updated)'],
+    ['embassy alert: date dropped, dash normalised', { title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)' }, 'Security Alert — U.S. Embassy Moscow'],
+    ['embassy alert with a hyphen', { title: 'Demonstration Alert - U.S. Embassy Moscow (March 1, 2024)' }, 'Demonstration Alert — U.S. Embassy Moscow'],
+    ['updated alert', { kind: 'updated', title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)' }, 'Updated: Security Alert — U.S. Embassy Moscow'],
+    ['alert with a non-date parenthesis', { title: 'Message for U.S. Citizens (Update)' }, 'Message for U.S. Citizens (Update)'],
+  ])('%s', (_name, e, subject) => {
+    expect(subjectFor(event(e))).toBe(subject);
+  });
+
+  it('is at most 150 characters, cut with an ellipsis, never halfway through an emoji', () => {
+    for (let pad = 140; pad <= 152; pad++) {
+      const s = subjectFor(event({ title: `${'x'.repeat(pad)}${'🚨'.repeat(10)}` }));
+      expect(s.length).toBeLessThanOrEqual(150);
+      expect(s.endsWith('…')).toBe(true);
+      expect(s).not.toMatch(LONE_SURROGATE);
+    }
+    const levelled = subjectFor(event({ kind: 'level-raised', level: 4, previousLevel: 3, levelText: 'Do not travel '.repeat(20) }));
+    expect(levelled.length).toBeLessThanOrEqual(150);
+    expect(levelled).toMatch(/^Russia: Level 4 — Do not travel/);
+  });
+});
+
+describe('textChanges', () => {
+  it('nothing before: nothing to list', () => {
+    expect(textChanges(null, 'Anything at all.')).toEqual({ added: [], removed: [] });
+  });
+
+  it('lists the sentences added and removed, not the ones kept', () => {
+    const before = 'Do not travel to Russia. Terrorists may attack with little warning. Carry your passport.';
+    const after = 'Reconsider travel to Russia. Terrorists may attack with little warning. Carry your passport. Monitor local media.';
+    expect(textChanges(before, after)).toEqual({
+      added: ['Reconsider travel to Russia.', 'Monitor local media.'],
+      removed: ['Do not travel to Russia.'],
+    });
+  });
+
+  it('works across paragraphs and bullets', () => {
+    const before = 'Location: Moscow, Russia\nActions to Take:\n• Avoid crowds.\n• Monitor local media for updates.';
+    const after = 'Location: Moscow, Russia\nActions to Take:\n• Avoid all large public events.\n• Monitor local media for updates.\nThe Embassy is closed on March 8.';
+    expect(textChanges(before, after)).toEqual({
+      added: ['• Avoid all large public events.', 'The Embassy is closed on March 8.'],
+      removed: ['• Avoid crowds.'],
+    });
+  });
+
+  it('re-flowed whitespace is not a change', () => {
+    expect(textChanges('One sentence here.  Another   one.', 'One sentence here.\n\nAnother one.')).toEqual({ added: [], removed: [] });
+  });
+});
+
+describe('escapeHtml', () => {
+  it('escapes the five characters that matter, and only them', () => {
+    expect(escapeHtml(`<a href="x" onclick='y()'>Tom & Jerry</a>`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y()&#39;&gt;Tom &amp; Jerry&lt;/a&gt;');
+    expect(escapeHtml('&amp;')).toBe('&amp;amp;');
+    expect(escapeHtml('Москва — “quotes” 🚨')).toBe('Москва — “quotes” 🚨');
+  });
+});
+
+describe('renderEmail', () => {
+  const links = { manage: 'https://alerts.example.org/manage/m1.tok', unsubscribe: 'https://alerts.example.org/unsubscribe/u1.tok', unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/u1.tok' };
+
+  it('escapes feed text in the HTML and links only http(s) sources', () => {
+    const e = event({ title: '<script>alert(1)</script> & "x"', body: 'Use <b>care</b> & stay safe.', link: 'javascript:alert(1)' });
+    const mail = renderEmail(e, links, { listId: 'alerts.example.org' });
+    expect(mail.html).not.toMatch(/<script|<b>|javascript:/i);
+    expect(mail.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;');
+    expect(mail.html).toContain('Use &lt;b&gt;care&lt;/b&gt; &amp; stay safe.');
+    expect(mail.text).toContain('Use <b>care</b> & stay safe.');
+    expect(mail.text).not.toContain('Source:');
+    expect(mail.headers).toEqual({
+      'List-Unsubscribe': `<${links.unsubscribeOneClick}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      'List-Id': 'Advisory Alerts <alerts.example.org>',
+    });
+  });
+
+  it('says what changed for a level change', () => {
+    const e = event({ kind: 'level-lowered', level: 3, previousLevel: 4, levelText: 'Reconsider Travel', previousLevelText: 'Do Not Travel', link: 'https://travel.state.gov/russia.html' });
+    const mail = renderEmail(e, links, { listId: 'l' });
+    expect(mail.subject).toBe('Russia: Level 3 — Reconsider Travel (lowered from 4)');
+    expect(mail.text).toContain('U.S. Department of State lowered its advice from Level 4 (Do Not Travel) to Level 3 (Reconsider Travel).');
+    expect(mail.text).toContain('Source: https://travel.state.gov/russia.html');
+    expect(mail.html).toContain('href="https://travel.state.gov/russia.html"');
+  });
+});
+
+describe('smsEncoding and smsSegments', () => {
+  it.each<[string, string, 'GSM-7' | 'UCS-2', number, number]>([
+    ['empty', '', 'GSM-7', 0, 1],
+    ['160 GSM-7 characters: one segment', 'a'.repeat(160), 'GSM-7', 160, 1],
+    ['161: two segments of 153', 'a'.repeat(161), 'GSM-7', 161, 2],
+    ['306 = 2 × 153', 'a'.repeat(306), 'GSM-7', 306, 2],
+    ['307', 'a'.repeat(307), 'GSM-7', 307, 3],
+    ['GSM accents stay GSM-7', 'Café déjà vu, Ñoño, Øresund, Ä Ö Ü ß', 'GSM-7', 36, 1],
+    ['extension characters count double: 80 € = 160 septets', '€'.repeat(80), 'GSM-7', 160, 1],
+    ['81 € = 162 septets', '€'.repeat(81), 'GSM-7', 162, 2],
+    ['{ } [ ] ~ ^ | \\ are extension characters', '{}[]~^|\\', 'GSM-7', 16, 1],
+    ['an escape pair is never split: 152 + € + 152 needs 3', `${'a'.repeat(152)}€${'a'.repeat(152)}`, 'GSM-7', 306, 3],
+    ['one ç (not GSM) makes it UCS-2', 'ça va', 'UCS-2', 5, 1],
+    ['70 UCS-2 units: one segment', 'ж'.repeat(70), 'UCS-2', 70, 1],
+    ['71: two segments of 67', 'ж'.repeat(71), 'UCS-2', 71, 2],
+    ['134 = 2 × 67', 'ж'.repeat(134), 'UCS-2', 134, 2],
+    ['135', 'ж'.repeat(135), 'UCS-2', 135, 3],
+    ['an emoji is two UTF-16 units: 35 fit in one', '🚨'.repeat(35), 'UCS-2', 70, 1],
+    ['36 emoji', '🚨'.repeat(36), 'UCS-2', 72, 2],
+    ['a surrogate pair is never split: 66 + 🚨 + 66 needs 3', `${'ж'.repeat(66)}🚨${'ж'.repeat(66)}`, 'UCS-2', 134, 3],
+    ['curly quotes force UCS-2', '“quoted”', 'UCS-2', 8, 1],
+  ])('%s', (_name, text, encoding, units, segments) => {
+    expect(smsEncoding(text)).toEqual({ encoding, units });
+    expect(smsSegments(text)).toBe(segments);
+    // The independent counter of the fake Twilio server agrees.
+    expect(countSegments(text)).toBe(segments);
+  });
+});
+
+describe('toGsmFriendly', () => {
+  it('turns typographic punctuation into GSM-7 equivalents', () => {
+    const s = toGsmFriendly('‘single’ “double” en–dash em—dash ellipsis… no\u00a0break thin\u2009space');
+    expect(s).toBe('\'single\' "double" en-dash em-dash ellipsis... no break thin space');
+    expect(smsEncoding(s).encoding).toBe('GSM-7');
+  });
+
+  it('leaves other text alone', () => {
+    expect(toGsmFriendly('Москва 🚨 Café')).toBe('Москва 🚨 Café');
+  });
+});
+
+describe('renderSms', () => {
+  const HOME = 'https://alerts.example.org/';
+
+  it('a short alert: subject, gist and the source link', () => {
+    const e = event({ title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)', body: 'Avoid  large\ngatherings.', link: 'https://ru.usembassy.gov/a/' });
+    expect(renderSms(e, { link: HOME })).toBe('Security Alert - U.S. Embassy Moscow: Avoid large gatherings. https://ru.usembassy.gov/a/');
+  });
+
+  it('no source link, or an unsafe one: our link', () => {
+    expect(renderSms(event({ link: null }), { link: HOME }).endsWith(` ${HOME}`)).toBe(true);
+    expect(renderSms(event({ link: 'javascript:alert(1)' }), { link: HOME }).endsWith(` ${HOME}`)).toBe(true);
+  });
+
+  it('a long body is cut on a word boundary to fit 2 segments', () => {
+    const body = 'Terrorists may attack with little or no warning, targeting tourist locations and transportation hubs. '.repeat(10);
+    const e = event({ kind: 'level-raised', level: 4, previousLevel: 3, levelText: 'Do Not Travel', body, link: 'https://travel.state.gov/russia.html' });
+    const sms = renderSms(e, { link: HOME });
+    expect(sms.startsWith('Russia: Level 4 - Do Not Travel (raised from 3): Terrorists may attack')).toBe(true);
+    expect(sms).toMatch(/[a-z,.]\.\.\. https:\/\/travel\.state\.gov\/russia\.html$/);
+    expect(smsSegments(sms)).toBe(2);
+    expect(smsSegments(renderSms(e, { link: HOME, maxSegments: 1 }))).toBe(1);
+  });
+
+  it('a source link too long to leave room for the gist is replaced by ours', () => {
+    const e = event({ title: 'Security alert', link: `https://example.org/${'a'.repeat(400)}` });
+    const sms = renderSms(e, { link: HOME });
+    expect(sms.endsWith(` ${HOME}`)).toBe(true);
+    expect(smsSegments(sms)).toBeLessThanOrEqual(2);
+  });
+
+  it('a very long UCS-2 title with emoji is cut without breaking an emoji', () => {
+    const e = event({ title: `${'Предупреждение '.repeat(3)}${'🚨'.repeat(60)}`, body: '', link: 'https://news.example/1' });
+    const sms = renderSms(e, { link: HOME });
+    expect(smsSegments(sms)).toBeLessThanOrEqual(2);
+    expect(countSegments(sms)).toBeLessThanOrEqual(2);
+    expect(sms).not.toMatch(LONE_SURROGATE);
+    expect(sms.endsWith('... https://news.example/1')).toBe(true);
+  });
+
+  it('never exceeds maxSegments, whatever the input (seeded random inputs)', () => {
+    // Mulberry32: deterministic, so a failure reproduces.
+    let seed = 0x5eed1234;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const alphabets = [
+      'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.,;:!?0123456789 ',
+      'abc def ghi {}[]~^|\\€ ',
+      'Москва предупреждение безопасность ',
+      '北京上海警告安全旅行',
+      '🚨🇷🇺👍🏽😀 ',
+      '‘’“”–—… \u00a0',
+      'éèùìòÇØøÅåÆæßÉÄÖÑÜäöñüà ç',
+      'line\nbreak\r\n\t tab ',
+    ];
+    const text = (max: number) => {
+      const mix = Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(alphabets));
+      const n = Math.floor(random() * max);
+      let s = '';
+      while (s.length < n) {
+        const alphabet = [...pick(mix)];
+        s += alphabet[Math.floor(random() * alphabet.length)]!;
+      }
+      return s;
+    };
+    const kinds = ['new', 'updated', 'level-raised', 'level-lowered'] as const;
+    for (let i = 0; i < 600; i++) {
+      const levelled = random() < 0.5;
+      const e = event({
+        kind: pick(kinds),
+        countries: pick([[], ['RU'], ['RU', 'UA', 'BY', 'KZ'], ['CD']]),
+        level: levelled ? 1 + Math.floor(random() * 4) : null,
+        previousLevel: levelled ? 1 + Math.floor(random() * 4) : null,
+        levelText: levelled && random() < 0.7 ? text(90) : null,
+        title: text(pick([20, 200, 600])),
+        body: text(pick([0, 50, 500, 5000])),
+        link: pick([null, 'https://ru.usembassy.gov/a/', `https://example.org/${'p/'.repeat(Math.floor(random() * 300))}`, 'javascript:alert(1)']),
+      });
+      const maxSegments = pick([1, 2, 2, 3]);
+      const sms = renderSms(e, { link: HOME, maxSegments });
+      const where = `case ${i}: ${JSON.stringify({ title: e.title.slice(0, 80), link: e.link?.slice(0, 60), maxSegments })}`;
+      expect(smsSegments(sms), where).toBeLessThanOrEqual(maxSegments);
+      expect(countSegments(sms), where).toBeLessThanOrEqual(maxSegments);
+      expect(sms, where).not.toMatch(LONE_SURROGATE);
+      expect(sms.endsWith(` ${HOME}`) || (e.link !== null && e.link.startsWith('https://') && sms.endsWith(` ${e.link}`)), where).toBe(true);
+    }
+  });
+});
