@@ -1,8 +1,11 @@
 import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load.ts';
 import type { FeedConfig } from './config/schema.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
-import { FeedScheduler } from './feeds/scheduler.ts';
-import { syncFeeds } from './feeds/repository.ts';
+import { hostname } from 'node:os';
+import cron from 'node-cron';
+import { FeedScheduler, databaseCoordinator } from './feeds/scheduler.ts';
+import { runHousekeeping } from './housekeeping/run.ts';
+import { claimCronSlot, syncFeeds } from './feeds/repository.ts';
 import type { Clock } from './shared/clock.ts';
 import { errorMessage } from './shared/errors.ts';
 import type { Logger } from './shared/logger.ts';
@@ -39,8 +42,18 @@ export async function startService(config: AppConfig, options: { roles: readonly
   const channels = createChannels(config);
   const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics }) : undefined;
   delivery?.dispatcher.start();
+  const owner = `${hostname()}:${process.pid}`;
+  const coordinator = databaseCoordinator((key) => claimCronSlot(database.db, key, owner, clock.now()));
   const scheduler = roles.has('poll')
-    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke(), metrics), config.settings.defaultSchedule)
+    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke(), metrics), config.settings.defaultSchedule, coordinator)
+    : undefined;
+  // Retention runs with the pollers, once per slot across all processes.
+  const housekeeping = roles.has('poll')
+    ? cron.schedule(
+        config.settings.retention.schedule,
+        () => runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention }).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'housekeeping failed')),
+        { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
+      )
     : undefined;
   if (scheduler) {
     const r = scheduler.apply(feeds);
@@ -98,6 +111,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
     async stop() {
       logger.info('stopping: no new work is taken');
       await web?.close();
+      await housekeeping?.destroy();
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
       await channels.close();

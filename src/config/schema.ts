@@ -71,6 +71,8 @@ export const settingsSchema = z
         maxBodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
         maxRedirects: z.number().int().min(0).max(20).default(5),
         concurrency: z.number().int().positive().max(256).default(16),
+        /** false refuses loopback and private addresses (an SSRF guard for untrusted feed URLs). */
+        allowPrivateAddresses: z.boolean().default(true),
       })
       .strict()
       .prefault({}),
@@ -114,6 +116,20 @@ export const settingsSchema = z
         bodyLimitBytes: z.number().int().positive().default(16 * 1024),
         /** Behind a reverse proxy: take the client address from X-Forwarded-For. */
         trustProxy: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    retention: z
+      .object({
+        /** Sent deliveries (and their attempts) are deleted after this many days. */
+        sentDeliveriesDays: z.number().positive().default(30),
+        /** Attempt records of deliveries that are not sent yet (failed, retrying). */
+        attemptsDays: z.number().positive().default(90),
+        pollRunsDays: z.number().positive().default(14),
+        /** Old advisory versions no event or advisory points to. */
+        versionsDays: z.number().positive().default(180),
+        /** When housekeeping runs (cron, across all processes once). */
+        schedule: cronExpression.default('17 3 * * *'),
       })
       .strict()
       .prefault({}),

@@ -24,6 +24,8 @@ export interface FeedsTable {
   not_before: Timestamp | null;
   baseline_at: Timestamp | null;
   created_at: DefaultTimestamp;
+  poll_lease_owner: string | null;
+  poll_lease_until: Timestamp | null;
 }
 
 export interface AdvisoriesTable {
@@ -103,6 +105,13 @@ export interface Database {
   rate_limits: RateLimitsTable;
   subscriber_tokens: SubscriberTokensTable;
   phone_verifications: PhoneVerificationsTable;
+  cron_claims: CronClaimsTable;
+}
+
+export interface CronClaimsTable {
+  key: string;
+  owner: string;
+  claimed_at: Timestamp;
 }
 
 export interface SubscriberTokensTable {

@@ -218,6 +218,9 @@ export class Dispatcher {
     if (!rate) return;
     for (;;) {
       const slots = this.limiterSlots.get(channel);
+      // Slots reserved long ago and never used are not budget for now: spending
+      // them after an idle spell would burst past the rate.
+      if (slots?.length && slots[0]! < this.deps.clock.now().getTime() - 1000) slots.length = 0;
       const at = slots?.shift();
       if (at !== undefined) {
         const wait = at - this.deps.clock.now().getTime();

@@ -1,4 +1,7 @@
+import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
+import { fetch, type Response } from 'undici';
+import { isPublicAddress, publicOnlyAgent } from './address-guard.ts';
 import { AppError } from '../shared/errors.ts';
 
 /**
@@ -40,6 +43,8 @@ export interface FetchOptions {
   maxRedirects: number;
   headers?: Record<string, string>;
   now?: () => Date;
+  /** Refuse loopback / private / link-local addresses (SSRF guard). */
+  publicOnly?: boolean;
 }
 
 export type FetchResult =
@@ -159,8 +164,15 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
   let current = url;
   for (let hop = 0; ; hop++) {
       let res: Response;
+      if (options.publicOnly) {
+        // A literal IP skips DNS, so the lookup hook can't see it: check it here.
+        const host = new URL(current).hostname.replace(/^\[|\]$/g, '');
+        if (isIP(host) && !isPublicAddress(host)) {
+          throw new FeedFetchError(`refused: ${host} is not a public address (settings: http.allowPrivateAddresses)`, 'network', 'permanent');
+        }
+      }
       try {
-        res = await fetch(current, { headers, redirect: 'manual', signal });
+        res = await fetch(current, { headers, redirect: 'manual', signal, ...(options.publicOnly ? { dispatcher: publicOnlyAgent() } : {}) });
       } catch (err) {
         throw networkError(err, options.timeoutMs);
       }
@@ -240,5 +252,6 @@ function networkError(err: unknown, timeoutMs: number): FeedFetchError {
     return new FeedFetchError(`timed out after ${timeoutMs / 1000} s`, 'timeout', 'retryable', {}, { cause: err });
   }
   const detail = e.cause?.message ?? e.cause?.code ?? e.message;
+  if (e.cause?.code === 'EADDRNOTPUBLIC') return new FeedFetchError(`refused: ${detail}`, 'network', 'permanent', {}, { cause: err });
   return new FeedFetchError(`network error: ${detail}`, 'network', 'retryable', {}, { cause: err });
 }

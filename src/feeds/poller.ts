@@ -3,14 +3,15 @@ import { diffAdvisories } from '../advisories/detect.ts';
 import { applyDiff, loadStoredAdvisories } from '../advisories/repository.ts';
 import type { FeedConfig, Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
-import type { Database, PollStatus } from '../db/types.ts';
+import { randomBytes } from 'node:crypto';
+import type { Database, FeedRow, PollStatus } from '../db/types.ts';
 import type { Clock } from '../shared/clock.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { feedBackoffMs } from './backoff.ts';
 import { FeedFetchError, fetchFeed } from './fetch.ts';
 import { profileFor } from './profiles/index.ts';
-import { getFeedRow, lockFeedRow, recordFailure, recordNotModified, recordSuccess } from './repository.ts';
+import { acquirePollLease, getFeedRow, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
 
 export interface PollDeps {
   db: DB;
@@ -68,6 +69,22 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?:
     log.debug({ notBefore: row.not_before }, 'poll skipped: backing off');
     return outcome(feed.id, 'skipped', { notBefore: row.not_before });
   }
+  // Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one).
+  const owner = `${process.pid}:${randomBytes(4).toString('hex')}`;
+  const leaseMs = (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
+  if (!(await acquirePollLease(db, feed.id, owner, startedAt, leaseMs))) {
+    log.info('poll skipped: another poll of this feed is in progress');
+    return outcome(feed.id, 'skipped', { error: 'another poll of this feed is in progress' });
+  }
+  try {
+    return await pollLeased(deps, feed, row, startedAt, log);
+  } finally {
+    await releasePollLease(db, feed.id, owner).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not release the poll lease; it expires on its own'));
+  }
+}
+
+async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, startedAt: Date, log: Logger): Promise<PollOutcome> {
+  const { db, clock, settings } = deps;
 
   const fail = async (err: unknown, httpStatus: number | null): Promise<PollOutcome> => {
     const finishedAt = clock.now();
@@ -96,6 +113,7 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?:
         maxRedirects: settings.http.maxRedirects,
         headers: feed.headers,
         now: () => clock.now(),
+        publicOnly: !settings.http.allowPrivateAddresses,
       },
     );
   } catch (err) {

@@ -196,3 +196,28 @@ export async function listFeeds(db: DB): Promise<FeedListing[]> {
     notBefore: r.not_before,
   }));
 }
+
+/**
+ * Takes the feed's poll lease unless another poll (any process) holds a live
+ * one. The lease outlives the longest possible poll, so a crashed poller's
+ * lease expires on its own.
+ */
+export async function acquirePollLease(db: DB, feedId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+  const r = await db
+    .updateTable('feeds')
+    .set({ poll_lease_owner: owner, poll_lease_until: new Date(now.getTime() + leaseMs) })
+    .where('id', '=', feedId)
+    .where((eb) => eb.or([eb('poll_lease_until', 'is', null), eb('poll_lease_until', '<', now), eb('poll_lease_owner', '=', owner)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export async function releasePollLease(db: DB, feedId: string, owner: string): Promise<void> {
+  await db.updateTable('feeds').set({ poll_lease_owner: null, poll_lease_until: null }).where('id', '=', feedId).where('poll_lease_owner', '=', owner).execute();
+}
+
+/** node-cron run coordination: the first process to claim a slot's key runs it. */
+export async function claimCronSlot(db: DB, key: string, owner: string, now: Date): Promise<boolean> {
+  const r = await db.insertInto('cron_claims').values({ key, owner, claimed_at: now }).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+}

@@ -1,4 +1,4 @@
-import cron, { type ScheduledTask } from 'node-cron';
+import cron, { type RunCoordinator, type ScheduledTask } from 'node-cron';
 import type { FeedConfig } from '../config/schema.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { pollFeed, type PollDeps, type PollOutcome } from './poller.ts';
@@ -16,6 +16,8 @@ export class FeedScheduler {
   constructor(
     private readonly deps: PollDeps,
     private readonly defaultSchedule: string,
+    /** Shared by all processes: each slot of each feed runs in exactly one of them. */
+    private readonly coordinator?: RunCoordinator,
   ) {}
 
   /** Starts, stops or replaces tasks so that exactly the given feeds are scheduled. */
@@ -37,7 +39,11 @@ export class FeedScheduler {
     for (const [id, feed] of wanted) {
       if (this.tasks.has(id)) continue;
       const schedule = feed.schedule ?? this.defaultSchedule;
-      const task = cron.createTask(schedule, () => this.run(feed), { name: `poll:${id}`, noOverlap: true });
+      const task = cron.createTask(schedule, () => this.run(feed), {
+        name: `poll:${id}`,
+        noOverlap: true,
+        ...(this.coordinator ? { distributed: true, runCoordinator: this.coordinator } : {}),
+      });
       void task.start();
       this.tasks.set(id, { task, signature: this.signature(feed) });
       if (!changed.includes(id)) added.push(id);
@@ -85,4 +91,9 @@ export function nextCronRun(expression: string): Date | null {
   } finally {
     void task.destroy();
   }
+}
+
+/** node-cron's run coordinator backed by PostgreSQL (one row per task slot). */
+export function databaseCoordinator(claim: (key: string) => Promise<boolean>): RunCoordinator {
+  return { shouldRun: (key) => claim(key) };
 }

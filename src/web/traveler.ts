@@ -91,7 +91,8 @@ function page(reply: FastifyReply, status: number, body: string) {
 
 export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, highest: () => Promise<Map<string, number>>): void {
   const limited = { config: { rateLimit: { max: deps.settings.web.rateLimitPerMinute, timeWindow: 60_000 } } };
-  const csrfCheck = { onRequest: app.csrfProtection };
+  // The token comes in the form body: check it once the body is parsed (onRequest has no body yet).
+  const csrfCheck = { preValidation: app.csrfProtection };
   const { traveler, logger } = deps;
 
   const startRequest = async (email: string, request: RequestedSubscription) => {

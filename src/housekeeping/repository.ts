@@ -1,0 +1,65 @@
+import { sql } from 'kysely';
+import type { DB } from '../db/connect.ts';
+
+// All SQL of housekeeping: retention deletes, in bounded batches so a large
+// backlog never holds long locks on hot tables.
+
+const BATCH = 10_000;
+
+async function deleteInBatches(run: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await run();
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
+
+export async function deleteSentDeliveries(db: DB, before: Date): Promise<number> {
+  // delivery_attempts go with them (ON DELETE CASCADE).
+  return deleteInBatches(async () => {
+    const r = await sql`delete from deliveries where id in (
+      select id from deliveries where status = 'sent' and sent_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}
+
+export async function deleteOldAttempts(db: DB, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from delivery_attempts where id in (
+      select id from delivery_attempts where attempted_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}
+
+export async function deleteOldPollRuns(db: DB, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from poll_runs where id in (
+      select id from poll_runs where started_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}
+
+/** Versions nobody points to any more: not an advisory's current one, not in any event. */
+export async function deleteOrphanVersions(db: DB, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from advisory_versions v where v.id in (
+      select v2.id from advisory_versions v2
+      where v2.created_at < ${before}::timestamptz
+        and not exists (select 1 from advisories a where a.version_id = v2.id)
+        and not exists (select 1 from events e where e.version_id = v2.id or e.previous_version_id = v2.id)
+      limit ${BATCH})`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}
+
+export async function deleteOldCronClaims(db: DB, before: Date): Promise<number> {
+  const r = await db.deleteFrom('cron_claims').where('claimed_at', '<', before).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+export async function deleteExpiredTokens(db: DB, now: Date): Promise<number> {
+  const t = await db.deleteFrom('subscriber_tokens').where('expires_at', '<', now).executeTakeFirst();
+  const p = await db.deleteFrom('phone_verifications').where('expires_at', '<', now).executeTakeFirst();
+  return Number(t.numDeletedRows) + Number(p.numDeletedRows);
+}

@@ -1,0 +1,24 @@
+import type { Settings } from '../config/schema.ts';
+import type { DB } from '../db/connect.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { deleteExpiredTokens, deleteOldAttempts, deleteOldCronClaims, deleteOldPollRuns, deleteOrphanVersions, deleteSentDeliveries } from './repository.ts';
+
+const DAY = 24 * 3600 * 1000;
+
+/** Retention: keeps the hot tables (deliveries, attempts, poll history) small. */
+export async function runHousekeeping(deps: { db: DB; clock: Clock; logger: Logger; retention: Settings['retention'] }): Promise<Record<string, number>> {
+  const { db, retention } = deps;
+  const now = deps.clock.now().getTime();
+  const ago = (days: number) => new Date(now - days * DAY);
+  const result = {
+    sentDeliveries: await deleteSentDeliveries(db, ago(retention.sentDeliveriesDays)),
+    attempts: await deleteOldAttempts(db, ago(retention.attemptsDays)),
+    pollRuns: await deleteOldPollRuns(db, ago(retention.pollRunsDays)),
+    versions: await deleteOrphanVersions(db, ago(retention.versionsDays)),
+    cronClaims: await deleteOldCronClaims(db, ago(2)),
+    tokens: await deleteExpiredTokens(db, new Date(now)),
+  };
+  deps.logger.info(result, 'housekeeping done');
+  return result;
+}
