@@ -187,6 +187,13 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
         if (next.protocol !== 'http:' && next.protocol !== 'https:') {
           throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status: res.status });
         }
+        if (next.origin !== new URL(current).origin) {
+          // Admin-configured headers may carry credentials meant for the feed's
+          // own host: they don't follow a redirect to another one.
+          for (const name of Object.keys(lowerKeys(options.headers ?? {}))) {
+            if (name !== 'user-agent') delete headers[name];
+          }
+        }
         current = next.href;
         continue;
       }
