@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { countrySummaries, listAdvisories, listEvents } from '../advisories/repository.ts';
 import { governmentOf } from '../feeds/profiles/index.ts';
 import { countryName } from '../shared/countries.ts';
-import { ConfigError } from '../config/load.ts';
+import { appSecret, ConfigError } from '../config/load.ts';
 import { migrateToLatest, connectDatabase } from '../db/connect.ts';
 import { pollFeeds } from '../feeds/poller.ts';
 import { listFeeds, syncFeeds } from '../feeds/repository.ts';
@@ -11,10 +11,11 @@ import { readFileSync } from 'node:fs';
 import type { DB } from '../db/connect.ts';
 import type { DeliveryStatus } from '../db/types.ts';
 import { listDeliveries } from '../delivery/repository.ts';
-import { createDispatcher, pollDepsFor } from '../runtime.ts';
+import { createChannels, createDispatcher, links, pollDepsFor } from '../runtime.ts';
+import { requestSubscription } from '../subscriptions/service.ts';
 import { ROLES, startService, type Role } from '../service.ts';
 import { parseSubscriberCsv } from '../subscriptions/csv.ts';
-import { listSubscribers, removeSubscriber, upsertSubscriber } from '../subscriptions/repository.ts';
+import { getSubscriberView, listSubscribers, removeSubscriber, upsertSubscriber } from '../subscriptions/repository.ts';
 import { InputError, parseEmail, parseSubscriber, type SubscriberInput } from '../subscriptions/validate.ts';
 import { UsageError, errorMessage } from '../shared/errors.ts';
 import { formatJson, formatTable, type Cell } from './output.ts';
@@ -406,12 +407,30 @@ function validated<T>(fn: () => T): T {
   }
 }
 
+/**
+ * `--confirmed` is the admin's import path. Without it the address gets the
+ * same double opt-in as the web form: a confirmation email, and nothing sent
+ * until the link is opened (a known subscriber keeps their current alerts).
+ */
 async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
-  const result = await upsertSubscriber(db, input, { confirmed, now: c.clock.now() });
-  return {
-    ...result,
-    note: confirmed ? null : 'not confirmed: alerts start once the subscriber confirms (or add again with --confirmed)',
-  };
+  if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
+  const channels = createChannels(c.config);
+  try {
+    const traveler = { db, logger: c.logger, clock: c.clock, email: channels.email, sms: channels.sms, links: links(c.config), publicBaseUrl: c.config.publicBaseUrl, secret: appSecret(c.config) };
+    const { subscriberId, mailed } = await requestSubscription(traveler, input.email, {
+      countries: input.countries,
+      feeds: input.feeds,
+      minLevel: input.minLevel,
+      keywords: input.keywords,
+      channels: input.channels,
+      phone: input.phone,
+    });
+    await mailed;
+    const view = await getSubscriberView(db, subscriberId);
+    return { id: subscriberId, created: view?.status !== 'confirmed', status: view?.status ?? 'pending', note: `confirmation email sent to ${input.email}` };
+  } finally {
+    await channels.close();
+  }
 }
 
 /** Runs one command line; returns the exit status. Reasons go to stderr as one line. */
