@@ -1,8 +1,28 @@
+import type { Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import type { Channel, SubscriberStatus } from '../db/types.ts';
+import type { Channel, Database, SubscriberStatus } from '../db/types.ts';
 import type { SubscriberInput } from './validate.ts';
 
 // All SQL about subscribers and their subscriptions.
+
+type Tx = Transaction<Database>;
+
+interface SubscriptionValues {
+  countries: string[] | null;
+  feeds: string[] | null;
+  minLevel: number;
+  keywords: string[];
+  channels: Channel[];
+}
+
+/** A subscriber has one subscription from every entry point (CLI, import, web): replace it. */
+async function replaceSubscription(tx: Tx, subscriberId: number, v: SubscriptionValues, now: Date): Promise<void> {
+  await tx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
+  await tx
+    .insertInto('subscriptions')
+    .values({ subscriber_id: subscriberId, countries: v.countries, feeds: v.feeds, min_level: v.minLevel, keywords: v.keywords, channels: v.channels, created_at: now })
+    .execute();
+}
 
 export interface UpsertResult {
   id: number;
@@ -36,7 +56,6 @@ export async function upsertSubscriber(db: DB, input: SubscriberInput, options: 
         })
         .where('id', '=', existing.id)
         .execute();
-      await tx.deleteFrom('subscriptions').where('subscriber_id', '=', existing.id).execute();
       id = existing.id;
     } else {
       status = options.confirmed ? 'confirmed' : 'pending';
@@ -54,18 +73,7 @@ export async function upsertSubscriber(db: DB, input: SubscriberInput, options: 
         .executeTakeFirstOrThrow();
       id = row.id;
     }
-    await tx
-      .insertInto('subscriptions')
-      .values({
-        subscriber_id: id,
-        countries: input.countries,
-        feeds: input.feeds,
-        min_level: input.minLevel,
-        keywords: input.keywords,
-        channels: input.channels,
-        created_at: options.now,
-      })
-      .execute();
+    await replaceSubscription(tx, id, input, options.now);
     return { id, created: !existing, status };
   });
 }
@@ -173,11 +181,7 @@ export async function recordSubscriptionRequest(
       await tx.updateTable('subscribers').set({ status: 'pending' }).where('id', '=', sub.id).execute();
     }
     if (!confirmed) {
-      await tx.deleteFrom('subscriptions').where('subscriber_id', '=', sub.id).execute();
-      await tx
-        .insertInto('subscriptions')
-        .values({ subscriber_id: sub.id, countries: request.countries, feeds: request.feeds, min_level: request.minLevel, keywords: request.keywords, channels: request.channels, created_at: now })
-        .execute();
+      await replaceSubscription(tx, sub.id, request, now);
     }
     await tx
       .insertInto('subscriber_tokens')
@@ -226,11 +230,7 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
         })
         .where('id', '=', current.id)
         .execute();
-      await tx.deleteFrom('subscriptions').where('subscriber_id', '=', current.id).execute();
-      await tx
-        .insertInto('subscriptions')
-        .values({ subscriber_id: current.id, countries: request.countries, feeds: request.feeds, min_level: request.minLevel, keywords: request.keywords, channels: request.channels, created_at: now })
-        .execute();
+      await replaceSubscription(tx, current.id, request, now);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
       return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true };
     }
@@ -327,11 +327,7 @@ export async function getSubscriberView(db: DB, id: number): Promise<SubscriberV
 export async function updatePreferences(db: DB, id: number, prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[] }, now: Date): Promise<void> {
   await db.transaction().execute(async (tx) => {
     const existing = await tx.selectFrom('subscriptions').select(['id', 'feeds']).where('subscriber_id', '=', id).orderBy('id').executeTakeFirst();
-    await tx.deleteFrom('subscriptions').where('subscriber_id', '=', id).execute();
-    await tx
-      .insertInto('subscriptions')
-      .values({ subscriber_id: id, countries: prefs.countries, feeds: existing?.feeds ?? null, min_level: prefs.minLevel, keywords: prefs.keywords, channels: prefs.channels, created_at: now })
-      .execute();
+    await replaceSubscription(tx, id, { ...prefs, feeds: existing?.feeds ?? null }, now);
   });
 }
 
