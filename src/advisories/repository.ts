@@ -73,11 +73,13 @@ interface PendingEvent {
 export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): Promise<number[]> {
   const pending: PendingEvent[] = [];
 
-  if (diff.added.length > 0) {
+  // Big diffs are written in slices: one statement takes at most 65,535 bind
+  // parameters, which a single multi-row insert of ~4,700 advisories exceeds.
+  for (const added of slices(diff.added)) {
     const inserted = await tx
       .insertInto('advisories')
       .values(
-        diff.added.map(({ item }) => ({
+        added.map(({ item }) => ({
           feed_id: feedId,
           key: item.key,
           ...currentValues(item),
@@ -95,7 +97,7 @@ export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): 
       .with('v', (qb) =>
         qb
           .insertInto('advisory_versions')
-          .values(diff.added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
+          .values(added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
           .returning(['id', 'advisory_id']),
       )
       .updateTable('advisories')
@@ -105,21 +107,21 @@ export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): 
       .returning(['v.id as id', 'v.advisory_id as advisory_id'])
       .execute();
     const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    for (const { item, event } of diff.added) {
+    for (const { item, event } of added) {
       if (!event) continue;
       const advisoryId = idByKey.get(item.key)!;
       pending.push({ advisoryId, kind: event, item, previousLevel: null, versionId: versionByAdvisory.get(advisoryId)!, previousVersionId: null });
     }
   }
 
-  if (diff.changed.length > 0) {
+  for (const changed of slices(diff.changed)) {
     const versions = await tx
       .insertInto('advisory_versions')
-      .values(diff.changed.map(({ stored, item }) => versionValues(stored.id, item, now)))
+      .values(changed.map(({ stored, item }) => versionValues(stored.id, item, now)))
       .returning(['id', 'advisory_id'])
       .execute();
     const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    for (const { stored, item, kind } of diff.changed) {
+    for (const { stored, item, kind } of changed) {
       const versionId = versionByAdvisory.get(stored.id)!;
       await tx
         .updateTable('advisories')
@@ -146,39 +148,49 @@ export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): 
       .execute();
   }
   const touched = diff.unchanged.filter((u) => !u.refresh).map((u) => u.stored.id);
-  if (touched.length > 0) {
-    await tx.updateTable('advisories').set({ last_seen_at: now }).where('id', 'in', touched).execute();
+  for (const ids of slices(touched, 10_000)) {
+    await tx.updateTable('advisories').set({ last_seen_at: now }).where('id', 'in', ids).execute();
   }
 
-  if (diff.removed.length > 0) {
+  for (const removed of slices(diff.removed, 10_000)) {
     await tx
       .updateTable('advisories')
       .set({ removed_at: now })
-      .where('id', 'in', diff.removed.map((r) => r.id))
+      .where('id', 'in', removed.map((r) => r.id))
       .execute();
   }
 
-  if (pending.length === 0) return [];
-  const events = await tx
-    .insertInto('events')
-    .values(
-      pending.map((p) => ({
-        feed_id: feedId,
-        advisory_id: p.advisoryId,
-        kind: p.kind,
-        countries: p.item.countries,
-        level: p.item.level,
-        previous_level: p.previousLevel,
-        title: p.item.title,
-        link: p.item.link,
-        version_id: p.versionId,
-        previous_version_id: p.previousVersionId,
-        created_at: now,
-      })),
-    )
-    .returning('id')
-    .execute();
-  return events.map((e) => e.id);
+  const eventIds: number[] = [];
+  for (const slice of slices(pending)) {
+    const events = await tx
+      .insertInto('events')
+      .values(
+        slice.map((p) => ({
+          feed_id: feedId,
+          advisory_id: p.advisoryId,
+          kind: p.kind,
+          countries: p.item.countries,
+          level: p.item.level,
+          previous_level: p.previousLevel,
+          title: p.item.title,
+          link: p.item.link,
+          version_id: p.versionId,
+          previous_version_id: p.previousVersionId,
+          created_at: now,
+        })),
+      )
+      .returning('id')
+      .execute();
+    for (const e of events) eventIds.push(e.id);
+  }
+  return eventIds;
+}
+
+/** `list` in consecutive slices of at most `size` (none for an empty list). */
+function slices<T>(list: readonly T[], size = 1000): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 export interface AdvisoryListing {

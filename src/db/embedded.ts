@@ -214,7 +214,9 @@ export async function openEmbedded(options: {
       }
       if (Date.now() > deadline) {
         throw new DatabaseError(
-          `the embedded database in ${dataDir} is held by process ${holder.pid}, which does not answer on ${socketPath}; wait for it to finish or stop it, then retry`,
+          answering
+            ? `the embedded database in ${dataDir} is in use by a command (pid ${holder.pid}) that has not finished; start the service when it is done`
+            : `the embedded database in ${dataDir} is held by process ${holder.pid}, which does not answer on ${socketPath}; wait for it to finish or stop it, then retry`,
           'retryable',
         );
       }

@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.ts';
 import { feedBackoffMs } from './backoff.ts';
 import { FeedFetchError, fetchFeed } from './fetch.ts';
 import { profileFor } from './profiles/index.ts';
-import { acquirePollLease, getFeedRow, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
+import { getFeedRow, leaseFeedForPoll, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
 
 export interface PollDeps {
   db: DB;
@@ -62,28 +62,33 @@ export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: { forc
 async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?: boolean }): Promise<PollOutcome> {
   const { db, logger, clock, settings } = deps;
   const log = logger.child({ feed: feed.id });
-  const row = await getFeedRow(db, feed.id);
-  if (!row) throw new Error(`feed "${feed.id}" is not in the database; sync the configuration first`);
   const startedAt = clock.now();
-  if (!options.force && row.not_before && row.not_before > startedAt) {
-    log.debug({ notBefore: row.not_before }, 'poll skipped: backing off');
-    return outcome(feed.id, 'skipped', { notBefore: row.not_before });
-  }
   // Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one).
   const owner = `${process.pid}:${randomBytes(4).toString('hex')}`;
   const leaseMs = (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
-  if (!(await acquirePollLease(db, feed.id, owner, startedAt, leaseMs))) {
+  // The feed's row and its lease in one round trip; only when that is refused
+  // does a second look at the row tell why.
+  const row = await leaseFeedForPoll(db, feed.id, owner, startedAt, leaseMs, { force: options.force === true });
+  if (!row) {
+    const current = await getFeedRow(db, feed.id);
+    if (!current) throw new Error(`feed "${feed.id}" is not in the database; sync the configuration first`);
+    if (!options.force && current.not_before && current.not_before > startedAt) {
+      log.debug({ notBefore: current.not_before }, 'poll skipped: backing off');
+      return outcome(feed.id, 'skipped', { notBefore: current.not_before });
+    }
     log.info('poll skipped: another poll of this feed is in progress');
     return outcome(feed.id, 'skipped', { error: 'another poll of this feed is in progress' });
   }
   try {
-    return await pollLeased(deps, feed, row, startedAt, log);
-  } finally {
-    await releasePollLease(db, feed.id, owner).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not release the poll lease; it expires on its own'));
+    // Every way pollLeased returns records the poll, and that same statement gives the lease back.
+    return await pollLeased(deps, feed, row, startedAt, log, owner);
+  } catch (err) {
+    await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not release the poll lease; it expires on its own'));
+    throw err;
   }
 }
 
-async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, startedAt: Date, log: Logger): Promise<PollOutcome> {
+async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, startedAt: Date, log: Logger, leaseOwner: string): Promise<PollOutcome> {
   const { db, clock, settings } = deps;
 
   const fail = async (err: unknown, httpStatus: number | null): Promise<PollOutcome> => {
@@ -96,7 +101,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
     });
     const notBefore = new Date(finishedAt.getTime() + delay);
     const message = errorMessage(err);
-    await recordFailure(db, { feedId: feed.id, startedAt, finishedAt, status: 'error', httpStatus, error: message, notBefore });
+    await recordFailure(db, { feedId: feed.id, startedAt, finishedAt, status: 'error', httpStatus, error: message, notBefore, leaseOwner });
     log.warn({ err: message, failures: row.consecutive_failures + 1, notBefore }, 'poll failed');
     return outcome(feed.id, 'error', { error: message, httpStatus, notBefore });
   };
@@ -130,6 +135,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
       httpStatus: 304,
       etag: fetched.validators.etag,
       lastModified: fetched.validators.lastModified,
+      leaseOwner,
     });
     log.debug('not modified');
     return outcome(feed.id, 'not-modified', { httpStatus: 304 });
@@ -168,6 +174,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
         counts,
         etag: fetched.validators.etag,
         lastModified: fetched.validators.lastModified,
+        leaseOwner,
       });
       if (diff.duplicates > 0) log.warn({ duplicates: diff.duplicates }, 'items with a repeated identity were ignored');
       return { counts, baseline };

@@ -55,6 +55,8 @@ export interface PollRecord {
   httpStatus: number | null;
   counts?: { new: number; updated: number; unchanged: number; removed: number; events: number };
   error?: string | null;
+  /** The poll's lease owner: the same statement gives the lease back (see leaseFeedForPoll). */
+  leaseOwner?: string;
 }
 
 function pollRunValues(r: PollRecord) {
@@ -73,12 +75,22 @@ function pollRunValues(r: PollRecord) {
   };
 }
 
-// Each record* below is ONE statement: the feed's update runs in a data-modifying
-// CTE (executed exactly once whether or not the insert reads it) and the poll
-// run is inserted by the main query. A statement is atomic, so this is what an
-// explicit transaction of the two gave, in one round trip instead of four
-// (BEGIN, UPDATE, INSERT, COMMIT) — which matters when a cycle of 1,000 feeds
-// is mostly 304s.
+/** Gives the poll lease back if `owner` holds it (a column value for the feeds update). */
+function releasedLease(owner: string | undefined) {
+  return owner === undefined
+    ? {}
+    : {
+        poll_lease_owner: sql<string | null>`case when poll_lease_owner = ${owner} then null else poll_lease_owner end`,
+        poll_lease_until: sql<Date | null>`case when poll_lease_owner = ${owner} then null else poll_lease_until end`,
+      };
+}
+
+// Each record* below is ONE statement: the feed's update (which also gives the
+// poll lease back) runs in a data-modifying CTE, executed exactly once whether
+// or not the insert reads it, and the poll run is inserted by the main query.
+// A statement is atomic, so this is what an explicit transaction of the two
+// gave, in one round trip instead of four (BEGIN, UPDATE, INSERT, COMMIT) plus
+// one for the lease — which matters when a cycle of 1,000 feeds is mostly 304s.
 
 /** A failed poll: why, when to try again; stored advisories are not touched. */
 export async function recordFailure(db: DB, r: PollRecord & { notBefore: Date }): Promise<void> {
@@ -92,6 +104,7 @@ export async function recordFailure(db: DB, r: PollRecord & { notBefore: Date })
           last_error: r.error ?? null,
           consecutive_failures: eb('consecutive_failures', '+', 1),
           not_before: r.notBefore,
+          ...releasedLease(r.leaseOwner),
         }))
         .where('id', '=', r.feedId)
         .returning('id'),
@@ -115,6 +128,7 @@ export async function recordNotModified(db: DB, r: PollRecord & { etag: string |
           not_before: null,
           etag: r.etag,
           last_modified: r.lastModified,
+          ...releasedLease(r.leaseOwner),
         })
         .where('id', '=', r.feedId)
         .returning('id'),
@@ -140,6 +154,7 @@ export async function recordSuccess(tx: Tx, r: PollRecord & { etag: string | nul
           etag: r.etag,
           last_modified: r.lastModified,
           baseline_at: eb.fn.coalesce('baseline_at', sql<Date>`${r.finishedAt}::timestamptz`),
+          ...releasedLease(r.leaseOwner),
         }))
         .where('id', '=', r.feedId)
         .returning('id'),
@@ -198,18 +213,28 @@ export async function listFeeds(db: DB): Promise<FeedListing[]> {
 }
 
 /**
- * Takes the feed's poll lease unless another poll (any process) holds a live
- * one. The lease outlives the longest possible poll, so a crashed poller's
- * lease expires on its own.
+ * The start of a poll, in one statement: takes the feed's poll lease unless
+ * another poll (any process) holds a live one, and returns the feed's row. The
+ * lease outlives the longest possible poll, so a crashed poller's lease expires
+ * on its own. A feed backing off (`not_before` in the future; `force` ignores
+ * it) is not leased either. Undefined means nothing changed: backing off,
+ * leased elsewhere, or not in the database (getFeedRow tells which).
  */
-export async function acquirePollLease(db: DB, feedId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
-  const r = await db
+export async function leaseFeedForPoll(
+  db: DB,
+  feedId: string,
+  owner: string,
+  now: Date,
+  leaseMs: number,
+  options: { force: boolean },
+): Promise<FeedRow | undefined> {
+  let q = db
     .updateTable('feeds')
     .set({ poll_lease_owner: owner, poll_lease_until: new Date(now.getTime() + leaseMs) })
     .where('id', '=', feedId)
-    .where((eb) => eb.or([eb('poll_lease_until', 'is', null), eb('poll_lease_until', '<', now), eb('poll_lease_owner', '=', owner)]))
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+    .where((eb) => eb.or([eb('poll_lease_until', 'is', null), eb('poll_lease_until', '<', now), eb('poll_lease_owner', '=', owner)]));
+  if (!options.force) q = q.where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<=', now)]));
+  return q.returningAll().executeTakeFirst();
 }
 
 export async function releasePollLease(db: DB, feedId: string, owner: string): Promise<void> {

@@ -1,0 +1,349 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, loadFeeds, loadSettings } from '../../src/config/load.ts';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'aa-cfg-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function write(file: string, text: string): void {
+  writeFileSync(path.join(dir, file), text);
+}
+
+const ONE_FEED = `feeds:
+  - id: us-embassy-russia
+    url: https://ru.usembassy.gov/category/alert/feed/
+    source: us-embassy
+    countries: [ru]
+`;
+
+/** The problems a ConfigError carries (fails the test if something else is thrown, or nothing). */
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError, but the configuration was accepted');
+}
+
+describe('loadSettings', () => {
+  it('accepts a missing settings.yaml, with every default', () => {
+    const s = loadSettings(dir);
+    expect(s).toMatchObject({
+      defaultSchedule: '*/15 * * * *',
+      port: 3000,
+      mailFrom: 'Advisory Alerts <alerts@localhost>',
+      logLevel: 'info',
+      http: { timeoutSeconds: 30, maxBodyBytes: 5 * 1024 * 1024, maxRedirects: 5 },
+      backoff: { baseSeconds: 60 },
+    });
+    expect(s.publicBaseUrl).toBeUndefined();
+    expect(s.http.userAgent).toMatch(/advisory-alerts/);
+  });
+
+  it('accepts an empty settings.yaml (and one with comments only) as all defaults', () => {
+    write('settings.yaml', '');
+    expect(loadSettings(dir)).toEqual(loadSettingsFromNothing());
+    write('settings.yaml', '# nothing set here\n');
+    expect(loadSettings(dir)).toEqual(loadSettingsFromNothing());
+  });
+
+  it('keeps defaults for nested keys that are not given', () => {
+    write('settings.yaml', 'http:\n  timeoutSeconds: 5\nport: 8080\n');
+    const s = loadSettings(dir);
+    expect(s.port).toBe(8080);
+    expect(s.http.timeoutSeconds).toBe(5);
+    expect(s.http.maxRedirects).toBe(5);
+    expect(s.backoff.maxSeconds).toBe(6 * 3600);
+  });
+
+  it('names file and field of a bad value, and refuses unknown keys', () => {
+    write('settings.yaml', 'port: "eighty"\nhttp:\n  timeoutSeconds: -1\ncolour: blue\ndefaultSchedule: "every hour"\n');
+    const problems = problemsOf(() => loadSettings(dir));
+    expect(problems).toContain('settings.yaml: port: Invalid input: expected number, received string');
+    expect(problems.some((p) => p.startsWith('settings.yaml: http.timeoutSeconds: '))).toBe(true);
+    expect(problems).toContain('settings.yaml: Unrecognized key: "colour"');
+    expect(problems).toContain('settings.yaml: defaultSchedule: must be a valid cron expression');
+  });
+
+  it('refuses invalid YAML with the file name', () => {
+    write('settings.yaml', 'port: [3000\n');
+    const problems = problemsOf(() => loadSettings(dir));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^settings\.yaml: invalid YAML: /);
+  });
+});
+
+function loadSettingsFromNothing() {
+  const empty = mkdtempSync(path.join(tmpdir(), 'aa-cfg-empty-'));
+  try {
+    return loadSettings(empty);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+}
+
+describe('loadFeeds', () => {
+  it('applies the defaults: source generic, enabled, no alert on first poll', () => {
+    write('feeds.yaml', 'feeds:\n  - id: plain\n    url: http://example.org/feed.xml\n');
+    const [feed, ...rest] = loadFeeds(dir);
+    expect(rest).toHaveLength(0);
+    expect(feed).toEqual({
+      id: 'plain',
+      url: 'http://example.org/feed.xml',
+      source: 'generic',
+      enabled: true,
+      alertOnFirstPoll: false,
+      countries: [],
+      headers: {},
+    });
+    expect(feed!.schedule).toBeUndefined();
+  });
+
+  it('reads every optional field and upper-cases countries', () => {
+    write(
+      'feeds.yaml',
+      `feeds:
+  - id: us-embassy-russia
+    name: U.S. Embassy & Consulates in Russia — alerts
+    url: https://ru.usembassy.gov/category/alert/feed/
+    source: us-embassy
+    schedule: "*/10 * * * *"
+    countries: [ru, By]
+    enabled: false
+    timeoutSeconds: 12
+    headers:
+      User-Agent: Mozilla/5.0 test
+    alertOnFirstPoll: true
+`,
+    );
+    const [feed] = loadFeeds(dir);
+    expect(feed).toEqual({
+      id: 'us-embassy-russia',
+      name: 'U.S. Embassy & Consulates in Russia — alerts',
+      url: 'https://ru.usembassy.gov/category/alert/feed/',
+      source: 'us-embassy',
+      schedule: '*/10 * * * *',
+      countries: ['RU', 'BY'],
+      enabled: false,
+      timeoutSeconds: 12,
+      headers: { 'User-Agent': 'Mozilla/5.0 test' },
+      alertOnFirstPoll: true,
+    });
+  });
+
+  it('accepts node-cron six-field (seconds) schedules', () => {
+    write('feeds.yaml', 'feeds:\n  - id: fast\n    url: http://example.org/\n    schedule: "*/5 * * * * *"\n');
+    expect(loadFeeds(dir)[0]!.schedule).toBe('*/5 * * * * *');
+  });
+
+  it('names file, entry and field of a bad URL exactly', () => {
+    write(
+      'feeds.yaml',
+      `feeds:
+  - id: one
+    url: http://example.org/1
+  - id: two
+    url: https://example.org/2
+  - id: three
+    url: ftp://example.org/3
+`,
+    );
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[2].url: must be an http(s) URL']);
+  });
+
+  it('refuses a URL that is not a URL at all, and a missing one', () => {
+    write('feeds.yaml', 'feeds:\n  - id: one\n    url: not a url\n  - id: two\n');
+    const problems = problemsOf(() => loadFeeds(dir));
+    expect(problems).toContain('feeds.yaml: feeds[0].url: must be an http(s) URL');
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[1].url: '))).toBe(true);
+  });
+
+  it('refuses duplicate ids, naming both entries', () => {
+    write(
+      'feeds.yaml',
+      `feeds:
+  - id: same
+    url: http://example.org/1
+  - id: other
+    url: http://example.org/2
+  - id: same
+    url: http://example.org/3
+`,
+    );
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[2].id: duplicate id "same" (also feeds[0])']);
+  });
+
+  it('refuses ids outside [a-z0-9-]+ and a missing id', () => {
+    write(
+      'feeds.yaml',
+      `feeds:
+  - id: Upper_Case
+    url: http://example.org/1
+  - id: "with space"
+    url: http://example.org/2
+  - url: http://example.org/3
+`,
+    );
+    const problems = problemsOf(() => loadFeeds(dir));
+    expect(problems).toContain('feeds.yaml: feeds[0].id: must match [a-z0-9-]+');
+    expect(problems).toContain('feeds.yaml: feeds[1].id: must match [a-z0-9-]+');
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[2].id: '))).toBe(true);
+    expect(problems).toHaveLength(3);
+  });
+
+  it('refuses an unknown source profile', () => {
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    source: us-embasy\n');
+    const problems = problemsOf(() => loadFeeds(dir));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^feeds\.yaml: feeds\[0\]\.source: /);
+    expect(problems[0]).toContain('us-embassy');
+  });
+
+  it('refuses a bad cron schedule', () => {
+    write(
+      'feeds.yaml',
+      'feeds:\n  - id: x\n    url: http://example.org/\n    schedule: "every 5 minutes"\n  - id: y\n    url: http://example.org/\n    schedule: "61 * * * *"\n',
+    );
+    expect(problemsOf(() => loadFeeds(dir))).toEqual([
+      'feeds.yaml: feeds[0].schedule: must be a valid cron expression',
+      'feeds.yaml: feeds[1].schedule: must be a valid cron expression',
+    ]);
+  });
+
+  it('refuses unknown keys in an entry and at the top level', () => {
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    shedule: "* * * * *"\n');
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[0]: Unrecognized key: "shedule"']);
+    write('feeds.yaml', 'feed:\n  - id: x\n    url: http://example.org/\n');
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: Unrecognized key: "feed"']);
+  });
+
+  it('refuses bad country codes and bad optional values, naming the field', () => {
+    write(
+      'feeds.yaml',
+      `feeds:
+  - id: x
+    url: http://example.org/
+    countries: [RU, RUS]
+    enabled: "yes please"
+    timeoutSeconds: 0
+`,
+    );
+    const problems = problemsOf(() => loadFeeds(dir));
+    expect(problems).toContain('feeds.yaml: feeds[0].countries[1]: must be an ISO 3166-1 alpha-2 code');
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].enabled: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].timeoutSeconds: '))).toBe(true);
+  });
+
+  it('refuses invalid YAML (syntax, duplicate keys) with the file name', () => {
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: "http://example.org/\n');
+    const syntax = problemsOf(() => loadFeeds(dir));
+    expect(syntax.length).toBeGreaterThan(0);
+    for (const p of syntax) expect(p).toMatch(/^feeds\.yaml: invalid YAML: \S/);
+
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    url: http://example.org/2\n');
+    const dup = problemsOf(() => loadFeeds(dir));
+    expect(dup).toHaveLength(1);
+    expect(dup[0]).toMatch(/^feeds\.yaml: invalid YAML: .*unique/i);
+  });
+
+  it('says a missing feeds.yaml is missing', () => {
+    expect(problemsOf(() => loadFeeds(dir))).toEqual([`feeds.yaml: not found in ${dir}`]);
+  });
+
+  it('reads an empty feeds.yaml or an empty list as no feeds', () => {
+    write('feeds.yaml', '');
+    expect(loadFeeds(dir)).toEqual([]);
+    write('feeds.yaml', 'feeds: []\n');
+    expect(loadFeeds(dir)).toEqual([]);
+  });
+});
+
+describe('loadConfig', () => {
+  it('resolves directories and embedded defaults from a minimal environment', () => {
+    write('feeds.yaml', ONE_FEED);
+    const c = loadConfig({ CONFIG_DIR: dir, DATA_DIR: path.join(dir, 'data') });
+    expect(c.configDir).toBe(dir);
+    expect(c.dataDir).toBe(path.join(dir, 'data'));
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.smtpUrl).toBeUndefined();
+    expect(c.port).toBe(3000);
+    expect(c.publicBaseUrl).toBe('http://localhost:3000');
+    expect(c.mailFrom).toBe('Advisory Alerts <alerts@localhost>');
+    expect(c.twilio.apiBaseUrl).toBe('https://api.twilio.com');
+    expect(c.adminToken).toBeUndefined();
+    expect(c.feeds.map((f) => f.id)).toEqual(['us-embassy-russia']);
+    expect(c.feeds[0]!.countries).toEqual(['RU']);
+  });
+
+  it('takes settings.yaml values when the environment is silent', () => {
+    write('feeds.yaml', ONE_FEED);
+    write('settings.yaml', 'port: 4100\npublicBaseUrl: https://alerts.example.org/\nmailFrom: Alerts <a@example.org>\n');
+    const c = loadConfig({ CONFIG_DIR: dir });
+    expect(c.port).toBe(4100);
+    expect(c.publicBaseUrl).toBe('https://alerts.example.org');
+    expect(c.mailFrom).toBe('Alerts <a@example.org>');
+  });
+
+  it('lets PORT, PUBLIC_BASE_URL and MAIL_FROM override settings.yaml', () => {
+    write('feeds.yaml', ONE_FEED);
+    write('settings.yaml', 'port: 4100\npublicBaseUrl: https://alerts.example.org\nmailFrom: Alerts <a@example.org>\n');
+    const c = loadConfig({ CONFIG_DIR: dir, PORT: '5200', PUBLIC_BASE_URL: 'https://travel.example.com/', MAIL_FROM: 'Ops <ops@example.com>' });
+    expect(c.port).toBe(5200);
+    expect(c.publicBaseUrl).toBe('https://travel.example.com');
+    expect(c.mailFrom).toBe('Ops <ops@example.com>');
+  });
+
+  it('derives the public base URL from PORT when neither the environment nor settings.yaml gives one', () => {
+    write('feeds.yaml', ONE_FEED);
+    write('settings.yaml', 'port: 4100\n');
+    expect(loadConfig({ CONFIG_DIR: dir, PORT: '8081' }).publicBaseUrl).toBe('http://localhost:8081');
+  });
+
+  it('refuses DATABASE_URL without APP_SECRET, and accepts it with one', () => {
+    write('feeds.yaml', ONE_FEED);
+    expect(problemsOf(() => loadConfig({ CONFIG_DIR: dir, DATABASE_URL: 'postgres://u@db.example/advisories' }))).toEqual([
+      'environment: APP_SECRET: is required when DATABASE_URL is set',
+    ]);
+    const c = loadConfig({ CONFIG_DIR: dir, DATABASE_URL: 'postgres://u@db.example/advisories', APP_SECRET: 'a-long-enough-secret-value' });
+    expect(c.databaseUrl).toBe('postgres://u@db.example/advisories');
+    expect(c.appSecretFromEnv).toBe('a-long-enough-secret-value');
+  });
+
+  it('refuses malformed environment values, naming the variable', () => {
+    write('feeds.yaml', ONE_FEED);
+    const problems = problemsOf(() =>
+      loadConfig({ CONFIG_DIR: dir, PORT: 'http', PUBLIC_BASE_URL: 'ftp://x', DATABASE_URL: 'mysql://db', APP_SECRET: 'short', SMTP_URL: 'not a url' }),
+    );
+    expect(problems.some((p) => p.startsWith('environment: PORT: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('environment: PUBLIC_BASE_URL: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('environment: DATABASE_URL: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('environment: APP_SECRET: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('environment: SMTP_URL: '))).toBe(true);
+  });
+
+  it('refuses a PORT out of range', () => {
+    write('feeds.yaml', ONE_FEED);
+    const problems = problemsOf(() => loadConfig({ CONFIG_DIR: dir, PORT: '99999' }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^environment: PORT: /);
+    expect(loadConfig({ CONFIG_DIR: dir, PORT: '0' }).port).toBe(0);
+  });
+
+  it('reports the problems of both files and the environment together', () => {
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: gopher://x\n');
+    write('settings.yaml', 'port: -1\n');
+    const problems = problemsOf(() => loadConfig({ CONFIG_DIR: dir, DATABASE_URL: 'postgres://db/x' }));
+    expect(problems).toContain('environment: APP_SECRET: is required when DATABASE_URL is set');
+    expect(problems).toContain('feeds.yaml: feeds[0].url: must be an http(s) URL');
+    expect(problems.some((p) => p.startsWith('settings.yaml: port: '))).toBe(true);
+  });
+});
