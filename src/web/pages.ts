@@ -129,7 +129,7 @@ export function managePage(options: { view: SubscriberView; csrf: string; action
     html`<h1>Your alerts</h1>
 ${(options.notices ?? []).map((n) => html`<div class="notice" role="status"><p>${n}</p></div>`)}
 ${options.error ? html`<div class="error" role="alert">${options.error}</div>` : ''}
-<p>Alerts go to <strong>${v.email}</strong>${v.status !== 'confirmed' ? html` (<strong>${v.status}</strong>)` : ''}.</p>
+<p>Alerts go to <strong>${v.email}</strong>${v.status !== 'confirmed' ? html` (<strong>${v.status}</strong>)` : ''} for ${describeCountries(v.countries)}${v.minLevel > 1 ? `, level ${v.minLevel} and above` : ''}.</p>
 <form method="post" action="${options.action}">
 <input type="hidden" name="_csrf" value="${options.csrf}">
 <label for="email">Email address <span class="hint">A new address must be confirmed before alerts go there.</span></label>

@@ -85,6 +85,8 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     referrerPolicy: { policy: 'no-referrer' },
   });
   await app.register(formbody, { bodyLimit: deps.settings.web.bodyLimitBytes });
+  // Only JSON and forms are accepted: anything else is a 415, not a confusing 400.
+  app.removeContentTypeParser('text/plain');
   // RFC 8058 allows the one-click POST as multipart/form-data; only its one field matters.
   app.addContentTypeParser('multipart/form-data', { parseAs: 'string' }, (_req, body, done) => {
     done(null, /List-Unsubscribe[\s\S]*?One-Click/.test(String(body)) ? { 'List-Unsubscribe': 'One-Click' } : {});

@@ -1,0 +1,205 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { appSecret, loadConfig, type AppConfig } from '../../src/config/load.ts';
+import type { DB } from '../../src/db/connect.ts';
+import type { LinkBuilder } from '../../src/delivery/links.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
+import { createChannels, links as linksFor, type Channels } from '../../src/runtime.ts';
+import { systemClock, type Clock } from '../../src/shared/clock.ts';
+import { silentLogger } from '../../src/shared/logger.ts';
+import { createMetrics, type Metrics } from '../../src/shared/metrics.ts';
+import { buildWebServer, type WebDeps } from '../../src/web/server.ts';
+import type { TestSmtpServer } from './smtp.ts';
+import type { TwilioServer } from './twilio-server.ts';
+
+/**
+ * The real web server (src/web/server.ts) in-process for a test, wired the way
+ * `start` wires it (src/service.ts) but on the test's database: real channels
+ * from createChannels(config) pointing at the in-process SMTP server and the
+ * local Twilio-compatible server, an AppConfig loaded by loadConfig from a
+ * CONFIG_DIR and an environment, and the test's clock.
+ *
+ * PUBLIC_BASE_URL is the server's own address (http://127.0.0.1:PORT), so every
+ * link it mails or texts can be followed as it is, by fetch or by a browser.
+ */
+
+export const TWILIO_FROM = '+15005550006';
+export const TEST_APP_SECRET = 'web-test-secret-0123456789abcdef';
+
+export interface WebAppOptions {
+  db: DB;
+  /** SMTP_URL: confirmation emails go to this server (otherwise the .eml outbox). */
+  smtp?: TestSmtpServer;
+  /** TWILIO_* with TWILIO_API_BASE_URL: codes go to this server (otherwise the SMS outbox). */
+  twilio?: TwilioServer;
+  clock?: Clock;
+  /** ADMIN_TOKEN (unset: /admin is disabled). */
+  adminToken?: string;
+  /** settings.yaml, as an object. `web.rateLimitPerMinute` defaults to 10 000 here. */
+  settings?: Record<string, unknown>;
+  /** feeds.yaml (default: no feeds). */
+  feedsYaml?: string;
+}
+
+export interface WebApp {
+  baseUrl: string;
+  app: FastifyInstance;
+  config: AppConfig;
+  deps: WebDeps;
+  secret: string;
+  clock: Clock;
+  links: LinkBuilder;
+  metrics: Metrics;
+  channels: Channels;
+  /** baseUrl + path. */
+  url(pathname: string): string;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function settingsYaml(overrides: Record<string, unknown> = {}): string {
+  const web = { rateLimitPerMinute: 10_000, ...((overrides.web as Record<string, unknown> | undefined) ?? {}) };
+  // JSON is YAML.
+  return JSON.stringify({ ...overrides, web });
+}
+
+export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
+  const root = mkdtempSync(path.join(tmpdir(), 'aa-web-'));
+  const configDir = path.join(root, 'config');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(path.join(configDir, 'feeds.yaml'), options.feedsYaml ?? 'feeds: []\n');
+  writeFileSync(path.join(configDir, 'settings.yaml'), settingsYaml(options.settings));
+  const clock = options.clock ?? systemClock;
+
+  // The port must be known before the config (PUBLIC_BASE_URL is the server itself):
+  // take a free one, and start over with another should someone grab it in between.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const port = await freePort();
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const env: Record<string, string> = {
+      CONFIG_DIR: configDir,
+      DATA_DIR: path.join(root, 'data'),
+      PORT: String(port),
+      PUBLIC_BASE_URL: baseUrl,
+      APP_SECRET: TEST_APP_SECRET,
+      MAIL_FROM: 'Advisory Alerts <alerts@example.org>',
+    };
+    if (options.smtp) env.SMTP_URL = options.smtp.url;
+    if (options.twilio) {
+      env.TWILIO_ACCOUNT_SID = options.twilio.accountSid;
+      env.TWILIO_AUTH_TOKEN = options.twilio.authToken;
+      env.TWILIO_FROM = TWILIO_FROM;
+      env.TWILIO_API_BASE_URL = options.twilio.baseUrl;
+    }
+    if (options.adminToken) env.ADMIN_TOKEN = options.adminToken;
+    const config = loadConfig(env);
+    await syncFeeds(options.db, config.feeds);
+    const secret = appSecret(config);
+    const metrics = createMetrics();
+    const channels = createChannels(config);
+    const links = linksFor(config);
+    const feedIds = new Set(config.feeds.map((f) => f.id));
+    // As src/service.ts builds them for the web role.
+    const deps: WebDeps = {
+      db: options.db,
+      logger: silentLogger,
+      settings: config.settings,
+      metrics,
+      traveler: { db: options.db, logger: silentLogger, clock, email: channels.email, sms: channels.sms, links, publicBaseUrl: config.publicBaseUrl, secret },
+      knownFeeds: () => feedIds,
+      publicBaseUrl: config.publicBaseUrl,
+      adminToken: config.adminToken,
+      twilioAuthToken: config.twilio.authToken,
+      secret,
+    };
+    const app = await buildWebServer(deps);
+    try {
+      await app.listen({ port, host: '127.0.0.1' });
+    } catch (err) {
+      lastError = err;
+      await app.close();
+      await channels.close();
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+      break;
+    }
+    return {
+      baseUrl,
+      app,
+      config,
+      deps,
+      secret,
+      clock,
+      links,
+      metrics,
+      channels,
+      url: (pathname) => `${baseUrl}${pathname}`,
+      async close() {
+        await app.close();
+        await channels.close();
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  }
+  rmSync(root, { recursive: true, force: true });
+  throw new Error(`could not start the web server: ${String(lastError)}`);
+}
+
+/** Polls `read` until it returns a value (not undefined / null / false), or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, read: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    const v = await read();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+}
+
+/** A minimal cookie jar for one client: name=value pairs from Set-Cookie, sent back as Cookie. */
+export class CookieJar {
+  private cookies = new Map<string, string>();
+
+  store(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const pair = line.split(';')[0] ?? '';
+      const i = pair.indexOf('=');
+      if (i > 0) this.cookies.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+  }
+
+  get(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+/** The CSRF token of a page's form (the hidden `_csrf` input). */
+export function csrfTokenOf(html: string): string {
+  const token = /<input type="hidden" name="_csrf" value="([^"]+)">/.exec(html)?.[1];
+  if (!token) throw new Error('no _csrf field in the page');
+  return token;
+}
+
+/** `application/x-www-form-urlencoded` from pairs (repeat a name for a multi-select). */
+export function form(pairs: [string, string][] | Record<string, string>): URLSearchParams {
+  return new URLSearchParams(Array.isArray(pairs) ? pairs : Object.entries(pairs));
+}

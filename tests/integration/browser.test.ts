@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollFeed } from '../../src/feeds/poller.ts';
+import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
+import { silentLogger } from '../../src/shared/logger.ts';
+import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
+import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { ManualClock } from '../helpers/poll.ts';
+import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
+import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
+import { startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
+
+/**
+ * One traveler, end to end, in real headless Chromium driven by playwright-core:
+ * fill the subscribe form, follow the emailed link, enter the texted code,
+ * receive an alert by email and SMS, then leave from the manage page.
+ * Screenshots of every page at 375 and 1280 px go to /tmp/aa-screens/.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENS = '/tmp/aa-screens';
+const EMAIL = 'traveler@example.com';
+const PHONE = '+447911123456';
+const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
+const AUTH_TOKEN = randomBytes(16).toString('hex');
+const EMBASSY_PATH = '/ru/alerts';
+
+const noChromium = !existsSync(CHROMIUM);
+// Once is enough: the database under the web server is not what this test is about.
+const otherProject = testDbKind() !== 'pglite';
+if (noChromium) {
+  console.warn(`browser.test.ts: skipped — no Chromium at ${CHROMIUM} (install the Debian package "chromium": apt-get install -y chromium)`);
+}
+
+describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headless Chromium)', () => {
+  let t: TestDatabase;
+  let smtp: TestSmtpServer;
+  let twilio: TwilioServer;
+  let feeds: FeedServer;
+  let web: WebApp;
+  let browser: Browser;
+  const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
+
+  beforeAll(async () => {
+    mkdirSync(SCREENS, { recursive: true });
+    [t, smtp, twilio, feeds] = await Promise.all([openTestDatabase(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN), startFeedServer()]);
+    web = await startWebApp({
+      db: t.db,
+      smtp,
+      twilio,
+      clock,
+      feedsYaml: `feeds:
+  - id: us-embassy-russia
+    name: "U.S. Embassy & Consulates in Russia — alerts"
+    url: ${feeds.url(EMBASSY_PATH)}
+    source: us-embassy
+    countries: [RU]
+`,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      timeout: 120_000,
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await web?.close();
+    await Promise.all([t?.close(), smtp?.stop(), twilio?.stop(), feeds?.stop()]);
+  }, 120_000);
+
+  const shots: string[] = [];
+  let pageNo = 0;
+  /** The page as it is, full length, at a phone's and a laptop's width. */
+  async function screenshots(page: Page, name: string): Promise<void> {
+    pageNo++;
+    for (const width of [375, 1280]) {
+      await page.setViewportSize({ width, height: width === 375 ? 812 : 800 });
+      const file = `${SCREENS}/${String(pageNo).padStart(2, '0')}-${name}-${width}.png`;
+      await page.screenshot({ path: file, fullPage: true });
+      shots.push(file);
+    }
+    // Nothing sticks out sideways on a phone.
+    await page.setViewportSize({ width: 375, height: 812 });
+    expect(Number(await page.evaluate('document.documentElement.scrollWidth')), `${name}: horizontal scroll at 375 px`).toBeLessThanOrEqual(375);
+  }
+
+  async function mailTo(n: number): Promise<ReceivedMail> {
+    return waitFor(`mail #${n} to ${EMAIL}`, async () => {
+      await smtp.settled();
+      return smtp.to(EMAIL)[n - 1];
+    });
+  }
+
+  async function poll(body: string) {
+    feeds.set(EMBASSY_PATH, { body });
+    clock.advance(60_000);
+    const feed = web.config.feeds.find((f) => f.id === 'us-embassy-russia')!;
+    const outcome = await pollFeed(pollDepsFor(web.config, t.db, silentLogger, clock), feed, { force: true });
+    expect(outcome.status, outcome.error ?? '').toBe('ok');
+    return outcome;
+  }
+
+  const subscriber = () => t.db.selectFrom('subscribers').selectAll().where('email', '=', EMAIL).executeTakeFirst();
+
+  it('subscribes, confirms, verifies the phone, gets an alert by email and SMS, and unsubscribes from the manage page', { timeout: 300_000 }, async () => {
+    const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
+    context.setDefaultTimeout(60_000);
+    context.setDefaultNavigationTimeout(60_000);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    // CSP violations and script errors show as console errors; failed loads as responses
+    // (the browser's own /favicon.ico request is not the pages' doing).
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+    });
+    page.on('response', (r) => {
+      if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} ${r.url()}`);
+    });
+    page.on('pageerror', (e) => problems.push(e.message));
+
+    try {
+      // 1. The subscribe page.
+      await page.goto(web.url('/'));
+      await expect(page.title()).resolves.toBe('Get travel advisory alerts — Advisory Alerts');
+      await screenshots(page, 'subscribe');
+
+      await page.getByLabel('Email address').fill(EMAIL);
+      const picked = await page.getByLabel('Countries', { exact: true }).selectOption({ label: 'Russia' });
+      expect(picked).toEqual(['RU']);
+      await page.getByLabel('Level 3 and above (reconsider travel)').check();
+      await page.getByLabel('Mobile number for text messages').fill('+44 7911 123456');
+      await page.getByLabel('Also send alerts by text message').check();
+      await screenshots(page, 'subscribe-filled');
+      await page.getByRole('button', { name: 'Subscribe' }).click();
+      await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
+      await screenshots(page, 'check-inbox');
+      expect(await subscriber()).toMatchObject({ status: 'pending' });
+
+      // 2. The link in the confirmation email.
+      const confirmation = await mailTo(1);
+      expect(confirmation.subject).toBe('Confirm your travel advisory alerts');
+      const link = new RegExp(`${web.baseUrl.replace(/[.:/]/g, '\\$&')}/confirm/[A-Za-z0-9_-]+`).exec(confirmation.text)?.[0];
+      expect(link, confirmation.text).toBeDefined();
+      await page.goto(link!);
+      await page.getByRole('heading', { name: 'Your alerts are on' }).waitFor();
+      expect(await page.textContent('main')).toContain('Russia');
+      await screenshots(page, 'confirmed');
+      expect(await subscriber()).toMatchObject({ status: 'confirmed', phone: PHONE, phone_verified: false });
+
+      // 3. The code texted to the phone, typed into the page.
+      const sms = await waitFor('the verification code', () => twilio.to(PHONE)[0]);
+      const code = /\b(\d{6})\b/.exec(sms.body)?.[1];
+      expect(code, sms.body).toBeDefined();
+      await page.getByLabel('Code').fill(code!);
+      await page.getByRole('button', { name: 'Verify' }).click();
+      await page.getByRole('heading', { name: 'Number verified' }).waitFor();
+      expect(await page.textContent('main')).toMatch(/Your number is verified/);
+      await screenshots(page, 'verified');
+      expect(await subscriber()).toMatchObject({ phone_verified: true });
+      const sub = await t.db.selectFrom('subscriptions').selectAll().where('subscriber_id', '=', (await subscriber())!.id).executeTakeFirstOrThrow();
+      expect(sub).toMatchObject({ countries: ['RU'], min_level: 3, channels: ['email', 'sms'] });
+
+      // 4. An alert: the embassy's March 7 security alert, by email and by SMS.
+      expect(await poll(fixture('us-embassy/us-embassy-russia-alerts_v1.xml'))).toMatchObject({ baseline: true, events: 0 });
+      expect(await poll(fixture('us-embassy/us-embassy-russia-alerts_v2.xml'))).toMatchObject({ events: 1 });
+      const { dispatcher, close } = createDispatcher(web.config, t.db, silentLogger, clock, { channels: web.channels });
+      try {
+        expect(await dispatcher.drain()).toMatchObject({ sent: 2, failed: 0, retrying: 0 });
+      } finally {
+        await close();
+      }
+      const alert = await mailTo(2);
+      expect(alert.subject).toBe('Security Alert — U.S. Embassy Moscow');
+      expect(alert.text).toContain('extremists have imminent plans to target large gatherings in Moscow');
+      const alertSms = await waitFor('the alert SMS', () => twilio.to(PHONE)[1]);
+      expect(alertSms.body).toContain('Security Alert');
+
+      // 5. The manage link of the alert email, and "Unsubscribe from all alerts".
+      const manage = new RegExp(`${web.baseUrl.replace(/[.:/]/g, '\\$&')}/manage/[A-Za-z0-9._-]+`).exec(alert.text)?.[0];
+      expect(manage, alert.text).toBeDefined();
+      await page.goto(manage!);
+      await page.getByRole('heading', { name: 'Your alerts', exact: true }).waitFor();
+      expect(await page.getByLabel('Email address').inputValue()).toBe(EMAIL);
+      expect(await page.locator('#countries option:checked').allTextContents()).toEqual(['Russia']);
+      await screenshots(page, 'manage');
+      await page.getByRole('button', { name: 'Unsubscribe from all alerts' }).click();
+      await page.getByRole('heading', { name: 'You are unsubscribed' }).waitFor();
+      await screenshots(page, 'unsubscribed');
+      expect(await subscriber()).toMatchObject({ status: 'unsubscribed' });
+
+      // No inline script or style was blocked, nothing failed to load.
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      console.log(`browser.test.ts: screenshots:\n${shots.join('\n')}`);
+    }
+  });
+});
