@@ -60,7 +60,14 @@ export class FeedScheduler {
     if (this.stopping) return Promise.resolve(undefined);
     const running = this.inFlight.get(feed.id);
     if (running) return running.then(() => undefined);
-    const p = pollFeed(this.deps, feed)
+    const p = this.slot()
+      .then(async (release) => {
+        try {
+          return this.stopping ? undefined : await pollFeed(this.deps, feed);
+        } finally {
+          release();
+        }
+      })
       .catch((err: unknown) => {
         this.deps.logger.error({ feed: feed.id, err: errorMessage(err) }, 'scheduled poll crashed');
         return undefined;
@@ -68,6 +75,22 @@ export class FeedScheduler {
       .finally(() => this.inFlight.delete(feed.id));
     this.inFlight.set(feed.id, p);
     return p;
+  }
+
+  /**
+   * Feeds on one schedule all fire at the same second; at most
+   * `http.concurrency` polls run at once so they don't all compete for the
+   * database pool and the network together.
+   */
+  private active = 0;
+  private waiting: (() => void)[] = [];
+  private async slot(): Promise<() => void> {
+    if (this.active >= this.deps.settings.http.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    return () => {
+      this.active--;
+      this.waiting.shift()?.();
+    };
   }
 
   nextRun(feedId: string): Date | null {
