@@ -106,15 +106,20 @@ function sentences(text: string): string[] {
     .filter(Boolean);
 }
 
+/** The last diff: a dispatcher renders the same event for every subscriber in a row. */
+let lastDiff: { before: string; after: string; added: string[]; removed: string[] } | undefined;
+
 /** For a text update: the sentences added and removed (SPEC §6 "what changed"). */
 export function textChanges(before: string | null, after: string): { added: string[]; removed: string[] } {
   if (before === null) return { added: [], removed: [] };
+  if (lastDiff?.before === before && lastDiff.after === after) return { added: [...lastDiff.added], removed: [...lastDiff.removed] };
   const added: string[] = [];
   const removed: string[] = [];
   for (const part of diffArrays(sentences(before), sentences(after))) {
     if (part.added) added.push(...part.value);
     else if (part.removed) removed.push(...part.value);
   }
+  lastDiff = { before, after, added: [...added], removed: [...removed] };
   return { added, removed };
 }
 

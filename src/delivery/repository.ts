@@ -47,23 +47,46 @@ export interface ClaimedDelivery {
 }
 
 /**
- * Claims due deliveries under a lease: pending (or uncertain) ones whose time
- * has come, and 'sending' ones whose lease expired (their sender died).
- * SKIP LOCKED lets several dispatchers claim side by side; the transaction is
- * only this statement, never held across a network send.
+ * Claims due deliveries under a lease: 'sending' ones whose lease expired
+ * (their sender died) first, then pending ones whose time has come, then
+ * uncertain ones. SKIP LOCKED lets several dispatchers claim side by side; the
+ * transaction is only this statement, never held across a network send.
+ *
+ * One ordered, limited scan per kind, so each is read through its partial
+ * index (deliveries_leased, deliveries_due) and stops after `limit` rows: a
+ * single OR'ed condition ordered by (next_attempt_at, id) matched no index,
+ * so every claim read and sorted the whole table (a fan-out gives all its
+ * rows the same next_attempt_at). 'uncertain' (few rows; deliveries_uncertain)
+ * comes last: its scan runs only when the others come short of `limit`.
  */
 export async function claimDue(db: DB, options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly Channel[] }): Promise<ClaimedDelivery[]> {
-  const channels = options.channels ?? ['email', 'sms'];
-  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
+  const channels = sql.val([...(options.channels ?? ['email', 'sms'])]);
+  const now = options.now;
+  const leaseUntil = new Date(now.getTime() + options.leaseMs);
   const rows = await sql<{ id: number; subscriber_id: number; event_id: number; channel: Channel; attempts: number; uncertain_since: Date | null }>`
-    with due as (
+    with expired as (
       select id from deliveries
-      where ((status in ('pending', 'uncertain') and next_attempt_at <= ${options.now}::timestamptz)
-          or (status = 'sending' and lease_until < ${options.now}::timestamptz))
-        and channel = any(${sql.val([...channels])}::text[])
-      order by next_attempt_at, id
+      where status = 'sending' and lease_until < ${now}::timestamptz and channel = any(${channels}::text[])
+      order by lease_until
       limit ${options.limit}
       for update skip locked
+    ), pending as (
+      select id from deliveries
+      where status = 'pending' and next_attempt_at <= ${now}::timestamptz and channel = any(${channels}::text[])
+      order by next_attempt_at
+      limit ${options.limit}
+      for update skip locked
+    ), uncertain as (
+      select id from deliveries
+      where status = 'uncertain' and next_attempt_at <= ${now}::timestamptz and channel = any(${channels}::text[])
+      order by next_attempt_at
+      limit ${options.limit}
+      for update skip locked
+    ), due as (
+      select id from expired
+      union all select id from pending
+      union all select id from uncertain
+      limit ${options.limit}
     )
     update deliveries d
     set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = d.attempts + 1
@@ -221,6 +244,23 @@ export async function complete(db: DB, owner: string, completions: readonly Comp
     if (attempts.length) await tx.insertInto('delivery_attempts').values(attempts).execute();
     return mine.size;
   });
+}
+
+/**
+ * Extends the leases this process still holds on claims it is sending: a batch
+ * may take longer than one lease (a slow server, a low shared rate limit), and
+ * an expired lease would let another dispatcher claim and send it again.
+ */
+export async function renewLeases(db: DB, owner: string, ids: readonly number[], until: Date): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db
+    .updateTable('deliveries')
+    .set({ lease_until: until })
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'sending')
+    .where('id', 'in', [...ids])
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 /** Gives back claims this process holds (graceful shutdown): they become due again at once. */

@@ -2,7 +2,10 @@ import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
 
 // All SQL of housekeeping: retention deletes, in bounded batches so a large
-// backlog never holds long locks on hot tables.
+// backlog never holds long locks on hot tables. `id = any(array(select … limit))`
+// rather than `id in (select …)`: the planner then deletes through the primary
+// key instead of hashing the whole table for each batch (EXPLAIN on 1M rows:
+// ~160 ms instead of ~500 ms a batch).
 
 const BATCH = 10_000;
 
@@ -18,24 +21,24 @@ async function deleteInBatches(run: () => Promise<number>): Promise<number> {
 export async function deleteSentDeliveries(db: DB, before: Date): Promise<number> {
   // delivery_attempts go with them (ON DELETE CASCADE).
   return deleteInBatches(async () => {
-    const r = await sql`delete from deliveries where id in (
-      select id from deliveries where status = 'sent' and sent_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    const r = await sql`delete from deliveries where id = any(array(
+      select id from deliveries where status = 'sent' and sent_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
     return Number(r.numAffectedRows ?? 0);
   });
 }
 
 export async function deleteOldAttempts(db: DB, before: Date): Promise<number> {
   return deleteInBatches(async () => {
-    const r = await sql`delete from delivery_attempts where id in (
-      select id from delivery_attempts where attempted_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    const r = await sql`delete from delivery_attempts where id = any(array(
+      select id from delivery_attempts where attempted_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
     return Number(r.numAffectedRows ?? 0);
   });
 }
 
 export async function deleteOldPollRuns(db: DB, before: Date): Promise<number> {
   return deleteInBatches(async () => {
-    const r = await sql`delete from poll_runs where id in (
-      select id from poll_runs where started_at < ${before}::timestamptz limit ${BATCH})`.execute(db);
+    const r = await sql`delete from poll_runs where id = any(array(
+      select id from poll_runs where started_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
     return Number(r.numAffectedRows ?? 0);
   });
 }
