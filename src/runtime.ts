@@ -7,9 +7,9 @@ import { Dispatcher } from './delivery/dispatcher.ts';
 import { linkBuilder, type LinkBuilder } from './delivery/links.ts';
 import { fanOut } from './delivery/repository.ts';
 import type { PollDeps } from './feeds/poller.ts';
-import type { Clock } from './shared/clock.ts';
-import type { Logger } from './shared/logger.ts';
-import type { Metrics } from './shared/metrics.ts';
+import type { Clock } from './common/clock.ts';
+import type { Logger } from './common/logger.ts';
+import type { Metrics } from './common/metrics.ts';
 
 /**
  * Wiring shared by `start` and the one-shot commands: the same poll

@@ -6,12 +6,12 @@ import cron from 'node-cron';
 import { FeedScheduler, databaseCoordinator } from './feeds/scheduler.ts';
 import { runHousekeeping } from './housekeeping/run.ts';
 import { claimCronSlot, syncFeeds } from './feeds/repository.ts';
-import type { Clock } from './shared/clock.ts';
-import { errorMessage } from './shared/errors.ts';
-import type { Logger } from './shared/logger.ts';
+import type { Clock } from './common/clock.ts';
+import { errorMessage } from './common/errors.ts';
+import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
 import { createChannels, createDispatcher, links, pollDepsFor } from './runtime.ts';
-import { createMetrics } from './shared/metrics.ts';
+import { createMetrics } from './common/metrics.ts';
 
 export const ROLES = ['poll', 'deliver', 'web'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,7 +1,7 @@
 import { loadConfig, type AppConfig } from '../config/load.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from '../db/connect.ts';
-import { systemClock, type Clock } from '../shared/clock.ts';
-import { createLogger, type Logger } from '../shared/logger.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
 
 export interface CommandContext {
   config: AppConfig;

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { countrySummaries, listAdvisories, listEvents } from '../advisories/repository.ts';
 import { governmentOf } from '../feeds/profiles/index.ts';
-import { countryName } from '../shared/countries.ts';
+import { countryName } from '../common/countries.ts';
 import { appSecret, ConfigError } from '../config/load.ts';
 import { migrateToLatest, connectDatabase } from '../db/connect.ts';
 import { pollFeeds } from '../feeds/poller.ts';
@@ -17,7 +17,7 @@ import { ROLES, startService, type Role } from '../service.ts';
 import { parseSubscriberCsv } from '../subscriptions/csv.ts';
 import { getSubscriberView, listSubscribers, removeSubscriber, upsertSubscriber } from '../subscriptions/repository.ts';
 import { InputError, parseEmail, parseSubscriber, type SubscriberInput } from '../subscriptions/validate.ts';
-import { UsageError, errorMessage } from '../shared/errors.ts';
+import { UsageError, errorMessage } from '../common/errors.ts';
 import { formatJson, formatTable, type Cell } from './output.ts';
 import { createContext, withDatabase, type CommandContext } from './context.ts';
 
@@ -62,7 +62,7 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
     .action(async (opts: { roles: string }) => {
       const roles = parseRoles(opts.roles);
       const c = createContext(env, out, undefined);
-      const logger = c.logger.level === 'warn' ? (await import('../shared/logger.ts')).createLogger(c.config.settings.logLevel) : c.logger;
+      const logger = c.logger.level === 'warn' ? (await import('../common/logger.ts')).createLogger(c.config.settings.logLevel) : c.logger;
       // Signals are taken from the start: one that arrives while the service is still
       // starting (migrations, database open) is acted on once it is up, instead of
       // Node's default of killing the process mid-migration (SIGTERM) or outright (SIGHUP).

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import pg from 'pg';
-import { DatabaseError } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
+import { DatabaseError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 import { openEmbedded } from './embedded.ts';
 import type { Database } from './types.ts';
 

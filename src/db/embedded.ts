@@ -4,8 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import type { Logger } from '../shared/logger.ts';
-import { DatabaseError } from '../shared/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { DatabaseError } from '../common/errors.ts';
 
 /**
  * PGlite is a single-process database: two processes opening the same

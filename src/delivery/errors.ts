@@ -1,4 +1,4 @@
-import { AppError, type ErrorClass } from '../shared/errors.ts';
+import { AppError, type ErrorClass } from '../common/errors.ts';
 
 /**
  * A failed send, classified at the channel boundary:

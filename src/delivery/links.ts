@@ -1,4 +1,4 @@
-import { signToken } from '../shared/tokens.ts';
+import { signToken } from '../common/tokens.ts';
 
 /** Absolute links in messages, built on PUBLIC_BASE_URL with signed tokens. */
 export interface LinkBuilder {

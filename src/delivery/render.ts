@@ -1,6 +1,6 @@
 import { diffArrays } from 'diff';
 import type { EventKind } from '../db/types.ts';
-import { countryName } from '../shared/countries.ts';
+import { countryName } from '../common/countries.ts';
 
 /**
  * Message rendering: pure functions from an event (and the versions before and

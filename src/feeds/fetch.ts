@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { TextDecoder } from 'node:util';
 import { fetch, type Response } from 'undici';
 import { isPublicAddress, publicOnlyAgent } from './address-guard.ts';
-import { AppError } from '../shared/errors.ts';
+import { AppError } from '../common/errors.ts';
 
 /**
  * Our own HTTP fetch for feeds, rather than rss-parser's `parseURL`: validators

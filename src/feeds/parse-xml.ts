@@ -1,5 +1,5 @@
 import Parser from 'rss-parser';
-import { AppError } from '../shared/errors.ts';
+import { AppError } from '../common/errors.ts';
 
 /** The document could not be understood: bad XML, not a feed, wrong shape. */
 export class FeedParseError extends AppError {

@@ -1,6 +1,6 @@
 import cron, { type RunCoordinator, type ScheduledTask } from 'node-cron';
 import type { FeedConfig } from '../config/schema.ts';
-import { errorMessage } from '../shared/errors.ts';
+import { errorMessage } from '../common/errors.ts';
 import { pollFeed, type PollDeps, type PollOutcome } from './poller.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Clock } from '../common/clock.ts';
+import type { Logger } from '../common/logger.ts';
 import { deleteExpiredTokens, deleteOldAttempts, deleteOldCronClaims, deleteOldPollRuns, deleteOrphanVersions, deleteSentDeliveries } from './repository.ts';
 
 const DAY = 24 * 3600 * 1000;

@@ -3,10 +3,10 @@ import type { DB } from '../db/connect.ts';
 import type { EmailSender, SmsSender } from '../delivery/channels.ts';
 import { escapeHtml } from '../delivery/render.ts';
 import type { LinkBuilder } from '../delivery/links.ts';
-import type { Clock } from '../shared/clock.ts';
-import { countryName } from '../shared/countries.ts';
-import { errorMessage } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
+import type { Clock } from '../common/clock.ts';
+import { countryName } from '../common/countries.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
 import {
   checkPhoneCode,
   confirmSubscription,

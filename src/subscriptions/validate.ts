@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import type { Channel } from '../db/types.ts';
-import { isCountryCode } from '../shared/countries.ts';
+import { isCountryCode } from '../common/countries.ts';
 
 /**
  * Input validation for subscribers, shared by the CLI, the CSV import and the

@@ -1,4 +1,4 @@
-import { allCountries, countryName } from '../shared/countries.ts';
+import { allCountries, countryName } from '../common/countries.ts';
 import type { SubscriberView } from '../subscriptions/repository.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 

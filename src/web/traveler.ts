@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorMessage } from '../shared/errors.ts';
-import { verifyToken } from '../shared/tokens.ts';
+import { errorMessage } from '../common/errors.ts';
+import { verifyToken } from '../common/tokens.ts';
 import { getSubscriberView, setPhone, unsubscribe, updatePreferences, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
 import { confirm, requestSubscription, sendPhoneCode, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
 import {

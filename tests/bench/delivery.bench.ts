@@ -56,8 +56,8 @@ import { linkBuilder } from '../../src/delivery/links.ts';
 import { renderEmail, renderSms, type MessageEvent } from '../../src/delivery/render.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { governmentOf } from '../../src/feeds/profiles/index.ts';
-import { systemClock } from '../../src/shared/clock.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { systemClock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { benchDatabaseUrl, createDatabase, GeneratedFeed, machineDescription, redactUrl, table } from './lib.ts';
 import { int, loadavg, memoryDescription, pct, postgresCpuSeconds, SinkProcess } from './sinks.ts';
 

@@ -61,7 +61,7 @@ import { connectDatabase, migrateToLatest } from '../../src/db/connect.ts';
 import { linkBuilder } from '../../src/delivery/links.ts';
 import { renderEmail } from '../../src/delivery/render.ts';
 import { governmentOf } from '../../src/feeds/profiles/index.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { benchDatabaseUrl, createDatabase, feedPath, GeneratedFeed, generateItem, ITEMS_PER_FEED, machineDescription, redactUrl, table } from './lib.ts';
 import { int, loadavg, memoryDescription, pct, postgresCpuSeconds, processCpuSeconds, procStatusMiB, SinkProcess } from './sinks.ts';
 

@@ -23,7 +23,7 @@ import { connectDatabase, migrateToLatest } from '../../src/db/connect.ts';
 import type { Database } from '../../src/db/types.ts';
 import { claimDue, fanOut, listDeliveries } from '../../src/delivery/repository.ts';
 import { deleteOldAttempts, deleteSentDeliveries } from '../../src/housekeeping/repository.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 
 const BASE = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SUBSCRIBERS = 100_000;

@@ -28,8 +28,8 @@ import { connectDatabase, migrateToLatest } from '../../src/db/connect.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { pollFeeds, type PollDeps, type PollOutcome } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
-import { systemClock } from '../../src/shared/clock.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { systemClock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import {
   benchDatabaseUrl,
   createDatabase,

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { connectDatabase, migrateToLatest, type DB } from '../../src/db/connect.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 
 /**
  * One database per test file: PGlite (always) or, in the `postgres` vitest

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { connectDatabase, migrateToLatest } from '../../src/db/connect.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,8 +3,8 @@ import { feedSchema, settingsSchema } from '../../src/config/schema.ts';
 import type { DB } from '../../src/db/connect.ts';
 import { pollFeed, type PollDeps } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
-import type { Clock } from '../../src/shared/clock.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import type { Clock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 
 export function feedConfig(input: Partial<FeedConfig> & { id: string; url: string }): FeedConfig {
   return feedSchema.parse(input);

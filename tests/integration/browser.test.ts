@@ -4,7 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollFeed } from '../../src/feeds/poller.ts';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';

@@ -8,8 +8,8 @@ import type { DispatchSummary, Dispatcher } from '../../src/delivery/dispatcher.
 import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
-import { verifyToken } from '../../src/shared/tokens.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { verifyToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';

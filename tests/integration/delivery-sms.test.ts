@@ -9,7 +9,7 @@ import { smsEncoding, smsSegments } from '../../src/delivery/render.ts';
 import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';

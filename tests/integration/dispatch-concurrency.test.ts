@@ -7,8 +7,8 @@ import type { EmailMessage, EmailSender, SmsSender } from '../../src/delivery/ch
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import { linkBuilder } from '../../src/delivery/links.ts';
 import { claimDue, complete, fanOut, type Completion } from '../../src/delivery/repository.ts';
-import { systemClock, type Clock } from '../../src/shared/clock.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { systemClock, type Clock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock, testSettings } from '../helpers/poll.ts';
 

@@ -24,8 +24,8 @@ import { pollFeed, pollFeeds, type PollDeps, type PollOutcome } from '../../src/
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { runHousekeeping } from '../../src/housekeeping/run.ts';
 import { createDispatcher } from '../../src/runtime.ts';
-import { systemClock } from '../../src/shared/clock.ts';
-import { silentLogger } from '../../src/shared/logger.ts';
+import { systemClock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig } from '../helpers/poll.ts';

@@ -1,6 +1,6 @@
 import type { AdvisoryItem } from '../../advisories/model.ts';
 import { smartravellerLevel } from '../../advisories/wording.ts';
-import { countryCodeFromName } from '../../shared/countries.ts';
+import { countryCodeFromName } from '../../common/countries.ts';
 import { parseXmlFeed } from '../parse-xml.ts';
 import { cleanUrl, itemBody, oneLine, parseDate } from './common.ts';
 import type { SourceProfileImpl } from './types.ts';

@@ -1,6 +1,6 @@
 import type { AdvisoryItem } from '../../advisories/model.ts';
 import { canadaLevel } from '../../advisories/wording.ts';
-import { isCountryCode } from '../../shared/countries.ts';
+import { isCountryCode } from '../../common/countries.ts';
 import { FeedParseError } from '../parse-xml.ts';
 import { oneLine } from './common.ts';
 import type { SourceProfileImpl } from './types.ts';

@@ -1,6 +1,6 @@
 import type { AdvisoryItem } from '../../advisories/model.ts';
 import { fcdoLevel } from '../../advisories/wording.ts';
-import { countryCodeFromName } from '../../shared/countries.ts';
+import { countryCodeFromName } from '../../common/countries.ts';
 import { FeedParseError, parseXmlFeed } from '../parse-xml.ts';
 import { cleanUrl, htmlToText, oneLine, parseDate } from './common.ts';
 import type { ProfileFeed, SourceProfileImpl } from './types.ts';

@@ -1,7 +1,7 @@
 import type { AdvisoryItem } from '../../advisories/model.ts';
 import { parseXmlFeed, type RawItem } from '../parse-xml.ts';
 import { cleanUrl, itemBody, oneLine, parseDate } from './common.ts';
-import { countryCodeFromName, countryCodeFromAlpha3 } from '../../shared/countries.ts';
+import { countryCodeFromName, countryCodeFromAlpha3 } from '../../common/countries.ts';
 import { stateDeptTagToIso } from './state-dept-country-tags.ts';
 import type { SourceProfileImpl } from './types.ts';
 
