@@ -94,8 +94,9 @@ export interface SubscriberListing {
   createdAt: Date;
 }
 
-export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
-  const rows = await db
+/** A subscriber joined with their subscription: what listings and the manage page read. */
+function subscriberRows(db: DB) {
+  return db
     .selectFrom('subscribers')
     .leftJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
     .select([
@@ -106,13 +107,18 @@ export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
       'subscribers.status',
       'subscribers.email_stop_reason',
       'subscribers.sms_stop_reason',
+      'subscribers.sms_stopped_at',
       'subscribers.created_at',
       'subscriptions.countries',
       'subscriptions.feeds',
       'subscriptions.min_level',
       'subscriptions.keywords',
       'subscriptions.channels',
-    ])
+    ]);
+}
+
+export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
+  const rows = await subscriberRows(db)
     .orderBy('subscribers.id')
     .orderBy('subscriptions.id')
     .execute();
@@ -288,22 +294,7 @@ export interface SubscriberView {
 }
 
 export async function getSubscriberView(db: DB, id: number): Promise<SubscriberView | undefined> {
-  const r = await db
-    .selectFrom('subscribers')
-    .leftJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
-    .select([
-      'subscribers.id',
-      'subscribers.email',
-      'subscribers.phone',
-      'subscribers.phone_verified',
-      'subscribers.status',
-      'subscribers.sms_stopped_at',
-      'subscriptions.countries',
-      'subscriptions.feeds',
-      'subscriptions.min_level',
-      'subscriptions.keywords',
-      'subscriptions.channels',
-    ])
+  const r = await subscriberRows(db)
     .where('subscribers.id', '=', id)
     .orderBy('subscriptions.id')
     .executeTakeFirst();
