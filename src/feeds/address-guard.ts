@@ -30,17 +30,59 @@ for (const [net, prefix] of [
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
+  // Local-use NAT64 translates into the site's own IPv4 network.
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001:db8::', 32],
 ] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');
+}
+
+/** The 16 bytes of an IPv6 address (already validated by isIP), dotted-quad tail included. */
+function ipv6Bytes(address: string): number[] {
+  let a = address.replace(/%.*$/, '').toLowerCase();
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (quad) {
+    const [b0, b1, b2, b3] = quad.slice(1).map(Number) as [number, number, number, number];
+    a = `${a.slice(0, quad.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const [head, tail] = a.includes('::') ? (a.split('::') as [string, string]) : [a, undefined];
+  const groups = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const words = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return words.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+const v4 = (b: number[]) => b.join('.');
+const zero = (b: number[], from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms a host or a
+ * translator on the path turns back into IPv4: mapped (::ffff:a.b.c.d),
+ * compatible (::a.b.c.d), SIIT-translated (::ffff:0:a.b.c.d), NAT64
+ * (64:ff9b::a.b.c.d), 6to4 (2002:aabb:ccdd::) and Teredo (client address,
+ * stored inverted). Without this, ::ffff:7f00:1 or 64:ff9b::a00:1 would reach
+ * loopback or the private network through a "public" IPv6 address.
+ */
+export function embeddedIpv4(address: string): string | null {
+  const b = ipv6Bytes(address);
+  if (zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(b.slice(12));
+  if (zero(b, 0, 12)) return v4(b.slice(12));
+  if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12)) return v4(b.slice(12));
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(b, 4, 12)) return v4(b.slice(12));
+  if (b[0] === 0x20 && b[1] === 0x02) return v4(b.slice(2, 6));
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) return v4(b.slice(12).map((x) => x ^ 0xff));
+  return null;
 }
 
 export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
   if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-    if (mapped) return !blocked.check(mapped, 'ipv4');
-    return !blocked.check(address, 'ipv6');
+    if (blocked.check(address, 'ipv6')) return false;
+    const inner = embeddedIpv4(address);
+    return inner === null || !blocked.check(inner, 'ipv4');
   }
   return !blocked.check(address, 'ipv4');
 }

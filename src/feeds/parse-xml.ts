@@ -43,14 +43,23 @@ type CustomItem = {
   description?: string;
 };
 
-const parser = new Parser<Record<string, never>, CustomItem>({
-  customFields: {
-    item: ['content:encoded', 'dc:identifier', ['category', 'rawCategories', { keepArray: true }], 'id', 'description'],
-  },
-  // xml2js (sax) in strict mode: it does not expand DTD-declared entities, so an
-  // entity-expansion ("billion laughs") document fails instead of exhausting memory.
-  xml2js: { strict: true },
-});
+/**
+ * A new parser for every document: rss-parser keeps one xml2js parser, and
+ * xml2js keeps its half-built tree after an error, so the next document parsed
+ * by the same instance can fail or come out with fields missing (a malformed
+ * feed alternated error / "ok" with descriptions dropped, which read as an
+ * update). Building one costs microseconds next to the parse itself.
+ */
+function newParser() {
+  return new Parser<Record<string, never>, CustomItem>({
+    customFields: {
+      item: ['content:encoded', 'dc:identifier', ['category', 'rawCategories', { keepArray: true }], 'id', 'description'],
+    },
+    // xml2js (sax) in strict mode: it does not expand DTD-declared entities, so an
+    // entity-expansion ("billion laughs") document fails instead of exhausting memory.
+    xml2js: { strict: true },
+  });
+}
 
 function str(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -88,9 +97,9 @@ export async function parseXmlFeed(xml: string): Promise<RawFeed> {
   if (xml.startsWith('\u00ef\u00bb\u00bf')) {
     throw new FeedParseError('not a valid RSS/Atom document: it starts with a double-encoded byte-order mark ("ï»¿"); the publisher mis-encoded it');
   }
-  let feed: Awaited<ReturnType<typeof parser.parseString>>;
+  let feed: Awaited<ReturnType<ReturnType<typeof newParser>['parseString']>>;
   try {
-    feed = await parser.parseString(stripBom(xml));
+    feed = await newParser().parseString(stripBom(xml));
   } catch (err) {
     const msg = (err as Error).message.split('\n').slice(0, 3).join(' ').trim();
     throw new FeedParseError(`not a valid RSS/Atom document: ${msg}`, { cause: err });
