@@ -1,15 +1,17 @@
 import path from 'node:path';
 import { appSecret, type AppConfig } from './config/load.ts';
 import type { DB } from './db/connect.ts';
-import { createEmailSender, createSmsSender } from './delivery/channels.ts';
-import type { EmailSender, SmsSender } from './delivery/channels.ts';
+import { createEmailSender, createSmsSender } from './channels/senders.ts';
+import type { EmailSender, SmsSender } from './channels/senders.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
-import { linkBuilder, type LinkBuilder } from './delivery/links.ts';
+import { linkBuilder, type LinkBuilder } from './channels/links.ts';
 import { fanOut } from './delivery/repository.ts';
 import type { PollDeps } from './feeds/poller.ts';
 import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
 import type { Metrics } from './common/metrics.ts';
+import type { TravelerDeps } from './subscriptions/service.ts';
+import type { WebDeps } from './web/deps.ts';
 
 /**
  * Wiring shared by `start` and the one-shot commands: the same poll
@@ -47,6 +49,34 @@ export function createChannels(config: AppConfig): Channels {
 
 export function links(config: AppConfig): LinkBuilder {
   return linkBuilder(config.publicBaseUrl, appSecret(config));
+}
+
+/** What the traveler's side of subscriptions needs (web forms and `subscribers add`). */
+export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): TravelerDeps {
+  return { db, logger, clock, email: channels.email, sms: channels.sms, links: links(config), publicBaseUrl: config.publicBaseUrl, secret: appSecret(config) };
+}
+
+/**
+ * The web server's dependencies, the same for `start` and the tests. `knownFeeds`
+ * is a function because `start` swaps the feed list on reload.
+ */
+export function webDepsFor(
+  config: AppConfig,
+  db: DB,
+  options: { logger: Logger; clock: Clock; channels: Channels; metrics: Metrics; knownFeeds: () => ReadonlySet<string> },
+): WebDeps {
+  return {
+    db,
+    logger: options.logger,
+    settings: config.settings,
+    metrics: options.metrics,
+    traveler: travelerDepsFor(config, db, options.logger, options.clock, options.channels),
+    knownFeeds: options.knownFeeds,
+    publicBaseUrl: config.publicBaseUrl,
+    adminToken: config.adminToken,
+    twilioAuthToken: config.twilio.authToken,
+    secret: appSecret(config),
+  };
 }
 
 export function createDispatcher(config: AppConfig, db: DB, logger: Logger, clock: Clock, options: { channels?: Channels; metrics?: Metrics } = {}): { dispatcher: Dispatcher; close(): Promise<void> } {

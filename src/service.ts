@@ -10,7 +10,7 @@ import type { Clock } from './common/clock.ts';
 import { errorMessage } from './common/errors.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
-import { createChannels, createDispatcher, links, pollDepsFor } from './runtime.ts';
+import { createChannels, createDispatcher, pollDepsFor, webDepsFor } from './runtime.ts';
 import { createMetrics } from './common/metrics.ts';
 
 export const ROLES = ['poll', 'deliver', 'web'] as const;
@@ -63,19 +63,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
   let web: Awaited<ReturnType<typeof buildWebServer>> | undefined;
   let port: number | undefined;
   if (roles.has('web')) {
-    const secret = appSecret(config);
-    web = await buildWebServer({
-      db: database.db,
-      logger,
-      settings: config.settings,
-      metrics,
-      traveler: { db: database.db, logger, clock, email: channels.email, sms: channels.sms, links: links(config), publicBaseUrl: config.publicBaseUrl, secret },
-      knownFeeds: () => new Set(feeds.map((f) => f.id)),
-      publicBaseUrl: config.publicBaseUrl,
-      adminToken: config.adminToken,
-      twilioAuthToken: config.twilio.authToken,
-      secret,
-    });
+    web = await buildWebServer(webDepsFor(config, database.db, { logger, clock, channels, metrics, knownFeeds: () => new Set(feeds.map((f) => f.id)) }));
     try {
       await web.listen({ port: config.port, host: '0.0.0.0' });
     } catch (err) {

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import type { Database, EventKind } from '../db/types.ts';
-import { governmentOf } from '../feeds/profiles/index.ts';
+import { governmentOf } from './governments.ts';
 import type { Diff, FingerprintedItem, StoredAdvisory } from './detect.ts';
 
 // All SQL about advisories, their versions and events.

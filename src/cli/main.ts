@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { countrySummaries, listAdvisories, listEvents } from '../advisories/repository.ts';
-import { governmentOf } from '../feeds/profiles/index.ts';
+import { governmentOf } from '../advisories/governments.ts';
 import { countryName } from '../common/countries.ts';
-import { appSecret, ConfigError } from '../config/load.ts';
+import { ConfigError } from '../config/load.ts';
 import { migrateToLatest, connectDatabase } from '../db/connect.ts';
 import { pollFeeds } from '../feeds/poller.ts';
 import { listFeeds, syncFeeds } from '../feeds/repository.ts';
@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { DB } from '../db/connect.ts';
 import type { DeliveryStatus } from '../db/types.ts';
 import { listDeliveries } from '../delivery/repository.ts';
-import { createChannels, createDispatcher, links, pollDepsFor } from '../runtime.ts';
+import { createChannels, createDispatcher, pollDepsFor, travelerDepsFor } from '../runtime.ts';
 import { requestSubscription } from '../subscriptions/service.ts';
 import { ROLES, startService, type Role } from '../service.ts';
 import { parseSubscriberCsv } from '../subscriptions/csv.ts';
@@ -416,7 +416,7 @@ async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, 
   if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
   const channels = createChannels(c.config);
   try {
-    const traveler = { db, logger: c.logger, clock: c.clock, email: channels.email, sms: channels.sms, links: links(c.config), publicBaseUrl: c.config.publicBaseUrl, secret: appSecret(c.config) };
+    const traveler = travelerDepsFor(c.config, db, c.logger, c.clock, channels);
     const { subscriberId, mailed } = await requestSubscription(traveler, input.email, {
       countries: input.countries,
       feeds: input.feeds,

@@ -4,14 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel } from '../db/types.ts';
-import { governmentOf } from '../feeds/profiles/index.ts';
+import { governmentOf } from '../advisories/governments.ts';
 import type { Clock } from '../common/clock.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { stopChannel } from '../subscriptions/repository.ts';
-import type { EmailSender, SmsSender } from './channels.ts';
-import { SendError } from './errors.ts';
-import type { LinkBuilder } from './links.ts';
+import { SendError } from '../channels/errors.ts';
+import type { LinkBuilder } from '../channels/links.ts';
+import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
 import { claimDue, complete, loadContexts, releaseLeases, renewLeases, reserveSends, type ClaimedDelivery, type Completion, type DeliveryContext } from './repository.ts';
 import { retryDelayMs } from './retry.ts';
@@ -198,8 +197,9 @@ export class Dispatcher {
       const now = clock.now();
       if (!e.retryable) {
         if (e.scope === 'recipient') {
-          await stopChannel(this.deps.db, sub.id, claim.channel, e.message, now);
-          logger.warn({ delivery: claim.id, subscriber: sub.id, channel: claim.channel, err: e.message }, 'permanent failure: channel stopped for subscriber');
+          logger.warn({ delivery: claim.id, subscriber: sub.id, channel: claim.channel, err: e }, 'permanent failure: channel stopped for subscriber');
+          const stopChannel = { subscriberId: sub.id, channel: claim.channel, reason: e.message };
+          return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed(), stopChannel };
         }
         return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
       }

@@ -1,6 +1,7 @@
 import { diffArrays } from 'diff';
 import type { EventKind } from '../db/types.ts';
 import { countryName } from '../common/countries.ts';
+import { escapeHtml } from '../common/escape.ts';
 
 /**
  * Message rendering: pure functions from an event (and the versions before and
@@ -45,10 +46,6 @@ const LEVEL_NAMES: Record<number, string> = {
   3: 'Reconsider travel',
   4: 'Do not travel',
 };
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
 
 function safeUrl(url: string | null): string | null {
   if (!url) return null;

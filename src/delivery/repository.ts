@@ -202,12 +202,21 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
 export type Completion =
   | { id: number; outcome: 'sent'; providerId: string; durationMs: number }
   | { id: number; outcome: 'retry' | 'uncertain'; error: string; nextAttemptAt: Date; durationMs: number }
-  | { id: number; outcome: 'failed'; error: string; durationMs: number };
+  | { id: number; outcome: 'failed'; error: string; durationMs: number; stopChannel?: StopChannel };
+
+/** A permanent refusal of the recipient: the subscriber's channel is stopped with the delivery's failure. */
+export interface StopChannel {
+  subscriberId: number;
+  channel: Channel;
+  reason: string;
+}
 
 /**
- * Records the outcomes of a batch of sends in two statements. Only rows still
+ * Records the outcomes of a batch of sends in one transaction. Only rows still
  * leased by `owner` are updated: if our lease expired and another dispatcher
- * took the delivery over, its result wins.
+ * took the delivery over, its result wins. A failure that stops a subscriber's
+ * channel stops it in the same transaction, so the failed delivery and the
+ * stopped channel are never seen one without the other.
  */
 export async function complete(db: DB, owner: string, completions: readonly Completion[], now: Date): Promise<number> {
   if (completions.length === 0) return 0;
@@ -242,6 +251,13 @@ export async function complete(db: DB, owner: string, completions: readonly Comp
         duration_ms: Math.round(c.durationMs),
       }));
     if (attempts.length) await tx.insertInto('delivery_attempts').values(attempts).execute();
+    for (const c of completions) {
+      if (c.outcome !== 'failed' || !c.stopChannel || !mine.has(c.id)) continue;
+      const { subscriberId, channel, reason } = c.stopChannel;
+      const stop = tx.updateTable('subscribers').where('id', '=', subscriberId);
+      if (channel === 'email') await stop.set({ email_stopped_at: now, email_stop_reason: reason }).execute();
+      else await stop.set({ sms_stopped_at: now, sms_stop_reason: reason }).execute();
+    }
     return mine.size;
   });
 }

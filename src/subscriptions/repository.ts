@@ -145,13 +145,6 @@ export async function removeSubscriber(db: DB, email: string): Promise<boolean> 
   return Number(r.numDeletedRows) > 0;
 }
 
-/** A permanent failure (unknown recipient, invalid number, STOP) stops one channel. */
-export async function stopChannel(db: DB, subscriberId: number, channel: Channel, reason: string, now: Date): Promise<void> {
-  const q = db.updateTable('subscribers').where('id', '=', subscriberId);
-  if (channel === 'email') await q.set({ email_stopped_at: now, email_stop_reason: reason }).execute();
-  else await q.set({ sms_stopped_at: now, sms_stop_reason: reason }).execute();
-}
-
 // --- The traveler's side: pending requests, confirmation tokens, phone codes.
 
 export interface RequestedSubscription {

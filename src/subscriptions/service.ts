@@ -1,10 +1,10 @@
 import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { DB } from '../db/connect.ts';
-import type { EmailSender, SmsSender } from '../delivery/channels.ts';
-import { escapeHtml } from '../delivery/render.ts';
-import type { LinkBuilder } from '../delivery/links.ts';
+import type { EmailSender, SmsSender } from '../channels/senders.ts';
+import type { LinkBuilder } from '../channels/links.ts';
 import type { Clock } from '../common/clock.ts';
 import { countryName } from '../common/countries.ts';
+import { escapeHtml } from '../common/escape.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import {

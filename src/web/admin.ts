@@ -4,7 +4,7 @@ import { listEvents } from '../advisories/repository.ts';
 import { deliveriesPerHour } from '../delivery/repository.ts';
 import { listFeeds } from '../feeds/repository.ts';
 import { html, layout, type SafeHtml } from './html.ts';
-import type { WebDeps } from './server.ts';
+import type { WebDeps } from './deps.ts';
 
 function tokenMatches(given: string, expected: string): boolean {
   const a = Buffer.from(given);

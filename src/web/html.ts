@@ -1,3 +1,5 @@
+import { escapeHtml } from '../common/escape.ts';
+
 /**
  * A tiny HTML template tag: every interpolated value is escaped unless it is
  * a `SafeHtml` produced by this module. Pages never concatenate raw strings.
@@ -9,17 +11,13 @@ export class SafeHtml {
   }
 }
 
-export function escape(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 type Value = SafeHtml | string | number | boolean | null | undefined | readonly Value[];
 
 function render(v: Value): string {
   if (v === null || v === undefined || v === false) return '';
   if (v instanceof SafeHtml) return v.value;
   if (Array.isArray(v)) return v.map(render).join('');
-  return escape(v);
+  return escapeHtml(v);
 }
 
 export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtml {

@@ -3,49 +3,18 @@ import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { sql } from 'kysely';
 import { countEventsByKind, countrySummaries } from '../advisories/repository.ts';
-import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { countByStatus } from '../delivery/repository.ts';
 import { listFeeds } from '../feeds/repository.ts';
-import type { Metrics } from '../common/metrics.ts';
-import type { Logger } from '../common/logger.ts';
-import type { TravelerDeps } from '../subscriptions/service.ts';
 import { registerAdminRoutes } from './admin.ts';
+import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 import { CSS } from './html.ts';
 import { messagePage } from './pages.ts';
 import { registerTravelerRoutes } from './traveler.ts';
 import { registerTwilioWebhook } from './twilio-webhook.ts';
-
-export interface WebDeps {
-  db: DB;
-  logger: Logger;
-  settings: Settings;
-  metrics: Metrics;
-  traveler: TravelerDeps;
-  knownFeeds: () => ReadonlySet<string>;
-  publicBaseUrl: string;
-  adminToken: string | undefined;
-  twilioAuthToken: string | undefined;
-  secret: string;
-}
-
-/** A refusal with a status and a message naming the field. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
-
-export function wantsJson(req: FastifyRequest): boolean {
-  return /json/.test(req.headers['content-type'] ?? '') || (req.url.startsWith('/api/') && !/form/.test(req.headers['content-type'] ?? ''));
-}
 
 /** Cached map country → highest current level, for the destination picker. */
 function highestLevels(db: DB): () => Promise<Map<string, number>> {

@@ -15,7 +15,7 @@ import {
 } from '../subscriptions/validate.ts';
 import { html } from './html.ts';
 import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage, type FormValues } from './pages.ts';
-import { HttpError, wantsJson, type WebDeps } from './server.ts';
+import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
 

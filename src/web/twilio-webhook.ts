@@ -1,16 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import twilio from 'twilio';
 import { setSmsStoppedByPhone } from '../subscriptions/repository.ts';
-import { escape } from './html.ts';
-import type { WebDeps } from './server.ts';
+import type { WebDeps } from './deps.ts';
 
 // Twilio's standard opt-out and opt-in keywords (case-insensitive, whole message).
 const STOP = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT']);
 const START = new Set(['START', 'UNSTOP', 'YES']);
 const HELP = new Set(['HELP', 'INFO']);
 
+/** The TwiML answer: an empty <Response/>, or one <Message> (escaped by the twilio package). */
 function twiml(message?: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?><Response>${message ? `<Message>${escape(message)}</Message>` : ''}</Response>`;
+  const response = new twilio.twiml.MessagingResponse();
+  if (message) response.message(message);
+  return response.toString();
 }
 
 /**

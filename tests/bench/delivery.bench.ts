@@ -22,7 +22,7 @@
  *    the one where the floor is fastest. Goal: ours/floor ≥ 0.8 (msg/s).
  *
  * 3. SMS: the Dispatcher with the twilio client (base URL rewritten by a
- *    custom httpClient, as src/delivery/channels.ts does) to a
+ *    custom httpClient, as src/channels/senders.ts does) to a
  *    Twilio-compatible sink in another process (twilio-sink.mjs) vs a bare
  *    twilio client loop, same approach, same concurrency. Goal ≥ 0.8.
  *
@@ -50,12 +50,12 @@ import twilio from 'twilio';
 import RequestClient from 'twilio/lib/base/RequestClient.js';
 import { settingsSchema } from '../../src/config/schema.ts';
 import { connectDatabase, migrateToLatest, type DB } from '../../src/db/connect.ts';
-import { createEmailSender, createSmsSender } from '../../src/delivery/channels.ts';
+import { createEmailSender, createSmsSender } from '../../src/channels/senders.ts';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
-import { linkBuilder } from '../../src/delivery/links.ts';
+import { linkBuilder } from '../../src/channels/links.ts';
 import { renderEmail, renderSms, type MessageEvent } from '../../src/delivery/render.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
-import { governmentOf } from '../../src/feeds/profiles/index.ts';
+import { governmentOf } from '../../src/advisories/governments.ts';
 import { systemClock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { benchDatabaseUrl, createDatabase, GeneratedFeed, machineDescription, redactUrl, table } from './lib.ts';
@@ -458,7 +458,7 @@ async function benchEmail(db: DB, eventId: number, message: MessageEvent): Promi
     const mail = renderEmail(message, { manage: links.manage(1), unsubscribe: links.unsubscribe(1), unsubscribeOneClick: links.unsubscribe(1) }, { listId: new URL(PUBLIC_BASE).hostname });
 
     const floorRun = async (connections: number, inflight: number, count: number) => {
-      // The same transport options as src/delivery/channels.ts.
+      // The same transport options as src/channels/senders.ts.
       const transport = nodemailer.createTransport({
         url: smtpUrl,
         pool: true,
@@ -565,7 +565,7 @@ function summarizeDispatch(channel: string, knob: string, count: number, results
 // ---------------------------------------------------------------------------
 // 3. SMS
 
-/** The same base-URL-rewriting httpClient as src/delivery/channels.ts (not exported there). */
+/** The same base-URL-rewriting httpClient as src/channels/senders.ts (not exported there). */
 class BaseUrlRequestClient extends RequestClient {
   constructor(private readonly baseUrl: string) {
     super({ keepAlive: true, autoRetry: false, timeout: 15_000 });

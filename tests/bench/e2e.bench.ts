@@ -58,9 +58,9 @@ import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { connectDatabase, migrateToLatest } from '../../src/db/connect.ts';
-import { linkBuilder } from '../../src/delivery/links.ts';
+import { linkBuilder } from '../../src/channels/links.ts';
 import { renderEmail } from '../../src/delivery/render.ts';
-import { governmentOf } from '../../src/feeds/profiles/index.ts';
+import { governmentOf } from '../../src/advisories/governments.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { benchDatabaseUrl, createDatabase, feedPath, GeneratedFeed, generateItem, ITEMS_PER_FEED, machineDescription, redactUrl, table } from './lib.ts';
 import { int, loadavg, memoryDescription, pct, postgresCpuSeconds, processCpuSeconds, procStatusMiB, SinkProcess } from './sinks.ts';
@@ -448,7 +448,7 @@ async function floorRate(sink: SinkProcess, connections: number, inflight: numbe
     { listId: 'alerts.example.org' },
   );
   const sample = Math.min(SUBSCRIBERS, FLOOR_SAMPLE);
-  // The same transport options as src/delivery/channels.ts.
+  // The same transport options as src/channels/senders.ts.
   const transport = nodemailer.createTransport({
     url: `smtp://127.0.0.1:${sink.port}`,
     pool: true,

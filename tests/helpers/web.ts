@@ -3,15 +3,16 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { appSecret, loadConfig, type AppConfig } from '../../src/config/load.ts';
+import { loadConfig, type AppConfig } from '../../src/config/load.ts';
 import type { DB } from '../../src/db/connect.ts';
-import type { LinkBuilder } from '../../src/delivery/links.ts';
+import type { LinkBuilder } from '../../src/channels/links.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
-import { createChannels, links as linksFor, type Channels } from '../../src/runtime.ts';
+import { createChannels, webDepsFor, type Channels } from '../../src/runtime.ts';
 import { systemClock, type Clock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { createMetrics, type Metrics } from '../../src/common/metrics.ts';
-import { buildWebServer, type WebDeps } from '../../src/web/server.ts';
+import type { WebDeps } from '../../src/web/deps.ts';
+import { buildWebServer } from '../../src/web/server.ts';
 import type { TestSmtpServer } from './smtp.ts';
 import type { TwilioServer } from './twilio-server.ts';
 
@@ -108,24 +109,11 @@ export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
     if (options.adminToken) env.ADMIN_TOKEN = options.adminToken;
     const config = loadConfig(env);
     await syncFeeds(options.db, config.feeds);
-    const secret = appSecret(config);
     const metrics = createMetrics();
     const channels = createChannels(config);
-    const links = linksFor(config);
     const feedIds = new Set(config.feeds.map((f) => f.id));
-    // As src/service.ts builds them for the web role.
-    const deps: WebDeps = {
-      db: options.db,
-      logger: silentLogger,
-      settings: config.settings,
-      metrics,
-      traveler: { db: options.db, logger: silentLogger, clock, email: channels.email, sms: channels.sms, links, publicBaseUrl: config.publicBaseUrl, secret },
-      knownFeeds: () => feedIds,
-      publicBaseUrl: config.publicBaseUrl,
-      adminToken: config.adminToken,
-      twilioAuthToken: config.twilio.authToken,
-      secret,
-    };
+    // As `start` builds them for the web role.
+    const deps = webDepsFor(config, options.db, { logger: silentLogger, clock, channels, metrics, knownFeeds: () => feedIds });
     const app = await buildWebServer(deps);
     try {
       await app.listen({ port, host: '127.0.0.1' });
@@ -141,9 +129,9 @@ export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
       app,
       config,
       deps,
-      secret,
+      secret: deps.secret,
       clock,
-      links,
+      links: deps.traveler.links,
       metrics,
       channels,
       url: (pathname) => `${baseUrl}${pathname}`,

@@ -16,9 +16,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadConfig } from '../../src/config/load.ts';
 import { settingsSchema, type FeedConfig, type Settings } from '../../src/config/schema.ts';
 import { connectDatabase, type DatabaseHandle, type DB } from '../../src/db/connect.ts';
-import type { EmailSender, SmsSender } from '../../src/delivery/channels.ts';
+import type { EmailSender, SmsSender } from '../../src/channels/senders.ts';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
-import { linkBuilder } from '../../src/delivery/links.ts';
+import { linkBuilder } from '../../src/channels/links.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { pollFeed, pollFeeds, type PollDeps, type PollOutcome } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';

@@ -639,7 +639,7 @@ describe('POST /webhooks/twilio (inbound SMS)', SLOW, () => {
     const stop = await inbound('STOP');
     expect(stop.status).toBe(200);
     expect(stop.headers.get('content-type')).toMatch(/^text\/xml/);
-    expect(await stop.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+    expect(await stop.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
     expect(await smsStopped('sam@example.com')).toBe(true);
     expect(await smsStopped('tia@example.com')).toBe(false);
 
@@ -694,7 +694,7 @@ describe('POST /webhooks/twilio (inbound SMS)', SLOW, () => {
     await confirmedSubscriber('wes@example.com', { phone: PHONE, channels: 'email,sms' });
     const r = await inbound('please stop sending me these');
     expect(r.status).toBe(200);
-    expect(await r.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+    expect(await r.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
     expect(await smsStopped('wes@example.com')).toBe(false);
   });
 });

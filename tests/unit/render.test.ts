@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { escapeHtml } from '../../src/common/escape.ts';
 import {
-  escapeHtml,
   renderEmail,
   renderSms,
   smsEncoding,

@@ -21,17 +21,3 @@ export function profileFor(source: string): SourceProfileImpl {
   if (!p) throw new Error(`unknown source profile "${source}"`);
   return p;
 }
-
-/** Which government speaks through a source profile; generic feeds are named by the feed. */
-const GOVERNMENTS: Record<SourceProfile, string | null> = {
-  generic: null,
-  'us-state-dept': 'United States',
-  'us-embassy': 'United States',
-  'uk-fcdo': 'United Kingdom',
-  'ca-travel': 'Canada',
-  'au-smartraveller': 'Australia',
-};
-
-export function governmentOf(source: string, feedName: string): string {
-  return (GOVERNMENTS as Record<string, string | null | undefined>)[source] ?? feedName;
-}
