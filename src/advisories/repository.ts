@@ -1,8 +1,9 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import type { Database, EventKind } from '../db/types.ts';
+import type { Database, EventKind, Urgency } from '../db/types.ts';
 import { governmentOf } from './governments.ts';
 import type { Diff, FingerprintedItem, StoredAdvisory } from './detect.ts';
+import { resolveUrgency, type UrgencyOverride } from './urgency.ts';
 
 // All SQL about advisories, their versions and events.
 
@@ -66,11 +67,19 @@ interface PendingEvent {
   previousVersionId: number | null;
 }
 
+/** What applyDiff needs of the feed: its id, and what decides its events' urgency. */
+export interface DiffFeed {
+  id: string;
+  source: string;
+  urgency: UrgencyOverride;
+}
+
 /**
  * Writes one poll's diff. Must run inside the poll's transaction: advisories,
  * versions and events land together or not at all. Returns the new event ids.
  */
-export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): Promise<number[]> {
+export async function applyDiff(tx: Tx, feed: DiffFeed, diff: Diff, now: Date): Promise<number[]> {
+  const feedId = feed.id;
   const pending: PendingEvent[] = [];
 
   // Big diffs are written in slices: one statement takes at most 65,535 bind
@@ -177,6 +186,14 @@ export async function applyDiff(tx: Tx, feedId: string, diff: Diff, now: Date): 
           version_id: p.versionId,
           previous_version_id: p.previousVersionId,
           created_at: now,
+          urgency: resolveUrgency(feed.urgency, {
+            kind: p.kind,
+            level: p.item.level,
+            previousLevel: p.previousLevel,
+            source: feed.source,
+            levelText: p.item.levelText,
+            title: p.item.title,
+          }),
         })),
       )
       .returning('id')
@@ -297,6 +314,7 @@ export interface EventListing {
   feed: string;
   government: string;
   kind: EventKind;
+  urgency: Urgency;
   country: string | null;
   countries: string[];
   level: number | null;
@@ -310,7 +328,7 @@ export async function listEvents(db: DB, options: { since?: Date | undefined; li
   let q = db
     .selectFrom('events')
     .innerJoin('feeds', 'feeds.id', 'events.feed_id')
-    .select(['events.id', 'events.feed_id', 'feeds.name as feed_name', 'feeds.source', 'events.kind', 'events.countries', 'events.level', 'events.previous_level', 'events.title', 'events.link', 'events.created_at'])
+    .select(['events.id', 'events.feed_id', 'feeds.name as feed_name', 'feeds.source', 'events.kind', 'events.urgency', 'events.countries', 'events.level', 'events.previous_level', 'events.title', 'events.link', 'events.created_at'])
     .orderBy('events.created_at', options.newestFirst ? 'desc' : 'asc')
     .orderBy('events.id', options.newestFirst ? 'desc' : 'asc');
   if (options.since) q = q.where('events.created_at', '>=', options.since);
@@ -321,6 +339,7 @@ export async function listEvents(db: DB, options: { since?: Date | undefined; li
     feed: r.feed_id,
     government: governmentOf(r.source, r.feed_name),
     kind: r.kind,
+    urgency: r.urgency,
     country: r.countries[0] ?? null,
     countries: r.countries,
     level: r.level,

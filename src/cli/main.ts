@@ -259,7 +259,7 @@ export function buildProgram(env: Env, out: (text: string) => void, err: (text: 
         c,
         opts.json,
         rows.map((e) => ({ ...e })),
-        ['id', 'feed', 'government', 'kind', 'country', 'level', 'previousLevel', 'title', 'createdAt', 'link'],
+        ['id', 'feed', 'government', 'kind', 'urgency', 'country', 'level', 'previousLevel', 'title', 'createdAt', 'link'],
       );
     });
 

@@ -36,6 +36,8 @@ export const feedSchema = z
     timeoutSeconds: z.number().positive().max(600).optional(),
     headers: z.record(z.string(), z.string()).default({}),
     alertOnFirstPoll: z.boolean().default(false),
+    /** Force every event of this feed urgent or routine; `auto` decides per event. */
+    urgency: z.enum(['urgent', 'routine', 'auto']).default('auto'),
   })
   .strict();
 

@@ -4,6 +4,8 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 export type EventKind = 'new' | 'updated' | 'level-raised' | 'level-lowered';
+/** See advisories/urgency.ts. */
+export type Urgency = 'urgent' | 'routine';
 export type PollStatus = 'ok' | 'not-modified' | 'error';
 
 export interface FeedsTable {
@@ -75,6 +77,7 @@ export interface EventsTable {
   version_id: number;
   previous_version_id: number | null;
   created_at: Timestamp;
+  urgency: Generated<Urgency>;
 }
 
 export interface PollRunsTable {

@@ -244,6 +244,7 @@ export class Dispatcher {
       previousBody: e.previousBody,
       link: e.link,
       publishedAt: e.publishedAt,
+      urgency: e.urgency,
     };
   }
 

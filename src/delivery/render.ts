@@ -1,5 +1,5 @@
 import { diffArrays } from 'diff';
-import type { EventKind } from '../db/types.ts';
+import type { EventKind, Urgency } from '../db/types.ts';
 import { countryName } from '../common/countries.ts';
 import { escapeHtml } from '../common/escape.ts';
 
@@ -24,6 +24,8 @@ export interface MessageEvent {
   previousBody: string | null;
   link: string | null;
   publishedAt: Date | null;
+  /** Absent means routine (see advisories/urgency.ts). */
+  urgency?: Urgency;
 }
 
 export interface MessageLinks {
@@ -136,7 +138,16 @@ function whatChanged(e: MessageEvent): string[] {
 
 const MAX_QUOTE = 4000;
 
+/**
+ * An urgent event's email says so before anything else: as the first line of
+ * the text, as a red banner on top of the HTML, and with the priority headers
+ * mail clients flag. The subject stays the plain "what happened" line people
+ * filter and search on.
+ */
+const URGENT_LINE = 'URGENT — act on this now';
+
 export function renderEmail(e: MessageEvent, links: MessageLinks, options: { listId: string }): RenderedEmail {
+  const urgent = e.urgency === 'urgent';
   const subject = subjectFor(e);
   const changes = e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered' ? textChanges(e.previousBody, e.body) : { added: [], removed: [] };
   const source = safeUrl(e.link);
@@ -144,6 +155,7 @@ export function renderEmail(e: MessageEvent, links: MessageLinks, options: { lis
   const summary = whatChanged(e);
 
   const text = [
+    ...(urgent ? [URGENT_LINE, ''] : []),
     subject,
     '',
     ...summary,
@@ -175,6 +187,7 @@ export function renderEmail(e: MessageEvent, links: MessageLinks, options: { lis
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(subject)}</title></head>
 <body style="margin:0;padding:0;background:#f4f4f4;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
 <div style="max-width:600px;margin:0 auto;padding:16px;background:#ffffff">
+${urgent ? `<p style="margin:0 0 12px;padding:8px 12px;background:#b00020;color:#ffffff;font-weight:bold;letter-spacing:0.05em">${URGENT_LINE}</p>` : ''}
 <h1 style="font-size:20px;line-height:1.3;margin:0 0 12px">${escapeHtml(subject)}</h1>
 ${summary.map(para).join('')}
 ${list(changes.added, 'Added', '#0b5d1e')}${list(changes.removed, 'Removed', '#8a1c1c')}
@@ -197,6 +210,7 @@ ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it a
       'List-Unsubscribe': `<${links.unsubscribeOneClick}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
       'List-Id': `Advisory Alerts <${options.listId}>`,
+      ...(urgent ? { Importance: 'high', 'X-Priority': '1' } : {}),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import type { Channel, Database, DeliveryStatus, EventKind } from '../db/types.ts';
+import type { Channel, Database, DeliveryStatus, EventKind, Urgency } from '../db/types.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 
@@ -110,6 +110,7 @@ export interface DeliveryContext {
   event: {
     id: number;
     kind: EventKind;
+    urgency: Urgency;
     feedId: string;
     feedName: string;
     source: string;
@@ -147,6 +148,7 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
       's.sms_stopped_at',
       'e.id as event_id',
       'e.kind',
+      'e.urgency',
       'e.feed_id',
       'f.name as feed_name',
       'f.source',
@@ -180,6 +182,7 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
         event: {
           id: r.event_id,
           kind: r.kind,
+          urgency: r.urgency,
           feedId: r.feed_id,
           feedName: r.feed_name,
           source: r.source,

@@ -156,7 +156,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
       const stored = await loadStoredAdvisories(tx, feed.id);
       const diff = diffAdvisories(stored, items, { baseline });
       const now = clock.now();
-      const eventIds = await applyDiff(tx, feed.id, diff, now);
+      const eventIds = await applyDiff(tx, feed, diff, now);
       if (eventIds.length > 0 && deps.onEvents) await deps.onEvents(tx, eventIds);
       const counts = {
         new: diff.added.length,

@@ -3,6 +3,7 @@ import { listEvents, eventWithVersions } from '../../src/advisories/repository.t
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
+import { embassyFeedWithRoutineMessage } from '../helpers/embassy.ts';
 
 let t: TestDatabase;
 let server: FeedServer;
@@ -31,7 +32,7 @@ describe('U.S. Embassy Russia alerts (seed case)', () => {
 
     const events = await listEvents(t.db, {});
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ kind: 'new', feed: 'ru', country: 'RU', level: null });
+    expect(events[0]).toMatchObject({ kind: 'new', feed: 'ru', country: 'RU', level: null, urgency: 'urgent' });
     expect(events[0]!.title).toBe('Security Alert – U.S. Embassy Moscow (March 7, 2024)');
     const detail = await eventWithVersions(t.db, events[0]!.id);
     expect(detail?.version.body).toContain('extremists have imminent plans to target large gatherings in Moscow');
@@ -41,5 +42,31 @@ describe('U.S. Embassy Russia alerts (seed case)', () => {
     const third = await syncAndPoll(deps, feeds, 'ru');
     expect(third.status).toBe('not-modified');
     expect(await listEvents(t.db, {})).toHaveLength(1);
+  });
+
+  it('stores each event\'s urgency: the security alert urgent, a later message for U.S. citizens routine', async () => {
+    const url = server.set('/ru/urgency', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+    const feeds = [feedConfig({ id: 'ru', url, source: 'us-embassy', countries: ['RU'] })];
+    const deps = pollDeps(t.db, new ManualClock());
+    await syncAndPoll(deps, feeds, 'ru');
+    server.set('/ru/urgency', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
+    await syncAndPoll(deps, feeds, 'ru');
+    server.set('/ru/urgency', { body: embassyFeedWithRoutineMessage() });
+    await syncAndPoll(deps, feeds, 'ru');
+    const events = await listEvents(t.db, {});
+    expect(events.map((e) => [e.title, e.urgency])).toEqual([
+      ['Security Alert – U.S. Embassy Moscow (March 7, 2024)', 'urgent'],
+      ['Message for U.S. Citizens – U.S. Embassy Moscow (March 20, 2024)', 'routine'],
+    ]);
+  });
+
+  it('a feed\'s urgency override in feeds.yaml wins', async () => {
+    const url = server.set('/ru/override', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+    const feeds = [feedConfig({ id: 'ru', url, source: 'us-embassy', countries: ['RU'], urgency: 'routine' })];
+    const deps = pollDeps(t.db, new ManualClock());
+    await syncAndPoll(deps, feeds, 'ru');
+    server.set('/ru/override', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
+    await syncAndPoll(deps, feeds, 'ru');
+    expect((await listEvents(t.db, {})).map((e) => e.urgency)).toEqual(['routine']);
   });
 });

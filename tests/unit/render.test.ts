@@ -71,6 +71,23 @@ describe('subjectFor', () => {
   });
 });
 
+describe('urgent emails', () => {
+  const links = { manage: 'https://x.test/manage/t', unsubscribe: 'https://x.test/u/t', unsubscribeOneClick: 'https://x.test/u/t' };
+  it('say URGENT on the first line, in a banner and in the priority headers; routine ones do not', () => {
+    const alert = { title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)' };
+    const urgent = renderEmail(event({ ...alert, urgency: 'urgent' }), links, { listId: 'l.test' });
+    expect(urgent.subject).toBe('Security Alert — U.S. Embassy Moscow');
+    expect(urgent.text.split('\n')[0]).toBe('URGENT — act on this now');
+    expect(urgent.html.indexOf('URGENT — act on this now')).toBeLessThan(urgent.html.indexOf('<h1'));
+    expect(urgent.headers).toMatchObject({ Importance: 'high', 'X-Priority': '1' });
+    const routine = renderEmail(event({ ...alert, urgency: 'routine' }), links, { listId: 'l.test' });
+    expect(routine.subject).toBe('Security Alert — U.S. Embassy Moscow');
+    expect(routine.text.split('\n')[0]).toBe('Security Alert — U.S. Embassy Moscow');
+    expect(routine.html).not.toContain('URGENT');
+    expect(routine.headers).not.toHaveProperty('Importance');
+  });
+});
+
 describe('textChanges', () => {
   it('nothing before: nothing to list', () => {
     expect(textChanges(null, 'Anything at all.')).toEqual({ added: [], removed: [] });
