@@ -5,10 +5,10 @@ import { defineConfig } from 'vitest/config';
 const integration = ['tests/integration/**/*.test.ts'];
 const projects: { test: Record<string, unknown> }[] = [
   { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'] } },
-  { test: { name: 'pglite', root: '.', include: integration, globalSetup: ['tests/helpers/pglite-template.ts'], env: { TEST_DB_KIND: 'pglite' }, testTimeout: 30_000, hookTimeout: 60_000 } },
+  { test: { name: 'pglite', root: '.', include: integration, globalSetup: ['tests/helpers/build.ts', 'tests/helpers/pglite-template.ts'], env: { TEST_DB_KIND: 'pglite' }, testTimeout: 30_000, hookTimeout: 60_000 } },
 ];
 if (process.env.TEST_DATABASE_URL) {
-  projects.push({ test: { name: 'postgres', root: '.', include: integration, env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 } });
+  projects.push({ test: { name: 'postgres', root: '.', include: integration, globalSetup: ['tests/helpers/build.ts'], env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 } });
 }
 
 export default defineConfig({

@@ -1,8 +1,18 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so `npx advisory-alerts` works
-// right after `npm ci` with no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled JavaScript in dist/ (built by `npm ci` through `prepare`, or
+// `npm run build`) when it is up to date with the sources; otherwise the TypeScript
+// sources directly through tsx, so a fresh clone works with no build and an edited
+// checkout never runs stale code — it only starts slower.
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { compiledEntry } from './compiled.mjs';
 
-register();
-const { main } = await import('./main.ts');
+const entry = compiledEntry(fileURLToPath(new URL('../../', import.meta.url)));
+let main;
+if (entry) {
+  ({ main } = await import(pathToFileURL(entry).href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('./main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2), process.env);

@@ -17,7 +17,10 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+// From the sources (src/db/connect.ts) the migrations are the TypeScript files at the
+// package root; from the compiled build every module sits flat in dist/, next to the
+// compiled migrations in dist/migrations/ (scripts/build.mjs).
+const MIGRATIONS_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../migrations/' : './migrations/', import.meta.url));
 
 // int8 (ids, counts) as JS numbers: ids stay far below 2^53, and numbers keep
 // the rest of the code free of string/number juggling.
