@@ -108,3 +108,46 @@ export async function startService(config: AppConfig, options: { roles: readonly
     },
   };
 }
+
+/**
+ * `start`: runs the service until SIGTERM or SIGINT, re-reading feeds.yaml on SIGHUP.
+ * Signals are taken from the start: one that arrives while the service is still
+ * starting (migrations, database open) is acted on once it is up, instead of
+ * Node's default of killing the process mid-migration (SIGTERM) or outright (SIGHUP).
+ */
+export async function runService(config: AppConfig, options: { roles: readonly Role[]; logger: Logger; clock: Clock }, signals: NodeJS.EventEmitter = process): Promise<void> {
+  const { logger } = options;
+  let stopSignal: string | undefined;
+  let reloadRequested = false;
+  let onSignal: (() => void) | undefined;
+  const requestStop = (signal: string) => {
+    if (stopSignal) return;
+    stopSignal = signal;
+    logger.info({ signal }, 'signal received');
+    onSignal?.();
+  };
+  signals.once('SIGTERM', () => requestStop('SIGTERM'));
+  signals.once('SIGINT', () => requestStop('SIGINT'));
+  signals.on('SIGHUP', () => {
+    reloadRequested = true;
+    onSignal?.();
+  });
+  const service = await startService(config, options);
+  await new Promise<void>((resolve) => {
+    onSignal = () => {
+      if (stopSignal) {
+        onSignal = undefined;
+        service.stop().then(resolve, (e: unknown) => {
+          logger.error({ err: errorMessage(e) }, 'error while stopping');
+          resolve();
+        });
+        return;
+      }
+      if (!reloadRequested) return;
+      reloadRequested = false;
+      // A reload that fails (database unreachable) is logged; it must not crash the service.
+      service.reload().catch((e: unknown) => logger.error({ err: errorMessage(e) }, 'feeds.yaml reload failed; the previous configuration stays in force'));
+    };
+    onSignal();
+  });
+}

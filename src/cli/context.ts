@@ -1,7 +1,27 @@
+import type { Command } from 'commander';
 import { loadConfig, type AppConfig } from '../config/load.ts';
-import { connectDatabase, migrateToLatest, type DatabaseHandle } from '../db/connect.ts';
+import type { DatabaseHandle } from '../db/connect.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
+
+export type Env = Record<string, string | undefined>;
+
+/** What one command line runs with: where output goes and how to load the configuration. */
+export interface Cli {
+  env: Env;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Loads and validates the configuration; called inside an action so `--help` and refusals need none. */
+  context(logLevel?: string): CommandContext;
+}
+
+/**
+ * Each module in `commands/` exports one of these, adding its noun (and its
+ * subcommands) to the program. Modules import their heavy dependencies
+ * (database drivers, senders, the web server) inside the action with `import()`,
+ * so a command loads only what it runs.
+ */
+export type RegisterCommand = (program: Command, cli: Cli) => void;
 
 export interface CommandContext {
   config: AppConfig;
@@ -10,7 +30,7 @@ export interface CommandContext {
   out: (text: string) => void;
 }
 
-export function createContext(env: Record<string, string | undefined>, out: (text: string) => void, logLevel?: string): CommandContext {
+export function createContext(env: Env, out: (text: string) => void, logLevel?: string): CommandContext {
   const config = loadConfig(env);
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked.
   const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel));
@@ -19,6 +39,7 @@ export function createContext(env: Record<string, string | undefined>, out: (tex
 
 /** Opens the database (reaching a running service's embedded one if there is one), migrated. */
 export async function withDatabase<T>(ctx: CommandContext, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
+  const { connectDatabase, migrateToLatest } = await import('../db/connect.ts');
   const handle = await connectDatabase({ databaseUrl: ctx.config.databaseUrl, dataDir: ctx.config.dataDir, role: 'command', logger: ctx.logger });
   try {
     await migrateToLatest(handle.db, ctx.logger);

@@ -27,3 +27,8 @@ export function formatTable(rows: readonly Record<string, Cell>[], columns: read
 export function formatJson(rows: readonly unknown[]): string {
   return JSON.stringify(rows, null, 2);
 }
+
+/** A listing command's output: `--json` for scripts, otherwise the table with these columns. */
+export function printListing(out: (text: string) => void, json: boolean | undefined, rows: Record<string, Cell>[], columns: string[]): void {
+  out(json ? formatJson(rows) : formatTable(rows, columns));
+}

@@ -1,0 +1,19 @@
+import type { RegisterCommand } from '../context.ts';
+
+export const register: RegisterCommand = (program, cli) => {
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async () => {
+      const { connectDatabase, migrateToLatest } = await import('../../db/connect.ts');
+      const c = cli.context();
+      const handle = await connectDatabase({ databaseUrl: c.config.databaseUrl, dataDir: c.config.dataDir, role: 'command', logger: c.logger });
+      try {
+        const result = await migrateToLatest(handle.db, c.logger);
+        const applied = (result.results ?? []).map((r) => r.migrationName);
+        cli.out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally {
+        await handle.close();
+      }
+    });
+};

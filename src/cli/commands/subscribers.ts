@@ -1,0 +1,149 @@
+import { readFileSync } from 'node:fs';
+import type { DB } from '../../db/connect.ts';
+import { UsageError, errorMessage } from '../../common/errors.ts';
+import type { SubscriberInput } from '../../subscriptions/validate.ts';
+import { withDatabase, type CommandContext, type RegisterCommand } from '../context.ts';
+import { formatJson, printListing } from '../output.ts';
+
+type Validation = typeof import('../../subscriptions/validate.ts');
+
+export const register: RegisterCommand = (program, cli) => {
+  const subscribers = program.command('subscribers').description('subscriber commands');
+  subscribers
+    .command('add')
+    .description('add (or update) a subscriber; --confirmed skips double opt-in and phone verification')
+    .requiredOption('--email <email>', 'email address')
+    .option('--phone <e164>', 'mobile number in E.164 form, e.g. +447700900123')
+    .option('--countries <list>', 'ISO 3166-1 alpha-2 codes, comma-separated, or "all"', 'all')
+    .option('--feeds <list>', 'only these feed ids')
+    .option('--min-level <n>', 'minimum level 1–4 (events without a level always pass)', '1')
+    .option('--keywords <list>', 'only events mentioning any of these words')
+    .option('--channels <list>', 'email,sms', 'email')
+    .option('--confirmed', 'already confirmed (admin import): no confirmation email, phone counts as verified')
+    .option('--json', 'JSON output')
+    .action(
+      async (opts: { email: string; phone?: string; countries: string; feeds?: string; minLevel: string; keywords?: string; channels: string; confirmed?: boolean; json?: boolean }) => {
+        const c = cli.context();
+        const input = await validated((v) =>
+          v.parseSubscriber(
+            { email: opts.email, phone: opts.phone, countries: opts.countries, feeds: opts.feeds, minLevel: opts.minLevel, keywords: opts.keywords, channels: opts.channels },
+            new Set(c.config.feeds.map((f) => f.id)),
+          ),
+        );
+        const result = await withDatabase(c, ({ db }) => addSubscriber(c, db, input, opts.confirmed ?? false));
+        if (opts.json) cli.out(formatJson([{ email: input.email, ...result }]));
+        else cli.out(`${result.created ? 'added' : 'updated'} ${input.email} (${result.status})${result.note ? ` — ${result.note}` : ''}`);
+      },
+    );
+
+  subscribers
+    .command('import <file>')
+    .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels)')
+    .option('--json', 'JSON output')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const c = cli.context();
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${errorMessage(e)}`);
+      }
+      const [{ parseSubscriberCsv }, { upsertSubscriber }] = await Promise.all([import('../../subscriptions/csv.ts'), import('../../subscriptions/repository.ts')]);
+      const parsed = parseSubscriberCsv(text, new Set(c.config.feeds.map((f) => f.id)));
+      const imported = await withDatabase(c, async ({ db }) => {
+        let n = 0;
+        for (const row of parsed.rows) {
+          await upsertSubscriber(db, row.input, { confirmed: true, now: c.clock.now() });
+          n++;
+        }
+        return n;
+      });
+      if (opts.json) {
+        cli.out(formatJson([{ imported, refused: parsed.refused.length, problems: parsed.refused }]));
+      } else {
+        cli.out(`imported ${imported} row(s), refused ${parsed.refused.length}`);
+        for (const r of parsed.refused) cli.out(`line ${r.line}: ${r.reason}`);
+      }
+    });
+
+  subscribers
+    .command('list')
+    .description('subscribers and what they follow')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      const c = cli.context();
+      const { listSubscribers } = await import('../../subscriptions/repository.ts');
+      const rows = await withDatabase(c, ({ db }) => listSubscribers(db));
+      printListing(
+        cli.out,
+        opts.json,
+        rows.map((r) => ({
+          email: r.email,
+          phone: r.phone,
+          phoneVerified: r.phoneVerified,
+          status: r.status,
+          countries: r.countries ?? ['all'],
+          feeds: r.feeds,
+          minLevel: r.minLevel,
+          keywords: r.keywords,
+          channels: r.channels,
+          emailStopped: r.emailStopped,
+          smsStopped: r.smsStopped,
+          createdAt: r.createdAt,
+        })),
+        ['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'emailStopped', 'smsStopped'],
+      );
+    });
+
+  subscribers
+    .command('remove')
+    .description('delete a subscriber, their subscriptions and delivery history')
+    .requiredOption('--email <email>', 'email address')
+    .action(async (opts: { email: string }) => {
+      const email = await validated((v) => v.parseEmail(opts.email));
+      const c = cli.context();
+      const { removeSubscriber } = await import('../../subscriptions/repository.ts');
+      const removed = await withDatabase(c, ({ db }) => removeSubscriber(db, email));
+      if (!removed) throw new UsageError(`no subscriber with email ${email}`);
+      cli.out(`removed ${email}`);
+    });
+};
+
+/** Runs subscriber validation, turning its failure into the CLI's one-line refusal. */
+async function validated<T>(fn: (v: Validation) => T): Promise<T> {
+  const v = await import('../../subscriptions/validate.ts');
+  try {
+    return fn(v);
+  } catch (e) {
+    if (e instanceof v.InputError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * `--confirmed` is the admin's import path. Without it the address gets the
+ * same double opt-in as the web form: a confirmation email, and nothing sent
+ * until the link is opened (a known subscriber keeps their current alerts).
+ */
+async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
+  const { getSubscriberView, upsertSubscriber } = await import('../../subscriptions/repository.ts');
+  if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
+  const [{ createChannels, travelerDepsFor }, { requestSubscription }] = await Promise.all([import('../../runtime.ts'), import('../../subscriptions/service.ts')]);
+  const channels = createChannels(c.config);
+  try {
+    const traveler = travelerDepsFor(c.config, db, c.logger, c.clock, channels);
+    const { subscriberId, mailed } = await requestSubscription(traveler, input.email, {
+      countries: input.countries,
+      feeds: input.feeds,
+      minLevel: input.minLevel,
+      keywords: input.keywords,
+      channels: input.channels,
+      phone: input.phone,
+    });
+    await mailed;
+    const view = await getSubscriberView(db, subscriberId);
+    return { id: subscriberId, created: view?.status !== 'confirmed', status: view?.status ?? 'pending', note: `confirmation email sent to ${input.email}` };
+  } finally {
+    await channels.close();
+  }
+}
