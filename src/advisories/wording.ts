@@ -92,3 +92,41 @@ export function canadaLevel(state: unknown): number | null {
   const n = typeof state === 'number' ? state : typeof state === 'string' && /^\d$/.test(state) ? Number(state) : NaN;
   return Number.isInteger(n) && n >= 0 && n <= 3 ? n + 1 : null;
 }
+
+/**
+ * Each government's own short names for its levels, as they appear inside its
+ * advice sentences. A subject line quotes the short name ("Do not travel"), not
+ * the whole sentence it was read from.
+ */
+const SHORT_LEVEL_NAMES: [RegExp, number][] = [
+  // Australia (Smartraveller)
+  [/\bdo not travel\b/i, 4],
+  [/\breconsider your need to travel\b/i, 3],
+  [/\bexercise a high degree of caution\b/i, 2],
+  [/\bexercise normal safety precautions\b/i, 1],
+  // United States
+  [/\breconsider travel\b/i, 3],
+  [/\bexercise increased caution\b/i, 2],
+  [/\bexercise normal precautions\b/i, 1],
+  // Canada
+  [/\bavoid all travel\b/i, 4],
+  [/\bavoid non-essential travel\b/i, 3],
+  [/\btake normal security precautions\b/i, 1],
+  // United Kingdom: "advises against all (but essential) travel"
+  [/\bagainst all but essential travel\b/i, 3],
+  [/\bagainst all travel\b/i, 4],
+];
+
+/** The short level name in the government's words, or null when its wording has none for this level. */
+export function shortLevelName(level: number, wording: string | null): string | null {
+  if (!wording) return null;
+  const text = wording.replace(/\s+/g, ' ').trim();
+  for (const [re, phraseLevel] of SHORT_LEVEL_NAMES) {
+    const m = re.exec(text);
+    // A phrase limited to part of a country reads one level lower: its name
+    // would overstate the country's level, so it is not used.
+    if (m && phraseLevel === level) return m[0].charAt(0).toUpperCase() + m[0].slice(1);
+  }
+  // Already short (the State Department's "Do Not Travel", an alert type).
+  return text.length <= 40 ? text : null;
+}

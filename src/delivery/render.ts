@@ -1,5 +1,6 @@
 import { diffArrays } from 'diff';
 import type { EventKind, Urgency } from '../db/types.ts';
+import { shortLevelName } from '../advisories/wording.ts';
 import { countryName } from '../common/countries.ts';
 import { escapeHtml } from '../common/escape.ts';
 
@@ -65,8 +66,14 @@ function cutUnits(s: string, n: number): string {
   return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${cutUnits(s, max - 1).trimEnd()}…`;
+/** At most `max` characters, cut at a word boundary (a word is never cut unless it alone is too long). */
+export function truncateWords(s: string, max: number, ellipsis = '…'): string {
+  if (s.length <= max) return s;
+  const cut = cutUnits(s, max - ellipsis.length + 1);
+  // The cut lands on a boundary if the next character is a space.
+  const space = cut.lastIndexOf(' ');
+  const words = space > 0 ? cut.slice(0, space) : cutUnits(cut, max - ellipsis.length);
+  return `${words.replace(/[\s,;:—–-]+$/, '')}${ellipsis}`;
 }
 
 function placeOf(e: MessageEvent): string {
@@ -74,27 +81,36 @@ function placeOf(e: MessageEvent): string {
   return e.countries.map(countryName).join(', ');
 }
 
-function levelWords(level: number, text: string | null): string {
-  return text ? truncate(text, 60) : (LEVEL_NAMES[level] ?? '');
+/** The government's short name for the level ("Do not travel"), else the common scale's. */
+function levelName(level: number, wording: string | null): string {
+  return shortLevelName(level, wording) ?? LEVEL_NAMES[level] ?? '';
 }
 
-/** "Russia: Level 4 — Do Not Travel (raised from 3)", "Security Alert — U.S. Embassy Moscow". */
+/** Who said it, plainly: "U.S. Embassy Russia alerts, United States"; a generic feed is its own name. */
+export function sourceLine(e: Pick<MessageEvent, 'feedName' | 'government'>): string {
+  return e.government === e.feedName ? e.feedName : `${e.feedName}, ${e.government}`;
+}
+
+/**
+ * "Israel: Australia raises to Level 4 — Do not travel",
+ * "Security Alert — U.S. Embassy Moscow" (alerts keep their own title).
+ */
 export function subjectFor(e: MessageEvent): string {
   if (e.level === null) {
     // Embassy alert titles: "Security Alert – U.S. Embassy Moscow (March 7, 2024)".
     const title = e.title.replace(/\s*\([^)]*\d{4}\)\s*$/, '').replace(/\s+[-–]\s+/g, ' — ');
-    return truncate(e.kind === 'updated' ? `Updated: ${title}` : title, 150);
+    return truncateWords(e.kind === 'updated' ? `Updated: ${title}` : title, 150);
   }
-  const head = `${placeOf(e)}: Level ${e.level} — ${levelWords(e.level, e.levelText)}`;
-  const tail =
+  const level = `Level ${e.level} — ${levelName(e.level, e.levelText)}`;
+  const what =
     e.kind === 'level-raised'
-      ? ` (raised from ${e.previousLevel})`
+      ? `${e.government} raises to ${level}`
       : e.kind === 'level-lowered'
-        ? ` (lowered from ${e.previousLevel})`
+        ? `${e.government} lowers to ${level}`
         : e.kind === 'new'
-          ? ' (new advisory)'
-          : ' (advisory updated)';
-  return truncate(`${head}${tail}`, 150);
+          ? `new ${e.government} advice, ${level}`
+          : `${e.government} updates its advice, still ${level}`;
+  return truncateWords(`${placeOf(e)}: ${what}`, 150);
 }
 
 function sentences(text: string): string[] {
@@ -105,34 +121,89 @@ function sentences(text: string): string[] {
     .filter(Boolean);
 }
 
-/** The last diff: a dispatcher renders the same event for every subscriber in a row. */
-let lastDiff: { before: string; after: string; added: string[]; removed: string[] } | undefined;
+export interface TextChanges {
+  added: string[];
+  removed: string[];
+  /** A reworded, merged or split sentence: what it says now, and what it replaced. */
+  changed: { after: string; before: string[] }[];
+}
 
-/** For a text update: the sentences added and removed (SPEC §6 "what changed"). */
-export function textChanges(before: string | null, after: string): { added: string[]; removed: string[] } {
-  if (before === null) return { added: [], removed: [] };
-  if (lastDiff?.before === before && lastDiff.after === after) return { added: [...lastDiff.added], removed: [...lastDiff.removed] };
+function wordsOf(s: string): string[] {
+  return s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+/**
+ * How much a removed sentence lives on in an added one: the words they share
+ * in order (a longest common subsequence, from the diff library), as a share
+ * of the removed sentence and of both. "Do not travel to Gaza." merged into
+ * "Do not travel to Gaza, the West Bank or …" scores 1.
+ */
+function similarity(removed: string, added: string): number {
+  const a = wordsOf(removed);
+  const b = wordsOf(added);
+  if (a.length === 0 || b.length === 0) return 0;
+  let common = 0;
+  for (const part of diffArrays(a, b)) if (!part.added && !part.removed) common += part.value.length;
+  if (common < 2) return 0;
+  return Math.max(common / a.length >= 0.6 && common >= 3 ? common / a.length : 0, (2 * common) / (a.length + b.length));
+}
+
+const SIMILAR = 0.5;
+
+/** The last diff: a dispatcher renders the same event for every subscriber in a row. */
+let lastDiff: { before: string; after: string; changes: TextChanges } | undefined;
+
+function copyChanges(c: TextChanges): TextChanges {
+  return { added: [...c.added], removed: [...c.removed], changed: c.changed.map((x) => ({ after: x.after, before: [...x.before] })) };
+}
+
+/**
+ * For a text update: the sentences added, removed, and changed. A removed
+ * sentence whose words live on in an added one (reworded, merged into a longer
+ * one) is shown as changed, never as removed: "Removed: Do not travel to Gaza"
+ * would read as if the warning had been lifted.
+ */
+export function textChanges(before: string | null, after: string): TextChanges {
+  if (before === null) return { added: [], removed: [], changed: [] };
+  if (lastDiff?.before === before && lastDiff.after === after) return copyChanges(lastDiff.changes);
   const added: string[] = [];
   const removed: string[] = [];
   for (const part of diffArrays(sentences(before), sentences(after))) {
     if (part.added) added.push(...part.value);
     else if (part.removed) removed.push(...part.value);
   }
-  lastDiff = { before, after, added: [...added], removed: [...removed] };
-  return { added, removed };
+  const pairedWith = new Map<string, string[]>();
+  const unpaired: string[] = [];
+  for (const r of removed) {
+    let best: string | undefined;
+    let bestScore = SIMILAR;
+    for (const a of added) {
+      const score = similarity(r, a);
+      if (score >= bestScore) [best, bestScore] = [a, score];
+    }
+    if (best === undefined) unpaired.push(r);
+    else pairedWith.set(best, [...(pairedWith.get(best) ?? []), r]);
+  }
+  const changes: TextChanges = {
+    added: added.filter((a) => !pairedWith.has(a)),
+    removed: unpaired,
+    changed: added.filter((a) => pairedWith.has(a)).map((a) => ({ after: a, before: pairedWith.get(a)! })),
+  };
+  lastDiff = { before, after, changes: copyChanges(changes) };
+  return changes;
 }
 
 function whatChanged(e: MessageEvent): string[] {
+  const was = e.previousLevel === null ? '' : `Level ${e.previousLevel} (${levelName(e.previousLevel, e.previousLevelText)})`;
+  const now = e.level === null ? '' : `Level ${e.level} (${levelName(e.level, e.levelText)})`;
   switch (e.kind) {
     case 'level-raised':
     case 'level-lowered':
-      return [
-        `${e.government} ${e.kind === 'level-raised' ? 'raised' : 'lowered'} its advice from Level ${e.previousLevel}${e.previousLevelText ? ` (${truncate(e.previousLevelText, 80)})` : ''} to Level ${e.level}${e.levelText ? ` (${truncate(e.levelText, 80)})` : ''}.`,
-      ];
+      return [`${e.government} ${e.kind === 'level-raised' ? 'raised' : 'lowered'} its advice for ${placeOf(e)} from ${was} to ${now}.`];
     case 'new':
-      return [e.level === null ? `New alert from ${e.feedName}.` : `New advisory from ${e.government}: Level ${e.level}${e.levelText ? ` (${truncate(e.levelText, 80)})` : ''}.`];
+      return [e.level === null ? `New alert from ${sourceLine(e)}.` : `New advice from ${e.government} for ${placeOf(e)}: ${now}.`];
     case 'updated':
-      return [`${e.government} updated this ${e.level === null ? 'alert' : 'advisory'}${e.level !== null ? ` (still Level ${e.level})` : ''}.`];
+      return [e.level === null ? `${sourceLine(e)} updated this alert.` : `${e.government} updated its advice for ${placeOf(e)} (still ${now}).`];
   }
 }
 
@@ -149,9 +220,9 @@ const URGENT_LINE = 'URGENT — act on this now';
 export function renderEmail(e: MessageEvent, links: MessageLinks, options: { listId: string }): RenderedEmail {
   const urgent = e.urgency === 'urgent';
   const subject = subjectFor(e);
-  const changes = e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered' ? textChanges(e.previousBody, e.body) : { added: [], removed: [] };
+  const changes: TextChanges = e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered' ? textChanges(e.previousBody, e.body) : { added: [], removed: [], changed: [] };
   const source = safeUrl(e.link);
-  const quote = truncate(e.body, MAX_QUOTE);
+  const quote = truncateWords(e.body, MAX_QUOTE);
   const summary = whatChanged(e);
 
   const text = [
@@ -159,10 +230,11 @@ export function renderEmail(e: MessageEvent, links: MessageLinks, options: { lis
     subject,
     '',
     ...summary,
+    ...(changes.changed.length ? ['', 'Changed:', ...changes.changed.flatMap((c) => [`* ${c.after}`, `  (before: ${c.before.join(' ')})`])] : []),
     ...(changes.added.length ? ['', 'Added:', ...changes.added.map((s) => `+ ${s}`)] : []),
     ...(changes.removed.length ? ['', 'Removed:', ...changes.removed.map((s) => `- ${s}`)] : []),
     '',
-    `${e.government} (${e.feedName}) says:`,
+    `From ${sourceLine(e)}:`,
     '',
     e.title,
     '',
@@ -179,6 +251,11 @@ export function renderEmail(e: MessageEvent, links: MessageLinks, options: { lis
     items.length
       ? `<p style="margin:12px 0 4px"><strong>${label}</strong></p><ul style="margin:0 0 12px;padding-left:20px;color:${color}">${items.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>`
       : '';
+  const changed = changes.changed.length
+    ? `<p style="margin:12px 0 4px"><strong>Changed</strong></p><ul style="margin:0 0 12px;padding-left:20px">${changes.changed
+        .map((c) => `<li>${escapeHtml(c.after)}<br><span style="color:#555;font-size:13px">Before: ${escapeHtml(c.before.join(' '))}</span></li>`)
+        .join('')}</ul>`
+    : '';
   const quoted = quote
     .split(/\n{2,}/)
     .map((p) => `<p style="margin:0 0 10px">${escapeHtml(p).replace(/\n/g, '<br>')}</p>`)
@@ -190,8 +267,8 @@ export function renderEmail(e: MessageEvent, links: MessageLinks, options: { lis
 ${urgent ? `<p style="margin:0 0 12px;padding:8px 12px;background:#b00020;color:#ffffff;font-weight:bold;letter-spacing:0.05em">${URGENT_LINE}</p>` : ''}
 <h1 style="font-size:20px;line-height:1.3;margin:0 0 12px">${escapeHtml(subject)}</h1>
 ${summary.map(para).join('')}
-${list(changes.added, 'Added', '#0b5d1e')}${list(changes.removed, 'Removed', '#8a1c1c')}
-<p style="margin:16px 0 6px;color:#555">${escapeHtml(e.government)} (${escapeHtml(e.feedName)}) says:</p>
+${changed}${list(changes.added, 'Added', '#0b5d1e')}${list(changes.removed, 'Removed', '#8a1c1c')}
+<p style="margin:16px 0 6px;color:#555">From ${escapeHtml(sourceLine(e))}:</p>
 <blockquote style="margin:0 0 16px;padding:8px 12px;border-left:4px solid #999;background:#fafafa">
 <p style="margin:0 0 10px"><strong>${escapeHtml(e.title)}</strong></p>
 ${quoted}
@@ -261,30 +338,123 @@ export function smsSegments(s: string): number {
   return segments;
 }
 
-/** At most `maxSegments` segments: the gist (subject, then text) trimmed to fit, and a link. */
+/** Who the text is from, first (the verification texts say the same), and how to stop, last. */
+export const SMS_PREFIX = 'Advisory alert: ';
+export const SMS_STOP_HINT = 'Reply STOP to end';
+
+// "Label: value" fields of embassy alerts ("Location:", "Event:", "Actions to Take:").
+const FIELD = /^([A-Z][A-Za-z.'’ ]{1,30}):\s*(.*)$/;
+const ACTION_LABEL = /^(actions?( to take)?|what (you|to) (should )?do|advice|recommendations?)$/i;
+const SKIPPED_LABEL = /^(assistance|contact|contacts|location|date|time|dates?)$/i;
+// Advice a traveler acts on, outside an "Actions to Take" list.
+const ACTION_WORDS = /\b(leave|avoid|monitor|follow|contact|register|enrol+|shelter|carry|keep|stay|be aware|take|check|review|should)\b/i;
+
+interface SmsParts {
+  /** What happened: the first sentence of the event, or the advice's level sentence. */
+  gist: string | null;
+  /** What to do, in the document's order. */
+  actions: string[];
+}
+
+function sentence(s: string): string {
+  const t = s.replace(/^[•*-]\s*/, '').replace(/\s+/g, ' ').trim();
+  return t && !/[.!?]$/.test(t) ? `${t}.` : t;
+}
+
+/**
+ * The gist and the actions of an advisory or alert, chosen before any cutting
+ * so that the advice survives a short budget. Fields that a feed puts on their
+ * own lines become sentences of their own (never "Moscow, Russia Event: …").
+ */
+export function smsParts(e: MessageEvent): SmsParts {
+  const actions: string[] = [];
+  const statements: string[] = [];
+  let inActions = false;
+  // A line starting in lower case continues the one before (a hard-wrapped paragraph).
+  const lines = e.body.replace(/\n+(?=[a-z])/g, ' ').split(/\n+/);
+  for (const line of lines.map((l) => l.trim()).filter(Boolean)) {
+    const field = FIELD.exec(line);
+    let text = line;
+    if (field && !/[.!?]/.test(field[1]!)) {
+      const label = field[1]!.trim();
+      inActions = ACTION_LABEL.test(label);
+      if (SKIPPED_LABEL.test(label)) continue;
+      text = field[2]!;
+    } else if (!/^[•*-]/.test(line)) {
+      inActions = false;
+    }
+    for (const s of sentences(text).map(sentence).filter(Boolean)) (inActions ? actions : statements).push(s);
+  }
+  // The level's own sentence says why ("… due to the risk of conflict"); a bare
+  // level name ("Do Not Travel") only repeats the subject.
+  const levelSentence = e.levelText && e.level !== null && e.levelText.trim() !== shortLevelName(e.level, e.levelText) ? sentence(e.levelText) : null;
+  const gist = levelSentence ?? statements[0] ?? null;
+  // Without an explicit list, advice sentences other than the gist are the actions;
+  // a sentence that restates a level ("Do not travel to Gaza") is not an action.
+  if (actions.length === 0) {
+    for (const s of statements) if (s !== gist && ACTION_WORDS.test(s) && shortLevelName(e.level ?? 0, s) === null) actions.push(s);
+  }
+  return { gist, actions: [...new Set(actions)].filter((a) => a !== gist) };
+}
+
+/**
+ * At most `maxSegments` segments: "Advisory alert:", the subject, the gist and
+ * the actions (whole sentences first; the gist is cut at a word boundary to
+ * leave room for at least one action), a link and the STOP hint.
+ */
 export function renderSms(e: MessageEvent, options: { link: string; maxSegments?: number }): string {
   const max = options.maxSegments ?? 2;
   const subject = toGsmFriendly(subjectFor(e));
+  const { gist: rawGist, actions: rawActions } = smsParts(e);
+  const gist = rawGist ? toGsmFriendly(rawGist) : null;
+  const actions = rawActions.map(toGsmFriendly);
   // The source's link, unless it is so long that it leaves no room for the gist: then ours.
   const source = safeUrl(e.link);
-  const link = source && smsSegments(`${cutUnits(subject, 40)}... ${source}`) <= max ? source : options.link;
-  const gist = toGsmFriendly(e.body.replace(/\s+/g, ' ').trim());
-  const build = (g: string) => `${subject}${g ? `: ${g}` : ''} ${link}`;
-  if (smsSegments(build(gist)) <= max) return build(gist);
-  // Binary search the longest gist prefix (on word boundaries) that fits.
-  const wordsList = gist.split(' ');
-  let lo = 0;
-  let hi = wordsList.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (smsSegments(build(`${wordsList.slice(0, mid).join(' ')}...`)) <= max) lo = mid;
-    else hi = mid - 1;
+  const link = source && smsSegments(`${SMS_PREFIX}${cutUnits(subject, 40)}... ${source} ${SMS_STOP_HINT}`) <= max ? source : options.link;
+  const build = (content: string[], stop = true) =>
+    `${SMS_PREFIX}${subject}.${content.length ? ` ${content.join(' ')}` : ''} ${link}${stop ? ` ${SMS_STOP_HINT}` : ''}`;
+  const fits = (content: string[], stop = true) => smsSegments(build(content, stop)) <= max;
+
+  // Actions that fit whole, in order, with the whole gist if possible.
+  const take = (withGist: string | null) => {
+    const chosen: string[] = [];
+    for (const a of actions) if (fits([...(withGist ? [withGist] : []), ...chosen, a])) chosen.push(a);
+    return chosen;
+  };
+  if (gist) {
+    const all = take(gist);
+    if (fits([gist, ...all]) && (all.length > 0 || actions.length === 0)) return build([gist, ...all]);
   }
-  if (lo > 0) return build(`${wordsList.slice(0, lo).join(' ')}...`);
-  const bare = `${subject} ${link}`;
-  if (smsSegments(bare) <= max) return bare;
+  // The gist does not fit beside an action: keep up to two actions whole, and
+  // as much of the gist as fits, cut at a word boundary.
+  for (let keep = Math.min(2, actions.length); keep >= 0; keep--) {
+    const kept = take(null).slice(0, keep);
+    if (kept.length < keep) continue;
+    if (!gist) {
+      if (fits(kept)) return build(kept);
+      continue;
+    }
+    const cut = longestFitting(gist, (g) => fits([g, ...kept]));
+    if (cut && (cut.split(' ').length >= 6 || keep === 0)) return build([cut, ...kept]);
+  }
+  if (fits([])) return build([]);
+  if (fits([], false)) return build([], false);
   // Even the subject is too long (a very long UCS-2 title): cut it.
   let cut = subject;
-  while (cut.length > 10 && smsSegments(`${cut}... ${link}`) > max) cut = cutUnits(cut, cut.length - 10);
-  return `${cut}... ${link}`;
+  while (cut.length > 10 && smsSegments(`${SMS_PREFIX}${cut}... ${link}`) > max) cut = cutUnits(cut, cut.length - 10);
+  return `${SMS_PREFIX}${cut}... ${link}`;
+}
+
+/** The longest word-boundary prefix of `text` (with "..." when cut) that `fits`, or null. */
+function longestFitting(text: string, fits: (s: string) => boolean): string | null {
+  if (fits(text)) return text;
+  const words = text.split(' ');
+  let lo = 0;
+  let hi = words.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(`${words.slice(0, mid).join(' ').replace(/[,;:-]+$/, '')}...`)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo > 0 ? `${words.slice(0, lo).join(' ').replace(/[,;:-]+$/, '')}...` : null;
 }

@@ -285,9 +285,9 @@ describe('email: a State Department level change', () => {
     expect(await drain(c)).toMatchObject({ sent: 1 });
     expect(smtp.messages).toHaveLength(1);
     const mail = smtp.messages[0]!;
-    expect(mail.subject).toBe('Russia: Level 3 — Reconsider Travel (lowered from 4)');
+    expect(mail.subject).toBe('Russia: United States lowers to Level 3 — Reconsider Travel');
     for (const part of [mail.text, mail.html]) {
-      expect(part).toMatch(/lowered its advice from Level 4 \(Do Not Travel\) to Level 3 \(Reconsider Travel\)/);
+      expect(part).toMatch(/lowered its advice for Russia from Level 4 \(Do Not Travel\) to Level 3 \(Reconsider Travel\)/);
       expect(part).toContain('russia-travel-advisory.html');
     }
     // The advisory's own words are quoted.

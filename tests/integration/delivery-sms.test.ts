@@ -163,9 +163,10 @@ describe('sms through the twilio client', () => {
     expect(twilio.messages).toHaveLength(1);
     const msg = twilio.messages[0]!;
     expect(msg).toMatchObject({ to: PHONE, from: FROM, messagingServiceSid: null, accountSid: ACCOUNT_SID });
-    expect(msg.body.startsWith('Security Alert - U.S. Embassy Moscow: ')).toBe(true);
+    expect(msg.body.startsWith('Advisory alert: Security Alert - U.S. Embassy Moscow. ')).toBe(true);
     expect(msg.body).toContain('extremists have imminent plans');
-    expect(msg.body.endsWith(` ${MARCH_7_LINK}`)).toBe(true);
+    expect(msg.body).toContain('Avoid crowds.');
+    expect(msg.body.endsWith(` ${MARCH_7_LINK} Reply STOP to end`)).toBe(true);
     expect(smsEncoding(msg.body).encoding).toBe('GSM-7');
     expect(smsSegments(msg.body)).toBeLessThanOrEqual(2);
     // The server's own count (an independent GSM-7 / UCS-2 implementation) agrees.
@@ -372,7 +373,7 @@ describe('sms eligibility and the file outbox', () => {
     expect(text.startsWith(`To: ${PHONE}\n\n`)).toBe(true);
     const body = text.slice(`To: ${PHONE}\n\n`.length).replace(/\n$/, '');
     expect(body).toContain('Security Alert - U.S. Embassy Moscow');
-    expect(body.endsWith(MARCH_7_LINK)).toBe(true);
+    expect(body.endsWith(`${MARCH_7_LINK} Reply STOP to end`)).toBe(true);
     expect(smsSegments(body)).toBeLessThanOrEqual(2);
     const [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'sent', provider_id: `file:${files[0]}` });
