@@ -74,6 +74,7 @@ export function webDepsFor(
     knownFeeds: options.knownFeeds,
     publicBaseUrl: config.publicBaseUrl,
     adminToken: config.adminToken,
+    metricsToken: config.metricsToken,
     twilioAuthToken: config.twilio.authToken,
     secret: appSecret(config),
   };

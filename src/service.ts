@@ -65,13 +65,13 @@ export async function startService(config: AppConfig, options: { roles: readonly
   if (roles.has('web')) {
     web = await buildWebServer(webDepsFor(config, database.db, { logger, clock, channels, metrics, knownFeeds: () => new Set(feeds.map((f) => f.id)) }));
     try {
-      await web.listen({ port: config.port, host: '0.0.0.0' });
+      await web.listen({ port: config.port, host: config.settings.web.host });
     } catch (err) {
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
       await channels.close();
       await database.close();
-      throw new Error(`cannot listen on port ${config.port}: ${errorMessage(err)}`, { cause: err });
+      throw new Error(`cannot listen on ${config.settings.web.host} port ${config.port}: ${errorMessage(err)}`, { cause: err });
     }
     const address = web.server.address();
     port = typeof address === 'object' && address ? address.port : config.port;

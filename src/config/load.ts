@@ -29,6 +29,8 @@ export interface AppConfig {
   port: number;
   publicBaseUrl: string;
   adminToken: string | undefined;
+  /** When set, /metrics wants it as a bearer token. */
+  metricsToken: string | undefined;
   mailFrom: string;
   /** Resolved lazily for embedded mode: see `appSecret()`. */
   appSecretFromEnv: string | undefined;
@@ -119,6 +121,9 @@ function envProblems(env: Env): string[] {
     problems.push('environment: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID: one is required with the Twilio credentials');
   }
   if (env.APP_SECRET && env.APP_SECRET.length < 16) problems.push('environment: APP_SECRET: must be at least 16 characters');
+  // Guessable tokens would make the admin page's rate limit the only defence.
+  if (env.ADMIN_TOKEN && env.ADMIN_TOKEN.length < 16) problems.push('environment: ADMIN_TOKEN: must be at least 16 characters');
+  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16) problems.push('environment: METRICS_TOKEN: must be at least 16 characters');
   return problems;
 }
 
@@ -160,6 +165,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     port,
     publicBaseUrl: (env.PUBLIC_BASE_URL || settings.publicBaseUrl || `http://localhost:${port}`).replace(/\/+$/, ''),
     adminToken: env.ADMIN_TOKEN || undefined,
+    metricsToken: env.METRICS_TOKEN || settings.web.metricsToken,
     mailFrom: env.MAIL_FROM || settings.mailFrom,
     appSecretFromEnv: env.APP_SECRET || undefined,
     settings,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -23,6 +24,16 @@ const countryCode = z
   .string()
   .regex(/^[A-Za-z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 code' })
   .transform((s) => s.toUpperCase());
+
+const ipOrCidr = z.string().refine(
+  (s) => {
+    const [ip, bits, ...rest] = s.split('/');
+    const family = isIP(ip ?? '');
+    if (!family || rest.length) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+  },
+  { message: 'must be an IP address or CIDR range' },
+);
 
 export const feedSchema = z
   .object({
@@ -116,8 +127,26 @@ export const settingsSchema = z
         rateLimitPerMinute: z.number().int().positive().default(20),
         /** Largest accepted request body, in bytes (413 above). */
         bodyLimitBytes: z.number().int().positive().default(16 * 1024),
-        /** Behind a reverse proxy: take the client address from X-Forwarded-For. */
-        trustProxy: z.boolean().default(false),
+        /**
+         * Behind reverse proxies: which X-Forwarded-For entries to believe. A hop
+         * count (1 = the one proxy in front) or the proxies' addresses / CIDR
+         * ranges. `true` (believe every entry) is refused: anyone could then pick
+         * the address the rate limits are keyed on.
+         */
+        trustProxy: z
+          .union([z.literal(false), z.number().int().min(1).max(10), z.array(ipOrCidr).min(1)], {
+            error: (issue) =>
+              issue.input === true
+                ? 'true would believe any X-Forwarded-For (spoofable rate limits): give the number of proxies in front (e.g. 1) or their addresses (e.g. ["10.0.0.0/8"])'
+                : 'must be false, a hop count (1-10) or a list of proxy addresses / CIDR ranges',
+          })
+          .default(false),
+        /** Listen address: all IPv4 interfaces by default; "127.0.0.1" behind a local proxy, "::" for IPv6 too. */
+        host: z.string().min(1).default('0.0.0.0'),
+        /** Wrong admin tokens per client per minute before /admin answers 429. */
+        adminAttemptsPerMinute: z.number().int().positive().default(10),
+        /** When set, /metrics wants `Authorization: Bearer <token>` (METRICS_TOKEN overrides). */
+        metricsToken: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
       })
       .strict()
       .prefault({}),

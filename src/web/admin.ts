@@ -6,7 +6,7 @@ import { listFeeds } from '../feeds/repository.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 import type { WebDeps } from './deps.ts';
 
-function tokenMatches(given: string, expected: string): boolean {
+export function tokenMatches(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
@@ -19,12 +19,16 @@ function authorized(req: FastifyRequest, token: string): boolean {
   if (bearer) return tokenMatches(bearer.trim(), token);
   const basic = /^Basic\s+(.+)$/i.exec(h)?.[1];
   if (basic) {
+    // user:password; without the colon there is no password (indexOf -1 used
+    // to make the whole value the password).
     const decoded = Buffer.from(basic, 'base64').toString('utf8');
-    return tokenMatches(decoded.slice(decoded.indexOf(':') + 1), token);
+    const colon = decoded.indexOf(':');
+    return colon >= 0 && tokenMatches(decoded.slice(colon + 1), token);
   }
   return false;
 }
 
+// The legend's swatches use the st-<status> classes in app.css with the same colours (the CSP allows no inline style).
 const STATUS_COLORS: Record<string, string> = { sent: '#2e7d32', pending: '#0b57b0', sending: '#6a1b9a', uncertain: '#b35900', failed: '#b3261e' };
 
 /** Deliveries per hour over 24 h as stacked bars: an inline SVG, no script. */
@@ -52,13 +56,42 @@ function chart(rows: { hour: Date; status: string; n: number }[], now: Date): Sa
   const totals = new Map<string, number>();
   for (const r of rows) totals.set(r.status, (totals.get(r.status) ?? 0) + r.n);
   return html`<svg class="chart" viewBox="0 0 ${24 * w} ${height + 20}" width="100%" role="img" aria-label="Deliveries per hour over the last 24 hours">${bars}</svg>
-<p>${[...totals.entries()].map(([s, n]) => html`<span class="lvl" style="background:${STATUS_COLORS[s] ?? '#777'}">${n}</span> ${s} `)}</p>`;
+<p>${[...totals.entries()].map(([s, n]) => html`<span class="lvl ${s in STATUS_COLORS ? `st-${s}` : 'st-other'}">${n}</span> ${s} `)}</p>`;
+}
+
+/**
+ * Wrong tokens per client address per minute: past the limit every try is a
+ * 429, right token or not, until the minute is over. In memory, per process:
+ * with a 16-character minimum token length this only has to make guessing slow.
+ */
+function failureLimiter(max: number, windowMs: number, now: () => number) {
+  const failures = new Map<string, { count: number; resetAt: number }>();
+  return {
+    blockedFor(key: string): number {
+      const f = failures.get(key);
+      if (!f || f.resetAt <= now()) return 0;
+      return f.count >= max ? f.resetAt - now() : 0;
+    },
+    fail(key: string): void {
+      const t = now();
+      if (failures.size > 10_000) for (const [k, f] of failures) if (f.resetAt <= t) failures.delete(k);
+      const f = failures.get(key);
+      if (!f || f.resetAt <= t) failures.set(key, { count: 1, resetAt: t + windowMs });
+      else f.count++;
+    },
+  };
 }
 
 export function registerAdminRoutes(app: FastifyInstance, deps: WebDeps): void {
+  const limiter = failureLimiter(deps.settings.web.adminAttemptsPerMinute, 60_000, () => Date.now());
   app.get('/admin', async (req, reply: FastifyReply) => {
     if (!deps.adminToken) return reply.code(404).type('text/plain').send('the admin page is disabled (set ADMIN_TOKEN)');
+    const wait = limiter.blockedFor(req.ip);
+    if (wait > 0) {
+      return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000))).type('text/plain').send(`too many wrong admin tokens; try again in ${Math.ceil(wait / 1000)} s`);
+    }
     if (!authorized(req, deps.adminToken)) {
+      limiter.fail(req.ip);
       return reply.code(401).header('www-authenticate', 'Basic realm="advisory-alerts admin", charset="UTF-8"').type('text/plain').send('admin token required');
     }
     const now = deps.traveler.clock.now();

@@ -15,6 +15,8 @@ export interface WebDeps {
   knownFeeds: () => ReadonlySet<string>;
   publicBaseUrl: string;
   adminToken: string | undefined;
+  /** When set, /metrics wants it as a bearer token. */
+  metricsToken: string | undefined;
   twilioAuthToken: string | undefined;
   secret: string;
 }

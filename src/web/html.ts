@@ -81,4 +81,5 @@ th,td{text-align:left;border-bottom:1px solid #ddd;padding:.4rem .5rem;vertical-
 .levels dt{font-weight:700}.levels dd{margin:0 0 .5rem}
 svg.chart text{font-size:11px;fill:#1b1b1b}
 @media (max-width:30rem){main{padding:.75rem}h1{font-size:1.35rem}}
+.st-sent{background:#2e7d32}.st-pending{background:#0b57b0}.st-sending{background:#6a1b9a}.st-uncertain{background:#b35900}.st-failed{background:#b3261e}.st-other{background:#777}
 `;

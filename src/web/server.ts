@@ -6,10 +6,11 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { sql } from 'kysely';
 import { countEventsByKind, countrySummaries } from '../advisories/repository.ts';
+import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { countByStatus } from '../delivery/repository.ts';
 import { listFeeds } from '../feeds/repository.ts';
-import { registerAdminRoutes } from './admin.ts';
+import { registerAdminRoutes, tokenMatches } from './admin.ts';
 import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 import { CSS } from './html.ts';
 import { messagePage } from './pages.ts';
@@ -27,13 +28,22 @@ function highestLevels(db: DB): () => Promise<Map<string, number>> {
   };
 }
 
+/**
+ * A hop count becomes the function Fastify builds from one (its typings only
+ * take the function): the client is the address the nth proxy from us saw,
+ * so entries a client put in X-Forwarded-For itself are never believed.
+ */
+function trustProxyOption(setting: Settings['web']['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}
+
 export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'web' }) as FastifyBaseLogger,
     bodyLimit: deps.settings.web.bodyLimitBytes,
     // Request URLs carry tokens: they are never logged.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: deps.settings.web.trustProxy,
+    trustProxy: trustProxyOption(deps.settings.web.trustProxy),
   });
 
   await app.register(helmet, {
@@ -61,7 +71,9 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     done(null, /List-Unsubscribe[\s\S]*?One-Click/.test(String(body)) ? { 'List-Unsubscribe': 'One-Click' } : {});
   });
   await app.register(cookie, { secret: deps.secret });
-  await app.register(csrf, { cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' }, sessionPlugin: '@fastify/cookie' });
+  // Served over https (PUBLIC_BASE_URL), the cookie must never travel in clear.
+  const secure = deps.publicBaseUrl.startsWith('https:');
+  await app.register(csrf, { cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/', secure }, sessionPlugin: '@fastify/cookie' });
   await app.register(rateLimit, {
     global: false,
     max: deps.settings.web.rateLimitPerMinute,
@@ -114,7 +126,13 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
       return reply.code(503).send({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
-  app.get('/metrics', async (_req, reply: FastifyReply) => reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  app.get('/metrics', async (req, reply: FastifyReply) => {
+    if (deps.metricsToken) {
+      const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
+      if (!tokenMatches(given, deps.metricsToken)) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics token required');
+    }
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
 
   const highest = highestLevels(deps.db);
   registerTravelerRoutes(app, deps, highest);

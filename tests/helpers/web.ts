@@ -43,6 +43,8 @@ export interface WebAppOptions {
   settings?: Record<string, unknown>;
   /** feeds.yaml (default: no feeds). */
   feedsYaml?: string;
+  /** More environment, applied last (e.g. METRICS_TOKEN, or an https PUBLIC_BASE_URL). */
+  env?: Record<string, string>;
 }
 
 export interface WebApp {
@@ -107,6 +109,7 @@ export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
       env.TWILIO_API_BASE_URL = options.twilio.baseUrl;
     }
     if (options.adminToken) env.ADMIN_TOKEN = options.adminToken;
+    Object.assign(env, options.env);
     const config = loadConfig(env);
     await syncFeeds(options.db, config.feeds);
     const metrics = createMetrics();

@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { settingsSchema } from '../../src/config/schema.ts';
+import { loadConfig, ConfigError } from '../../src/config/load.ts';
+import { pollFeed } from '../../src/feeds/poller.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import { pollDepsFor } from '../../src/runtime.ts';
+import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
+import { parseSubscriber } from '../../src/subscriptions/validate.ts';
+import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { ManualClock } from '../helpers/poll.ts';
+import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
+import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
+import { CookieJar, csrfTokenOf, startWebApp, waitFor, type WebApp, type WebAppOptions } from '../helpers/web.ts';
+
+/**
+ * The abuse a public sign-up form invites, and the defects a hostile probe
+ * found, each replayed over real HTTP against the real server: SMS pumping,
+ * email bombing, spoofed client addresses, enumeration by timing, CSRF by
+ * content type, admin brute force, and the rest. Each test is named after the
+ * attack it stops.
+ */
+
+const SLOW = { timeout: 120_000 };
+const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
+const AUTH_TOKEN = randomBytes(16).toString('hex');
+const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
+
+const EMBASSY_V1 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml');
+const EMBASSY_V2 = fixture('us-embassy/us-embassy-russia-alerts_v2.xml');
+const EMBASSY_PATH = '/ru/alerts';
+
+let t: TestDatabase;
+let smtp: TestSmtpServer;
+let twilio: TwilioServer;
+let feeds: FeedServer;
+let clock: ManualClock;
+let web: WebApp;
+let feedsYaml: string;
+
+beforeAll(async () => {
+  clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
+  [t, smtp, twilio, feeds] = await Promise.all([openTestDatabase(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN), startFeedServer()]);
+  feedsYaml = `feeds:
+  - id: us-embassy-russia
+    name: "U.S. Embassy & Consulates in Russia — alerts"
+    url: ${feeds.url(EMBASSY_PATH)}
+    source: us-embassy
+    countries: [RU]
+`;
+  web = await startWebApp({ db: t.db, smtp, twilio, clock, adminToken: ADMIN_TOKEN, feedsYaml });
+}, 120_000);
+afterAll(async () => {
+  await web?.close();
+  await Promise.all([t?.close(), smtp?.stop(), twilio?.stop(), feeds?.stop()]);
+}, 120_000);
+beforeEach(async () => {
+  await t.reset();
+  await syncFeeds(t.db, web.config.feeds);
+  smtp.reset();
+  twilio.reset();
+});
+
+/** A second server on the same database and mail/SMS servers, with other settings or environment. */
+async function withApp<T>(options: Partial<WebAppOptions>, run: (app: WebApp) => Promise<T>): Promise<T> {
+  const app = await startWebApp({ db: t.db, smtp, twilio, clock, feedsYaml, ...options });
+  try {
+    return await run(app);
+  } finally {
+    await app.close();
+  }
+}
+
+function postJson(path: string, body: unknown, app: WebApp = web, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+}
+
+async function mailTo(email: string, n = 1): Promise<ReceivedMail> {
+  return waitFor(`mail #${n} to ${email}`, async () => {
+    await smtp.settled();
+    return smtp.to(email)[n - 1];
+  });
+}
+
+async function getPage(path: string, jar: CookieJar, app: WebApp = web): Promise<{ res: Response; html: string; csrf: string }> {
+  const res = await fetch(app.url(path), { headers: { cookie: jar.header() } });
+  jar.store(res);
+  const html = await res.text();
+  return { res, html, csrf: csrfTokenOf(html) };
+}
+
+async function confirmedSubscriber(email: string, extra: Record<string, unknown> = {}): Promise<number> {
+  const input = parseSubscriber({ email, countries: 'RU', ...extra }, new Set(web.config.feeds.map((f) => f.id)));
+  return (await upsertSubscriber(t.db, input, { confirmed: true, now: clock.now() })).id;
+}
+
+/** Serves `body` as the embassy feed and polls it (events fan out to matching subscribers). */
+async function pollEmbassy(body: string): Promise<void> {
+  feeds.set(EMBASSY_PATH, { body });
+  clock.advance(60_000);
+  const feed = web.config.feeds.find((f) => f.id === 'us-embassy-russia')!;
+  const outcome = await pollFeed(pollDepsFor(web.config, t.db, silentLogger, clock, undefined, web.metrics), feed, { force: true });
+  expect(outcome.status, outcome.error ?? '').toBe('ok');
+}
+
+const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
+
+describe('client addresses behind proxies', SLOW, () => {
+  it('spoofed X-Forwarded-For: `web.trustProxy: true` is refused by the config check', () => {
+    const r = settingsSchema.safeParse({ web: { trustProxy: true } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toMatch(/spoofable/);
+    for (const ok of [false, 1, 2, ['127.0.0.1'], ['10.0.0.0/8', '::1']]) expect(settingsSchema.safeParse({ web: { trustProxy: ok } }).success, JSON.stringify(ok)).toBe(true);
+    for (const bad of [0, 'yes', ['not-an-ip'], ['10.0.0.0/33']]) expect(settingsSchema.safeParse({ web: { trustProxy: bad } }).success, JSON.stringify(bad)).toBe(false);
+  });
+
+  for (const trustProxy of [1, ['127.0.0.1']] as const) {
+    it(`spoofed X-Forwarded-For (trustProxy ${JSON.stringify(trustProxy)}): 30 requests with made-up client addresses still hit one 20/min limit`, async () => {
+      await withApp({ settings: { web: { rateLimitPerMinute: 20, trustProxy } } }, async (app) => {
+        const statuses: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          // What the client sent, then what our one proxy appended: the real address.
+          const r = await postJson('/api/subscriptions', {}, app, { 'x-forwarded-for': `10.0.0.${i}, 203.0.113.7` });
+          statuses.push(r.status);
+        }
+        expect(statuses.filter((s) => s === 400)).toHaveLength(20);
+        expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
+        // "spoofed, 127.0.0.1" is keyed on 127.0.0.1, whose budget is untouched.
+        const own = await postJson('/api/subscriptions', {}, app, { 'x-forwarded-for': 'spoofed, 127.0.0.1' });
+        expect(own.status).toBe(400);
+      });
+    });
+  }
+});
+
+describe('admin page and operations endpoints', SLOW, () => {
+  it('admin brute force: after 10 wrong tokens a client gets 429, even with the right token', async () => {
+    // Its own server: the failure count is per process and would lock the shared one out.
+    await withApp({ adminToken: ADMIN_TOKEN }, async (app) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await fetch(app.url('/admin'), { headers: { authorization: `Bearer guess-${i}` } })).status);
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+      expect(statuses.slice(10)).toEqual([429, 429]);
+      const right = await fetch(app.url('/admin'), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+    });
+  });
+
+  it('weak admin token: ADMIN_TOKEN=a fails the config check', () => {
+    const env = { CONFIG_DIR: web.config.configDir, DATA_DIR: web.config.dataDir, ADMIN_TOKEN: 'a' };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(/ADMIN_TOKEN: must be at least 16 characters/);
+    expect(loadConfig({ ...env, ADMIN_TOKEN: 'a'.repeat(16) }).adminToken).toBe('a'.repeat(16));
+  });
+
+  it('Basic auth without a colon: the token alone as the credentials is refused', async () => {
+    await withApp({ adminToken: ADMIN_TOKEN }, async (app) => {
+      expect((await fetch(app.url('/admin'), { headers: { authorization: basic(ADMIN_TOKEN) } })).status).toBe(401);
+      expect((await fetch(app.url('/admin'), { headers: { authorization: basic(`anyone:${ADMIN_TOKEN}`) } })).status).toBe(200);
+    });
+  });
+
+  it('CSP-blocked inline style: the admin legend carries no style attribute', async () => {
+    await withApp({ adminToken: ADMIN_TOKEN }, async (app) => {
+      await confirmedSubscriber('legend@example.com');
+      await pollEmbassy(EMBASSY_V1);
+      await pollEmbassy(EMBASSY_V2);
+      const r = await fetch(app.url('/admin'), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(r.status).toBe(200);
+      const page = await r.text();
+      expect(page).toMatch(/<span class="lvl[^"]*">1<\/span> pending/);
+      expect(page).not.toMatch(/\sstyle=/);
+      const css = await (await fetch(app.url('/assets/app.css'))).text();
+      expect(css).toContain('.st-pending{');
+    });
+  });
+
+  it('metrics scraping by anyone: with a metrics token /metrics wants it', async () => {
+    const token = `metrics-${randomBytes(8).toString('hex')}`;
+    await withApp({ env: { METRICS_TOKEN: token } }, async (app) => {
+      expect((await fetch(app.url('/metrics'))).status).toBe(401);
+      expect((await fetch(app.url('/metrics'), { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+      const ok = await fetch(app.url('/metrics'), { headers: { authorization: `Bearer ${token}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('advisory_alerts_');
+    });
+    expect((await fetch(web.url('/metrics'))).status).toBe(200);
+  });
+
+  it('cookie theft over plain http: with an https PUBLIC_BASE_URL the CSRF cookie is Secure', async () => {
+    await withApp({ env: { PUBLIC_BASE_URL: 'https://alerts.example.org' } }, async (app) => {
+      const r = await fetch(app.url('/'));
+      const cookies = r.headers.getSetCookie();
+      expect(cookies.length).toBeGreaterThan(0);
+      for (const c of cookies) expect(c).toMatch(/;\s*Secure/i);
+    });
+    const plain = (await fetch(web.url('/'))).headers.getSetCookie();
+    for (const c of plain) expect(c).not.toMatch(/;\s*Secure/i);
+  });
+
+  it('exposed listener: the listen address is a setting, default all interfaces', () => {
+    expect(settingsSchema.parse({}).web.host).toBe('0.0.0.0');
+    expect(settingsSchema.parse({ web: { host: '127.0.0.1' } }).web.host).toBe('127.0.0.1');
+  });
+});
