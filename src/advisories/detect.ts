@@ -28,7 +28,7 @@ export interface Diff {
   changed: { stored: StoredAdvisory; item: FingerprintedItem; kind: EventKind }[];
   /** Same meaning; link, guid, date or presence may differ, which is stored silently. */
   unchanged: { stored: StoredAdvisory; item: FingerprintedItem; refresh: boolean }[];
-  /** Present before, absent from this document: recorded, never alerted. */
+  /** Present before, absent from this document: recorded, never alerted (unless the profile retains it). */
   removed: StoredAdvisory[];
   /** Items whose key repeated within the document (the first one wins). */
   duplicates: number;
@@ -51,7 +51,11 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * re-ordering, re-serialisation, markup and whitespace changes and moved
  * links are not events.
  */
-export function diffAdvisories(stored: readonly StoredAdvisory[], items: readonly AdvisoryItem[], options: { baseline: boolean }): Diff {
+export function diffAdvisories(
+  stored: readonly StoredAdvisory[],
+  items: readonly AdvisoryItem[],
+  options: { baseline: boolean; retainsWhenAbsent?: (key: string) => boolean },
+): Diff {
   const byKey = new Map(stored.map((s) => [s.key, s]));
   const seen = new Set<string>();
   const diff: Diff = { added: [], changed: [], unchanged: [], removed: [], duplicates: 0 };
@@ -79,7 +83,7 @@ export function diffAdvisories(stored: readonly StoredAdvisory[], items: readonl
     }
   }
   for (const s of stored) {
-    if (!s.removed && !seen.has(s.key)) diff.removed.push(s);
+    if (!s.removed && !seen.has(s.key) && !options.retainsWhenAbsent?.(s.key)) diff.removed.push(s);
   }
   return diff;
 }

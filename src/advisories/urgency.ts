@@ -1,4 +1,5 @@
 import type { FeedConfig } from '../config/schema.ts';
+import { isAlertSource } from './governments.ts';
 import type { EventKind, Urgency } from '../db/types.ts';
 
 /**
@@ -11,13 +12,10 @@ export type { Urgency };
 /** A feed's `urgency:` in feeds.yaml: force one, or `auto` (decide per event). */
 export type UrgencyOverride = FeedConfig['urgency'];
 
-/**
- * Profiles whose items without a level are alerts an embassy or ministry sends
- * to its citizens on the ground (not levelled advisories). A generic feed's
- * unlevelled items are not assumed to be alerts: an admin who wants them
- * urgent says so with the feed's `urgency: urgent`.
- */
-const ALERT_SOURCES = new Set(['us-embassy', 'jp-mofa']);
+// Which profiles' unlevelled items are alerts an embassy or ministry sends to its
+// citizens on the ground is source metadata (`isAlertSource`). A generic feed's
+// unlevelled items are not assumed to be alerts: an admin who wants them urgent
+// says so with the feed's `urgency: urgent`.
 
 /**
  * Consular-service notices that alert sources publish through the same channel
@@ -64,7 +62,7 @@ export function urgencyOf(e: UrgencyInput): Urgency {
     // A new advisory only exists after the feed's baseline (the baseline poll records no events).
     if (e.kind === 'new') return 'urgent';
   }
-  if (e.kind === 'new' && e.level === null && ALERT_SOURCES.has(e.source)) {
+  if (e.kind === 'new' && e.level === null && isAlertSource(e.source)) {
     return isRoutineMessage(e.levelText, e.title) ? 'routine' : 'urgent';
   }
   return 'routine';

@@ -130,3 +130,58 @@ export function shortLevelName(level: number, wording: string | null): string | 
   // Already short (the State Department's "Do Not Travel", an alert type).
   return text.length <= 40 ? text : null;
 }
+
+/** The four booleans of the Auswärtiges Amt's travel-warning list. */
+export interface AaFlags {
+  warning: boolean;
+  partialWarning: boolean;
+  situationWarning: boolean;
+  situationPartWarning: boolean;
+}
+
+// The German names of the flags, in the order the level is read: the first
+// flag that holds decides. `warning` and `partialWarning` are the Foreign
+// Office's own terms (Reisewarnung, Teilreisewarnung); the two situation flags
+// have no fixed public name, so they are named after what they flag.
+const AA_FLAGS: readonly [keyof AaFlags, number, string][] = [
+  ['warning', 4, 'Reisewarnung'],
+  ['partialWarning', 3, 'Teilreisewarnung'],
+  ['situationWarning', 2, 'Situationsbedingte Reisewarnung'],
+  ['situationPartWarning', 2, 'Situationsbedingte Teilreisewarnung'],
+];
+
+/** Without a flag the page is the country's ordinary travel and safety advice. */
+export const AA_NO_WARNING = 'Reise- und Sicherheitshinweise';
+
+/**
+ * Germany: `warning` → 4, `partialWarning` → 3, `situationWarning` or
+ * `situationPartWarning` → 2, none → 1 (the first that holds). `flags` lists
+ * every flag set, in German, so that a change of any flag is a change of meaning.
+ */
+export function aaLevel(f: AaFlags): LevelReading & { flags: string[] } {
+  const set = AA_FLAGS.filter(([name]) => f[name]);
+  const first = set[0];
+  return { level: first?.[1] ?? 1, wording: first?.[2] ?? AA_NO_WARNING, flags: set.map(([, , words]) => words) };
+}
+
+// Japan's four danger levels (危険レベル) in MOFA's words, and where each sits on the
+// common scale: Japan has no "normal precautions" level, so its 1 is our 2 and
+// both its 3 (do not travel) and 4 (evacuate) are our 4.
+const MOFA_LEVELS: Record<1 | 2 | 3 | 4, { level: number; wording: string }> = {
+  1: { level: 2, wording: '十分注意してください' },
+  2: { level: 3, wording: '不要不急の渡航は止めてください' },
+  3: { level: 4, wording: '渡航は止めてください（渡航中止勧告）' },
+  4: { level: 4, wording: '退避してください。渡航は止めてください（退避勧告）' },
+};
+
+/**
+ * Japan: the highest `riskLevelN` flagged in a danger-level notice (each flag
+ * says that level applies to some region of the country). None flagged → 1.
+ * `japanLevel` is MOFA's own number (0 when none), for people who know the scale.
+ */
+export function mofaLevel(flagged: Partial<Record<1 | 2 | 3 | 4, boolean>>): LevelReading & { japanLevel: number } {
+  for (const n of [4, 3, 2, 1] as const) {
+    if (flagged[n]) return { ...MOFA_LEVELS[n], japanLevel: n };
+  }
+  return { level: 1, wording: null, japanLevel: 0 };
+}

@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 
 /** Source profiles known to the pipeline (SPEC §4). */
-export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller'] as const;
+export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller', 'de-aa', 'jp-mofa'] as const;
 export type SourceProfile = (typeof SOURCE_PROFILES)[number];
 
 const cronExpression = z.string().refine((s) => cron.validate(s), { message: 'must be a valid cron expression' });

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel } from '../db/types.ts';
-import { governmentOf } from '../advisories/governments.ts';
+import { foreignSourceLabel, governmentOf } from '../advisories/governments.ts';
 import type { Clock } from '../common/clock.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
@@ -245,6 +245,7 @@ export class Dispatcher {
       link: e.link,
       publishedAt: e.publishedAt,
       urgency: e.urgency,
+      sourceLabel: foreignSourceLabel(e.source),
     };
   }
 

@@ -27,6 +27,12 @@ export interface MessageEvent {
   publishedAt: Date | null;
   /** Absent means routine (see advisories/urgency.ts). */
   urgency?: Urgency;
+  /**
+   * Set for sources whose wording is not English ("Japan (MOFA)"): the subject
+   * then starts with it and names the countries in English, so a reader knows
+   * whose words follow before meeting them in Japanese or German.
+   */
+  sourceLabel?: string | null;
 }
 
 export interface MessageLinks {
@@ -91,11 +97,33 @@ export function sourceLine(e: Pick<MessageEvent, 'feedName' | 'government'>): st
   return e.government === e.feedName ? e.feedName : `${e.feedName}, ${e.government}`;
 }
 
+/** "Qatar, Bahrain, Kuwait and 15 more": a subject stays readable for a region-wide notice. */
+function shortPlace(e: MessageEvent): string {
+  if (e.countries.length <= 3) return placeOf(e);
+  return `${e.countries.slice(0, 3).map(countryName).join(', ')} and ${e.countries.length - 3} more`;
+}
+
+function levelTail(e: MessageEvent): string {
+  return e.kind === 'level-raised'
+    ? ` (raised from ${e.previousLevel})`
+    : e.kind === 'level-lowered'
+      ? ` (lowered from ${e.previousLevel})`
+      : e.kind === 'new'
+        ? ' (new advisory)'
+        : ' (advisory updated)';
+}
+
 /**
  * "Israel: Australia raises to Level 4 — Do not travel",
- * "Security Alert — U.S. Embassy Moscow" (alerts keep their own title).
+ * "Security Alert — U.S. Embassy Moscow" (alerts keep their own title);
+ * for a non-English source the government comes first and the wording stays its own:
+ * "Japan (MOFA): Qatar — Level 3 — 不要不急の渡航は止めてください (raised from 2)".
  */
 export function subjectFor(e: MessageEvent): string {
+  if (e.sourceLabel) {
+    const what = e.level === null ? `${e.kind === 'updated' ? 'Updated: ' : ''}${e.title}` : `Level ${e.level} — ${levelName(e.level, e.levelText)}${levelTail(e)}`;
+    return truncateWords(`${e.sourceLabel}: ${shortPlace(e)} — ${what}`, 150);
+  }
   if (e.level === null) {
     // Embassy alert titles: "Security Alert – U.S. Embassy Moscow (March 7, 2024)".
     const title = e.title.replace(/\s*\([^)]*\d{4}\)\s*$/, '').replace(/\s+[-–]\s+/g, ' — ');
@@ -338,6 +366,23 @@ export function smsSegments(s: string): number {
   return segments;
 }
 
+// Hiragana, katakana, CJK ideographs and full-width forms: text in these
+// scripts has no spaces between words, so any character ends a usable prefix.
+const NO_SPACE_SCRIPT = /[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]/;
+
+/** Offsets where the gist may be cut: before each space, and after each character of a spaceless script. */
+function gistCuts(gist: string): number[] {
+  const cuts: number[] = [];
+  let i = 0;
+  for (const ch of gist) {
+    if (ch === ' ' && i > 0) cuts.push(i);
+    i += ch.length;
+    if (NO_SPACE_SCRIPT.test(ch)) cuts.push(i);
+  }
+  if (cuts[cuts.length - 1] !== gist.length) cuts.push(gist.length);
+  return cuts;
+}
+
 /** Who the text is from, first (the verification texts say the same), and how to stop, last. */
 export const SMS_PREFIX = 'Advisory alert: ';
 export const SMS_STOP_HINT = 'Reply STOP to end';
@@ -445,16 +490,20 @@ export function renderSms(e: MessageEvent, options: { link: string; maxSegments?
   return `${SMS_PREFIX}${cut}... ${link}`;
 }
 
-/** The longest word-boundary prefix of `text` (with "..." when cut) that `fits`, or null. */
+/**
+ * The longest prefix of `text` (with "..." when cut) that `fits`, or null: cut at
+ * a word boundary, or after any character of a script written without spaces.
+ */
 function longestFitting(text: string, fits: (s: string) => boolean): string | null {
   if (fits(text)) return text;
-  const words = text.split(' ');
+  const cuts = gistCuts(text).slice(0, -1);
+  const prefix = (n: number) => `${text.slice(0, cuts[n - 1]).trimEnd().replace(/[,;:、-]+$/, '')}...`;
   let lo = 0;
-  let hi = words.length - 1;
+  let hi = cuts.length;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (fits(`${words.slice(0, mid).join(' ').replace(/[,;:-]+$/, '')}...`)) lo = mid;
+    if (fits(prefix(mid))) lo = mid;
     else hi = mid - 1;
   }
-  return lo > 0 ? `${words.slice(0, lo).join(' ').replace(/[,;:-]+$/, '')}...` : null;
+  return lo > 0 ? prefix(lo) : null;
 }

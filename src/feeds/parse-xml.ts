@@ -86,12 +86,18 @@ function stripBom(xml: string): string {
   return xml.replace(/^\uFEFF/, '');
 }
 
-export async function parseXmlFeed(xml: string): Promise<RawFeed> {
-  // Feeds have no business declaring entities; refusing them up front gives a
-  // clear reason rather than sax's "Invalid character entity".
+/**
+ * Feeds have no business declaring entities; refusing them up front gives a
+ * clear reason rather than sax's "Invalid character entity".
+ */
+export function refuseEntityDeclarations(xml: string): void {
   if (/<!ENTITY/i.test(xml.slice(0, 64 * 1024))) {
     throw new FeedParseError('refused: the document declares XML entities (possible entity-expansion attack)');
   }
+}
+
+export async function parseXmlFeed(xml: string): Promise<RawFeed> {
+  refuseEntityDeclarations(xml);
   // Seen in a GDACS copy: the whole file was decoded as Latin-1 and re-encoded,
   // turning the BOM into "ï»¿". Say so rather than "Non-whitespace before first tag".
   if (xml.startsWith('\u00ef\u00bb\u00bf')) {

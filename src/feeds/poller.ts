@@ -142,8 +142,9 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   }
 
   let items;
+  const profile = profileFor(feed.source);
   try {
-    items = await profileFor(feed.source).parse(fetched.text, feed);
+    items = await profile.parse(fetched.text, feed);
   } catch (err) {
     return fail(err, fetched.httpStatus);
   }
@@ -154,7 +155,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
       const locked = await lockFeedRow(tx, feed.id);
       const baseline = !locked?.baseline_at && !feed.alertOnFirstPoll;
       const stored = await loadStoredAdvisories(tx, feed.id);
-      const diff = diffAdvisories(stored, items, { baseline });
+      const diff = diffAdvisories(stored, items, { baseline, retainsWhenAbsent: profile.retainsWhenAbsent?.bind(profile) });
       const now = clock.now();
       const eventIds = await applyDiff(tx, feed, diff, now);
       if (eventIds.length > 0 && deps.onEvents) await deps.onEvents(tx, eventIds);

@@ -1,7 +1,9 @@
 import type { SourceProfile } from '../../config/schema.ts';
 import { auSmartravellerProfile } from './au-smartraveller.ts';
 import { caTravelProfile } from './ca-travel.ts';
+import { deAaProfile } from './de-aa.ts';
 import { genericProfile } from './generic.ts';
+import { jpMofaProfile } from './jp-mofa.ts';
 import type { SourceProfileImpl } from './types.ts';
 import { usEmbassyProfile } from './us-embassy.ts';
 import { ukFcdoProfile } from './uk-fcdo.ts';
@@ -14,6 +16,8 @@ const PROFILES: Record<SourceProfile, SourceProfileImpl> = {
   'uk-fcdo': ukFcdoProfile,
   'ca-travel': caTravelProfile,
   'au-smartraveller': auSmartravellerProfile,
+  'de-aa': deAaProfile,
+  'jp-mofa': jpMofaProfile,
 };
 
 export function profileFor(source: string): SourceProfileImpl {

@@ -10,4 +10,10 @@ export type ProfileFeed = Pick<FeedConfig, 'id' | 'countries'>;
  */
 export interface SourceProfileImpl {
   parse(text: string, feed: ProfileFeed): Promise<AdvisoryItem[]>;
+  /**
+   * For documents that are a rolling window of recent items: the advisories
+   * that stay in force when their item leaves the window (a country's latest
+   * danger level), instead of being recorded as gone. Default: none.
+   */
+  retainsWhenAbsent?(key: string): boolean;
 }
