@@ -51,7 +51,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
   const housekeeping = roles.has('poll')
     ? cron.schedule(
         config.settings.retention.schedule,
-        () => runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention }).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'housekeeping failed')),
+        () => runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention }).catch((err: unknown) => logger.error({ err }, 'housekeeping failed')),
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;

@@ -8,15 +8,23 @@ import { AppError, type ErrorClass } from '../common/errors.ts';
  * - permanent with scope 'message': this message can't be sent, others may;
  * - uncertain: the provider may have accepted it (Twilio 5xx on create).
  */
+export interface SendErrorOptions {
+  classification: ErrorClass;
+  /** Default 'message'. */
+  scope?: 'message' | 'recipient';
+  /** Default false. */
+  uncertain?: boolean;
+  cause?: unknown;
+}
+
 export class SendError extends AppError {
-  constructor(
-    message: string,
-    classification: ErrorClass,
-    readonly scope: 'message' | 'recipient' = 'message',
-    readonly uncertain = false,
-    options?: { cause?: unknown },
-  ) {
-    super(message, classification, options);
+  readonly scope: 'message' | 'recipient';
+  readonly uncertain: boolean;
+
+  constructor(message: string, options: SendErrorOptions) {
+    super(message, options.classification, { cause: options.cause });
+    this.scope = options.scope ?? 'message';
+    this.uncertain = options.uncertain ?? false;
   }
 }
 
@@ -35,19 +43,19 @@ export function classifySmtpError(err: unknown): SendError {
   // A rejected login (535, EAUTH) is our configuration, not the recipient: keep
   // the mail and retry, so fixing SMTP_URL delivers the backlog.
   if (e.code === 'EAUTH' || code === 535 || code === 530) {
-    return new SendError(`SMTP ${code ?? e.code}: ${detail}`, 'retryable', 'message', false, { cause: err });
+    return new SendError(`SMTP ${code ?? e.code}: ${detail}`, { classification: 'retryable', cause: err });
   }
   if (typeof code === 'number' && code >= 500) {
     // Only a refusal of the recipient itself stops the channel; a 5xx to DATA
     // (content or policy rejection) fails this message alone.
     const recipient = /RCPT/i.test(e.command ?? '') || (!e.command && (code === 550 || code === 551 || code === 553));
-    return new SendError(`SMTP ${code}: ${detail}`, 'permanent', recipient ? 'recipient' : 'message', false, { cause: err });
+    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: err });
   }
   if (typeof code === 'number' && code >= 400) {
-    return new SendError(`SMTP ${code}: ${detail}`, 'retryable', 'message', false, { cause: err });
+    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'retryable', cause: err });
   }
   // Connection refused / reset / timeout / TLS / auth: the server's problem, not the recipient's.
-  return new SendError(`SMTP ${e.code ?? 'error'}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  return new SendError(`SMTP ${e.code ?? 'error'}: ${detail}`, { classification: 'retryable', cause: err });
 }
 
 interface TwilioLikeError {
@@ -67,16 +75,16 @@ export function classifyTwilioError(err: unknown): SendError {
   const detail = `${e.message ?? String(err)}`.slice(0, 300);
   const label = `Twilio ${status ?? ''}${Number.isFinite(code) ? ` ${code}` : ''}`.trim();
   // 429 throttling, and 401/403 (bad credentials: our configuration) are retried.
-  if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, 'retryable', 'message', false, { cause: err });
+  if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, { classification: 'retryable', cause: err });
   if (typeof status === 'number' && status >= 500) {
     // 503 means "not processed"; any other 5xx on a create may have gone through.
-    return new SendError(`${label}: ${detail}`, 'retryable', 'message', status !== 503, { cause: err });
+    return new SendError(`${label}: ${detail}`, { classification: 'retryable', uncertain: status !== 503, cause: err });
   }
   if (typeof status === 'number' && status >= 400) {
     const recipient = RECIPIENT_CODES.has(code) && code !== 21408;
-    return new SendError(`${label}: ${detail}`, 'permanent', recipient ? 'recipient' : 'message', false, { cause: err });
+    return new SendError(`${label}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: err });
   }
   // No HTTP status: network error before or during the request; the create may or may not have arrived.
   const connectError = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${(e as { code?: unknown }).code ?? ''} ${detail}`);
-  return new SendError(`Twilio: ${detail}`, 'retryable', 'message', !connectError, { cause: err });
+  return new SendError(`Twilio: ${detail}`, { classification: 'retryable', uncertain: !connectError, cause: err });
 }

@@ -35,7 +35,7 @@ function createPool(connection: pg.PoolConfig, logger: Logger): pg.Pool {
   const pool = new pg.Pool({ ...connection, types, connectionTimeoutMillis: 10_000 });
   // An idle client losing its server (a PostgreSQL restart) must not crash the process;
   // the pool drops it and the next query opens a new one.
-  pool.on('error', (err) => logger.warn({ err: err.message }, 'database connection lost'));
+  pool.on('error', (err) => logger.warn({ err }, 'database connection lost'));
   return pool;
 }
 

@@ -1,19 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel } from '../db/types.ts';
 import { foreignSourceLabel, governmentOf } from '../advisories/governments.ts';
+import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
+import { channelOpen } from '../subscriptions/match.ts';
 import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
 import { claimDue, complete, loadContexts, releaseLeases, renewLeases, reserveSends, type ClaimedDelivery, type Completion, type DeliveryContext } from './repository.ts';
-import { retryDelayMs } from './retry.ts';
 
 export interface DispatcherDeps {
   db: DB;
@@ -76,7 +78,7 @@ export class Dispatcher {
         try {
           worked = (await this.runBatch()) !== null;
         } catch (err) {
-          this.deps.logger.error({ err: errorMessage(err) }, 'dispatch batch failed; retrying shortly');
+          this.deps.logger.error({ err }, 'dispatch batch failed; retrying shortly');
         }
         if (!worked && !this.stopping) {
           await new Promise<void>((resolve) => {
@@ -125,7 +127,7 @@ export class Dispatcher {
     const renewal = setInterval(() => {
       const ids = claims.map((c) => c.id).filter((id) => this.inFlight.has(id));
       renewLeases(db, this.owner, ids, new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) =>
-        this.deps.logger.warn({ err: errorMessage(err) }, 'could not renew delivery leases'),
+        this.deps.logger.warn({ err }, 'could not renew delivery leases'),
       );
     }, Math.max(100, leaseMs / 3));
     renewal.unref();
@@ -148,20 +150,20 @@ export class Dispatcher {
       for (const c of batch) this.inFlight.delete(c.id);
     };
 
-    let next = 0;
-    const worker = async () => {
-      while (next < claims.length) {
-        const claim = claims[next++]!;
-        const result = await this.deliverOne(claim, contexts.get(claim.id));
-        pending.push(result);
-        if (result.outcome === 'sent') summary.sent++;
-        else if (result.outcome === 'failed') summary.failed++;
-        else summary.retrying++;
-        this.deps.onResult?.(claim.channel, result.outcome, result.durationMs);
-        if (pending.length >= 100) await flush();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(settings.concurrency, claims.length) }, worker));
+    const limit = pLimit(settings.concurrency);
+    await Promise.all(
+      claims.map((claim) =>
+        limit(async () => {
+          const result = await this.deliverOne(claim, contexts.get(claim.id));
+          pending.push(result);
+          if (result.outcome === 'sent') summary.sent++;
+          else if (result.outcome === 'failed') summary.failed++;
+          else summary.retrying++;
+          this.deps.onResult?.(claim.channel, result.outcome, result.durationMs);
+          if (pending.length >= 100) await flush();
+        }),
+      ),
+    );
     await flush();
     return summary;
   }
@@ -173,9 +175,7 @@ export class Dispatcher {
     if (!ctx) return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
     const sub = ctx.subscriber;
     // Re-check at send time: an unsubscribe or STOP after fan-out wins.
-    const stillWanted =
-      sub.status === 'confirmed' && (claim.channel === 'email' ? !sub.emailStopped : sub.phone !== null && sub.phoneVerified && !sub.smsStopped);
-    if (!stillWanted) return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status}`, durationMs: 0 };
+    if (!channelOpen(sub, claim.channel)) return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status}`, durationMs: 0 };
 
     const event = this.messageEvent(ctx);
     try {
@@ -193,7 +193,7 @@ export class Dispatcher {
       }
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
     } catch (err) {
-      const e = err instanceof SendError ? err : new SendError(errorMessage(err), 'retryable', 'message', false, { cause: err });
+      const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
       const now = clock.now();
       if (!e.retryable) {
         if (e.scope === 'recipient') {
@@ -206,8 +206,8 @@ export class Dispatcher {
       if (claim.attempts >= settings.maxAttempts) {
         return { id: claim.id, outcome: 'failed', error: `gave up after ${claim.attempts} attempts: ${e.message}`, durationMs: elapsed() };
       }
-      const delay = retryDelayMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000 });
-      logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e.message, retryInMs: delay }, 'send failed; will retry');
+      const delay = backoffMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: true });
+      logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
       return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(now.getTime() + delay), durationMs: elapsed() };
     }
   }

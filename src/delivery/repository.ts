@@ -1,6 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import type { Channel, Database, DeliveryStatus, EventKind, Urgency } from '../db/types.ts';
+import type { Channel, Database, DeliveryStatus, EventKind, SubscriberStatus, Urgency } from '../db/types.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 
@@ -106,7 +106,7 @@ export async function claimDue(db: DB, options: { owner: string; limit: number; 
 
 export interface DeliveryContext {
   deliveryId: number;
-  subscriber: { id: number; email: string; phone: string | null; status: string; phoneVerified: boolean; emailStopped: boolean; smsStopped: boolean };
+  subscriber: { id: number; email: string; phone: string | null; status: SubscriberStatus; phoneVerified: boolean; emailStopped: boolean; smsStopped: boolean };
   event: {
     id: number;
     kind: EventKind;
@@ -331,7 +331,7 @@ export async function listDeliveries(db: DB, options: { status?: DeliveryStatus 
   }));
 }
 
-/** When the next delivery becomes due (for `dispatch` to report what it left waiting). */
+/** How many deliveries are in each status, every status present (zero when none): the deliveries-by-status gauge of /metrics. */
 export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, number>> {
   const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
   const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0 };

@@ -1,14 +1,15 @@
 import type { Transaction } from 'kysely';
+import pLimit from 'p-limit';
 import { diffAdvisories } from '../advisories/detect.ts';
 import { applyDiff, loadStoredAdvisories } from '../advisories/repository.ts';
 import type { FeedConfig, Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { randomBytes } from 'node:crypto';
 import type { Database, FeedRow, PollStatus } from '../db/types.ts';
+import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
-import { errorMessage } from '../common/errors.ts';
+import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { feedBackoffMs } from './backoff.ts';
 import { FeedFetchError, fetchFeed } from './fetch.ts';
 import { profileFor } from './profiles/index.ts';
 import { getFeedRow, leaseFeedForPoll, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
@@ -83,7 +84,7 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?:
     // Every way pollLeased returns records the poll, and that same statement gives the lease back.
     return await pollLeased(deps, feed, row, startedAt, log, owner);
   } catch (err) {
-    await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'could not release the poll lease; it expires on its own'));
+    await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
     throw err;
   }
 }
@@ -94,7 +95,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   const fail = async (err: unknown, httpStatus: number | null): Promise<PollOutcome> => {
     const finishedAt = clock.now();
     const retryAfterMs = err instanceof FeedFetchError ? err.details.retryAfterMs : undefined;
-    const delay = feedBackoffMs(row.consecutive_failures + 1, {
+    const delay = backoffMs(row.consecutive_failures + 1, {
       baseMs: settings.backoff.baseSeconds * 1000,
       maxMs: settings.backoff.maxSeconds * 1000,
       retryAfterMs,
@@ -102,7 +103,11 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
     const notBefore = new Date(finishedAt.getTime() + delay);
     const message = errorMessage(err);
     await recordFailure(db, { feedId: feed.id, startedAt, finishedAt, status: 'error', httpStatus, error: message, notBefore, leaseOwner });
-    log.warn({ err: message, failures: row.consecutive_failures + 1, notBefore }, 'poll failed');
+    // A permanent failure (a 404, a refused address, a body over the limit, an unreadable
+    // document) will not heal by waiting: it is logged as an error for the operator.
+    const permanent = err instanceof AppError && !err.retryable;
+    const kind = err instanceof FeedFetchError ? err.kind : undefined;
+    log[permanent ? 'error' : 'warn']({ err, kind, failures: row.consecutive_failures + 1, notBefore }, 'poll failed');
     return outcome(feed.id, 'error', { error: message, httpStatus, notBefore });
   };
 
@@ -194,21 +199,17 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
 
 /** Polls feeds with bounded concurrency; one feed's failure never stops the others. */
 export async function pollFeeds(deps: PollDeps, feeds: readonly FeedConfig[], options: { force?: boolean; concurrency?: number } = {}): Promise<PollOutcome[]> {
-  const results: PollOutcome[] = new Array(feeds.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < feeds.length) {
-      const i = next++;
-      const feed = feeds[i]!;
-      try {
-        results[i] = await pollFeed(deps, feed, options);
-      } catch (err) {
-        deps.logger.error({ feed: feed.id, err: errorMessage(err) }, 'poll crashed');
-        results[i] = outcome(feed.id, 'error', { error: errorMessage(err) });
-      }
-    }
-  };
-  const n = Math.max(1, Math.min(options.concurrency ?? deps.settings.http.concurrency, feeds.length));
-  await Promise.all(Array.from({ length: n }, worker));
-  return results;
+  const limit = pLimit(Math.max(1, options.concurrency ?? deps.settings.http.concurrency));
+  return Promise.all(
+    feeds.map((feed) =>
+      limit(async () => {
+        try {
+          return await pollFeed(deps, feed, options);
+        } catch (err) {
+          deps.logger.error({ feed: feed.id, err }, 'poll crashed');
+          return outcome(feed.id, 'error', { error: errorMessage(err) });
+        }
+      }),
+    ),
+  );
 }

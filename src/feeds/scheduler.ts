@@ -1,6 +1,6 @@
 import cron, { type RunCoordinator, type ScheduledTask } from 'node-cron';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { FeedConfig } from '../config/schema.ts';
-import { errorMessage } from '../common/errors.ts';
 import { pollFeed, type PollDeps, type PollOutcome } from './poller.ts';
 
 /**
@@ -11,6 +11,12 @@ import { pollFeed, type PollDeps, type PollOutcome } from './poller.ts';
 export class FeedScheduler {
   private tasks = new Map<string, { task: ScheduledTask; signature: string }>();
   private inFlight = new Map<string, Promise<PollOutcome | undefined>>();
+  /**
+   * Feeds on one schedule all fire at the same second; at most
+   * `http.concurrency` polls run at once so they don't all compete for the
+   * database pool and the network together.
+   */
+  private readonly limit: LimitFunction;
   private stopping = false;
 
   constructor(
@@ -18,7 +24,9 @@ export class FeedScheduler {
     private readonly defaultSchedule: string,
     /** Shared by all processes: each slot of each feed runs in exactly one of them. */
     private readonly coordinator?: RunCoordinator,
-  ) {}
+  ) {
+    this.limit = pLimit(Math.max(1, deps.settings.http.concurrency));
+  }
 
   /** Starts, stops or replaces tasks so that exactly the given feeds are scheduled. */
   apply(feeds: readonly FeedConfig[]): { added: string[]; removed: string[]; changed: string[] } {
@@ -60,37 +68,14 @@ export class FeedScheduler {
     if (this.stopping) return Promise.resolve(undefined);
     const running = this.inFlight.get(feed.id);
     if (running) return running.then(() => undefined);
-    const p = this.slot()
-      .then(async (release) => {
-        try {
-          return this.stopping ? undefined : await pollFeed(this.deps, feed);
-        } finally {
-          release();
-        }
-      })
+    const p = this.limit(async () => (this.stopping ? undefined : await pollFeed(this.deps, feed)))
       .catch((err: unknown) => {
-        this.deps.logger.error({ feed: feed.id, err: errorMessage(err) }, 'scheduled poll crashed');
+        this.deps.logger.error({ feed: feed.id, err }, 'scheduled poll crashed');
         return undefined;
       })
       .finally(() => this.inFlight.delete(feed.id));
     this.inFlight.set(feed.id, p);
     return p;
-  }
-
-  /**
-   * Feeds on one schedule all fire at the same second; at most
-   * `http.concurrency` polls run at once so they don't all compete for the
-   * database pool and the network together.
-   */
-  private active = 0;
-  private waiting: (() => void)[] = [];
-  private async slot(): Promise<() => void> {
-    if (this.active >= this.deps.settings.http.concurrency) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    return () => {
-      this.active--;
-      this.waiting.shift()?.();
-    };
   }
 
   nextRun(feedId: string): Date | null {

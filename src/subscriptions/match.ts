@@ -1,9 +1,11 @@
-import type { Channel } from '../db/types.ts';
+import type { Channel, SubscriberStatus } from '../db/types.ts';
 
 /**
- * The matching rule (SPEC §6), as a pure function. The set-based fan-out in
- * delivery/repository.ts implements the same rule in SQL; the integration
- * tests run one table of cases through both.
+ * The matching rule (docs/contract.md, "Subscriptions and matching"), as pure
+ * functions. The set-based fan-out in delivery/repository.ts implements the
+ * same rule in SQL; the integration tests run one table of cases through both.
+ * The dispatcher re-checks `channelOpen` at send time, so an unsubscribe, a
+ * STOP or a stopped address after fan-out wins.
  */
 export interface MatchSubscription {
   countries: readonly string[] | null;
@@ -14,7 +16,7 @@ export interface MatchSubscription {
 }
 
 export interface MatchSubscriber {
-  status: 'pending' | 'confirmed' | 'unsubscribed';
+  status: SubscriberStatus;
   phone: string | null;
   phoneVerified: boolean;
   emailStopped: boolean;
@@ -40,6 +42,12 @@ export function passesLevel(minLevel: number, level: number | null, previousLeve
   return Math.max(level, previousLevel ?? 0) >= minLevel;
 }
 
+/** Whether a subscriber can be sent anything on a channel now: confirmed, channel not stopped, SMS only to a verified number. */
+export function channelOpen(subscriber: MatchSubscriber, channel: Channel): boolean {
+  if (subscriber.status !== 'confirmed') return false;
+  return channel === 'email' ? !subscriber.emailStopped : subscriber.phone !== null && subscriber.phoneVerified && !subscriber.smsStopped;
+}
+
 export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscriber, event: MatchEvent): Channel[] {
   if (subscriber.status !== 'confirmed') return [];
   // Worldwide items (no country) reach only those who follow every country.
@@ -50,7 +58,5 @@ export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscr
     const haystack = `${event.title}\n${event.body}`.toLowerCase();
     if (!sub.keywords.some((k) => haystack.includes(k.toLowerCase()))) return [];
   }
-  return sub.channels.filter((ch) =>
-    ch === 'email' ? !subscriber.emailStopped : subscriber.phone !== null && subscriber.phoneVerified && !subscriber.smsStopped,
-  );
+  return sub.channels.filter((ch) => channelOpen(subscriber, ch));
 }

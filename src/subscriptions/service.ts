@@ -1,20 +1,23 @@
-import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { DB } from '../db/connect.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { Clock } from '../common/clock.ts';
 import { countryName } from '../common/countries.ts';
 import { escapeHtml } from '../common/escape.ts';
-import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
+import { safeEqual } from '../common/tokens.ts';
 import {
   checkPhoneCode,
   confirmSubscription,
   recordSubscriptionRequest,
+  setPhone,
   startPhoneVerification,
   subscriberForConfirmToken,
+  updatePreferences,
   type ConfirmResult,
   type RequestedSubscription,
+  type SubscriberView,
   type VerifyResult,
 } from './repository.ts';
 
@@ -90,7 +93,7 @@ export async function confirm(deps: TravelerDeps, token: string): Promise<Confir
   const result = await confirmSubscription(deps.db, hashToken(token), deps.clock.now());
   if (result.ok && result.firstUse && result.phone && !result.phoneVerified) {
     await sendPhoneCode(deps, result.subscriberId, result.phone).catch((err: unknown) =>
-      deps.logger.warn({ subscriber: result.subscriberId, err: errorMessage(err) }, 'could not send the phone verification code'),
+      deps.logger.warn({ subscriber: result.subscriberId, err }, 'could not send the phone verification code'),
     );
   }
   return result;
@@ -108,10 +111,36 @@ export async function subscriberForToken(deps: TravelerDeps, token: string, veri
 }
 
 export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code: string): Promise<VerifyResult> {
-  const expected = (h: string) => {
-    const a = Buffer.from(h);
-    const b = Buffer.from(codeHash(deps.secret, subscriberId, code));
-    return a.length === b.length && timingSafeEqual(a, b);
-  };
+  const expected = (h: string) => safeEqual(h, codeHash(deps.secret, subscriberId, code));
   return checkPhoneCode(deps.db, subscriberId, expected, deps.clock.now(), PHONE_CODE_MAX_ATTEMPTS);
+}
+
+/**
+ * A change saved from the manage page. Fewer destinations, another level,
+ * keywords or channels apply at once; new destinations or a new address wait
+ * for a confirmation by email (the same double opt-in as a new subscription),
+ * and a new phone number gets a code. Returns what to tell the traveler.
+ */
+export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView, email: string, request: RequestedSubscription): Promise<string[]> {
+  const notices: string[] = [];
+  const current = view.countries;
+  const added = request.countries === null ? current !== null : current !== null && request.countries.some((c) => !current.includes(c));
+  const immediateCountries = added ? (request.countries === null ? current : (current ?? []).filter((c) => request.countries!.includes(c))) : request.countries;
+  if (request.phone !== view.phone) {
+    await setPhone(deps.db, view.id, request.phone);
+    if (request.phone) {
+      await sendPhoneCode(deps, view.id, request.phone);
+      notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
+    }
+  }
+  const preferences = { countries: immediateCountries ?? null, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
+  await updatePreferences(deps.db, view.id, preferences, deps.clock.now());
+  const emailChanged = email !== view.email;
+  if (added || emailChanged || view.status !== 'confirmed') {
+    const { mailed } = await requestSubscription(deps, view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
+    mailed.catch((err: unknown) => deps.logger.error({ err }, 'confirmation email not sent'));
+    notices.push(`We sent a confirmation link to ${email}. ${added ? 'New destinations start' : 'Alerts go there'} once you open it.`);
+  }
+  notices.unshift('Your changes are saved.');
+  return notices;
 }

@@ -1,29 +1,23 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { listEvents } from '../advisories/repository.ts';
+import { safeEqual } from '../common/tokens.ts';
 import { deliveriesPerHour } from '../delivery/repository.ts';
 import { listFeeds } from '../feeds/repository.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 import type { WebDeps } from './deps.ts';
 
-export function tokenMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** Bearer token for scripts; Basic (any user, the token as password) so a browser can log in. */
 function authorized(req: FastifyRequest, token: string): boolean {
   const h = req.headers.authorization ?? '';
   const bearer = /^Bearer\s+(.+)$/i.exec(h)?.[1];
-  if (bearer) return tokenMatches(bearer.trim(), token);
+  if (bearer) return safeEqual(bearer.trim(), token);
   const basic = /^Basic\s+(.+)$/i.exec(h)?.[1];
   if (basic) {
     // user:password; without the colon there is no password (indexOf -1 used
     // to make the whole value the password).
     const decoded = Buffer.from(basic, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    return colon >= 0 && tokenMatches(decoded.slice(colon + 1), token);
+    return colon >= 0 && safeEqual(decoded.slice(colon + 1), token);
   }
   return false;
 }

@@ -10,7 +10,8 @@ import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { countByStatus } from '../delivery/repository.ts';
 import { listFeeds } from '../feeds/repository.ts';
-import { registerAdminRoutes, tokenMatches } from './admin.ts';
+import { safeEqual } from '../common/tokens.ts';
+import { registerAdminRoutes } from './admin.ts';
 import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 import { CSS } from './html.ts';
 import { messagePage } from './pages.ts';
@@ -94,7 +95,7 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
       message = 'the form has expired or was not sent from this site; reload the page and try again';
     }
     if (status >= 500) {
-      req.log.error({ err: err.message, route: req.routeOptions.url }, 'request failed');
+      req.log.error({ err, route: req.routeOptions.url }, 'request failed');
       message = 'something went wrong on our side; please try again later';
     }
     const field = err instanceof HttpError ? err.field : undefined;
@@ -129,7 +130,7 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
   app.get('/metrics', async (req, reply: FastifyReply) => {
     if (deps.metricsToken) {
       const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
-      if (!tokenMatches(given, deps.metricsToken)) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics token required');
+      if (!safeEqual(given, deps.metricsToken)) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics token required');
     }
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

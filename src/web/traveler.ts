@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorMessage } from '../common/errors.ts';
 import { verifyToken } from '../common/tokens.ts';
-import { getSubscriberView, setPhone, unsubscribe, updatePreferences, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
-import { confirm, requestSubscription, sendPhoneCode, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
+import { getSubscriberView, unsubscribe, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
+import { confirm, requestSubscription, saveManageChanges, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
 import {
   InputError,
   parseChannels,
@@ -97,7 +96,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
 
   const startRequest = async (email: string, request: RequestedSubscription) => {
     const { mailed } = await requestSubscription(traveler, email, request);
-    mailed.catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'confirmation email not sent'));
+    mailed.catch((err: unknown) => logger.error({ err }, 'confirmation email not sent'));
   };
 
   app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest() })));
@@ -193,31 +192,9 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       if (e instanceof HttpError && e.statusCode === 400) return render(400, { error: e.message });
       throw e;
     }
-    const { email, request } = parsed;
-    const now = traveler.clock.now();
-    const notices: string[] = [];
-    // Fewer destinations, another level, keywords or channels apply at once;
-    // new destinations or a new address wait for a confirmation by email.
-    const current = view.countries;
-    const added = request.countries === null ? current !== null : current !== null && request.countries.some((c) => !current.includes(c));
-    const immediateCountries = added ? (request.countries === null ? current : (current ?? []).filter((c) => request.countries!.includes(c))) : request.countries;
-    if (request.phone !== view.phone) {
-      await setPhone(deps.db, view.id, request.phone);
-      if (request.phone) {
-        await sendPhoneCode(traveler, view.id, request.phone);
-        notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
-      }
-    }
-    await updatePreferences(deps.db, view.id, { countries: immediateCountries ?? null, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels }, now);
-    const emailChanged = email !== view.email;
-    if (added || emailChanged || view.status !== 'confirmed') {
-      await startRequest(view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
-      notices.push(`We sent a confirmation link to ${email}. ${added ? 'New destinations start' : 'Alerts go there'} once you open it.`);
-    }
-    notices.unshift('Your changes are saved.');
+    const notices = await saveManageChanges(traveler, view, parsed.email, parsed.request);
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
-    const r = await render(200, { notices }, updated);
-    return r;
+    return render(200, { notices }, updated);
   });
 
   app.get<{ Params: { token: string } }>('/unsubscribe/:token', async (req, reply) => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { feedBackoffMs } from '../../src/feeds/backoff.ts';
 import { FeedFetchError, decodeBody, detectCharset, looksLikeHtml, parseRetryAfter } from '../../src/feeds/fetch.ts';
 import { fixture, fixtureBytes } from '../helpers/feed-server.ts';
 
@@ -155,32 +154,5 @@ describe('looksLikeHtml', () => {
     ['RSS whose items mention <html> later in the document', 'application/rss+xml', '<?xml version="1.0"?><rss><channel><description>&lt;html&gt;</description></channel></rss>', false],
   ])('%s → %s', (_name, contentType, text, expected) => {
     expect(looksLikeHtml(contentType, text)).toBe(expected);
-  });
-});
-
-describe('feedBackoffMs', () => {
-  const opts = { baseMs: 60 * S, maxMs: 6 * H };
-  it.each<[string, number, { retryAfterMs?: number }, number]>([
-    ['first failure: the base delay', 1, {}, 60 * S],
-    ['second failure doubles', 2, {}, 120 * S],
-    ['third failure doubles again', 3, {}, 240 * S],
-    ['sixth failure', 6, {}, 32 * 60 * S],
-    ['capped at maxMs', 10, {}, 6 * H],
-    ['a huge failure count stays capped (no overflow)', 10_000, {}, 6 * H],
-    ['zero failures is treated as one', 0, {}, 60 * S],
-    ['Retry-After wins when longer than the back-off', 1, { retryAfterMs: 120 * S }, 120 * S],
-    ['Retry-After loses when shorter than the back-off', 3, { retryAfterMs: 10 * S }, 240 * S],
-    ['Retry-After: 0 is not an invitation to hammer', 2, { retryAfterMs: 0 }, 120 * S],
-    ['Retry-After longer than maxMs still wins', 10, { retryAfterMs: 12 * H }, 12 * H],
-    ['Retry-After of two days is capped at 24 h', 1, { retryAfterMs: 48 * H }, 24 * H],
-    ['Retry-After of exactly 24 h is kept', 1, { retryAfterMs: 24 * H }, 24 * H],
-  ])('%s', (_name, failures, extra, expected) => {
-    expect(feedBackoffMs(failures, { ...opts, ...extra })).toBe(expected);
-  });
-
-  it('grows monotonically up to the cap', () => {
-    const delays = Array.from({ length: 15 }, (_, i) => feedBackoffMs(i + 1, opts));
-    for (let i = 1; i < delays.length; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
-    expect(delays.at(-1)).toBe(6 * H);
   });
 });
