@@ -138,7 +138,7 @@ export async function runService(config: AppConfig, options: { roles: readonly R
       if (stopSignal) {
         onSignal = undefined;
         service.stop().then(resolve, (e: unknown) => {
-          logger.error({ err: errorMessage(e) }, 'error while stopping');
+          logger.error({ err: e }, 'error while stopping');
           resolve();
         });
         return;
@@ -146,7 +146,7 @@ export async function runService(config: AppConfig, options: { roles: readonly R
       if (!reloadRequested) return;
       reloadRequested = false;
       // A reload that fails (database unreachable) is logged; it must not crash the service.
-      service.reload().catch((e: unknown) => logger.error({ err: errorMessage(e) }, 'feeds.yaml reload failed; the previous configuration stays in force'));
+      service.reload().catch((e: unknown) => logger.error({ err: e }, 'feeds.yaml reload failed; the previous configuration stays in force'));
     };
     onSignal();
   });
