@@ -367,3 +367,187 @@ export async function countEventsByKind(db: DB): Promise<Record<string, number>>
   const rows = await db.selectFrom('events').select(['kind', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('kind').execute();
   return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
 }
+
+// ---- Public views: the country overview, one country, events for feeds and the API ----
+
+/** One government's current levelled advisory for one country. */
+export interface CurrentAdvice {
+  country: string;
+  feedId: string;
+  feedName: string;
+  source: string;
+  government: string;
+  level: number;
+  levelText: string | null;
+  title: string;
+  link: string | null;
+  updatedAt: Date;
+}
+
+/** Every current levelled advisory, one row per (advisory, country); or only one country's. */
+export async function currentAdvice(db: DB, options: { country?: string } = {}): Promise<CurrentAdvice[]> {
+  let q = db
+    .selectFrom('advisories')
+    .innerJoin('feeds', 'feeds.id', 'advisories.feed_id')
+    .select([
+      sql<string>`unnest(advisories.countries)`.as('country'),
+      'advisories.feed_id',
+      'feeds.name as feed_name',
+      'feeds.source',
+      'advisories.level',
+      'advisories.level_text',
+      'advisories.title',
+      'advisories.link',
+      'advisories.changed_at',
+    ])
+    .where('advisories.removed_at', 'is', null)
+    .where('advisories.level', 'is not', null);
+  if (options.country) q = q.where(sql<boolean>`advisories.countries @> array[${options.country}]::text[]`);
+  const rows = await q.execute();
+  return rows
+    .filter((r) => !options.country || r.country === options.country)
+    .map((r) => ({
+      country: r.country,
+      feedId: r.feed_id,
+      feedName: r.feed_name,
+      source: r.source,
+      government: governmentOf(r.source, r.feed_name),
+      level: r.level!,
+      levelText: r.level_text,
+      title: r.title,
+      link: r.link,
+      updatedAt: r.changed_at,
+    }));
+}
+
+/** A level a government's advisory for a country took at a time (one stored version). */
+export interface LevelPoint {
+  government: string;
+  advisoryId: number;
+  at: Date;
+  level: number;
+}
+
+/**
+ * The levels of every advisory about `country` as stored versions recorded
+ * them, oldest first: the versions since `since`, plus each advisory's last
+ * version before it (the level the chart starts from).
+ */
+export async function levelPoints(db: DB, country: string, since: Date): Promise<LevelPoint[]> {
+  const rows = await sql<{ advisory_id: number; source: string; feed_name: string; created_at: Date; level: number }>`
+    select v.advisory_id, f.source, f.name as feed_name, v.created_at, v.level
+    from advisories a
+    join feeds f on f.id = a.feed_id
+    join lateral (
+      (select v0.advisory_id, v0.created_at, v0.level, v0.id from advisory_versions v0
+        where v0.advisory_id = a.id and v0.created_at < ${since}::timestamptz and v0.level is not null
+        order by v0.advisory_id, v0.id desc limit 1)
+      union all
+      (select v1.advisory_id, v1.created_at, v1.level, v1.id from advisory_versions v1
+        where v1.advisory_id = a.id and v1.created_at >= ${since}::timestamptz and v1.level is not null)
+    ) v on true
+    where a.countries @> array[${country}]::text[] and a.level is not null
+    order by v.created_at, v.id`.execute(db);
+  return rows.rows.map((r) => ({
+    government: governmentOf(r.source, r.feed_name),
+    advisoryId: Number(r.advisory_id),
+    at: new Date(r.created_at),
+    level: r.level,
+  }));
+}
+
+/** An event as the public pages, feeds and API show it: with the new version's wording and text. */
+export interface PublicEvent {
+  id: number;
+  feedId: string;
+  feedName: string;
+  government: string;
+  kind: EventKind;
+  countries: string[];
+  level: number | null;
+  previousLevel: number | null;
+  levelText: string | null;
+  title: string;
+  body: string;
+  link: string | null;
+  publishedAt: Date | null;
+  createdAt: Date;
+}
+
+/** Keyset position in the (created_at, id) order of events. */
+export interface EventPosition {
+  createdAt: Date;
+  id: number;
+}
+
+/**
+ * Events in a page: oldest first after `after` (the API's cursor order) or
+ * newest first (pages and Atom). `since` and `country` narrow them.
+ */
+export async function publicEvents(
+  db: DB,
+  options: { country?: string | undefined; since?: Date | undefined; after?: EventPosition | undefined; limit: number; newestFirst?: boolean },
+): Promise<PublicEvent[]> {
+  const dir = options.newestFirst ? 'desc' : 'asc';
+  let q = db
+    .selectFrom('events as e')
+    .innerJoin('feeds as f', 'f.id', 'e.feed_id')
+    .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
+    .select([
+      'e.id',
+      'e.feed_id',
+      'f.name as feed_name',
+      'f.source',
+      'e.kind',
+      'e.countries',
+      'e.level',
+      'e.previous_level',
+      'v.level_text',
+      'e.title',
+      'v.body',
+      'e.link',
+      'v.published_at',
+      'e.created_at',
+    ])
+    .orderBy('e.created_at', dir)
+    .orderBy('e.id', dir)
+    .limit(options.limit);
+  if (options.country) q = q.where(sql<boolean>`e.countries @> array[${options.country}]::text[]`);
+  if (options.since) q = q.where('e.created_at', '>=', options.since);
+  if (options.after) {
+    const { createdAt, id } = options.after;
+    q = q.where(sql<boolean>`(e.created_at, e.id) > (${createdAt}::timestamptz, ${id}::bigint)`);
+  }
+  const rows = await q.execute();
+  return rows.map((r) => ({
+    id: Number(r.id),
+    feedId: r.feed_id,
+    feedName: r.feed_name,
+    government: governmentOf(r.source, r.feed_name),
+    kind: r.kind,
+    countries: r.countries,
+    level: r.level,
+    previousLevel: r.previous_level,
+    levelText: r.level_text,
+    title: r.title,
+    body: r.body,
+    link: r.link,
+    publishedAt: r.published_at,
+    createdAt: r.created_at,
+  }));
+}
+
+/**
+ * A cheap fingerprint of everything the public views show: it moves when an
+ * event or a version is written or an advisory drops out. Cached renderings
+ * are valid while it stays the same.
+ */
+export async function publicDataVersion(db: DB): Promise<string> {
+  const r = await sql<{ e: string | null; v: string | null; r: string | null; f: number }>`
+    select (select max(id) from events)::text as e,
+           (select max(id) from advisory_versions)::text as v,
+           (select max(removed_at)::text || ':' || count(*) filter (where removed_at is null) from advisories) as r,
+           (select count(*) from feeds where enabled)::int as f`.execute(db);
+  const row = r.rows[0]!;
+  return `${row.e ?? 0}.${row.v ?? 0}.${row.r ?? ''}.${row.f}`;
+}

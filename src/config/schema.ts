@@ -147,6 +147,13 @@ export const settingsSchema = z
         adminAttemptsPerMinute: z.number().int().positive().default(10),
         /** When set, /metrics wants `Authorization: Bearer <token>` (METRICS_TOKEN overrides). */
         metricsToken: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+        /**
+         * Public pages, feeds and API answers are rendered once per change of the
+         * stored data; whether it changed is checked at most this often.
+         */
+        publicRefreshMs: z.number().int().nonnegative().default(1000),
+        /** Cache-Control max-age of the public pages, feeds and API (seconds). */
+        publicMaxAgeSeconds: z.number().int().nonnegative().default(60),
       })
       .strict()
       .prefault({}),

@@ -2,7 +2,8 @@ import { diffArrays } from 'diff';
 import type { EventKind, Urgency } from '../db/types.ts';
 import { shortLevelName } from '../advisories/wording.ts';
 import { countryName } from '../common/countries.ts';
-import { escapeHtml } from '../common/escape.ts';
+import { LEVEL_NAMES } from '../advisories/overview.ts';
+import { escapeHtml, safeUrl } from '../common/escape.ts';
 
 /**
  * Message rendering: pure functions from an event (and the versions before and
@@ -47,23 +48,6 @@ export interface RenderedEmail {
   text: string;
   html: string;
   headers: Record<string, string>;
-}
-
-const LEVEL_NAMES: Record<number, string> = {
-  1: 'Exercise normal precautions',
-  2: 'Exercise increased caution',
-  3: 'Reconsider travel',
-  4: 'Do not travel',
-};
-
-function safeUrl(url: string | null): string | null {
-  if (!url) return null;
-  try {
-    const u = new URL(url);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
-  } catch {
-    return null;
-  }
 }
 
 /** The first `n` UTF-16 units of `s`, never ending in half a surrogate pair (an emoji cut in two). */

@@ -38,7 +38,7 @@ export function layout(title: string, body: SafeHtml, options: { wide?: boolean 
 <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body>
-<header class="site"><a href="/" class="brand">Advisory Alerts</a></header>
+<header class="site"><a href="/" class="brand">Advisory Alerts</a><nav aria-label="Site"><a href="/countries">Advice by country</a></nav></header>
 <main class="${options.wide ? 'wide' : ''}" id="main">
 ${body}
 </main>
@@ -55,7 +55,9 @@ body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-s
 a{color:#0b57b0}
 a:focus,button:focus,input:focus,select:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:2px}
 header.site{background:#12355b;padding:.75rem 1rem}
+header.site{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:baseline}
 header.site .brand{color:#fff;font-weight:700;text-decoration:none;font-size:1.15rem}
+header.site nav a{color:#fff}
 main{max-width:42rem;margin:0 auto;padding:1rem;background:#fff;min-height:60vh}
 main.wide{max-width:72rem}
 footer.site{max-width:42rem;margin:0 auto;padding:1rem;color:#4a4a4a;font-size:.875rem}
@@ -79,7 +81,29 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;border-bottom:1px solid #ddd;padding:.4rem .5rem;vertical-align:top}
 .scroll{overflow-x:auto}
 .levels dt{font-weight:700}.levels dd{margin:0 0 .5rem}
+svg.chart{width:100%;height:auto;max-height:9rem;display:block}
 svg.chart text{font-size:11px;fill:#1b1b1b}
+svg.chart .grid{stroke:#ccc;stroke-width:1}
+svg.chart .line{fill:none;stroke:#1b1b1b;stroke-width:2}
+svg.chart .band{opacity:.35}
+svg.chart .band.lvl1{fill:#2e7d32}svg.chart .band.lvl2{fill:#8a6d00}svg.chart .band.lvl3{fill:#b35900}svg.chart .band.lvl4{fill:#b3261e}
+.sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
+.lvl .lvl-words{font-weight:600}
+form.filter{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end;margin:1rem 0}
+form.filter div{flex:1 1 12rem}
+form.filter button{margin-top:.5rem}
+table.countries th a{color:#0b57b0}
+.disagree{color:#8a1c1c;font-weight:700}
+.none{color:#4a4a4a}
+.crumbs{margin:0;font-size:.9rem}
+.summary .disagree{display:block;margin-top:.25rem}
+figure.history{margin:0 0 1rem}
+figure.history figcaption{font-weight:700}
+ul.events{list-style:none;padding:0}
+li.event{border-top:1px solid #ddd;padding:.5rem 0}
+li.event h3{font-size:1rem;margin:.25rem 0}
+li.event .meta{color:#4a4a4a;font-size:.9rem;margin:0 0 .5rem}
+form.follow{border:2px solid #12355b;border-radius:6px;padding:0 1rem 1rem;margin:1.5rem 0}
 @media (max-width:30rem){main{padding:.75rem}h1{font-size:1.35rem}}
 .st-sent{background:#2e7d32}.st-pending{background:#0b57b0}.st-sending{background:#6a1b9a}.st-uncertain{background:#b35900}.st-failed{background:#b3261e}.st-other{background:#777}
 `;

@@ -1,9 +1,10 @@
 import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
 import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { countEventsByKind, countrySummaries } from '../advisories/repository.ts';
 import type { Settings } from '../config/schema.ts';
@@ -15,6 +16,7 @@ import { registerAdminRoutes } from './admin.ts';
 import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 import { CSS } from './html.ts';
 import { messagePage } from './pages.ts';
+import { PUBLIC_READ_ROUTES, registerPublicRoutes } from './public.ts';
 import { registerTravelerRoutes } from './traveler.ts';
 import { registerTwilioWebhook } from './twilio-webhook.ts';
 
@@ -63,6 +65,10 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     },
     // Links in emails must open these pages; the referrer would leak tokens.
     referrerPolicy: { policy: 'no-referrer' },
+  });
+  // The public API and feeds may be read from any web page (GET only); nothing else is cross-origin.
+  await app.register(cors, () => (req: FastifyRequest, cb: (err: Error | null, options: { origin: boolean | string; methods?: string[]; exposedHeaders?: string[]; maxAge?: number }) => void) => {
+    cb(null, PUBLIC_READ_ROUTES.test(req.url) ? { origin: '*', methods: ['GET', 'HEAD'], exposedHeaders: ['ETag', 'Link'], maxAge: 86_400 } : { origin: false });
   });
   await app.register(formbody, { bodyLimit: deps.settings.web.bodyLimitBytes });
   // Only JSON and forms are accepted: anything else is a 415, not a confusing 400.
@@ -137,6 +143,7 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
 
   const highest = highestLevels(deps.db);
   registerTravelerRoutes(app, deps, highest);
+  registerPublicRoutes(app, deps);
   registerTwilioWebhook(app, deps);
   registerAdminRoutes(app, deps);
   return app;

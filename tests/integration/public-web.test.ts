@@ -1,0 +1,370 @@
+import * as DomUtils from 'domutils';
+import { XMLParser } from 'fast-xml-parser';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { addAdvisory, addFeed, changeAdvisory } from '../helpers/advice.ts';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { Page } from '../helpers/dom.ts';
+import { ManualClock } from '../helpers/poll.ts';
+import { CookieJar, csrfTokenOf, form, startWebApp, type WebApp } from '../helpers/web.ts';
+
+// The public pages, Atom feeds and JSON API over real HTTP, on a stored
+// history written the way polls leave it.
+
+const NOW = new Date('2026-11-30T12:00:00Z');
+const day = (iso: string) => new Date(`${iso}T09:00:00Z`);
+const HOSTILE_TITLE = 'Security Alert <script>alert(1)</script>';
+const HOSTILE_BODY = 'Avoid crowds.<img src=x onerror="alert(2)"> Concerts in Moscow <b onclick="x()">may be targeted</b>.\n\nMonitor local media.';
+
+interface EventJson {
+  id: number;
+  title: string;
+  countries: string[];
+  level: number | null;
+}
+interface CountryJson {
+  governments: { government: string; level: number }[];
+  history: { series: unknown[] };
+  recentAlerts: unknown[];
+}
+
+let tdb: TestDatabase;
+let web: WebApp;
+let clock: ManualClock;
+let usRussia: number;
+
+async function seed(): Promise<void> {
+  const db = tdb.db;
+  await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
+  await addFeed(db, { id: 'uk-fcdo', name: 'UK FCDO travel advice', source: 'uk-fcdo' });
+  await addFeed(db, { id: 'ca-travel', name: 'Travel.gc.ca advisories', source: 'ca-travel' });
+  await addFeed(db, { id: 'au-smartraveller', name: 'Smartraveller', source: 'au-smartraveller' });
+  await addFeed(db, { id: 'us-embassy-russia', name: 'U.S. Embassy Moscow alerts', source: 'us-embassy' });
+
+  // Russia: four governments, four levels. The U.S. went 3 → 4 in March.
+  const us = await addAdvisory(db, 'us-state-dept', 'russia', ['RU'], { level: 3, levelText: 'Level 3: Reconsider Travel', title: 'Russia - Level 3: Reconsider Travel', body: 'Reconsider travel.', link: 'https://travel.state.gov/russia', at: day('2025-06-01') });
+  usRussia = us.advisoryId;
+  await changeAdvisory(db, usRussia, { level: 4, levelText: 'Level 4: Do Not Travel', title: 'Russia - Level 4: Do Not Travel', body: 'Do not travel to Russia.', link: 'https://travel.state.gov/russia', at: day('2026-03-10') });
+  await addAdvisory(db, 'uk-fcdo', 'russia', ['RU'], { level: 3, levelText: 'Advise against all but essential travel', title: 'Russia travel advice', body: 'FCDO advises against all but essential travel.', link: 'https://www.gov.uk/foreign-travel-advice/russia', at: day('2026-01-05') });
+  await addAdvisory(db, 'ca-travel', 'RU', ['RU'], { level: 2, levelText: 'Exercise a high degree of caution', title: 'Russia', link: 'https://travel.gc.ca/destinations/russia', at: day('2026-02-01') }, { event: true });
+  await addAdvisory(db, 'au-smartraveller', 'russia', ['RU'], { level: 1, levelText: 'Exercise normal safety precautions', title: 'Russia', link: 'https://www.smartraveller.gov.au/destinations/europe/russia', at: day('2026-02-02') });
+  // An embassy alert with hostile markup and a javascript: link.
+  await addAdvisory(db, 'us-embassy-russia', 'post-1', ['RU'], { level: null, levelText: 'Security Alert', title: HOSTILE_TITLE, body: HOSTILE_BODY, link: 'javascript:alert(3)', at: day('2026-03-07') }, { event: true });
+
+  // France: they agree within one level.
+  await addAdvisory(db, 'us-state-dept', 'france', ['FR'], { level: 2, levelText: 'Level 2: Exercise Increased Caution', title: 'France - Level 2', at: day('2026-04-01') });
+  await addAdvisory(db, 'uk-fcdo', 'france', ['FR'], { level: 1, title: 'France travel advice', at: day('2026-05-01') });
+  // Côte d'Ivoire: for the accent-insensitive filter.
+  await addAdvisory(db, 'ca-travel', 'CI', ['CI'], { level: 3, title: "Côte d'Ivoire", at: day('2026-10-01') }, { event: true });
+}
+
+beforeAll(async () => {
+  tdb = await openTestDatabase();
+  clock = new ManualClock(NOW);
+  // Public answers are re-rendered as soon as the data changes (no refresh delay).
+  web = await startWebApp({ db: tdb.db, clock, settings: { web: { publicRefreshMs: 0 } } });
+});
+
+afterAll(async () => {
+  await web?.close();
+  await tdb?.close();
+});
+
+beforeEach(async () => {
+  await tdb.reset();
+  await seed();
+});
+
+async function get(path: string, headers: Record<string, string> = {}): Promise<{ res: Response; body: string }> {
+  const res = await fetch(web.url(path), { headers, redirect: 'manual' });
+  return { res, body: await res.text() };
+}
+
+function rowOf(page: Page, name: string) {
+  return page.one('tr', (tr) => page.all('th', (th) => Page.text(th) === name, tr).length === 1);
+}
+
+describe('/countries', () => {
+  it('shows every government’s level side by side, in words, with a mark where they disagree', async () => {
+    const { res, body } = await get('/countries');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const page = new Page(body);
+    const headers = page.all('th', (th) => Page.attr(th, 'scope') === 'col').map(Page.text);
+    expect(headers).toEqual(['Country', 'Highest level', 'United States', 'United Kingdom', 'Canada', 'Australia', 'Governments disagree', 'Last change']);
+
+    const ru = page.all('td', () => true, rowOf(page, 'Russia')).map(Page.text);
+    expect(ru[0]).toBe('4 — Do not travel');
+    expect(ru.slice(1, 5)).toEqual(['4 — Do not travel', '3 — Reconsider travel', '2 — Exercise increased caution', '1 — Exercise normal precautions']);
+    expect(ru[5]).toMatch(/Yes, levels 1 to 4/);
+    expect(ru[6]).toBe('10 Mar 2026');
+
+    const fr = page.all('td', () => true, rowOf(page, 'France')).map(Page.text);
+    expect(fr[0]).toBe('2 — Exercise increased caution');
+    expect(fr.slice(3, 5)).toEqual(['— no advice', '— no advice']);
+    expect(fr[5]).toBe('No');
+    // Each row links to its country page.
+    expect(page.all('a', (a) => Page.attr(a, 'href') === '/countries/RU')).toHaveLength(1);
+  });
+
+  it('filters by name without accents and sorts by level or last change with plain links', async () => {
+    const names = (body: string) => new Page(body).all('th', (th) => Page.attr(th, 'scope') === 'row').map(Page.text);
+    expect(names((await get('/countries')).body)).toEqual(["Côte d'Ivoire", 'France', 'Russia']);
+    expect(names((await get('/countries?q=cote')).body)).toEqual(["Côte d'Ivoire"]);
+    expect(names((await get('/countries?q=RUS')).body)).toEqual(['Russia']);
+    expect(names((await get('/countries?q=zzz')).body)).toEqual([]);
+    expect(names((await get('/countries?sort=level')).body)).toEqual(['Russia', "Côte d'Ivoire", 'France']);
+    expect(names((await get('/countries?sort=changed')).body)).toEqual(["Côte d'Ivoire", 'France', 'Russia']);
+    // The column headers are the sort links, keeping the filter.
+    const page = new Page((await get('/countries?q=r&sort=level')).body);
+    expect(page.all('a', (a) => Page.attr(a, 'href') === '/countries?q=r&sort=changed')).toHaveLength(1);
+    expect(Page.attr(page.one('th', (th) => Page.attr(th, 'aria-sort') !== undefined), 'aria-sort')).toBe('descending');
+  });
+
+  it('is linked from the subscribe page', async () => {
+    const page = new Page((await get('/')).body);
+    expect(page.all('a', (a) => Page.attr(a, 'href') === '/countries').length).toBeGreaterThan(0);
+  });
+});
+
+describe('/countries/:cc', () => {
+  it('shows each government’s level, wording, date and link, a chart per government and recent events', async () => {
+    const { res, body } = await get('/countries/RU');
+    expect(res.status).toBe(200);
+    const page = new Page(body);
+    expect(Page.text(page.one('h1'))).toBe('Russia: what each government advises');
+    const rows = page.all('tbody')[0]!;
+    const us = page.all('td', () => true, page.one('tr', (tr) => page.all('th', (th) => Page.text(th) === 'United States', tr).length === 1, rows)).map(Page.text);
+    expect(us).toEqual(['4 — Do not travel', 'Level 4: Do Not Travel', '10 Mar 2026', 'U.S. State Department travel advisories']);
+    expect(page.all('a', (a) => Page.attr(a, 'href') === 'https://travel.state.gov/russia', rows)).toHaveLength(1);
+
+    const charts = page.all('figure').map((f) => Page.text(page.one('figcaption', () => true, f)));
+    expect(charts).toEqual(['United States', 'United Kingdom', 'Canada', 'Australia']);
+    const usChart = page.all('figure')[0]!;
+    expect(Page.text(page.one('desc', () => true, usChart))).toBe('level 3 from 30 Nov 2025, then level 4 from 10 Mar 2026');
+    // Two steps: level 3 then 4; the step line goes up at the change.
+    expect(page.all('rect', () => true, usChart).map((r) => Page.attr(r, 'class'))).toEqual(['band lvl3', 'band lvl4']);
+
+    const events = page.all('li', (li) => Page.attr(li, 'class') === 'event').map((li) => Page.text(page.one('h3', () => true, li)));
+    expect(events).toContain('Russia - Level 4: Do Not Travel');
+    expect(events).toContain(HOSTILE_TITLE);
+  });
+
+  it('never renders feed markup: scripts, handlers and javascript: links stay text', async () => {
+    const { body } = await get('/countries/RU');
+    const page = new Page(body);
+    expect(page.all('script')).toEqual([]);
+    expect(page.all('img')).toEqual([]);
+    expect(page.all('b')).toEqual([]);
+    const everything = DomUtils.findAll(() => true, page.root.children);
+    expect(everything.filter((el) => Object.keys(el.attribs).some((a) => a.startsWith('on')))).toEqual([]);
+    expect(everything.filter((el) => Object.values(el.attribs).some((v) => /^\s*javascript:/i.test(v)))).toEqual([]);
+    expect(body).toContain('Security Alert &lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(body).toContain('&lt;b onclick=&quot;x()&quot;&gt;');
+  });
+
+  it('has a follow form pre-filled with the country that subscribes', async () => {
+    const jar = new CookieJar();
+    const res = await fetch(web.url('/countries/RU'));
+    jar.store(res);
+    const body = await res.text();
+    expect(res.headers.get('cache-control')).toBe('private, no-store');
+    const page = new Page(body);
+    const followForm = page.one('form', (f) => Page.attr(f, 'class') === 'follow');
+    expect(Page.attr(page.one('input', (i) => Page.attr(i, 'name') === 'countries', followForm), 'value')).toBe('RU');
+    const post = await fetch(web.url('/subscribe'), {
+      method: 'POST',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ _csrf: csrfTokenOf(body), email: 'follower@example.org', countries: 'RU', minLevel: '1' }),
+    });
+    expect(post.status).toBe(202);
+    const sub = await tdb.db
+      .selectFrom('subscribers')
+      .innerJoin('subscriptions', 'subscriptions.subscriber_id', 'subscribers.id')
+      .select(['subscribers.email', 'subscribers.status'])
+      .where('subscribers.email', '=', 'follower@example.org')
+      .executeTakeFirst();
+    expect(sub?.status).toBe('pending');
+    // Each visitor gets their own token in the (otherwise cached) page.
+    const other = await get('/countries/RU');
+    expect(csrfTokenOf(other.body)).not.toBe(csrfTokenOf(body));
+  });
+
+  it('answers 404 for unknown codes, redirects lower case, and shows a country without advice', async () => {
+    const unknown = await get('/countries/ZZ');
+    expect(unknown.res.status).toBe(404);
+    expect(unknown.body).toContain('Country not found');
+    expect((await get('/countries/russia')).res.status).toBe(404);
+    const lower = await get('/countries/ru');
+    expect(lower.res.status).toBe(301);
+    expect(lower.res.headers.get('location')).toBe('/countries/RU');
+    const empty = await get('/countries/NO');
+    expect(empty.res.status).toBe(200);
+    expect(empty.body).toContain('No government’s levelled advice for Norway is stored yet.');
+  });
+
+  it('shows a level change at once', async () => {
+    await changeAdvisory(tdb.db, usRussia, { level: 3, levelText: 'Level 3: Reconsider Travel', title: 'Russia - Level 3: Reconsider Travel', at: day('2026-11-29') });
+    const page = new Page((await get('/countries')).body);
+    expect(page.all('td', () => true, rowOf(page, 'Russia')).map(Page.text)[1]).toBe('3 — Reconsider travel');
+    const ru = (await (await fetch(web.url('/api/countries/RU'))).json()) as CountryJson;
+    expect(ru.governments[0]).toMatchObject({ government: 'United States', level: 3 });
+  });
+});
+
+const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ['entry', 'link', 'category', 'author'].includes(name) });
+
+interface AtomEntry {
+  id: string;
+  title: { '#text': string; '@type': string };
+  updated: string;
+  link: { '@href': string }[];
+  content: { '#text': string; '@type': string };
+  author: { name: string }[];
+  category?: { '@term': string }[];
+}
+
+describe('Atom feeds', () => {
+  async function atom(path: string) {
+    const { res, body } = await get(path);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/atom\+xml/);
+    const doc = xml.parse(body) as { feed: { '@xmlns': string; id: string; title: string; updated: string; link: { '@rel'?: string; '@href': string }[]; author: { name: string }[]; entry?: AtomEntry[] } };
+    return { body, feed: doc.feed };
+  }
+
+  it('/feed.atom is Atom 1.0 with the required elements, one entry per event, newest first', async () => {
+    const { feed } = await atom('/feed.atom');
+    expect(feed['@xmlns']).toBe('http://www.w3.org/2005/Atom');
+    expect(feed.id).toBe(web.url('/feed.atom'));
+    expect(feed.title).toMatch(/every government/);
+    expect(feed.link.find((l) => l['@rel'] === 'self')?.['@href']).toBe(web.url('/feed.atom'));
+    expect(feed.author[0]?.name).toBe('Advisory Alerts');
+    const entries = feed.entry ?? [];
+    const events = await tdb.db.selectFrom('events').select(['id', 'created_at']).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    expect(entries.map((e) => e.id)).toEqual(events.map((e) => `tag:127.0.0.1,2026:event:${e.id}`));
+    expect(feed.updated).toBe(events[0]!.created_at.toISOString());
+    for (const e of entries) {
+      expect(e.title['#text'].length).toBeGreaterThan(0);
+      expect(Number.isNaN(Date.parse(e.updated))).toBe(false);
+      expect(e.link[0]?.['@href']).toMatch(/^https?:\/\//);
+      expect(e.author[0]?.name).toBeTruthy();
+    }
+  });
+
+  it('escapes feed content: a reader shows the markup as text', async () => {
+    const { feed } = await atom('/countries/RU/feed.atom');
+    const alert = feed.entry!.find((e) => e.title['#text'].includes('Security Alert'))!;
+    // type="html": after XML decoding, the HTML must not contain live markup from the feed.
+    expect(alert.title['#text']).toBe('Russia — Security Alert &lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(alert.content['#text']).not.toMatch(/<(script|img|b)\b/i);
+    expect(alert.content['#text']).toContain('&lt;img src=x onerror=&quot;alert(2)&quot;&gt;');
+    // The javascript: link is not used; the entry links to the country page instead.
+    expect(alert.link[0]?.['@href']).toBe(web.url('/countries/RU'));
+  });
+
+  it('/countries/:cc/feed.atom has only that country’s events, with stable ids', async () => {
+    const first = await atom('/countries/RU/feed.atom');
+    const entries = first.feed.entry ?? [];
+    expect(entries.length).toBe(3);
+    expect(entries.every((e) => e.category?.some((c) => c['@term'] === 'RU'))).toBe(true);
+    await changeAdvisory(tdb.db, usRussia, { level: 3, title: 'Russia - Level 3', at: day('2026-11-29') });
+    const second = await atom('/countries/RU/feed.atom');
+    expect(second.feed.entry!.slice(1).map((e) => e.id)).toEqual(entries.map((e) => e.id));
+    expect(second.feed.entry![0]!.title['#text']).toBe('Russia — Russia - Level 3');
+    expect((await get('/countries/ZZ/feed.atom')).res.status).toBe(404);
+  });
+});
+
+describe('JSON API', () => {
+  it('/api/countries: shapes, strong ETag, 304, Cache-Control and CORS', async () => {
+    const { res, body } = await get('/api/countries', { origin: 'https://news.example.com' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=60');
+    const etag = res.headers.get('etag')!;
+    expect(etag).toMatch(/^"[^"]+"$/);
+    const data = JSON.parse(body);
+    expect(data.governments).toEqual(['United States', 'United Kingdom', 'Canada', 'Australia']);
+    const ru = data.countries.find((c: { country: string }) => c.country === 'RU');
+    expect(ru).toMatchObject({ name: 'Russia', highestLevel: 4, lowestLevel: 1, disagree: true, url: web.url('/countries/RU') });
+    expect(Object.keys(ru.governments)).toEqual(['United States', 'United Kingdom', 'Canada', 'Australia']);
+    expect(ru.governments['United States']).toMatchObject({ level: 4, levelText: 'Level 4: Do Not Travel', link: 'https://travel.state.gov/russia', feed: 'us-state-dept' });
+
+    const again = await get('/api/countries', { 'if-none-match': etag });
+    expect(again.res.status).toBe(304);
+    expect(again.body).toBe('');
+    // A change gives a new representation and a new ETag.
+    await changeAdvisory(tdb.db, usRussia, { level: 3, title: 'Russia - Level 3', at: day('2026-11-29') });
+    const changed = await get('/api/countries', { 'if-none-match': etag });
+    expect(changed.res.status).toBe(200);
+    expect(changed.res.headers.get('etag')).not.toBe(etag);
+  });
+
+  it('answers a CORS preflight for GET from any origin, and not for the subscription API', async () => {
+    const pre = await fetch(web.url('/api/events'), { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    const sub = await fetch(web.url('/api/subscriptions'), { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' } });
+    expect(sub.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('/api/countries/:cc: each government, the history and recent events; 404 for unknown codes', async () => {
+    const data = (await (await fetch(web.url('/api/countries/RU'))).json()) as CountryJson;
+    expect(data).toMatchObject({ country: 'RU', name: 'Russia', highestLevel: 4, lowestLevel: 1, disagree: true });
+    expect(data.governments.map((g) => [g.government, g.level])).toEqual([
+      ['United States', 4],
+      ['United Kingdom', 3],
+      ['Canada', 2],
+      ['Australia', 1],
+    ]);
+    expect(data.history.series[0]).toEqual({
+      government: 'United States',
+      steps: [
+        { from: '2025-11-30T12:00:00.000Z', to: '2026-03-10T09:00:00.000Z', level: 3 },
+        { from: '2026-03-10T09:00:00.000Z', to: '2026-11-30T12:00:00.000Z', level: 4 },
+      ],
+    });
+    expect(data.recentAlerts[0]).toMatchObject({ title: HOSTILE_TITLE, level: null, kind: 'new', government: 'United States' });
+    const missing = await get('/api/countries/ZZ');
+    expect(missing.res.status).toBe(404);
+    expect(JSON.parse(missing.body)).toMatchObject({ field: 'country' });
+  });
+
+  it('/api/events pages with a cursor, filters by since and country, and refuses bad parameters', async () => {
+    const all: number[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    for (;;) {
+      const res: Response = await fetch(web.url(`/api/events?limit=2${cursor ? `&cursor=${cursor}` : ''}`));
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { events: { id: number; createdAt: string }[]; hasMore: boolean; nextCursor: string | null };
+      pages++;
+      all.push(...page.events.map((e) => e.id));
+      if (page.hasMore) expect(res.headers.get('link')).toBe(`<${web.url(`/api/events?cursor=${page.nextCursor}&limit=2`)}>; rel="next"`);
+      else expect(res.headers.get('link')).toBeNull();
+      if (!page.hasMore) break;
+      cursor = page.nextCursor;
+    }
+    const events = await tdb.db.selectFrom('events').select('id').orderBy('created_at').orderBy('id').execute();
+    expect(all).toEqual(events.map((e) => e.id));
+    expect(pages).toBe(Math.ceil(events.length / 2));
+
+    const since = (await (await fetch(web.url('/api/events?since=2026-03-08T00:00:00Z'))).json()) as { events: EventJson[] };
+    expect(since.events.map((e) => e.title)).toEqual(['Russia - Level 4: Do Not Travel', "Côte d'Ivoire"]);
+    const fr = (await (await fetch(web.url('/api/events?country=ci'))).json()) as { events: EventJson[] };
+    expect(fr.events.map((e) => e.countries)).toEqual([['CI']]);
+
+    for (const [query, field] of [
+      ['since=yesterday', 'since'],
+      ['country=XX', 'country'],
+      ['cursor=bogus', 'cursor'],
+      ['limit=0', 'limit'],
+      ['limit=501', 'limit'],
+      ['page=2', 'page'],
+    ] as const) {
+      const res = await fetch(web.url(`/api/events?${query}`));
+      expect(res.status, query).toBe(400);
+      expect(((await res.json()) as { field: string }).field, query).toBe(field);
+    }
+  });
+});
