@@ -11,10 +11,10 @@ import { errorMessage } from './common/errors.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
 import { createChannels, createDispatcher, pollDepsFor, webDepsFor } from './runtime.ts';
+import type { Role } from './roles.ts';
 import { createMetrics } from './common/metrics.ts';
 
-export const ROLES = ['poll', 'deliver', 'web'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role } from './roles.ts';
 
 export interface RunningService {
   /** Re-reads feeds.yaml; an invalid file is refused and the running config stays. */
@@ -126,28 +126,38 @@ export async function runService(config: AppConfig, options: { roles: readonly R
     logger.info({ signal }, 'signal received');
     onSignal?.();
   };
-  signals.once('SIGTERM', () => requestStop('SIGTERM'));
-  signals.once('SIGINT', () => requestStop('SIGINT'));
-  signals.on('SIGHUP', () => {
+  const onTerm = () => requestStop('SIGTERM');
+  const onInt = () => requestStop('SIGINT');
+  const onHup = () => {
     reloadRequested = true;
     onSignal?.();
-  });
-  const service = await startService(config, options);
-  await new Promise<void>((resolve) => {
-    onSignal = () => {
-      if (stopSignal) {
-        onSignal = undefined;
-        service.stop().then(resolve, (e: unknown) => {
-          logger.error({ err: e }, 'error while stopping');
-          resolve();
-        });
-        return;
-      }
-      if (!reloadRequested) return;
-      reloadRequested = false;
-      // A reload that fails (database unreachable) is logged; it must not crash the service.
-      service.reload().catch((e: unknown) => logger.error({ err: e }, 'feeds.yaml reload failed; the previous configuration stays in force'));
-    };
-    onSignal();
-  });
+  };
+  signals.once('SIGTERM', onTerm);
+  signals.once('SIGINT', onInt);
+  signals.on('SIGHUP', onHup);
+  try {
+    const service = await startService(config, options);
+    await new Promise<void>((resolve) => {
+      onSignal = () => {
+        if (stopSignal) {
+          onSignal = undefined;
+          service.stop().then(resolve, (e: unknown) => {
+            logger.error({ err: e }, 'error while stopping');
+            resolve();
+          });
+          return;
+        }
+        if (!reloadRequested) return;
+        reloadRequested = false;
+        // A reload that fails (database unreachable) is logged; it must not crash the service.
+        service.reload().catch((e: unknown) => logger.error({ err: e }, 'feeds.yaml reload failed; the previous configuration stays in force'));
+      };
+      onSignal();
+    });
+  } finally {
+    // Whoever runs this (the CLI, or a test running the CLI in-process) gets its signals back.
+    signals.off('SIGTERM', onTerm);
+    signals.off('SIGINT', onInt);
+    signals.off('SIGHUP', onHup);
+  }
 }

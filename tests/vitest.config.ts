@@ -3,12 +3,18 @@ import { defineConfig } from 'vitest/config';
 // The integration suite runs twice when a real PostgreSQL is available
 // (TEST_DATABASE_URL, set by .ci/run): once on embedded PGlite, once on the server.
 const integration = ['tests/integration/**/*.test.ts'];
+// Files whose subject is not the database run in the pglite project only: the
+// command line's refusals (decided before a database is opened) and the browser
+// walk-through (the SQL under its pages runs on both databases in web.test.ts).
+const onceOnly = ['tests/integration/cli-refusals.test.ts', 'tests/integration/browser.test.ts'];
 const projects: { test: Record<string, unknown> }[] = [
   { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'] } },
   { test: { name: 'pglite', root: '.', include: integration, globalSetup: ['tests/helpers/build.ts', 'tests/helpers/pglite-template.ts'], env: { TEST_DB_KIND: 'pglite' }, testTimeout: 30_000, hookTimeout: 60_000 } },
 ];
 if (process.env.TEST_DATABASE_URL) {
-  projects.push({ test: { name: 'postgres', root: '.', include: integration, globalSetup: ['tests/helpers/build.ts'], env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 } });
+  projects.push({
+    test: { name: 'postgres', root: '.', include: integration, exclude: onceOnly, globalSetup: ['tests/helpers/build.ts'], env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 },
+  });
 }
 
 export default defineConfig({

@@ -2,15 +2,20 @@ import type { Command } from 'commander';
 import { loadConfig, type AppConfig } from '../config/load.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import { createLogger, type LogDestination, type Logger } from '../common/logger.ts';
 
 export type Env = Record<string, string | undefined>;
 
-/** What one command line runs with: where output goes and how to load the configuration. */
-export interface Cli {
-  env: Env;
+/** Where a command line's output goes: stdout, the one-line reasons (stderr), and log lines (stderr unless given). */
+export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  log?: LogDestination;
+}
+
+/** What one command line runs with: where output goes and how to load the configuration. */
+export interface Cli extends CliIo {
+  env: Env;
   /** Loads and validates the configuration; called inside an action so `--help` and refusals need none. */
   context(logLevel?: string): CommandContext;
 }
@@ -30,10 +35,10 @@ export interface CommandContext {
   out: (text: string) => void;
 }
 
-export function createContext(env: Env, out: (text: string) => void, logLevel?: string): CommandContext {
+export function createContext(env: Env, out: (text: string) => void, logLevel?: string, log?: LogDestination): CommandContext {
   const config = loadConfig(env);
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked.
-  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel));
+  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log);
   return { config, logger, clock: systemClock, out };
 }
 

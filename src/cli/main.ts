@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { errorMessage } from '../common/errors.ts';
-import { createContext, type Cli, type Env, type RegisterCommand } from './context.ts';
+import { createContext, type Cli, type CliIo, type Env, type RegisterCommand } from './context.ts';
 import { register as advisories } from './commands/advisories.ts';
 import { register as config } from './commands/config.ts';
 import { register as countries } from './commands/countries.ts';
@@ -20,24 +20,26 @@ import { register as subscribers } from './commands/subscribers.ts';
  */
 const COMMANDS: readonly RegisterCommand[] = [start, migrate, config, poll, feeds, advisories, countries, events, subscribers, dispatch, deliveries];
 
-export function buildProgram(env: Env, out: (text: string) => void, err: (text: string) => void): Command {
+export function buildProgram(env: Env, io: CliIo): Command {
+  const { out, err } = io;
   const program = new Command('advisory-alerts')
     .description('Watches travel-advisory feeds and alerts subscribers when an advisory changes.')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .showHelpAfterError(false);
-  const cli: Cli = { env, out, err, context: (logLevel) => createContext(env, out, logLevel) };
+  const cli: Cli = { ...io, env, context: (logLevel) => createContext(env, out, logLevel, io.log) };
   for (const register of COMMANDS) register(program, cli);
   return program;
 }
 
-/** Runs one command line; returns the exit status. Reasons go to stderr as one line. */
-export async function main(
-  argv: string[],
-  env: Env,
-  io = { out: (s: string) => process.stdout.write(`${s}\n`), err: (s: string) => process.stderr.write(`${s}\n`) },
-): Promise<number> {
-  const program = buildProgram(env, io.out, io.err);
+const processIo: CliIo = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
+
+/**
+ * Runs one command line; returns the exit status. Reasons go to stderr as one line.
+ * Everything it needs comes in through the arguments (the tests run commands in-process this way).
+ */
+export async function main(argv: string[], env: Env, io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(env, io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

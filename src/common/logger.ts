@@ -2,8 +2,13 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** JSON logs on stderr, so stdout stays clean for command output (`--json`). */
-export function createLogger(level: string): Logger {
+/** Where log lines go: anything with `write(line)` (a file descriptor stream, or a test's buffer). */
+export interface LogDestination {
+  write(line: string): unknown;
+}
+
+/** JSON logs on stderr (or `destination`), so stdout stays clean for command output (`--json`). */
+export function createLogger(level: string, destination: LogDestination = pino.destination(2)): Logger {
   return pino(
     {
       level,
@@ -14,7 +19,7 @@ export function createLogger(level: string): Logger {
         censor: '[redacted]',
       },
     },
-    pino.destination(2),
+    destination,
   );
 }
 

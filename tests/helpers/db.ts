@@ -18,9 +18,18 @@ export interface TestDatabase {
   kind: 'pglite' | 'postgres';
   /** For processes the test spawns: DATABASE_URL, or DATA_DIR of the embedded database. */
   env: Record<string, string>;
+  /**
+   * For the command line run in this process (`cli()` in cli.ts). On PGlite this process
+   * hosts the embedded database, and an embedded open from its own pid would take the
+   * lock for stale; so it reaches the database the way any PostgreSQL client does,
+   * through the socket, by DATABASE_URL (DATA_DIR stays for the outboxes).
+   */
+  cliEnv: Record<string, string>;
   reset(): Promise<void>;
   close(): Promise<void>;
 }
+
+const TEST_SECRET = 'test-secret-0123456789abcdef';
 
 export function testDbKind(): 'pglite' | 'postgres' {
   return process.env.TEST_DB_KIND === 'postgres' ? 'postgres' : 'pglite';
@@ -37,6 +46,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     db: handle.db,
     kind: 'pglite',
     env: { DATA_DIR: dataDir },
+    cliEnv: { DATA_DIR: dataDir, DATABASE_URL: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(path.join(dataDir, 'run'))}`, APP_SECRET: TEST_SECRET },
     reset: () => truncateAll(handle.db),
     close: async () => {
       await handle.close();
@@ -60,7 +70,8 @@ async function openPostgres(): Promise<TestDatabase> {
   return {
     db: handle.db,
     kind: 'postgres',
-    env: { DATABASE_URL: url.href, APP_SECRET: 'test-secret-0123456789abcdef' },
+    env: { DATABASE_URL: url.href, APP_SECRET: TEST_SECRET },
+    cliEnv: { DATABASE_URL: url.href, APP_SECRET: TEST_SECRET },
     reset: () => truncateAll(handle.db),
     close: async () => {
       await handle.close();

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { cli, jsonArray, killChildren, ServiceProcess, type Env } from '../helpers/cli.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * `advisory-alerts start` as a real child process: scheduled polls, the web
@@ -14,127 +13,12 @@ import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-serve
  *
  * On PGlite the service must host the embedded database itself (a `start`
  * refuses to be a client of another process), so this file gives it a fresh
- * DATA_DIR of its own, and reaches the database only through the CLI, as an
- * admin would, over the service's socket. On PostgreSQL it uses the test database.
+ * DATA_DIR of its own, and reaches the database only through the CLI (run in
+ * this process), as an admin would, over the service's socket. On PostgreSQL it
+ * uses the test database.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'src/cli/bin.mjs');
-const PRODUCT_VARS = [
-  'DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT', 'PUBLIC_BASE_URL', 'MAIL_FROM', 'SMTP_URL', 'ADMIN_TOKEN',
-  'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'TWILIO_MESSAGING_SERVICE_SID', 'TWILIO_API_BASE_URL',
-];
 const EVERY_SECOND = '*/1 * * * * *';
-
-type LogLine = Record<string, unknown>;
-type Child = ChildProcessByStdio<null, Readable, Readable>;
-
-function spawnCli(args: string[], env: Record<string, string>): Child {
-  const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of PRODUCT_VARS) delete base[name];
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-const children = new Set<Child>();
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string>, timeoutMs = 150_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(args, env);
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`advisory-alerts ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      children.delete(child);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function jsonArray(r: CliResult): Record<string, unknown>[] {
-  expect(r.code, r.stderr).toBe(0);
-  const parsed: unknown = JSON.parse(r.stdout);
-  expect(Array.isArray(parsed)).toBe(true);
-  return parsed as Record<string, unknown>[];
-}
-
-/** Waits for a condition, checking every 100 ms, failing with `what` after the deadline. */
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000, alive?: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (condition()) return;
-    const dead = alive?.();
-    if (dead) throw new Error(`while waiting for ${what}: ${dead}`);
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The running `start` process: its JSON log lines (stderr) and its exit. */
-class ServiceProcess {
-  readonly logs: LogLine[] = [];
-  stderr = '';
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private partial = '';
-
-  constructor(readonly child: Child) {
-    child.stdout.resume();
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      this.stderr += s;
-      this.partial += s;
-      const lines = this.partial.split('\n');
-      this.partial = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue; // e.g. a Node deprecation warning
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        resolve(this.exit);
-      });
-    });
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  find(match: (l: LogLine) => boolean): LogLine[] {
-    return this.logs.filter(match);
-  }
-
-  /** Why the service cannot satisfy a wait any more (it exited), for waitFor. */
-  readonly dead = (): string | undefined => (this.exit ? `the service exited (${JSON.stringify(this.exit)}); stderr:\n${this.stderr}` : undefined);
-
-  async waitForLog(what: string, match: (l: LogLine) => boolean, timeoutMs = 60_000, after = 0): Promise<LogLine> {
-    await waitFor(what, () => this.logs.slice(after).some(match), timeoutMs, this.dead);
-    return this.logs.slice(after).find(match)!;
-  }
-}
 
 const kind = testDbKind();
 let t: TestDatabase | undefined;
@@ -142,7 +26,7 @@ let server: FeedServer;
 let work: string;
 let configDir: string;
 let dataDir: string;
-let env: Record<string, string>;
+let env: Env;
 let service: ServiceProcess;
 let baseUrl: string;
 
@@ -176,19 +60,15 @@ beforeAll(async () => {
     env = { CONFIG_DIR: configDir, DATA_DIR: dataDir, PORT: '0' };
   }
 
-  const child = spawnCli(['start', '--roles', 'poll,web'], env);
-  children.add(child);
-  service = new ServiceProcess(child);
-  const listening = await service.waitForLog('the web server to listen', (l) => l.msg === 'web listening', 150_000);
+  service = new ServiceProcess(['start', '--roles', 'poll,web'], env);
+  const listening = await service.waitForLog('the web server to listen', (l) => l.msg === 'web listening');
   const port = new URL(String(listening.url)).port;
   expect(Number(port)).toBeGreaterThan(0);
   baseUrl = `http://127.0.0.1:${port}`;
 }, 180_000);
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  killChildren();
   await server?.stop();
   await t?.close();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -198,7 +78,7 @@ afterAll(async () => {
 describe('advisory-alerts start', { timeout: 240_000 }, () => {
   it('polls a feed on its own schedule', async () => {
     await service.waitForLog('the baseline poll of alpha', (l) => l.msg === 'polled' && l.feed === 'alpha' && l.baseline === true);
-    await waitFor('three polls of alpha (one a second)', () => server.count('/alpha') >= 3, 60_000, service.dead);
+    await waitFor('three polls of alpha (one a second)', () => server.count('/alpha') >= 3, { dead: service.dead });
     // Conditional GET: after the first poll, the stored validator is sent back.
     const later = server.requests.filter((r) => r.path === '/alpha').slice(1);
     expect(later.length).toBeGreaterThan(0);
@@ -220,7 +100,7 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     server.set('/alpha', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
     await service.waitForLog('the poll that sees the March 7 alert', (l) => l.msg === 'polled' && l.feed === 'alpha' && l.events === 1);
 
-    const [eventsR, advisoriesR] = await Promise.all([runCli(['events', 'list', '--json'], env), runCli(['advisories', 'list', '--country', 'RU', '--json'], env)]);
+    const [eventsR, advisoriesR] = await Promise.all([cli(['events', 'list', '--json'], env), cli(['advisories', 'list', '--country', 'RU', '--json'], env)]);
     const events = jsonArray(eventsR);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ feed: 'alpha', kind: 'new', country: 'RU', title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)' });
@@ -231,7 +111,7 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
   });
 
   it.skipIf(kind !== 'pglite')('refuses a second start on the same embedded database with a one-line reason', async () => {
-    const r = await runCli(['start', '--roles', 'poll,web'], env);
+    const r = await cli(['start', '--roles', 'poll,web'], env);
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
     const lines = r.stderr.trimEnd().split('\n');
@@ -243,24 +123,24 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     const lock = JSON.parse(readFileSync(path.join(dataDir, 'pglite.lock'), 'utf8')) as { pid: number };
     expect(lock.pid).toBe(service.pid);
     const before = server.count('/alpha');
-    await waitFor('alpha to be polled again', () => server.count('/alpha') > before, 60_000, service.dead);
+    await waitFor('alpha to be polled again', () => server.count('/alpha') > before, { dead: service.dead });
   });
 
   it('on SIGHUP picks up an edited feeds.yaml: a new feed starts, a removed one stops and keeps its history', async () => {
     const from = service.logs.length;
     writeFeeds(`feeds:\n${feedYaml('beta', '/beta', 'generic', 'BY')}`);
     service.child.kill('SIGHUP');
-    const reloaded = await service.waitForLog('the reload', (l) => l.msg === 'feeds.yaml reloaded', 60_000, from);
+    const reloaded = await service.waitForLog('the reload', (l) => l.msg === 'feeds.yaml reloaded', { after: from });
     expect(reloaded).toMatchObject({ added: ['beta'], removed: ['alpha'] });
 
-    await waitFor('two polls of beta', () => server.count('/beta') >= 2, 60_000, service.dead);
+    await waitFor('two polls of beta', () => server.count('/beta') >= 2, { dead: service.dead });
     // Anything of alpha's that was in flight at the reload has landed by now.
     const alphaAfterReload = server.count('/alpha');
     const betaNow = server.count('/beta');
-    await waitFor('three more polls of beta', () => server.count('/beta') >= betaNow + 3, 60_000, service.dead);
+    await waitFor('three more polls of beta', () => server.count('/beta') >= betaNow + 3, { dead: service.dead });
     expect(server.count('/alpha')).toBe(alphaAfterReload);
 
-    const [feedsR, advisoriesR] = await Promise.all([runCli(['feeds', 'list', '--json'], env), runCli(['advisories', 'list', '--json'], env)]);
+    const [feedsR, advisoriesR] = await Promise.all([cli(['feeds', 'list', '--json'], env), cli(['advisories', 'list', '--json'], env)]);
     const feeds = new Map(jsonArray(feedsR).map((f) => [f.id, f]));
     expect(feeds.get('alpha')).toMatchObject({ enabled: false, advisories: 3, nextPoll: null, failures: 0 });
     expect(feeds.get('alpha')!.status).toMatch(/^(ok|not-modified)$/);
@@ -275,12 +155,12 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     const from = service.logs.length;
     writeFeeds(`feeds:\n  - id: beta\n    url: ftp://example.org/feed.xml\n  - id: gamma\n    url: ${server.url('/gamma')}\n`);
     service.child.kill('SIGHUP');
-    const refused = await service.waitForLog('the refusal', (l) => typeof l.msg === 'string' && l.msg.startsWith('feeds.yaml refused'), 60_000, from);
+    const refused = await service.waitForLog('the refusal', (l) => typeof l.msg === 'string' && l.msg.startsWith('feeds.yaml refused'), { after: from });
     expect(refused.problems).toEqual(['feeds.yaml: feeds[0].url: must be an http(s) URL']);
     expect(refused.level).toBeGreaterThanOrEqual(50);
 
     const betaNow = server.count('/beta');
-    await waitFor('beta to go on being polled', () => server.count('/beta') >= betaNow + 2, 60_000, service.dead);
+    await waitFor('beta to go on being polled', () => server.count('/beta') >= betaNow + 2, { dead: service.dead });
     expect(server.count('/gamma')).toBe(0);
     expect(service.find((l) => l.msg === 'feeds.yaml reloaded')).toHaveLength(1);
     expect(service.exit).toBeUndefined();

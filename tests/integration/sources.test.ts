@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countrySummaries, eventWithVersions, listAdvisories, listEvents } from '../../src/advisories/repository.ts';
 import type { FeedConfig } from '../../src/config/schema.ts';
+import { cli, jsonArray } from '../helpers/cli.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
@@ -15,9 +14,6 @@ import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.
  * the whole pipeline (HTTP → parse → diff → PostgreSQL), on real documents:
  * what is an event, what is noise, and the governments side by side.
  */
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'src/cli/bin.mjs');
 
 const CANADA_MARCH = fixture('canada/index-alpha-eng_2014-03-02.json');
 const CANADA_OCTOBER = fixture('canada/index-alpha-eng_2014-10-02.json');
@@ -314,41 +310,6 @@ describe('U.S. State Department (us-state-dept): the switch to the newer format'
 
 // ---------------------------------------------------------------- Side by side
 
-/** Variables of the product that must not leak from the developer's shell into the child. */
-const PRODUCT_VARS = ['DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT', 'PUBLIC_BASE_URL', 'MAIL_FROM', 'SMTP_URL', 'ADMIN_TOKEN'];
-
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of PRODUCT_VARS) delete childEnv[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...childEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`advisory-alerts ${args.join(' ')} timed out\nstderr: ${stderr}`));
-    }, 60_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function jsonRows(r: { code: number | null; stdout: string; stderr: string }): Record<string, unknown>[] {
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  const parsed: unknown = JSON.parse(r.stdout);
-  expect(Array.isArray(parsed)).toBe(true);
-  return parsed as Record<string, unknown>[];
-}
-
 /** The 2021 State Department document cut down to a few destinations (each item byte-identical), to keep the test fast. */
 function stateDeptSubset(xml: string, tags: string[]): string {
   const items = [...xml.matchAll(/<item>[\s\S]*?<\/item>\n/g)].map((m) => m[0]);
@@ -360,7 +321,7 @@ function stateDeptSubset(xml: string, tags: string[]): string {
 }
 
 describe('governments side by side', () => {
-  it('Russia from four governments: one row per feed, the highest level, who says so, and the disagreement (also through the real CLI)', async () => {
+  it('Russia from four governments: one row per feed, the highest level, who says so, and the disagreement (also through the CLI)', async () => {
     const feeds: FeedConfig[] = [
       feedConfig({ id: 'uk-fcdo-russia', name: 'UK FCDO — Russia travel advice', url: server.set('/uk/russia.atom', { body: FCDO_V1, contentType: ATOM_TYPE }), source: 'uk-fcdo', countries: ['RU'] }),
       feedConfig({ id: 'us-state-dept', name: 'U.S. State Department travel advisories', url: server.set('/us/TAsTWs.xml', { body: stateDeptSubset(STATE_DEPT_2021, ['RS', 'KS', 'IS', 'TH', 'IZ']) }), source: 'us-state-dept' }),
@@ -399,7 +360,7 @@ describe('governments side by side', () => {
     // Israel: Smartraveller 3, the State Department 3 (Israel, The West Bank and Gaza).
     expect(byCountry.get('IL')!.levels.map((l) => [l.feedId, l.level])).toEqual(expect.arrayContaining([['au-smartraveller', 3], ['us-state-dept', 3]]));
 
-    // The real CLI, as a child process, against this very database.
+    // The CLI's listings of this very database.
     const configDir = path.join(work, 'config');
     mkdirSync(configDir, { recursive: true });
     writeFileSync(
@@ -408,10 +369,10 @@ describe('governments side by side', () => {
         .map((f) => `  - id: ${f.id}\n    name: ${JSON.stringify(f.name)}\n    url: ${f.url}\n    source: ${f.source}\n${f.countries.length ? `    countries: [${f.countries.join(', ')}]\n` : ''}`)
         .join('')}`,
     );
-    const env = { CONFIG_DIR: configDir, ...t.env };
-    const [countriesR, advisoriesR] = await Promise.all([runCli(['countries', 'list', '--json'], env), runCli(['advisories', 'list', '--country', 'RU', '--json'], env)]);
+    const env = { CONFIG_DIR: configDir, ...t.cliEnv };
+    const [countriesR, advisoriesR] = await Promise.all([cli(['countries', 'list', '--json'], env), cli(['advisories', 'list', '--country', 'RU', '--json'], env)]);
 
-    const countries = jsonRows(countriesR);
+    const countries = jsonArray(countriesR);
     expect(countries).toHaveLength(summaries.length);
     for (const c of countries) expect(Object.keys(c)).toEqual(expect.arrayContaining(['country', 'highestLevel', 'saidBy', 'disagree']));
     const ruRow = countries.find((c) => c.country === 'RU')!;
@@ -424,7 +385,7 @@ describe('governments side by side', () => {
       expect(c.disagree).toBe(s.highestLevel - s.lowestLevel >= 2);
     }
 
-    const advisories = jsonRows(advisoriesR);
+    const advisories = jsonArray(advisoriesR);
     expect(advisories.map((a) => [a.feed, a.government, a.country, a.level, a.highestLevel])).toEqual([
       ['au-smartraveller', 'Australia', 'RU', 4, 4],
       ['ca-travel', 'Canada', 'RU', 2, 4],
