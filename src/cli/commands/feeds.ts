@@ -1,5 +1,5 @@
 import { withDatabase, type RegisterCommand } from '../context.ts';
-import { printListing } from '../output.ts';
+import { formatJson, formatTable, printListing } from '../output.ts';
 
 export const register: RegisterCommand = (program, cli) => {
   const feeds = program.command('feeds').description('feed commands');
@@ -37,5 +37,16 @@ export const register: RegisterCommand = (program, cli) => {
         }),
         ['id', 'source', 'enabled', 'lastPoll', 'status', 'failures', 'advisories', 'nextPoll', 'lastError'],
       );
+    });
+  feeds
+    .command('catalogue')
+    .description('every feed this product can read: id, government, profile, URL or URL pattern, coverage (copy an entry into feeds.yaml)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { json?: boolean }) => {
+      // Static knowledge: no configuration or database needed.
+      const { catalogueRows } = await import('../../feeds/catalogue.ts');
+      const rows = catalogueRows();
+      if (opts.json) cli.out(formatJson(rows));
+      else cli.out(formatTable(rows.map(({ id, government, profile, url, coverage }) => ({ id, government, profile, url, coverage })), ['id', 'government', 'profile', 'url', 'coverage'], { maxWidth: 120 }));
     });
 };
