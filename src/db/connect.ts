@@ -80,7 +80,7 @@ class DirectoryMigrationProvider implements MigrationProvider {
   }
 }
 
-export async function migrateToLatest(db: Kysely<any>, logger: Logger): Promise<MigrationResultSet> {
+export async function migrateToLatest(db: DB, logger: Logger): Promise<MigrationResultSet> {
   const migrator = new Migrator({ db, provider: new DirectoryMigrationProvider(MIGRATIONS_DIR) });
   const result = await migrator.migrateToLatest();
   for (const r of result.results ?? []) {

@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import pLimit from 'p-limit';
 import { diffAdvisories } from '../advisories/detect.ts';
+import type { AdvisoryItem } from '../advisories/model.ts';
 import { applyDiff, loadStoredAdvisories } from '../advisories/repository.ts';
 import type { FeedConfig, Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
@@ -111,7 +112,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
     return outcome(feed.id, 'error', { error: message, httpStatus, notBefore });
   };
 
-  let fetched;
+  let fetched: Awaited<ReturnType<typeof fetchFeed>>;
   try {
     fetched = await fetchFeed(
       feed.url,
@@ -146,7 +147,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
     return outcome(feed.id, 'not-modified', { httpStatus: 304 });
   }
 
-  let items;
+  let items: AdvisoryItem[];
   const profile = profileFor(feed.source);
   try {
     items = await profile.parse(fetched.text, feed);

@@ -34,7 +34,7 @@ export function parsePhone(input: unknown): string | null {
   const raw = input.trim();
   if (!raw.startsWith('+')) throw new InputError('phone', `"${raw}" must be in international format, starting with + and the country code`);
   const parsed = parsePhoneNumberFromString(raw);
-  if (!parsed || !parsed.isValid()) throw new InputError('phone', `"${raw}" is not a valid phone number`);
+  if (!parsed?.isValid()) throw new InputError('phone', `"${raw}" is not a valid phone number`);
   const type = parsed.getType();
   // Alerts are texts: refuse numbers that are known not to receive SMS.
   if (type === 'FIXED_LINE' || type === 'VOIP' || type === 'TOLL_FREE' || type === 'PREMIUM_RATE' || type === 'SHARED_COST') {

@@ -20,10 +20,6 @@ export interface FormValues {
   sms?: boolean;
 }
 
-function levelBadge(level: number | undefined): SafeHtml {
-  return level ? html`<span class="lvl lvl${level}" aria-label="level ${level}">${level}</span>` : html``;
-}
-
 function destinationPicker(selected: string[] | null | undefined, highest: Map<string, number>): SafeHtml {
   const all = selected === null;
   const chosen = new Set(selected ?? []);

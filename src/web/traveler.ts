@@ -185,7 +185,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     const body = asBody(req.body);
     const render = async (status: number, extra: { notices?: string[]; error?: string }, v: SubscriberView = view) =>
       page(reply, status, managePage({ view: v, csrf: reply.generateCsrf(), action: `/manage/${req.params.token}`, unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''), highest: await highest(), ...extra }));
-    let parsed;
+    let parsed: ReturnType<typeof requestFromForm>;
     try {
       parsed = requestFromForm(body, deps.knownFeeds());
     } catch (e) {

@@ -124,7 +124,7 @@ class FeedServer {
       const doc = this.served.get(req.url ?? '');
       if (!doc) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       const inm = req.headers['if-none-match'];
-      if (inm !== undefined && inm.split(/\s*,\s*/).includes(doc.etag)) {
+      if (inm?.split(/\s*,\s*/).includes(doc.etag)) {
         this.stats.notModified++;
         return void res.writeHead(304, { etag: doc.etag, 'last-modified': doc.lastModified }).end();
       }

@@ -264,7 +264,7 @@ function runServerProcess(): void {
       return;
     }
     const inm = req.headers['if-none-match'];
-    if (inm !== undefined && inm.split(/\s*,\s*/).includes(doc.etag)) {
+    if (inm?.split(/\s*,\s*/).includes(doc.etag)) {
       stats.notModified++;
       res.writeHead(304, { etag: doc.etag, 'last-modified': doc.lastModified }).end();
       return;

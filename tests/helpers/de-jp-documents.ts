@@ -73,14 +73,14 @@ export function keyCds(xml: string): string[] {
  */
 export function laterList(xml: string, options: { add?: string[]; drop?: string[]; lastModified: string }): string {
   let out = xml;
-  for (const keyCd of options.drop ?? []) out = out.replace(new RegExp(`\\s*${escape(mailOf(out, keyCd))}`), '');
+  for (const keyCd of options.drop ?? []) out = out.replace(new RegExp(`\\s*${escapeRegExp(mailOf(out, keyCd))}`), '');
   const first = out.indexOf('<mail>');
   out = out.slice(0, first) + (options.add ?? []).map((m) => `${m}\n    `).join('') + out.slice(first);
   const count = keyCds(out).length;
   return out.replace(/lastModified="[^"]*"/, `lastModified="${options.lastModified}"`).replace(/mailCount="\d+"/, `mailCount="${count}"`);
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

@@ -112,7 +112,7 @@ export class FeedServer {
       const inm = req.headers['if-none-match'];
       const ims = req.headers['if-modified-since'];
       const notModified =
-        (etag !== undefined && inm !== undefined && inm.split(/\s*,\s*/).includes(etag)) ||
+        (etag && inm?.split(/\s*,\s*/).includes(etag)) ||
         (inm === undefined && route.lastModified !== undefined && ims !== undefined && Date.parse(ims) >= Math.floor(route.lastModified.getTime() / 1000) * 1000);
       if (notModified) {
         res.writeHead(304, etag ? { etag } : {}).end();

@@ -11,9 +11,9 @@ import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
-import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
+import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.ts';
 import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
-import { CookieJar, csrfTokenOf, startWebApp, waitFor, type WebApp, type WebAppOptions } from '../helpers/web.ts';
+import { startWebApp, type WebApp, type WebAppOptions } from '../helpers/web.ts';
 
 /**
  * The abuse a public sign-up form invites, and the defects a hostile probe
@@ -75,20 +75,6 @@ async function withApp<T>(options: Partial<WebAppOptions>, run: (app: WebApp) =>
 
 function postJson(path: string, body: unknown, app: WebApp = web, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-}
-
-async function mailTo(email: string, n = 1): Promise<ReceivedMail> {
-  return waitFor(`mail #${n} to ${email}`, async () => {
-    await smtp.settled();
-    return smtp.to(email)[n - 1];
-  });
-}
-
-async function getPage(path: string, jar: CookieJar, app: WebApp = web): Promise<{ res: Response; html: string; csrf: string }> {
-  const res = await fetch(app.url(path), { headers: { cookie: jar.header() } });
-  jar.store(res);
-  const html = await res.text();
-  return { res, html, csrf: csrfTokenOf(html) };
 }
 
 async function confirmedSubscriber(email: string, extra: Record<string, unknown> = {}): Promise<number> {

@@ -214,11 +214,17 @@ function fakeIso3(destination: string, used: Set<string>): string {
   const letters = destination.toLowerCase().replace(/&#\d+;/g, '').replace(/[^a-z]/g, '');
   for (let i = 2; i < letters.length; i++) {
     const code = `${letters[0]}${letters[1]}${letters[i]}`;
-    if (!used.has(code)) return used.add(code), code;
+    if (!used.has(code)) {
+      used.add(code);
+      return code;
+    }
   }
   for (let n = 0; ; n++) {
     const code = `${letters[0] ?? 'x'}${String.fromCharCode(97 + (n % 26))}${String.fromCharCode(97 + Math.floor(n / 26))}`;
-    if (!used.has(code)) return used.add(code), code;
+    if (!used.has(code)) {
+      used.add(code);
+      return code;
+    }
   }
 }
 

@@ -4,7 +4,6 @@ import { fixture, fixtureBytes } from '../helpers/feed-server.ts';
 
 const NOW = new Date('2015-10-21T07:26:00Z');
 const S = 1000;
-const H = 3600 * S;
 
 const bytes = (...parts: (string | number[])[]): Uint8Array =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));

@@ -412,7 +412,7 @@ describe('renderSms', () => {
       expect(countSegments(sms), where).toBeLessThanOrEqual(maxSegments);
       expect(sms, where).not.toMatch(LONE_SURROGATE);
       const tail = sms.replace(/ Reply STOP to end$/, '');
-      expect(tail.endsWith(` ${HOME}`) || (e.link !== null && e.link.startsWith('https://') && tail.endsWith(` ${e.link}`)), where).toBe(true);
+      expect(tail.endsWith(` ${HOME}`) || (e.link?.startsWith('https://') && tail.endsWith(` ${e.link}`)), where).toBe(true);
     }
   });
 });
