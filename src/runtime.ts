@@ -26,7 +26,7 @@ export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Cl
     settings: config.settings,
     ...(metrics ? { onOutcome: (status) => metrics.polls.inc({ status }) } : {}),
     onEvents: async (tx, eventIds) => {
-      const n = await fanOut(tx, eventIds, clock.now());
+      const n = await fanOut(tx, eventIds, clock.now(), { defaultTimezone: config.settings.defaultTimezone });
       logger.info({ events: eventIds.length, deliveries: n }, 'events fanned out');
       if (afterEvents) setImmediate(afterEvents);
     },

@@ -6,6 +6,17 @@ import { z } from 'zod';
 export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller', 'de-aa', 'jp-mofa'] as const;
 export type SourceProfile = (typeof SOURCE_PROFILES)[number];
 
+/** True for a time zone name the runtime (and so PostgreSQL's tz database) knows. */
+export function isTimeZone(tz: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const cronExpression = z.string().refine((s) => cron.validate(s), { message: 'must be a valid cron expression' });
 
 const httpUrl = z.string().refine(
@@ -168,6 +179,27 @@ export const settingsSchema = z
         versionsDays: z.number().positive().default(180),
         /** When housekeeping runs (cron, across all processes once). */
         schedule: cronExpression.default('17 3 * * *'),
+      })
+      .strict()
+      .prefault({}),
+    /** Travelers' defaults: the zone of subscribers who chose none, when digests go out. */
+    defaultTimezone: z
+      .string()
+      .refine((tz) => isTimeZone(tz), { message: 'must be an IANA time zone name such as Europe/London' })
+      .default('UTC'),
+    /** Local time (HH:MM, in each subscriber's zone) at which daily and weekly (Monday) digests go out. */
+    digestHour: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a time HH:MM from 00:00 to 23:59' })
+      .default('08:00'),
+    /** How often the digest job looks for digests that have fallen due (cron, once across processes). */
+    digestSchedule: cronExpression.default('*/5 * * * *'),
+    trips: z
+      .object({
+        /** A trip's countries are followed from this many days before its first day. */
+        leadDays: z.number().int().min(0).max(90).default(14),
+        /** Trips whose last day is older than this are deleted by housekeeping. */
+        retentionDays: z.number().int().positive().default(90),
       })
       .strict()
       .prefault({}),

@@ -109,6 +109,7 @@ export interface Database {
   subscriber_tokens: SubscriberTokensTable;
   phone_verifications: PhoneVerificationsTable;
   cron_claims: CronClaimsTable;
+  digests: DigestsTable;
 }
 
 export interface CronClaimsTable {
@@ -149,7 +150,10 @@ export type EventRow = Selectable<EventsTable>;
 
 export type SubscriberStatus = 'pending' | 'confirmed' | 'unsubscribed';
 export type Channel = 'email' | 'sms';
-export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain';
+/** 'digest': a routine email waiting for its subscriber's digest; 'digested': sent inside one. */
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain' | 'digest' | 'digested';
+export type EmailFrequency = 'immediate' | 'daily' | 'weekly';
+export type SmsUrgency = 'urgent' | 'all';
 
 export interface SubscribersTable {
   id: Generated<number>;
@@ -164,6 +168,28 @@ export interface SubscribersTable {
   created_at: DefaultTimestamp;
   confirmed_at: Timestamp | null;
   unsubscribed_at: Timestamp | null;
+  email_frequency: Generated<EmailFrequency>;
+  sms_urgency: Generated<SmsUrgency>;
+  /** 'HH:MM:SS' local times in the subscriber's zone. */
+  quiet_start: string | null;
+  quiet_end: string | null;
+  timezone: string | null;
+}
+
+export interface DigestsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  period: string;
+  frequency: 'daily' | 'weekly';
+  due_at: Timestamp;
+  status: Generated<'pending' | 'sending' | 'sent' | 'failed'>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
 }
 
 export interface SubscriptionsTable {
@@ -191,6 +217,7 @@ export interface DeliveriesTable {
   provider_id: string | null;
   created_at: Timestamp;
   sent_at: Timestamp | null;
+  digest_id: number | null;
 }
 
 export interface DeliveryAttemptsTable {

@@ -6,18 +6,49 @@ import type { Channel, Database, DeliveryStatus, EventKind, SubscriberStatus, Ur
 
 type Tx = Transaction<Database>;
 
+export interface FanOutOptions {
+  /** The zone of subscribers who chose none (quiet hours are local times). */
+  defaultTimezone?: string;
+}
+
 /**
  * Fan-out of new events to matching subscriptions: one set-based statement in
  * the poll's transaction, so no subscriber list is ever loaded into memory and
  * the deliveries commit with the events. The unique (subscriber, event,
- * channel) constraint makes each delivery exist at most once. The rule mirrors
- * subscriptions/match.ts (`matchingChannels`).
+ * channel) constraint makes each delivery exist at most once. The matching
+ * rule mirrors subscriptions/match.ts (`matchingChannels`).
+ *
+ * Routing by the event's urgency and the subscriber's preferences:
+ * - email: urgent at once; routine at once for `immediate` subscribers, else
+ *   it waits as 'digest' for their daily/weekly digest;
+ * - sms: urgent always, routine only for `sms: all`; during the subscriber's
+ *   quiet hours (local wall-clock times in their zone, start after end = across
+ *   midnight) the text is due when they end, except a raise to level 4 (or a
+ *   new level-4 advisory), which goes at once. PostgreSQL's `at time zone`
+ *   does the zone arithmetic, so the end of the quiet hours is the right
+ *   instant on the days clocks change.
  */
-export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date): Promise<number> {
+export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date, options: FanOutOptions = {}): Promise<number> {
   if (eventIds.length === 0) return 0;
+  const defaultTz = options.defaultTimezone ?? 'UTC';
   const result = await sql`
-    insert into deliveries (subscriber_id, event_id, channel, next_attempt_at, created_at)
-    select distinct s.id, e.id, ch.channel, ${now}::timestamptz, ${now}::timestamptz
+    insert into deliveries (subscriber_id, event_id, channel, status, next_attempt_at, created_at)
+    select distinct on (s.id, e.id, ch.channel) s.id, e.id, ch.channel,
+      case when ch.channel = 'email' and e.urgency = 'routine' and s.email_frequency <> 'immediate' then 'digest' else 'pending' end,
+      case
+        when ch.channel <> 'sms' or s.quiet_start is null then ${now}::timestamptz
+        when e.level = 4 and e.kind in ('level-raised', 'new') then ${now}::timestamptz
+        -- same-day window (e.g. 13:00-15:00)
+        when s.quiet_start < s.quiet_end then
+          case when lt.local::time >= s.quiet_start and lt.local::time < s.quiet_end
+               then (lt.local::date + s.quiet_end) at time zone lt.tz
+               else ${now}::timestamptz end
+        -- across midnight (e.g. 22:00-07:00): late evening waits for tomorrow's end
+        when lt.local::time >= s.quiet_start then (lt.local::date + 1 + s.quiet_end) at time zone lt.tz
+        when lt.local::time < s.quiet_end then (lt.local::date + s.quiet_end) at time zone lt.tz
+        else ${now}::timestamptz
+      end,
+      ${now}::timestamptz
     from events e
     join advisory_versions v on v.id = e.version_id
     join subscriptions sub on
@@ -29,9 +60,14 @@ export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date
             where strpos(lower(e.title || ' ' || v.body), lower(k)) > 0))
     join subscribers s on s.id = sub.subscriber_id and s.status = 'confirmed'
     cross join lateral unnest(sub.channels) as ch(channel)
+    cross join lateral (
+      select coalesce(s.timezone, ${defaultTz}) as tz,
+             ${now}::timestamptz at time zone coalesce(s.timezone, ${defaultTz}) as local
+    ) lt
     where e.id = any(${sql.val([...eventIds])}::bigint[])
       and ((ch.channel = 'email' and s.email_stopped_at is null)
-        or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null))
+        or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null
+            and (e.urgency = 'urgent' or s.sms_urgency = 'all')))
     on conflict (subscriber_id, event_id, channel) do nothing`.execute(tx);
   return Number(result.numAffectedRows ?? 0);
 }
@@ -334,7 +370,7 @@ export async function listDeliveries(db: DB, options: { status?: DeliveryStatus 
 /** How many deliveries are in each status, every status present (zero when none): the deliveries-by-status gauge of /metrics. */
 export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, number>> {
   const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
-  const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0 };
+  const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0, digest: 0, digested: 0 };
   for (const r of rows) out[r.status] = Number(r.n);
   return out;
 }

@@ -3,7 +3,8 @@ import { InputError, parseSubscriber, type SubscriberInput } from './validate.ts
 
 /**
  * `subscribers import FILE.csv`: header `email,phone,countries,min_level,keywords,channels`
- * (only `email` required; list fields separated by `;` or spaces). Every row is
+ * (only `email` required; list fields separated by `;` or spaces), plus the optional
+ * preference columns `email_frequency,sms,quiet_hours,timezone`. Every row is
  * validated on its own; refused rows are reported with their line number and
  * the reason, and never stored.
  */
@@ -12,7 +13,7 @@ export interface CsvImport {
   refused: { line: number; reason: string }[];
 }
 
-const COLUMNS = ['email', 'phone', 'countries', 'min_level', 'keywords', 'channels', 'feeds'];
+const COLUMNS = ['email', 'phone', 'countries', 'min_level', 'keywords', 'channels', 'feeds', 'email_frequency', 'sms', 'quiet_hours', 'timezone'];
 
 export function parseSubscriberCsv(text: string, knownFeeds: ReadonlySet<string>): CsvImport {
   let records: { record: Record<string, string>; line: number }[];
@@ -55,6 +56,10 @@ export function parseSubscriberCsv(text: string, knownFeeds: ReadonlySet<string>
           keywords: record.keywords || undefined,
           // A row with a phone and no channels gets both: that's why the number is there.
           channels: record.channels || (record.phone ? 'email;sms' : 'email'),
+          emailFrequency: record.email_frequency || undefined,
+          sms: record.sms || undefined,
+          quietHours: record.quiet_hours || undefined,
+          timezone: record.timezone || undefined,
         },
         knownFeeds,
       );

@@ -1,4 +1,4 @@
-import type { Channel, SubscriberStatus } from '../db/types.ts';
+import type { Channel, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
 
 /**
  * The matching rule (docs/contract.md, "Subscriptions and matching"), as pure
@@ -30,6 +30,12 @@ export interface MatchEvent {
   previousLevel: number | null;
   title: string;
   body: string;
+  urgency: Urgency;
+}
+
+/** What routing adds to the subscriber's state: texts for urgent events only, or all. */
+export interface MatchPreferences {
+  sms: SmsUrgency;
 }
 
 /**
@@ -48,7 +54,7 @@ export function channelOpen(subscriber: MatchSubscriber, channel: Channel): bool
   return channel === 'email' ? !subscriber.emailStopped : subscriber.phone !== null && subscriber.phoneVerified && !subscriber.smsStopped;
 }
 
-export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscriber, event: MatchEvent): Channel[] {
+export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscriber & MatchPreferences, event: MatchEvent): Channel[] {
   if (subscriber.status !== 'confirmed') return [];
   // Worldwide items (no country) reach only those who follow every country.
   if (sub.countries !== null && !sub.countries.some((c) => event.countries.includes(c))) return [];
@@ -58,5 +64,6 @@ export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscr
     const haystack = `${event.title}\n${event.body}`.toLowerCase();
     if (!sub.keywords.some((k) => haystack.includes(k.toLowerCase()))) return [];
   }
-  return sub.channels.filter((ch) => channelOpen(subscriber, ch));
+  // A routine event is texted only to those who asked for every text.
+  return sub.channels.filter((ch) => channelOpen(subscriber, ch) && (ch !== 'sms' || event.urgency === 'urgent' || subscriber.sms === 'all'));
 }

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import type { Channel, Database, SubscriberStatus } from '../db/types.ts';
-import type { SubscriberInput } from './validate.ts';
+import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
+import type { Preferences, SubscriberInput } from './validate.ts';
 
 // All SQL about subscribers and their subscriptions.
 
@@ -22,6 +22,26 @@ async function replaceSubscription(tx: Tx, subscriberId: number, v: Subscription
     .insertInto('subscriptions')
     .values({ subscriber_id: subscriberId, countries: v.countries, feeds: v.feeds, min_level: v.minLevel, keywords: v.keywords, channels: v.channels, created_at: now })
     .execute();
+}
+
+/** Stores the preferences given; the ones left out keep their value. */
+async function applyPreferences(tx: Tx, subscriberId: number, p: Partial<Preferences> | undefined): Promise<void> {
+  if (!p || Object.keys(p).length === 0) return;
+  await tx
+    .updateTable('subscribers')
+    .set({
+      ...(p.emailFrequency !== undefined ? { email_frequency: p.emailFrequency } : {}),
+      ...(p.sms !== undefined ? { sms_urgency: p.sms } : {}),
+      ...(p.quietHours !== undefined ? { quiet_start: p.quietHours?.start ?? null, quiet_end: p.quietHours?.end ?? null } : {}),
+      ...(p.timezone !== undefined ? { timezone: p.timezone } : {}),
+    })
+    .where('id', '=', subscriberId)
+    .execute();
+}
+
+/** 'HH:MM:SS' columns → the "22:00-07:00" form people type. */
+function quietHoursText(start: string | null, end: string | null): string | null {
+  return start && end ? `${start.slice(0, 5)}-${end.slice(0, 5)}` : null;
 }
 
 export interface UpsertResult {
@@ -74,6 +94,7 @@ export async function upsertSubscriber(db: DB, input: SubscriberInput, options: 
       id = row.id;
     }
     await replaceSubscription(tx, id, input, options.now);
+    await applyPreferences(tx, id, input.preferences);
     return { id, created: !existing, status };
   });
 }
@@ -92,6 +113,12 @@ export interface SubscriberListing {
   emailStopped: string | null;
   smsStopped: string | null;
   createdAt: Date;
+  emailFrequency: EmailFrequency;
+  sms: SmsUrgency;
+  /** "22:00-07:00", or null. */
+  quietHours: string | null;
+  /** null: the service's default zone. */
+  timezone: string | null;
 }
 
 /** A subscriber joined with their subscription: what listings and the manage page read. */
@@ -109,12 +136,21 @@ function subscriberRows(db: DB) {
       'subscribers.sms_stop_reason',
       'subscribers.sms_stopped_at',
       'subscribers.created_at',
+      'subscribers.email_frequency',
+      'subscribers.sms_urgency',
+      'subscribers.quiet_start',
+      'subscribers.quiet_end',
+      'subscribers.timezone',
       'subscriptions.countries',
       'subscriptions.feeds',
       'subscriptions.min_level',
       'subscriptions.keywords',
       'subscriptions.channels',
     ]);
+}
+
+function preferencesOf(r: { email_frequency: EmailFrequency; sms_urgency: SmsUrgency; quiet_start: string | null; quiet_end: string | null; timezone: string | null }) {
+  return { emailFrequency: r.email_frequency, sms: r.sms_urgency, quietHours: quietHoursText(r.quiet_start, r.quiet_end), timezone: r.timezone };
 }
 
 export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
@@ -136,6 +172,7 @@ export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
     emailStopped: r.email_stop_reason,
     smsStopped: r.sms_stop_reason,
     createdAt: r.created_at,
+    ...preferencesOf(r),
   }));
 }
 
@@ -156,6 +193,8 @@ export interface RequestedSubscription {
   phone: string | null;
   /** Set when the change asks to move the subscription to a new address. */
   newEmail?: string;
+  /** Only the preferences asked for; the others keep their value. */
+  preferences?: Partial<Preferences>;
 }
 
 /**
@@ -181,6 +220,7 @@ export async function recordSubscriptionRequest(
     }
     if (!confirmed) {
       await replaceSubscription(tx, sub.id, request, now);
+      await applyPreferences(tx, sub.id, request.preferences);
     }
     await tx
       .insertInto('subscriber_tokens')
@@ -230,6 +270,7 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
         .where('id', '=', current.id)
         .execute();
       await replaceSubscription(tx, current.id, request, now);
+      await applyPreferences(tx, current.id, request.preferences);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
       return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true };
     }
@@ -284,6 +325,10 @@ export interface SubscriberView {
   minLevel: number;
   keywords: string[];
   channels: Channel[];
+  emailFrequency: EmailFrequency;
+  sms: SmsUrgency;
+  quietHours: string | null;
+  timezone: string | null;
 }
 
 export async function getSubscriberView(db: DB, id: number): Promise<SubscriberView | undefined> {
@@ -304,14 +349,21 @@ export async function getSubscriberView(db: DB, id: number): Promise<SubscriberV
     minLevel: r.min_level ?? 1,
     keywords: r.keywords ?? [],
     channels: r.channels ?? ['email'],
+    ...preferencesOf(r),
   };
 }
 
-/** Applies changes that need no new opt-in (fewer destinations, level, channels, keywords). */
-export async function updatePreferences(db: DB, id: number, prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[] }, now: Date): Promise<void> {
+/** Applies changes that need no new opt-in (fewer destinations, level, channels, keywords, how and when). */
+export async function updatePreferences(
+  db: DB,
+  id: number,
+  prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[]; preferences?: Partial<Preferences> },
+  now: Date,
+): Promise<void> {
   await db.transaction().execute(async (tx) => {
     const existing = await tx.selectFrom('subscriptions').select(['id', 'feeds']).where('subscriber_id', '=', id).orderBy('id').executeTakeFirst();
     await replaceSubscription(tx, id, { ...prefs, feeds: existing?.feeds ?? null }, now);
+    await applyPreferences(tx, id, prefs.preferences);
   });
 }
 

@@ -1,6 +1,7 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import type { Channel } from '../db/types.ts';
+import { isTimeZone } from '../config/schema.ts';
+import type { Channel, EmailFrequency, SmsUrgency } from '../db/types.ts';
 import { isCountryCode } from '../common/countries.ts';
 
 /**
@@ -103,6 +104,77 @@ export function parseFeeds(input: unknown, knownFeeds: ReadonlySet<string>): str
   return [...new Set(list)].sort();
 }
 
+/** Quiet hours as local "HH:MM" times; `start` after `end` runs across midnight. */
+export interface QuietHours {
+  start: string;
+  end: string;
+}
+
+/** How and when a traveler hears (see the README, "For travelers"). */
+export interface Preferences {
+  emailFrequency: EmailFrequency;
+  sms: SmsUrgency;
+  quietHours: QuietHours | null;
+  /** IANA zone; null follows the service's default. */
+  timezone: string | null;
+}
+
+export const EMAIL_FREQUENCIES: readonly EmailFrequency[] = ['immediate', 'daily', 'weekly'];
+export const SMS_URGENCIES: readonly SmsUrgency[] = ['urgent', 'all'];
+
+function oneOf<T extends string>(field: string, allowed: readonly T[], input: unknown): T {
+  const v = typeof input === 'string' ? input.trim().toLowerCase() : input;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new InputError(field, `must be one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+export function parseEmailFrequency(input: unknown): EmailFrequency {
+  return oneOf('emailFrequency', EMAIL_FREQUENCIES, input);
+}
+
+export function parseSmsUrgency(input: unknown): SmsUrgency {
+  return oneOf('sms', SMS_URGENCIES, input);
+}
+
+const CLOCK_TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
+/** "22:00-07:00" (across midnight) or "13:00-14:30"; empty or "none" clears them. */
+export function parseQuietHours(input: unknown): QuietHours | null {
+  if (input === undefined || input === null) return null;
+  if (typeof input !== 'string') throw new InputError('quietHours', 'must be a string like 22:00-07:00');
+  const raw = input.trim();
+  if (raw === '' || raw.toLowerCase() === 'none') return null;
+  const m = /^(\d{1,2}:\d{2})\s*[-–]\s*(\d{1,2}:\d{2})$/.exec(raw);
+  const pad = (t: string) => t.padStart(5, '0');
+  if (!m || !CLOCK_TIME.test(pad(m[1]!)) || !CLOCK_TIME.test(pad(m[2]!))) {
+    throw new InputError('quietHours', `"${raw.slice(0, 40)}" is not a time range HH:MM-HH:MM with times from 00:00 to 23:59`);
+  }
+  const start = pad(m[1]!);
+  const end = pad(m[2]!);
+  if (start === end) throw new InputError('quietHours', 'the start and the end must differ');
+  return { start, end };
+}
+
+/** An IANA zone name ("Europe/Berlin"); empty means the service's default. */
+export function parseTimezone(input: unknown): string | null {
+  if (input === undefined || input === null) return null;
+  if (typeof input !== 'string') throw new InputError('timezone', 'must be a time zone name such as Europe/Berlin');
+  const tz = input.trim();
+  if (tz === '') return null;
+  if (tz.length > 64 || !isTimeZone(tz)) throw new InputError('timezone', `"${tz.slice(0, 64)}" is not a time zone name (Area/City, such as Europe/Berlin)`);
+  return tz;
+}
+
+/** The preferences present in `raw` (absent ones stay as they are). */
+export function parsePreferences(raw: Record<string, unknown>): Partial<Preferences> {
+  const out: Partial<Preferences> = {};
+  if (raw.emailFrequency !== undefined) out.emailFrequency = parseEmailFrequency(raw.emailFrequency);
+  if (raw.sms !== undefined) out.sms = parseSmsUrgency(raw.sms);
+  if (raw.quietHours !== undefined) out.quietHours = parseQuietHours(raw.quietHours);
+  if (raw.timezone !== undefined) out.timezone = parseTimezone(raw.timezone);
+  return out;
+}
+
 export interface SubscriberInput {
   email: string;
   phone: string | null;
@@ -111,6 +183,8 @@ export interface SubscriberInput {
   minLevel: number;
   keywords: string[];
   channels: Channel[];
+  /** Only the preferences given; the others keep their value (or default). */
+  preferences?: Partial<Preferences>;
 }
 
 /** Validates a whole subscriber; the first problem is thrown. */
@@ -125,5 +199,6 @@ export function parseSubscriber(raw: Record<string, unknown>, knownFeeds: Readon
     minLevel: parseMinLevel(raw.minLevel),
     keywords: parseKeywords(raw.keywords),
     channels: parseChannels(raw.channels, phone),
+    preferences: parsePreferences(raw),
   };
 }

@@ -11,6 +11,7 @@ import {
   parseKeywords,
   parseMinLevel,
   parsePhone,
+  parsePreferences,
 } from '../subscriptions/validate.ts';
 import { html } from './html.ts';
 import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage, type FormValues } from './pages.ts';
@@ -18,7 +19,7 @@ import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
 
-const JSON_FIELDS = new Set(['email', 'countries', 'minLevel', 'keywords', 'phone', 'channels', 'feeds']);
+const JSON_FIELDS = new Set(['email', 'countries', 'minLevel', 'keywords', 'phone', 'channels', 'feeds', 'emailFrequency', 'sms', 'quietHours', 'timezone']);
 const TOKEN = /^[A-Za-z0-9_.-]{10,200}$/;
 
 function field<T>(fn: () => T): T {
@@ -52,6 +53,7 @@ function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>): { email: 
       // A number given without channels is given to receive texts.
       channels: field(() => parseChannels(body.channels ?? (phone ? ['email', 'sms'] : ['email']), phone)),
       phone,
+      preferences: field(() => parsePreferences(body)),
     },
   };
 }

@@ -123,8 +123,8 @@ async function poll(c: Ctx, id: FeedId, body: string): Promise<PollOutcome> {
 const KNOWN_FEEDS = new Set(Object.keys(PATHS));
 
 /** A confirmed subscriber whose number the admin vouched for (verified). */
-async function subscribeVerified(email: string, phone = PHONE, channels = 'sms'): Promise<number> {
-  const input = parseSubscriber({ email, phone, countries: 'RU', channels }, KNOWN_FEEDS);
+async function subscribeVerified(email: string, phone = PHONE, channels = 'sms', sms = 'urgent'): Promise<number> {
+  const input = parseSubscriber({ email, phone, countries: 'RU', channels, sms }, KNOWN_FEEDS);
   return (await upsertSubscriber(t.db, input, { confirmed: true, now: clock.now() })).id;
 }
 
@@ -193,7 +193,8 @@ describe('sms through the twilio client', () => {
 
   it('a long non-Latin (UCS-2) alert with emoji still fits in 2 segments', async () => {
     const c = await setup();
-    await subscribeVerified('texter@example.com');
+    // A generic feed's items are routine: this subscriber asked for every text.
+    await subscribeVerified('texter@example.com', PHONE, 'sms', 'all');
     const doc = (items: string) => `<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Местные новости</title><link>https://news.example/</link><description>…</description>
 <item><title>Старое</title><guid>n-0</guid><link>https://news.example/0</link><description>Ничего.</description></item>
@@ -264,12 +265,12 @@ describe('sms failures', () => {
     expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
     expect(twilio.creates.filter((r) => r.form.To === PHONE)).toHaveLength(1);
 
-    // A later event: email still fanned out to them, SMS not.
+    // A later (urgent) alert: email still fanned out to them, SMS not.
     const later = EMBASSY_V2.replace(
       '<item>',
-      `<item><title>Message for U.S. Citizens &#8211; U.S. Embassy Moscow (March 9, 2024)</title>
-<link>https://ru.usembassy.gov/message-march-9-2024/</link><guid isPermaLink="false">https://ru.usembassy.gov/?p=31333</guid>
-<category><![CDATA[Message for U.S. Citizens]]></category><description>The metro will close early on March 10.</description></item>
+      `<item><title>Demonstration Alert &#8211; U.S. Embassy Moscow (March 9, 2024)</title>
+<link>https://ru.usembassy.gov/demonstration-alert-march-9-2024/</link><guid isPermaLink="false">https://ru.usembassy.gov/?p=31333</guid>
+<category><![CDATA[Demonstration Alert]]></category><description>Protests are expected near the metro on March 10.</description></item>
 <item>`,
     );
     expect(await poll(c, 'us-embassy-russia', later)).toMatchObject({ events: 1 });

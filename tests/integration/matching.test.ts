@@ -30,7 +30,7 @@ interface Case {
 }
 
 const baseSub: MatchSubscription = { countries: ['RU'], feeds: null, minLevel: 1, keywords: [], channels: ['email'] };
-const baseSubscriber: SubscriberState = { status: 'confirmed', phone: null, phoneVerified: false, emailStopped: false, smsStopped: false };
+const baseSubscriber: SubscriberState = { status: 'confirmed', phone: null, phoneVerified: false, emailStopped: false, smsStopped: false, sms: 'urgent' };
 const baseEvent: MatchEvent = {
   feedId: 'us-state-dept',
   countries: ['RU'],
@@ -38,6 +38,7 @@ const baseEvent: MatchEvent = {
   previousLevel: null,
   title: 'Russia - Level 2: Exercise Increased Caution',
   body: 'Exercise increased caution in Russia due to the risk of wrongful detention.',
+  urgency: 'urgent',
 };
 const verifiedPhone: Partial<SubscriberState> = { phone: PHONE, phoneVerified: true };
 
@@ -80,6 +81,10 @@ const CASES: Case[] = [
   { name: 'channels: sms stopped (STOP or invalid number), email still goes', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, smsStopped: true }, expected: ['email'] },
   { name: 'channels: email stopped (bounced), sms still goes', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, emailStopped: true }, expected: ['sms'] },
   { name: 'channels: email stopped, email only: nothing', subscriber: { emailStopped: true }, expected: [] },
+  // SMS by urgency: texts for urgent events only (the default) or for all
+  { name: 'sms: a routine event is not texted to an urgent-only subscriber', sub: { channels: ['email', 'sms'] }, subscriber: verifiedPhone, event: { urgency: 'routine' }, expected: ['email'] },
+  { name: 'sms: a routine event is texted to an "all" subscriber', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, sms: 'all' }, event: { urgency: 'routine' }, expected: ['email', 'sms'] },
+  { name: 'sms: sms-only, urgent-only, routine event: nothing', sub: { channels: ['sms'] }, subscriber: verifiedPhone, event: { urgency: 'routine' }, expected: [] },
   { name: 'status: unconfirmed (pending) gets nothing', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, status: 'pending' }, expected: [] },
   { name: 'status: unsubscribed gets nothing', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, status: 'unsubscribed' }, expected: [] },
   // everything at once
@@ -175,6 +180,7 @@ async function insertEvents(db: DB, events: readonly MatchEvent[], keyPrefix: st
         title: e.title,
         version_id: versionIds[i]!,
         created_at: NOW,
+        urgency: e.urgency,
       })),
     )
     .returning(['id', 'version_id'])
@@ -207,6 +213,7 @@ async function createSubscriber(db: DB, email: string, sub: MatchSubscription, s
       sms_stopped_at: state.smsStopped ? NOW : null,
       sms_stop_reason: state.smsStopped ? 'Twilio 400 21610: unsubscribed' : null,
       unsubscribed_at: state.status === 'unsubscribed' ? NOW : null,
+      sms_urgency: state.sms,
     })
     .where('id', '=', id)
     .execute();
@@ -299,6 +306,7 @@ describe('fan-out at scale: one event to 5,000 subscribers in one statement', ()
     previousLevel: null,
     title: 'Russia - Level 3: Reconsider Travel',
     body: 'Avoid demonstrations and large gatherings.',
+    urgency: 'urgent',
   };
   const profiles: { sub: MatchSubscription; subscriber: SubscriberState }[] = [
     { sub: { ...baseSub, countries: ['RU'] }, subscriber: baseSubscriber },

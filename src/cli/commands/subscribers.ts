@@ -20,13 +20,43 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--keywords <list>', 'only events mentioning any of these words')
     .option('--channels <list>', 'email,sms', 'email')
     .option('--confirmed', 'already confirmed (admin import): no confirmation email, phone counts as verified')
+    .option('--email-frequency <when>', 'routine events by email: immediate (default), daily or weekly digest')
+    .option('--sms <which>', 'texts for urgent events only (default) or all')
+    .option('--quiet-hours <HH:MM-HH:MM>', 'hold texts in these local hours (a raise to level 4 still goes); "none" clears')
+    .option('--timezone <Area/City>', 'IANA time zone for quiet hours, digests and trip dates')
     .option('--json', 'JSON output')
     .action(
-      async (opts: { email: string; phone?: string; countries: string; feeds?: string; minLevel: string; keywords?: string; channels: string; confirmed?: boolean; json?: boolean }) => {
+      async (opts: {
+        email: string;
+        phone?: string;
+        countries: string;
+        feeds?: string;
+        minLevel: string;
+        keywords?: string;
+        channels: string;
+        confirmed?: boolean;
+        json?: boolean;
+        emailFrequency?: string;
+        sms?: string;
+        quietHours?: string;
+        timezone?: string;
+      }) => {
         const c = cli.context();
         const input = await validated((v) =>
           v.parseSubscriber(
-            { email: opts.email, phone: opts.phone, countries: opts.countries, feeds: opts.feeds, minLevel: opts.minLevel, keywords: opts.keywords, channels: opts.channels },
+            {
+              email: opts.email,
+              phone: opts.phone,
+              countries: opts.countries,
+              feeds: opts.feeds,
+              minLevel: opts.minLevel,
+              keywords: opts.keywords,
+              channels: opts.channels,
+              emailFrequency: opts.emailFrequency,
+              sms: opts.sms,
+              quietHours: opts.quietHours,
+              timezone: opts.timezone,
+            },
             new Set(c.config.feeds.map((f) => f.id)),
           ),
         );
@@ -38,7 +68,7 @@ export const register: RegisterCommand = (program, cli) => {
 
   subscribers
     .command('import <file>')
-    .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels)')
+    .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels; optional email_frequency,sms,quiet_hours,timezone)')
     .option('--json', 'JSON output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const c = cli.context();
@@ -90,8 +120,12 @@ export const register: RegisterCommand = (program, cli) => {
           emailStopped: r.emailStopped,
           smsStopped: r.smsStopped,
           createdAt: r.createdAt,
+          emailFrequency: r.emailFrequency,
+          sms: r.sms,
+          quietHours: r.quietHours,
+          timezone: r.timezone ?? c.config.settings.defaultTimezone,
         })),
-        ['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'emailStopped', 'smsStopped'],
+        ['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'emailFrequency', 'sms', 'quietHours', 'timezone', 'emailStopped', 'smsStopped'],
       );
     });
 
@@ -139,6 +173,7 @@ async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, 
       keywords: input.keywords,
       channels: input.channels,
       phone: input.phone,
+      ...(input.preferences ? { preferences: input.preferences } : {}),
     });
     await mailed;
     const view = await getSubscriberView(db, subscriberId);
