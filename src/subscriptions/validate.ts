@@ -191,6 +191,7 @@ export interface SubscriberInput {
 export function parseSubscriber(raw: Record<string, unknown>, knownFeeds: ReadonlySet<string>): SubscriberInput {
   const email = parseEmail(raw.email);
   const phone = parsePhone(raw.phone);
+  const preferences = parsePreferences(raw);
   return {
     email,
     phone,
@@ -199,6 +200,6 @@ export function parseSubscriber(raw: Record<string, unknown>, knownFeeds: Readon
     minLevel: parseMinLevel(raw.minLevel),
     keywords: parseKeywords(raw.keywords),
     channels: parseChannels(raw.channels, phone),
-    preferences: parsePreferences(raw),
+    ...(Object.keys(preferences).length > 0 ? { preferences } : {}),
   };
 }

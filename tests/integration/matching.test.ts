@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DB } from '../../src/db/connect.ts';
 import type { Channel, EventKind, SubscriberStatus } from '../../src/db/types.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
-import { matchingChannels, type MatchEvent, type MatchSubscriber, type MatchSubscription } from '../../src/subscriptions/match.ts';
+import { matchingChannels, type MatchEvent, type MatchPreferences, type MatchSubscriber, type MatchSubscription } from '../../src/subscriptions/match.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
@@ -17,7 +17,7 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 const NOW = new Date('2026-03-01T12:00:00Z');
 const PHONE = '+447911123456';
 
-interface SubscriberState extends MatchSubscriber {
+interface SubscriberState extends MatchSubscriber, MatchPreferences {
   status: SubscriberStatus;
 }
 

@@ -9,6 +9,7 @@ import {
   parseKeywords,
   parseMinLevel,
   parsePhone,
+  parsePreferences,
   parseSubscriber,
 } from '../../src/subscriptions/validate.ts';
 
@@ -359,5 +360,41 @@ describe('parseSubscriberCsv', () => {
 
   it('an empty file imports nothing', () => {
     expect(parseSubscriberCsv('', known)).toEqual({ rows: [], refused: [] });
+  });
+});
+
+describe('traveler preferences', () => {
+  it('accepts each preference and leaves out the ones not given', () => {
+    expect(parsePreferences({})).toEqual({});
+    expect(parsePreferences({ emailFrequency: 'Weekly', sms: 'all', quietHours: '22:00-7:00', timezone: 'Asia/Tokyo' })).toEqual({
+      emailFrequency: 'weekly',
+      sms: 'all',
+      quietHours: { start: '22:00', end: '07:00' },
+      timezone: 'Asia/Tokyo',
+    });
+    expect(parsePreferences({ quietHours: 'none', timezone: '' })).toEqual({ quietHours: null, timezone: null });
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['an hour past 23', { quietHours: '25:00-07:00' }, /^quietHours: "25:00-07:00" is not a time range/],
+    ['minutes past 59', { quietHours: '22:60-07:00' }, /^quietHours: /],
+    ['no range', { quietHours: '22:00' }, /^quietHours: /],
+    ['an empty range', { quietHours: '07:00-07:00' }, /^quietHours: the start and the end must differ/],
+    ['an unknown zone', { timezone: 'Mars/Olympus_Mons' }, /^timezone: "Mars\/Olympus_Mons" is not a time zone name/],
+    ['not a zone at all', { timezone: '../../etc/passwd' }, /^timezone: /],
+    ['an unknown frequency', { emailFrequency: 'hourly' }, /^emailFrequency: must be one of immediate, daily, weekly/],
+    ['an unknown SMS choice', { sms: 'none' }, /^sms: must be one of urgent, all/],
+  ])('refuses %s, naming the field', (_name, raw, message) => {
+    expect(() => parsePreferences(raw)).toThrow(message);
+  });
+
+  it('the CSV import reads the optional preference columns and refuses a bad row alone', () => {
+    const csv = ['email,countries,email_frequency,sms,quiet_hours,timezone', 'a@example.org,RU,daily,all,22:00-07:00,Europe/Berlin', 'b@example.org,RU,,,25:00-07:00,', 'c@example.org,RU,,,,'].join('\n');
+    const parsed = parseSubscriberCsv(csv, new Set());
+    expect(parsed.rows.map((r) => [r.input.email, r.input.preferences])).toEqual([
+      ['a@example.org', { emailFrequency: 'daily', sms: 'all', quietHours: { start: '22:00', end: '07:00' }, timezone: 'Europe/Berlin' }],
+      ['c@example.org', undefined],
+    ]);
+    expect(parsed.refused).toEqual([{ line: 3, reason: expect.stringMatching(/^quietHours: /) }]);
   });
 });
