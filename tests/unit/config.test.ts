@@ -104,6 +104,7 @@ describe('loadFeeds', () => {
       alertOnFirstPoll: false,
       countries: [],
       headers: {},
+      urgency: 'auto',
     });
     expect(feed!.schedule).toBeUndefined();
   });
@@ -123,6 +124,7 @@ describe('loadFeeds', () => {
     headers:
       User-Agent: Mozilla/5.0 test
     alertOnFirstPoll: true
+    urgency: routine
 `,
     );
     const [feed] = loadFeeds(dir);
@@ -137,6 +139,7 @@ describe('loadFeeds', () => {
       timeoutSeconds: 12,
       headers: { 'User-Agent': 'Mozilla/5.0 test' },
       alertOnFirstPoll: true,
+      urgency: 'routine',
     });
   });
 
