@@ -18,6 +18,8 @@ import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-serve
 import { ManualClock } from '../helpers/poll.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.ts';
 import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
+import { cli } from '../helpers/cli.ts';
+import { startWebApp } from '../helpers/web.ts';
 
 /**
  * Germany (de-aa) and Japan (jp-mofa) through the whole pipeline on the real
@@ -265,5 +267,42 @@ describe('Japan (jp-mofa) through poll and delivery', () => {
     expect(failed).toMatchObject({ status: 'error', events: 0 });
     expect(failed.error).toMatch(/not valid XML/);
     expect(await listAdvisories(t.db, {})).toHaveLength(26);
+  });
+});
+
+describe('Germany and Japan beside the other governments', () => {
+  it('countries list, advisories list and the public country page name them, the wording as published', async () => {
+    const c = await setup();
+    expect(await poll(c, 'de-aa', DE_0430)).toMatchObject({ status: 'ok', baseline: true });
+    expect(await poll(c, 'jp-mofa', JP_B)).toMatchObject({ status: 'ok', baseline: true });
+    const env = { CONFIG_DIR: c.config.configDir, ...t.cliEnv };
+
+    const advisories = await cli(['advisories', 'list', '--country', 'QA', '--json'], env);
+    expect(advisories.code, advisories.stderr).toBe(0);
+    const rows = JSON.parse(advisories.stdout) as Record<string, unknown>[];
+    // Japan's consular e-mails about Qatar are listed too, as alerts without a level.
+    expect(rows.filter((a) => a.level === null).map((a) => [a.feed, a.government, a.title]).sort()).toEqual([
+      ['jp-mofa', 'Japan', '中東情勢に関する注意喚起について'],
+      ['jp-mofa', 'Japan', '最近のイラン情勢に端を発した中東情勢の緊迫化の可能性'],
+    ]);
+    expect(rows.filter((a) => a.level !== null).map((a) => [a.feed, a.government, a.level, a.wording, a.title])).toEqual([
+      ['de-aa', 'Germany', 4, 'Reisewarnung', 'Katar: Reise- und Sicherheitshinweise'],
+      ['jp-mofa', 'Japan', 2, '十分注意してください', 'カタールの危険情報 【危険レベルの発出】（新規）'],
+    ]);
+    const countries = await cli(['countries', 'list', '--json'], env);
+    expect(countries.code, countries.stderr).toBe(0);
+    const qa = (JSON.parse(countries.stdout) as Record<string, unknown>[]).find((r) => r.country === 'QA');
+    expect(qa).toMatchObject({ highestLevel: 4, saidBy: ['Germany'], disagree: true });
+
+    const web = await startWebApp({ db: t.db });
+    try {
+      const res = await fetch(web.url('/countries/QA'));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/charset=utf-8/i);
+      const html = await res.text();
+      for (const words of ['Germany', 'Japan', 'Reisewarnung', '十分注意してください']) expect(html).toContain(words);
+    } finally {
+      await web.close();
+    }
   });
 });
