@@ -46,7 +46,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /**
- * Pure change detection (SPEC §5). Identity is the profile's key; meaning is
+ * Pure change detection (docs/contract.md, "Change detection"). Identity is the profile's key; meaning is
  * the fingerprint (title, text as words, level, wording) — so pubDate churn,
  * re-ordering, re-serialisation, markup and whitespace changes and moved
  * links are not events.

@@ -1,7 +1,7 @@
 import { words } from './normalize.ts';
 
 /**
- * Governments' wording of their advice → the one 1–4 scale (SPEC §4).
+ * Governments' wording of their advice → the one 1–4 scale (docs/contract.md, "Sources and advisories").
  * Pure and table-tested: every rule here was read off real advice texts.
  */
 

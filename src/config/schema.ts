@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 
-/** Source profiles known to the pipeline (SPEC §4). */
+/** Source profiles known to the pipeline (the README's "What counts as a change" table). */
 export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller', 'de-aa', 'jp-mofa'] as const;
 export type SourceProfile = (typeof SOURCE_PROFILES)[number];
 

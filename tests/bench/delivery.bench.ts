@@ -1,6 +1,6 @@
 /**
  * Delivery benchmark (a script, not a test): `npm run bench:delivery`.
- * Issue 4, "Benchmarks". Each figure is measured against a raw floor in the
+ * README "Benchmarks". Each figure is measured against a raw floor in the
  * same run, on the real PostgreSQL, in a scratch database dropped at the end.
  *
  * 1. Fan-out of one event to N matching subscribers with `fanOut`
@@ -645,7 +645,7 @@ process.once('SIGINT', () => {
 
 async function main(): Promise<void> {
   const baseUrl = benchDatabaseUrl();
-  console.log('advisory-alerts delivery benchmark (issue 4)');
+  console.log('advisory-alerts delivery benchmark');
   for (const line of machineDescription()) console.log(line);
   console.log(`Memory now: ${memoryDescription()}`);
   console.log(`PostgreSQL: ${redactUrl(baseUrl)} (a scratch database, dropped at the end)`);

@@ -1,6 +1,6 @@
 /**
  * End-to-end scale-out benchmark (a script, not a test): `npm run bench:e2e`.
- * Issue 6, "Benchmark".
+ * README "Benchmarks".
  *
  * Real processes against one PostgreSQL: `node src/cli/bin.mjs start --roles
  * poll,deliver` × 3, then the same run with × 1 for comparison. Each run gets
@@ -491,7 +491,7 @@ process.once('SIGINT', () => {
 
 async function main(): Promise<void> {
   const baseUrl = benchDatabaseUrl();
-  console.log('advisory-alerts end-to-end scale-out benchmark (issue 6)');
+  console.log('advisory-alerts end-to-end scale-out benchmark');
   for (const line of machineDescription()) console.log(line);
   console.log(`Memory now: ${memoryDescription()}`);
   console.log(`PostgreSQL: ${redactUrl(baseUrl)} (a scratch database per run, dropped after it)`);
@@ -570,7 +570,7 @@ async function main(): Promise<void> {
   const many = results.find((r) => r.processes === PROCESSES && PROCESSES > 1);
   const one = results.find((r) => r.processes === 1);
   console.log('');
-  console.log('Goals (issue 6 sets no number for the ratio; the ideal is the process count):');
+  console.log('Goals (no fixed number for the ratio; the ideal is the process count):');
   if (many && one) {
     const total = one.changeToLast / many.changeToLast;
     const send = one.sendPhase / many.sendPhase;

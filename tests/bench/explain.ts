@@ -1,7 +1,6 @@
 /**
  * EXPLAIN (ANALYZE, BUFFERS) of the hot delivery queries on a table of a
- * million deliveries (issue 6: "check the hot queries with EXPLAIN on tables
- * of a million rows and index for them"). A script, not a test:
+ * million deliveries: the hot queries must be served by indexes at that size. A script, not a test:
  *
  *   npx tsx tests/bench/explain.ts            # TEST_DATABASE_URL, DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres
  *

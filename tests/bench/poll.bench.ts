@@ -46,7 +46,7 @@ const CYCLES = ['first poll', 'all 304', '25% changed'] as const;
 type Cycle = (typeof CYCLES)[number];
 const CHANGED_FRACTION = 0.25;
 
-/** rss2email on the same 200-feed workload, same machine kind (issue 2). */
+/** rss2email on the same 200-feed workload, same machine kind. */
 const RSS2EMAIL_200: Record<Cycle, number> = { 'first poll': 6.7, 'all 304': 0.9, '25% changed': 7.2 };
 const GOAL_RATIO = 2;
 const GOAL_304_1000_S = 1;
@@ -285,7 +285,7 @@ async function main(): Promise<number> {
     const b200 = best.get(200);
     if (b200) {
       console.log('');
-      console.log('Against rss2email on the same 200-feed workload (issue 2, same machine kind):');
+      console.log('Against rss2email on the same 200-feed workload (same machine kind):');
       for (const c of CYCLES) {
         const ours = b200.result[c].ours;
         const speedup = RSS2EMAIL_200[c] / ours;

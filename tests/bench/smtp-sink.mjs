@@ -5,7 +5,7 @@
  *
  * npm `smtp-server`, plain SMTP on 127.0.0.1 (ephemeral port), no TLS, no
  * auth; every message is read to the end and discarded, then answered 250 —
- * after `delayMs` when asked (a slow server: issue 6 wants 15 ms a message).
+ * after `delayMs` when asked (a slow server, e.g. 15 ms a message).
  *
  * Plain JavaScript on purpose: no tsx loader in the child.
  *

@@ -7,7 +7,7 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer, type Route } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
 
-// SPEC §5 end to end: documents served over HTTP, polled, diffed and stored.
+// Change detection (docs/contract.md) end to end: documents served over HTTP, polled, diffed and stored.
 // Every "changed" document is the real State Department / GDACS document with a
 // programmatic transformation, and expectations are read from the documents
 // with regular expressions rather than taken from the code under test.

@@ -32,7 +32,7 @@ import { ManualClock, feedConfig } from '../helpers/poll.ts';
 import { TestSmtpServer } from '../helpers/smtp.ts';
 
 /**
- * Fault tests of issue 6 (SPEC §5, §6, §9) on a real PostgreSQL: several
+ * Fault tests (docs/contract.md: "Change detection", "Delivery", "Scale") on a real PostgreSQL: several
  * `start` processes on one database, a process killed with SIGKILL mid-send,
  * PostgreSQL itself restarted under a running service, the SMTP server down
  * and back, hostile feeds, the SSRF guard, the per-feed poll lease and
@@ -502,7 +502,7 @@ describe.skipIf(kind !== 'postgres')(
 
     // -------------------------------------------------------------------------
     it('three `start --roles poll` processes: each 2-second slot of a feed is fetched once', async () => {
-      // Proves SPEC §9 "each scheduled poll of a feed runs once across all of them": with three
+      // Proves (contract, "Scale") "each scheduled poll of a feed runs once across all of them": with three
       // processes scheduling the same feed every 2 s, the PostgreSQL-backed run coordinator lets
       // exactly one of them run each slot — the feed server sees at most one request per slot
       // (three without coordination), and poll_runs never has two rows for one slot.
@@ -555,7 +555,7 @@ describe.skipIf(kind !== 'postgres')(
 
     // -------------------------------------------------------------------------
     it('kill -9 of one of three `start --roles deliver` processes mid-send: all 3,000 subscribers get the alert, duplicates ≤ one batch', async () => {
-      // Proves SPEC §6 "nothing is lost when a process dies mid-send" and §9 "a killed process's
+      // Proves (contract, "Delivery", "Scale") "nothing is lost when a process dies mid-send", "a killed process's
       // work is picked up by the others": the killed process's leased rows come back after the
       // 3 s lease and the survivors send them; each of 3,000 subscribers gets the alert, every
       // delivery ends 'sent', and the only duplicates are sends of the killed process's one
@@ -807,7 +807,7 @@ describe.skipIf(kind !== 'postgres')(
 
     // -------------------------------------------------------------------------
     it('SMTP server down, then back on the same port: the backlog drains, nothing lost, nothing doubled', async () => {
-      // Proves SPEC §6 transient failures are retried: with the SMTP server gone, every send fails
+      // Proves (contract, "Delivery") transient failures are retried: with the SMTP server gone, every send fails
       // with a connection error and the deliveries stay 'pending' (not failed) with that error;
       // once the server is back on the same port, draining sends each delivery exactly once.
       const N = 40;
@@ -965,7 +965,7 @@ describe.skipIf(kind !== 'postgres')(
       ];
 
       it.each(cases)('$name', async (c) => {
-        // Proves SPEC §5 "a feed that fails … is recorded as failing with the reason … the other
+        // Proves (contract, "Change detection") "a feed that fails … is recorded as failing with the reason … the other
         // feeds go on" for a hostile server or document: the poll ends within bounds, memory stays
         // bounded (RSS peak < 300 MB above the start, except where the admin raised the body
         // limit tenfold; nothing retained after a GC), feeds.last_error says why (or the document

@@ -8,7 +8,7 @@ import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /**
- * The matching rule of SPEC §6 exists twice: as the pure `matchingChannels`
+ * The matching rule (docs/contract.md, "Subscriptions and matching") exists twice: as the pure `matchingChannels`
  * and as the set-based SQL of `fanOut`. One table of cases runs through both,
  * and across the whole cross product (every case's subscription against every
  * case's event) the two must agree delivery for delivery.

@@ -9,7 +9,7 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer, type Route } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, testSettings } from '../helpers/poll.ts';
 
-// SPEC §5: a feed that fails (network, HTTP error, bad XML, an HTML page instead
+// docs/contract.md, "Change detection": a feed that fails (network, HTTP error, bad XML, an HTML page instead
 // of a feed, …) is recorded as failing with the reason, never produces events,
 // never loses stored state, and never stops the other feeds.
 

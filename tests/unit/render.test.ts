@@ -15,7 +15,7 @@ import { fixture } from '../helpers/feed-server.ts';
 import { countSegments } from '../helpers/twilio-server.ts';
 
 /**
- * Message rendering (SPEC §6): subjects that say what happened, "what changed"
+ * Message rendering (docs/contract.md, "Delivery"): subjects that say what happened, "what changed"
  * for text updates, HTML escaping, and SMS that never exceed their segments.
  * SMS lengths are also checked with the fake Twilio server's own segment
  * counter, written independently of the code under test.

@@ -14,7 +14,7 @@ import {
 } from '../../src/subscriptions/validate.ts';
 
 /**
- * Subscriber input validation (SPEC §6–§7), shared by `subscribers add`, the
+ * Subscriber input validation (docs/contract.md, "Subscriptions and matching" and "Command line"), shared by `subscribers add`, the
  * CSV import and the web form: each parser returns the normalised value or
  * throws an InputError that names the field, phrased for a one-line refusal.
  */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canadaLevel, fcdoLevel, smartravellerLevel } from '../../src/advisories/wording.ts';
 
 /**
- * The wording → level rules of SPEC §4, one table per government. Sentences
+ * The wording → level rules (docs/contract.md, "Sources and advisories"), one table per government. Sentences
  * follow the governments' published phrasing (GOV.UK summaries, Smartraveller
  * headlines); `wording` is the sentence the level was read from.
  */

@@ -29,7 +29,7 @@ export function itemBody(item: RawItem): string {
   return content.length >= summary.length ? content : summary;
 }
 
-/** Generic identity: guid, else link, else a hash of title and content (SPEC §4). */
+/** Generic identity: guid, else link, else a hash of title and content (docs/contract.md, "Sources and advisories"). */
 export function genericKey(item: RawItem, title: string, body: string): string {
   const guid = item.guid?.trim();
   if (guid) return `guid:${guid}`;
