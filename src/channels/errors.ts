@@ -28,6 +28,35 @@ export class SendError extends AppError {
   }
 }
 
+const EMAIL = /[^\s<>"'(),;:[\]]+@[^\s<>"'(),;:[\]]+/g;
+// 7+ digits, with the separators people and providers write; not SMTP codes (550, 5.1.1) or Twilio codes (21211).
+const PHONE = /\+?\d(?:[\s().-]?\d){6,}/g;
+
+/**
+ * Provider texts quote the recipient ("550 5.1.1 <ann@example.org>: no such
+ * user", "The 'To' number +15005550001 is not a valid phone number"). Those
+ * texts end up in logs and in stored errors: mask the addresses and numbers.
+ */
+export function redactContacts(text: string): string {
+  return text.replace(EMAIL, '[address]').replace(PHONE, '[number]');
+}
+
+/**
+ * The provider's error as a cause, minus what would leak: pino prints a
+ * cause's message with the error's, and nodemailer's errors also carry the
+ * envelope (`rejected`, `recipients`). Only the fields that classify it stay.
+ */
+function scrubbed(err: unknown): Error {
+  const copy = new Error(redactContacts(err instanceof Error ? err.message : String(err)));
+  if (err instanceof Error) copy.name = err.name;
+  if (err && typeof err === 'object') {
+    const from = err as Record<string, unknown>;
+    const to = copy as unknown as Record<string, unknown>;
+    for (const key of ['code', 'responseCode', 'command', 'status']) if (key in from) to[key] = from[key];
+  }
+  return copy;
+}
+
 interface SmtpLikeError {
   code?: string;
   responseCode?: number;
@@ -39,23 +68,23 @@ interface SmtpLikeError {
 export function classifySmtpError(err: unknown): SendError {
   const e = (err ?? {}) as SmtpLikeError;
   const code = e.responseCode;
-  const detail = (e.response ?? e.message ?? String(err)).split('\n')[0]!.slice(0, 300);
+  const detail = redactContacts((e.response ?? e.message ?? String(err)).split('\n')[0]!).slice(0, 300);
   // A rejected login (535, EAUTH) is our configuration, not the recipient: keep
   // the mail and retry, so fixing SMTP_URL delivers the backlog.
   if (e.code === 'EAUTH' || code === 535 || code === 530) {
-    return new SendError(`SMTP ${code ?? e.code}: ${detail}`, { classification: 'retryable', cause: err });
+    return new SendError(`SMTP ${code ?? e.code}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
   }
   if (typeof code === 'number' && code >= 500) {
     // Only a refusal of the recipient itself stops the channel; a 5xx to DATA
     // (content or policy rejection) fails this message alone.
     const recipient = /RCPT/i.test(e.command ?? '') || (!e.command && (code === 550 || code === 551 || code === 553));
-    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: err });
+    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: scrubbed(err) });
   }
   if (typeof code === 'number' && code >= 400) {
-    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'retryable', cause: err });
+    return new SendError(`SMTP ${code}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
   }
   // Connection refused / reset / timeout / TLS / auth: the server's problem, not the recipient's.
-  return new SendError(`SMTP ${e.code ?? 'error'}: ${detail}`, { classification: 'retryable', cause: err });
+  return new SendError(`SMTP ${e.code ?? 'error'}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
 }
 
 interface TwilioLikeError {
@@ -72,19 +101,19 @@ export function classifyTwilioError(err: unknown): SendError {
   const e = (err ?? {}) as TwilioLikeError;
   const status = e.status;
   const code = typeof e.code === 'number' ? e.code : Number(e.code);
-  const detail = `${e.message ?? String(err)}`.slice(0, 300);
+  const detail = redactContacts(`${e.message ?? String(err)}`).slice(0, 300);
   const label = `Twilio ${status ?? ''}${Number.isFinite(code) ? ` ${code}` : ''}`.trim();
   // 429 throttling, and 401/403 (bad credentials: our configuration) are retried.
-  if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, { classification: 'retryable', cause: err });
+  if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
   if (typeof status === 'number' && status >= 500) {
     // 503 means "not processed"; any other 5xx on a create may have gone through.
-    return new SendError(`${label}: ${detail}`, { classification: 'retryable', uncertain: status !== 503, cause: err });
+    return new SendError(`${label}: ${detail}`, { classification: 'retryable', uncertain: status !== 503, cause: scrubbed(err) });
   }
   if (typeof status === 'number' && status >= 400) {
     const recipient = RECIPIENT_CODES.has(code) && code !== 21408;
-    return new SendError(`${label}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: err });
+    return new SendError(`${label}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: scrubbed(err) });
   }
   // No HTTP status: network error before or during the request; the create may or may not have arrived.
   const connectError = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${(e as { code?: unknown }).code ?? ''} ${detail}`);
-  return new SendError(`Twilio: ${detail}`, { classification: 'retryable', uncertain: !connectError, cause: err });
+  return new SendError(`Twilio: ${detail}`, { classification: 'retryable', uncertain: !connectError, cause: scrubbed(err) });
 }

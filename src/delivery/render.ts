@@ -229,7 +229,38 @@ const MAX_QUOTE = 4000;
  */
 const URGENT_LINE = 'URGENT — act on this now';
 
-export function renderEmail(e: MessageEvent, links: MessageLinks, options: { listId: string }): RenderedEmail {
+// Bidirectional-text controls: in a feed title they can reverse what a reader
+// sees (an "exe.pdf" that is a ".fdp.exe", a URL that reads as another one).
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function stripBidi(s: string): string {
+  return s.replace(BIDI_CONTROLS, '');
+}
+
+/** The event's feed-supplied text without bidi controls: what every rendering starts from. */
+export function neutralized(e: MessageEvent): MessageEvent {
+  return {
+    ...e,
+    feedName: stripBidi(e.feedName),
+    title: stripBidi(e.title),
+    body: stripBidi(e.body),
+    previousBody: e.previousBody === null ? null : stripBidi(e.previousBody),
+    levelText: e.levelText === null ? null : stripBidi(e.levelText),
+    previousLevelText: e.previousLevelText === null ? null : stripBidi(e.previousLevelText),
+  };
+}
+
+/**
+ * A feed title with a MIME encoded-word ("=?utf-8?b?…?=") would go into an
+ * all-ASCII Subject as is, and mail clients would decode it into text the
+ * feed never showed. Break the "=?" opener so it stays literal text.
+ */
+export function headerSafe(subject: string): string {
+  return subject.replace(/=\?/g, '= ?');
+}
+
+export function renderEmail(event: MessageEvent, links: MessageLinks, options: { listId: string }): RenderedEmail {
+  const e = neutralized(event);
   const urgent = e.urgency === 'urgent';
   const subject = subjectFor(e);
   const changes: TextChanges = e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered' ? textChanges(e.previousBody, e.body) : { added: [], removed: [], changed: [] };
@@ -292,7 +323,7 @@ ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it a
 </div></body></html>`;
 
   return {
-    subject,
+    subject: headerSafe(subject),
     text,
     html,
     headers: {
@@ -431,7 +462,8 @@ export function smsParts(e: MessageEvent): SmsParts {
  * the actions (whole sentences first; the gist is cut at a word boundary to
  * leave room for at least one action), a link and the STOP hint.
  */
-export function renderSms(e: MessageEvent, options: { link: string; maxSegments?: number }): string {
+export function renderSms(event: MessageEvent, options: { link: string; maxSegments?: number }): string {
+  const e = neutralized(event);
   const max = options.maxSegments ?? 2;
   const subject = toGsmFriendly(subjectFor(e));
   const { gist: rawGist, actions: rawActions } = smsParts(e);

@@ -231,7 +231,17 @@ export async function recordSubscriptionRequest(
 }
 
 export type ConfirmResult =
-  | { ok: true; subscriberId: number; email: string; phone: string | null; phoneVerified: boolean; request: RequestedSubscription; firstUse: boolean }
+  | {
+      ok: true;
+      subscriberId: number;
+      email: string;
+      phone: string | null;
+      phoneVerified: boolean;
+      request: RequestedSubscription;
+      firstUse: boolean;
+      /** Now: a used link opened again reports what happened since (an unsubscribe), not the old confirmation. */
+      status: SubscriberStatus;
+    }
   | { ok: false; reason: 'unknown' | 'expired' };
 
 /**
@@ -272,9 +282,9 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
       await replaceSubscription(tx, current.id, request, now);
       await applyPreferences(tx, current.id, request.preferences);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
-      return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true };
+      return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true, status: 'confirmed' as const };
     }
-    return { ok: true as const, subscriberId: current.id, email: current.email, phone: current.phone, phoneVerified: current.phone_verified, request, firstUse: false };
+    return { ok: true as const, subscriberId: current.id, email: current.email, phone: current.phone, phoneVerified: current.phone_verified, request, firstUse: false, status: current.status };
   });
 }
 

@@ -32,6 +32,19 @@ export class HttpError extends Error {
   }
 }
 
+/** The media type alone, lower case: "application/x-www-form-urlencoded; charset=json" is a form. */
+export function mediaType(req: FastifyRequest): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** A body the form parsers read: what a cross-site form can send, so it must carry the CSRF token. */
+export function isFormBody(req: FastifyRequest): boolean {
+  const type = mediaType(req);
+  return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
+}
+
+/** Answer in JSON: the body is JSON, or it is an API route and the body is not a form. */
 export function wantsJson(req: FastifyRequest): boolean {
-  return /json/.test(req.headers['content-type'] ?? '') || (req.url.startsWith('/api/') && !/form/.test(req.headers['content-type'] ?? ''));
+  const type = mediaType(req);
+  return type === 'application/json' || (req.url.startsWith('/api/') && !isFormBody(req));
 }

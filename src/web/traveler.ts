@@ -15,7 +15,7 @@ import {
 } from '../subscriptions/validate.ts';
 import { html } from './html.ts';
 import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage, type FormValues } from './pages.ts';
-import { HttpError, wantsJson, type WebDeps } from './deps.ts';
+import { HttpError, isFormBody, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
 
@@ -94,6 +94,11 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   const limited = { config: { rateLimit: { max: deps.settings.web.rateLimitPerMinute, timeWindow: 60_000 } } };
   // The token comes in the form body: check it once the body is parsed (onRequest has no body yet).
   const csrfCheck = { preValidation: app.csrfProtection };
+  // The API takes JSON from scripts and forms from our pages: a form body, which
+  // any site can make a browser send, must carry the CSRF token like every form.
+  const csrfForForms = {
+    preValidation: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => (isFormBody(req) ? app.csrfProtection(req, reply, done) : done()),
+  };
   const { traveler, logger } = deps;
 
   const startRequest = async (email: string, request: RequestedSubscription) => {
@@ -103,7 +108,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
 
   app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest() })));
 
-  app.post('/api/subscriptions', limited, async (req, reply) => {
+  app.post('/api/subscriptions', { ...limited, ...csrfForForms }, async (req, reply) => {
     const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds());
     await startRequest(email, request);
     return reply.code(202).send({ status: 'pending', message: 'If this address can receive alerts, a confirmation link is on its way. It works for 48 hours.' });
@@ -131,6 +136,12 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         ? page(reply, 410, messagePage('This link has expired', 'Confirmation links work for 48 hours. Subscribe again to get a new one.', { status: 'error' }))
         : page(reply, 404, messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }));
     }
+    if (result.status !== 'confirmed') {
+      // The link was used before and the alerts were stopped since: say so, and offer no manage link.
+      return result.status === 'unsubscribed'
+        ? page(reply, 200, messagePage('Your alerts are off', `${result.email} was unsubscribed after this link was used, so no alerts are sent. To get them again, subscribe again from the start page.`))
+        : page(reply, 200, messagePage('Your alerts are not on yet', `A newer confirmation was asked for ${result.email}: open the latest link we emailed.`));
+    }
     const view = await getSubscriberView(deps.db, result.subscriberId);
     return page(
       reply,
@@ -146,9 +157,8 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     );
   });
 
-  app.post('/api/phone/verify', limited, async (req, reply) => {
-    const form = !wantsJson(req);
-    if (form) await new Promise<void>((resolve, reject) => app.csrfProtection(req, reply, (err?: Error) => (err ? reject(err) : resolve())));
+  app.post('/api/phone/verify', { ...limited, ...csrfForForms }, async (req, reply) => {
+    const form = isFormBody(req);
     const body = asBody(req.body);
     const token = typeof body.token === 'string' ? body.token : '';
     const code = typeof body.code === 'string' ? body.code.trim() : typeof body.code === 'number' ? String(body.code).padStart(6, '0') : '';

@@ -5,15 +5,17 @@ import { loadConfig, ConfigError } from '../../src/config/load.ts';
 import { pollFeed } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { pollDepsFor } from '../../src/runtime.ts';
+import { pino } from 'pino';
+import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
+import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
-import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.ts';
+import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
 import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
-import { startWebApp, type WebApp, type WebAppOptions } from '../helpers/web.ts';
+import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp, type WebAppOptions } from '../helpers/web.ts';
 
 /**
  * The abuse a public sign-up form invites, and the defects a hostile probe
@@ -77,6 +79,20 @@ function postJson(path: string, body: unknown, app: WebApp = web, headers: Recor
   return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 }
 
+async function mailTo(email: string, n = 1): Promise<ReceivedMail> {
+  return waitFor(`mail #${n} to ${email}`, async () => {
+    await smtp.settled();
+    return smtp.to(email)[n - 1];
+  });
+}
+
+async function getPage(path: string, jar: CookieJar, app: WebApp = web): Promise<{ res: Response; html: string; csrf: string }> {
+  const res = await fetch(app.url(path), { headers: { cookie: jar.header() } });
+  jar.store(res);
+  const html = await res.text();
+  return { res, html, csrf: csrfTokenOf(html) };
+}
+
 async function confirmedSubscriber(email: string, extra: Record<string, unknown> = {}): Promise<number> {
   const input = parseSubscriber({ email, countries: 'RU', ...extra }, new Set(web.config.feeds.map((f) => f.id)));
   return (await upsertSubscriber(t.db, input, { confirmed: true, now: clock.now() })).id;
@@ -89,6 +105,20 @@ async function pollEmbassy(body: string): Promise<void> {
   const feed = web.config.feeds.find((f) => f.id === 'us-embassy-russia')!;
   const outcome = await pollFeed(pollDepsFor(web.config, t.db, silentLogger, clock, undefined, web.metrics), feed, { force: true });
   expect(outcome.status, outcome.error ?? '').toBe('ok');
+}
+
+/** Sends what is due with the test app's channels; the log lines come back as parsed JSON. */
+async function dispatchLogged(): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const { dispatcher, close } = createDispatcher(web.config, t.db, logger, clock, { channels: web.channels });
+  await dispatcher.drain();
+  await close();
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function count(table: 'subscribers' | 'subscriber_tokens' | 'phone_verifications'): Promise<number> {
+  return Number((await t.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 }
 
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -190,5 +220,105 @@ describe('admin page and operations endpoints', SLOW, () => {
   it('exposed listener: the listen address is a setting, default all interfaces', () => {
     expect(settingsSchema.parse({}).web.host).toBe('0.0.0.0');
     expect(settingsSchema.parse({ web: { host: '127.0.0.1' } }).web.host).toBe('127.0.0.1');
+  });
+});
+
+describe('CSRF decided by the exact media type', SLOW, () => {
+  it('CSRF with "application/x-www-form-urlencoded; charset=json": /api/phone/verify still wants the token', async () => {
+    const id = await confirmedSubscriber('csrf@example.com');
+    const r = await fetch(web.url('/api/phone/verify'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=json' },
+      body: form({ token: signToken(web.secret, 'manage', id), code: '123456' }),
+    });
+    expect(r.status).toBe(403);
+    expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it('CSRF on the API: a cross-site form posted to /api/subscriptions is refused, nothing stored, nothing mailed', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=json']) {
+      const r = await fetch(web.url('/api/subscriptions'), { method: 'POST', headers: { 'content-type': type }, body: form({ email: 'victim@example.com', countries: 'RU' }) });
+      expect(r.status, type).toBe(403);
+    }
+    expect(await count('subscribers')).toBe(0);
+    await smtp.settled();
+    expect(smtp.to('victim@example.com')).toHaveLength(0);
+    // Our own form, with its token and cookie, still works; so does JSON without one.
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const ok = await fetch(web.url('/api/subscriptions'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: form({ _csrf: csrf, email: 'own@example.com', countries: 'RU' }),
+    });
+    // The API refuses fields it does not know, the token included: the point is that it got past CSRF.
+    expect(ok.status).not.toBe(403);
+    expect((await postJson('/api/subscriptions', { email: 'json@example.com', countries: ['RU'] })).status).toBe(202);
+  });
+});
+
+describe('provider errors in logs', SLOW, () => {
+  it('address leak through logs: SMTP 550 and Twilio 21211 texts are logged and stored without the address or number', async () => {
+    const email = 'victim.person@example.com';
+    const phone = '+447911123456';
+    await confirmedSubscriber(email, { phone, channels: 'email,sms' });
+    smtp.rejectRecipient(email, 550, `5.1.1 <${email}>: Recipient address rejected: User unknown`);
+    twilio.rejectNumber(phone, 21211);
+    await pollEmbassy(EMBASSY_V1);
+    await pollEmbassy(EMBASSY_V2);
+    const logs = await dispatchLogged();
+    const failures = logs.filter((l) => l.msg === 'permanent failure: channel stopped for subscriber');
+    expect(failures).toHaveLength(2);
+    const text = JSON.stringify(logs);
+    expect(text).toContain('SMTP 550');
+    expect(text).toContain('21211');
+    for (const leak of [email, 'victim.person', phone, '7911123456', '7911 123456']) expect(text).not.toContain(leak);
+    const stored = await t.db.selectFrom('deliveries').select('last_error').execute();
+    const reasons = await t.db.selectFrom('subscribers').select(['email_stop_reason', 'sms_stop_reason']).execute();
+    for (const leak of [email, phone]) expect(JSON.stringify([stored, reasons])).not.toContain(leak);
+  });
+});
+
+describe('mail-client spoofing through feed titles', SLOW, () => {
+  it('MIME encoded-word and bidi controls in a feed title: the Subject stays literal, and subject, HTML and SMS carry no bidi controls', async () => {
+    const phishing = Buffer.from('Your account is locked: verify at evil.example').toString('base64');
+    const title = `=?utf-8?b?${phishing}?= &#x202E;fdp.exe&#x202C; &#x2066;x&#x2069;`;
+    const hostile = EMBASSY_V2.replace('Security Alert &#8211; U.S. Embassy Moscow (March 7, 2024)', title).replace(
+      'Location: Moscow, Russia Event:',
+      'Location: Moscow&#x202E;, Russia Event:',
+    );
+    expect(hostile).not.toBe(EMBASSY_V2);
+    await confirmedSubscriber('reader@example.com', { phone: '+447911123457', channels: 'email,sms' });
+    await pollEmbassy(EMBASSY_V1);
+    await pollEmbassy(hostile);
+    await dispatchLogged();
+    const mail = await mailTo('reader@example.com');
+    const bidi = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+    // mailparser decodes headers as a mail client does.
+    expect(mail.subject).not.toContain('verify at evil.example');
+    expect(mail.subject).toContain(phishing);
+    expect(mail.subject).not.toMatch(bidi);
+    expect(mail.html).not.toMatch(bidi);
+    expect(mail.text).not.toMatch(bidi);
+    const sms = await waitFor('the SMS', () => twilio.to('+447911123457')[0]);
+    expect(sms.body).not.toMatch(bidi);
+  });
+});
+
+describe('confirmation links after unsubscribing', SLOW, () => {
+  it('stale confirm link: re-opened after unsubscribing it shows the alerts are off, and no manage link', async () => {
+    expect((await postJson('/api/subscriptions', { email: 'leaver@example.com', countries: ['RU'] })).status).toBe(202);
+    const link = /http:\/\/127\.0\.0\.1:\d+\/confirm\/[A-Za-z0-9_-]+/.exec((await mailTo('leaver@example.com')).text)![0];
+    expect(await (await fetch(link)).text()).toContain('Your alerts are on');
+    const sub = await t.db.selectFrom('subscribers').select('id').where('email', '=', 'leaver@example.com').executeTakeFirstOrThrow();
+    const u = await fetch(web.url(`/unsubscribe/${signToken(web.secret, 'unsubscribe', sub.id)}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    expect(u.status).toBe(200);
+    const again = await fetch(link);
+    expect(again.status).toBe(200);
+    const page = await again.text();
+    expect(page).toContain('Your alerts are off');
+    expect(page).not.toContain('Your alerts are on');
+    expect(page).not.toContain('/manage/');
+    expect(await t.db.selectFrom('subscribers').select('status').where('id', '=', sub.id).executeTakeFirstOrThrow()).toEqual({ status: 'unsubscribed' });
   });
 });
