@@ -1,6 +1,7 @@
 import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load.ts';
 import type { FeedConfig } from './config/schema.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import { FeedScheduler, databaseCoordinator } from './feeds/scheduler.ts';
@@ -24,9 +25,30 @@ export interface RunningService {
   database: DatabaseHandle;
 }
 
+/**
+ * Fails fast when the port is taken: before the database is opened (an embedded
+ * one can take seconds to start), not after. Listening for real still decides.
+ */
+async function assertPortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ServiceStartError(err.code === 'EADDRINUSE' ? `port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process` : `cannot listen on ${host} port ${port}: ${errorMessage(err)}`, { cause: err })),
+    );
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** `start` cannot run (port taken, …): the reason is one line and the process exits non-zero. */
+export class ServiceStartError extends Error {
+  override readonly name = 'ServiceStartError';
+}
+
 export async function startService(config: AppConfig, options: { roles: readonly Role[]; logger: Logger; clock: Clock }): Promise<RunningService> {
   const { logger, clock } = options;
   const roles = new Set(options.roles);
+  if (roles.has('web')) await assertPortFree(config.port, config.settings.web.host);
   const database = await connectDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, role: 'service', logger });
   try {
     await migrateToLatest(database.db, logger);
@@ -40,6 +62,28 @@ export async function startService(config: AppConfig, options: { roles: readonly
   let feeds: FeedConfig[] = config.feeds;
   const metrics = createMetrics();
   const channels = createChannels(config);
+
+  // The web server listens before any background work starts, so a failure to
+  // listen has nothing to unwind but the database and the channels: no timer
+  // or cron task is left to keep the process alive.
+  let web: Awaited<ReturnType<typeof buildWebServer>> | undefined;
+  let port: number | undefined;
+  if (roles.has('web')) {
+    try {
+      web = await buildWebServer(webDepsFor(config, database.db, { logger, clock, channels, metrics, knownFeeds: () => new Set(feeds.map((f) => f.id)) }));
+      await web.listen({ port: config.port, host: config.settings.web.host });
+    } catch (err) {
+      await web?.close().catch(() => undefined);
+      await channels.close();
+      await database.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ServiceStartError(code === 'EADDRINUSE' ? `port ${config.port} is already in use; set PORT or stop the other process` : `cannot listen on ${config.settings.web.host} port ${config.port}: ${errorMessage(err)}`, { cause: err });
+    }
+    const address = web.server.address();
+    port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ url: `http://localhost:${port}`, pid: process.pid }, 'web listening');
+  }
+
   const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics }) : undefined;
   delivery?.dispatcher.start();
   const owner = `${hostname()}:${process.pid}`;
@@ -58,24 +102,6 @@ export async function startService(config: AppConfig, options: { roles: readonly
   if (scheduler) {
     const r = scheduler.apply(feeds);
     logger.info({ feeds: r.added }, 'feeds scheduled');
-  }
-
-  let web: Awaited<ReturnType<typeof buildWebServer>> | undefined;
-  let port: number | undefined;
-  if (roles.has('web')) {
-    web = await buildWebServer(webDepsFor(config, database.db, { logger, clock, channels, metrics, knownFeeds: () => new Set(feeds.map((f) => f.id)) }));
-    try {
-      await web.listen({ port: config.port, host: config.settings.web.host });
-    } catch (err) {
-      await scheduler?.stop();
-      await delivery?.dispatcher.stop();
-      await channels.close();
-      await database.close();
-      throw new Error(`cannot listen on ${config.settings.web.host} port ${config.port}: ${errorMessage(err)}`, { cause: err });
-    }
-    const address = web.server.address();
-    port = typeof address === 'object' && address ? address.port : config.port;
-    logger.info({ url: `http://localhost:${port}` }, 'web listening');
   }
 
   return {

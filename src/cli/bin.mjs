@@ -16,3 +16,7 @@ if (entry) {
   ({ main } = await import('./main.ts'));
 }
 process.exitCode = await main(process.argv.slice(2), process.env);
+// The command is over: whatever handle might still be open (a driver's idle
+// socket, a library's timer) must not keep the process alive after its answer,
+// nor make a failed `start` linger. Unreferenced, so a clean exit is not delayed.
+setTimeout(() => process.exit(), 1000).unref();

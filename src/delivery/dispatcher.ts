@@ -106,7 +106,13 @@ export class Dispatcher {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     this.wake?.();
-    if (this.loop) await Promise.race([this.loop, sleep(graceMs)]);
+    // The grace timer is cancelled as soon as the loop ends: a pending timer
+    // would keep the process alive for the whole grace after the work is done.
+    if (this.loop) {
+      const grace = new AbortController();
+      await Promise.race([this.loop, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
+      grace.abort();
+    }
     if (this.inFlight.size > 0) {
       const released = await releaseLeases(this.deps.db, this.owner, [...this.inFlight]).catch(() => 0);
       this.deps.logger.warn({ released }, 'stopped with sends in flight; their leases were released');
