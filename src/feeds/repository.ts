@@ -39,6 +39,45 @@ export async function syncFeeds(db: DB, feeds: readonly FeedConfig[]): Promise<v
   });
 }
 
+export interface FeedsComparison {
+  /** No feed was ever recorded: a fresh database nobody has configured yet. */
+  empty: boolean;
+  /** One line per difference between the given feeds and the database's current ones. */
+  differences: string[];
+}
+
+/**
+ * The given feeds (a command's feeds.yaml) against the feeds the database holds
+ * as configured (the running service's, or the last `migrate`/`feeds sync`).
+ * Read-only: one-shot commands compare, only the service and `feeds sync` write.
+ */
+export async function compareFeeds(db: DB, feeds: readonly FeedConfig[], options: { only?: readonly string[] } = {}): Promise<FeedsComparison> {
+  const rows = await db.selectFrom('feeds').select(['id', 'name', 'url', 'source', 'enabled', 'in_config', 'schedule']).execute();
+  const stored = new Map(rows.filter((r) => r.in_config).map((r) => [r.id, r]));
+  const only = options.only ? new Set(options.only) : undefined;
+  const differences: string[] = [];
+  for (const f of feeds) {
+    if (only && !only.has(f.id)) continue;
+    const r = stored.get(f.id);
+    if (!r) {
+      differences.push(`feed "${f.id}" is not among the database's feeds`);
+      continue;
+    }
+    const fields: string[] = [];
+    if (r.url !== f.url) fields.push('url');
+    if (r.source !== f.source) fields.push('source');
+    if (r.enabled !== f.enabled) fields.push('enabled');
+    if (r.name !== (f.name ?? f.id)) fields.push('name');
+    if ((r.schedule ?? null) !== (f.schedule ?? null)) fields.push('schedule');
+    if (fields.length) differences.push(`feed "${f.id}": ${fields.join(', ')} differ${fields.length === 1 ? 's' : ''}`);
+  }
+  if (!only) {
+    const here = new Set(feeds.map((f) => f.id));
+    for (const id of stored.keys()) if (!here.has(id)) differences.push(`feed "${id}" is in the database but not in this feeds.yaml`);
+  }
+  return { empty: rows.length === 0, differences };
+}
+
 export async function getFeedRow(db: DB | Tx, id: string): Promise<FeedRow | undefined> {
   return db.selectFrom('feeds').selectAll().where('id', '=', id).executeTakeFirst();
 }
@@ -171,6 +210,8 @@ export interface FeedListing {
   source: string;
   enabled: boolean;
   inConfig: boolean;
+  /** The schedule the database holds for the feed (null: the default). */
+  schedule: string | null;
   lastPolledAt: Date | null;
   lastStatus: PollStatus | null;
   lastError: string | null;
@@ -203,6 +244,7 @@ export async function listFeeds(db: DB): Promise<FeedListing[]> {
     source: r.source,
     enabled: r.enabled,
     inConfig: r.in_config,
+    schedule: r.schedule,
     lastPolledAt: r.last_polled_at,
     lastStatus: r.last_status,
     lastError: r.last_error,

@@ -1,5 +1,30 @@
-import { withDatabase, type RegisterCommand } from '../context.ts';
+import type { FeedConfig } from '../../config/schema.ts';
+import { UsageError } from '../../common/errors.ts';
+import type { DB } from '../../db/connect.ts';
+import { withDatabase, type CommandContext, type RegisterCommand } from '../context.ts';
 import { formatJson, formatTable, printListing } from '../output.ts';
+
+/**
+ * The feeds table has one writer: the service (at start and on SIGHUP), or an
+ * explicit `migrate` / `feeds sync`. A one-shot command run from another
+ * directory must not rewrite the running service's feeds from its own
+ * feeds.yaml, so it compares, and `poll` stops when the feeds it would poll
+ * differ. The exception is a database nobody has configured yet (first use,
+ * before any `start`): there this feeds.yaml is adopted.
+ */
+export async function checkFeedsMatch(c: CommandContext, db: DB, feeds: readonly FeedConfig[]): Promise<void> {
+  const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
+  const comparison = await compareFeeds(db, c.config.feeds, { only: feeds.map((f) => f.id) });
+  if (comparison.empty) {
+    await syncFeeds(db, c.config.feeds);
+    return;
+  }
+  if (comparison.differences.length) throw new UsageError(feedsDifferMessage(c, comparison.differences));
+}
+
+function feedsDifferMessage(c: CommandContext, differences: readonly string[]): string {
+  return `feeds.yaml in ${c.config.configDir} differs from the database's feeds (the running service's, or the last "migrate"/"feeds sync"): ${differences.join('; ')}. Point CONFIG_DIR at the service's configuration, or run "advisory-alerts feeds sync" to make this file the configuration`;
+}
 
 export const register: RegisterCommand = (program, cli) => {
   const feeds = program.command('feeds').description('feed commands');
@@ -9,12 +34,12 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
       const c = cli.context();
-      const [{ listFeeds, syncFeeds }, { nextCronRun }] = await Promise.all([import('../../feeds/repository.ts'), import('../../feeds/scheduler.ts')]);
-      const schedules = new Map(c.config.feeds.map((f) => [f.id, f.schedule ?? c.config.settings.defaultSchedule]));
-      const rows = await withDatabase(c, async ({ db }) => {
-        await syncFeeds(db, c.config.feeds);
-        return listFeeds(db);
-      });
+      const [{ listFeeds, compareFeeds }, { nextCronRun }] = await Promise.all([import('../../feeds/repository.ts'), import('../../feeds/scheduler.ts')]);
+      // Read-only: the database's feeds as the service runs them; a different
+      // feeds.yaml here is pointed out, never written.
+      const [rows, comparison] = await withDatabase(c, async ({ db }) => Promise.all([listFeeds(db), compareFeeds(db, c.config.feeds)]));
+      if (!comparison.empty && comparison.differences.length) cli.err(`note: ${feedsDifferMessage(c, comparison.differences)}; listing the database's feeds`);
+      const schedules = new Map(rows.map((f) => [f.id, f.schedule ?? c.config.settings.defaultSchedule]));
       printListing(
         cli.out,
         opts.json,
@@ -48,5 +73,19 @@ export const register: RegisterCommand = (program, cli) => {
       const rows = catalogueRows();
       if (opts.json) cli.out(formatJson(rows));
       else cli.out(formatTable(rows.map(({ id, government, profile, url, coverage }) => ({ id, government, profile, url, coverage })), ['id', 'government', 'profile', 'url', 'coverage'], { maxWidth: 120 }));
+    });
+
+  feeds
+    .command('sync')
+    .description("make this feeds.yaml the database's feeds (a running service keeps its own until SIGHUP or restart)")
+    .action(async () => {
+      const c = cli.context();
+      const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
+      const differences = await withDatabase(c, async ({ db }) => {
+        const { differences } = await compareFeeds(db, c.config.feeds);
+        await syncFeeds(db, c.config.feeds);
+        return differences;
+      });
+      cli.out(differences.length ? `feeds synced from ${c.config.configDir}: ${differences.join('; ')}` : 'feeds already match feeds.yaml');
     });
 };

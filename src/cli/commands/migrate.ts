@@ -11,6 +11,9 @@ export const register: RegisterCommand = (program, cli) => {
       try {
         const result = await migrateToLatest(handle.db, c.logger);
         const applied = (result.results ?? []).map((r) => r.migrationName);
+        // With the service, the one writer of the feeds table (see `feeds sync`).
+        const { syncFeeds } = await import('../../feeds/repository.ts');
+        await syncFeeds(handle.db, c.config.feeds);
         cli.out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
       } finally {
         await handle.close();

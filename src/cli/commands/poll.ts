@@ -15,13 +15,13 @@ export const register: RegisterCommand = (program, cli) => {
       const unknown = opts.feed.filter((id) => !known.has(id));
       if (unknown.length) throw new UsageError(`unknown feed: ${unknown.join(', ')} (not in feeds.yaml)`);
       const feeds = opts.feed.length ? opts.feed.map((id) => known.get(id)!) : c.config.feeds.filter((f) => f.enabled);
-      const [{ pollFeeds }, { syncFeeds }, { pollDepsFor }] = await Promise.all([
+      const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }] = await Promise.all([
         import('../../feeds/poller.ts'),
-        import('../../feeds/repository.ts'),
+        import('./feeds.ts'),
         import('../../runtime.ts'),
       ]);
       const results = await withDatabase(c, async ({ db }) => {
-        await syncFeeds(db, c.config.feeds);
+        await checkFeedsMatch(c, db, feeds);
         return pollFeeds(pollDepsFor(c.config, db, c.logger, c.clock), feeds, { force: true });
       });
       const rows = results.map((r) => ({

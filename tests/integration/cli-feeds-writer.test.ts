@@ -1,0 +1,106 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFeeds } from '../../src/config/load.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+
+/**
+ * The feeds table has one writer. A service runs with its own CONFIG_DIR; an
+ * admin runs one-shot commands from elsewhere (the repository root, with the
+ * shipped feeds.yaml). Those commands must neither rewrite the service's feeds
+ * nor poll feeds the service does not have: `feeds list` says so and lists the
+ * database's feeds, `poll` says so and stops, `feeds sync` is the explicit way.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(ROOT, 'src/cli/bin.mjs');
+
+let t: TestDatabase;
+let server: FeedServer;
+let work: string;
+let serviceEnv: Record<string, string>;
+let otherEnv: Record<string, string>;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT']) delete base[name];
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env }, timeout: 150_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function feedRows() {
+  return t.db.selectFrom('feeds').select(['id', 'url', 'enabled', 'in_config']).orderBy('id').execute();
+}
+
+beforeAll(async () => {
+  [t, server] = await Promise.all([openTestDatabase(), startFeedServer()]);
+  server.set('/alpha', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+  server.set('/shipped', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+  work = mkdtempSync(path.join(tmpdir(), 'aa-fw-'));
+  const serviceDir = path.join(work, 'service');
+  const otherDir = path.join(work, 'repo');
+  mkdirSync(serviceDir);
+  mkdirSync(otherDir);
+  writeFileSync(path.join(serviceDir, 'feeds.yaml'), `feeds:\n  - id: alpha\n    url: ${server.url('/alpha')}\n    source: us-embassy\n    countries: [RU]\n`);
+  writeFileSync(
+    path.join(otherDir, 'feeds.yaml'),
+    `feeds:\n  - id: alpha\n    url: ${server.url('/alpha-elsewhere')}\n    source: us-embassy\n    countries: [RU]\n  - id: shipped\n    url: ${server.url('/shipped')}\n    countries: [GB]\n`,
+  );
+  // What the running service did at start: its feeds.yaml is the database's.
+  await syncFeeds(t.db, loadFeeds(serviceDir));
+  serviceEnv = { CONFIG_DIR: serviceDir, ...t.env };
+  otherEnv = { CONFIG_DIR: otherDir, ...t.env };
+});
+
+afterAll(async () => {
+  await Promise.all([t?.close(), server?.stop()]);
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('one-shot commands and the feeds table', { timeout: 300_000 }, () => {
+  it('feeds list and poll from another CONFIG_DIR: nothing written, the difference named', async () => {
+    const before = await feedRows();
+    const [list, poll] = await Promise.all([runCli(['feeds', 'list', '--json'], otherEnv), runCli(['poll'], otherEnv)]);
+
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stderr).toMatch(/^note: feeds\.yaml in .*\/repo differs from the database's feeds .*feed "alpha": url differs; feed "shipped" is not among the database's feeds.*; listing the database's feeds\n$/);
+    const listed = JSON.parse(list.stdout) as { id: string; enabled: boolean }[];
+    expect(listed.map((f) => [f.id, f.enabled])).toEqual([['alpha', true]]);
+
+    expect(poll.code).toBe(1);
+    expect(poll.stdout).toBe('');
+    expect(poll.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(poll.stderr).toMatch(/^error: feeds\.yaml in .*\/repo differs from the database's feeds .*run "advisory-alerts feeds sync" to make this file the configuration\n$/);
+
+    expect(await feedRows()).toEqual(before);
+    expect(server.count('/shipped') + server.count('/alpha-elsewhere')).toBe(0);
+  });
+
+  it("poll with the service's own feeds.yaml polls; feeds sync is the explicit writer", async () => {
+    const poll = await runCli(['poll', '--json'], serviceEnv);
+    expect(poll.code, poll.stderr).toBe(0);
+    expect(JSON.parse(poll.stdout)).toEqual([expect.objectContaining({ feed: 'alpha', status: 'ok', new: 2 })]);
+
+    const sync = await runCli(['feeds', 'sync'], otherEnv);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(sync.stdout).toMatch(/^feeds synced from .*\/repo: feed "alpha": url differs; feed "shipped" is not among the database's feeds\n$/);
+    expect(await feedRows()).toEqual([
+      { id: 'alpha', url: server.url('/alpha-elsewhere'), enabled: true, in_config: true },
+      { id: 'shipped', url: server.url('/shipped'), enabled: true, in_config: true },
+    ]);
+  });
+});
