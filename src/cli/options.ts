@@ -1,10 +1,12 @@
+import { countryCodeSuggestion, isCountryCode, unknownCountryMessage } from '../common/countries.ts';
 import { UsageError } from '../common/errors.ts';
 
 /** Option parsers shared by several commands; each refusal names the option. */
 
 export function parseCountry(value: string): string {
-  if (!/^[A-Za-z]{2}$/.test(value)) throw new UsageError(`--country: "${value}" is not an ISO 3166-1 alpha-2 code`);
-  return value.toUpperCase();
+  const code = (value.length > 3 ? (countryCodeSuggestion(value) ?? value) : value).toUpperCase();
+  if (!isCountryCode(code)) throw new UsageError(`--country: ${unknownCountryMessage([value])}`);
+  return code;
 }
 
 export function parseSince(value: string): Date {

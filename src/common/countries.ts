@@ -86,6 +86,29 @@ export function isCountryCode(code: string): boolean {
   return /^[A-Z]{2}$/.test(code) && countries.isValid(code);
 }
 
+// Names as people say and sort them, where the CLDR short name is an
+// abbreviation ("UK", "UAE"), inverted ("Korea, Republic of") or starts with
+// "The" (which would file the Netherlands under T).
+const PLAIN_NAMES: Record<string, string> = {
+  GB: 'United Kingdom',
+  AE: 'United Arab Emirates',
+  KR: 'South Korea',
+  KP: 'North Korea',
+  LA: 'Laos',
+  SY: 'Syria',
+  MD: 'Moldova',
+  FM: 'Micronesia',
+  NL: 'Netherlands',
+  GM: 'Gambia',
+  VA: 'Vatican City',
+  FK: 'Falkland Islands',
+  VG: 'British Virgin Islands',
+  VI: 'U.S. Virgin Islands',
+  MF: 'Saint Martin',
+  SX: 'Sint Maarten',
+  CC: 'Cocos (Keeling) Islands',
+};
+
 // Short names ("Russia", not "Russian Federation"), except where two codes
 // share one short name (CD and CG are both "Congo"): those keep the official name.
 const SHORT_NAMES = (() => {
@@ -93,7 +116,7 @@ const SHORT_NAMES = (() => {
   const counts = new Map<string, number>();
   for (const n of Object.values(short)) counts.set(n, (counts.get(n) ?? 0) + 1);
   const official = countries.getNames('en', { select: 'official' });
-  return new Map(Object.entries(short).map(([code, n]) => [code, (counts.get(n) ?? 0) > 1 ? (official[code] ?? n) : n]));
+  return new Map(Object.entries(short).map(([code, n]) => [code, PLAIN_NAMES[code] ?? ((counts.get(n) ?? 0) > 1 ? (official[code] ?? n) : n)]));
 })();
 
 export function countryName(code: string): string {
@@ -109,4 +132,25 @@ export function allCountries(): { code: string; name: string }[] {
 
 export function countryCodeFromAlpha3(code: string): string | undefined {
   return countries.alpha3ToAlpha2(code.toUpperCase()) ?? undefined;
+}
+
+/**
+ * What someone probably meant by a country that is not an ISO code: "UK" → GB,
+ * "Russia" → RU (names as governments and people write them). For hints in
+ * refusals, and to resolve whole names typed where a code is expected.
+ */
+export function countryCodeSuggestion(input: string): string | undefined {
+  const t = input.trim();
+  const code = countryCodeFromName(t) ?? (/^[A-Za-z]{3}$/.test(t) ? countryCodeFromAlpha3(t) : undefined);
+  return code && code !== t.toUpperCase() ? code : undefined;
+}
+
+/** "unknown country code: UK (did you mean GB, United Kingdom?)" — the reason for a refused code. */
+export function unknownCountryMessage(inputs: readonly string[]): string {
+  const hints = inputs.map((i) => {
+    const s = countryCodeSuggestion(i);
+    const shown = i.length <= 3 ? i.toUpperCase() : i;
+    return s ? `${shown} (did you mean ${s}, ${countryName(s)}?)` : shown;
+  });
+  return `unknown country code${inputs.length > 1 ? 's' : ''}: ${hints.join(', ')}`;
 }

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { isCountryCode, unknownCountryMessage } from '../common/countries.ts';
 
 /** Source profiles known to the pipeline (the README's "What counts as a change" table). */
 export const SOURCE_PROFILES = ['generic', 'us-state-dept', 'us-embassy', 'uk-fcdo', 'ca-travel', 'au-smartraveller', 'de-aa', 'jp-mofa'] as const;
@@ -31,9 +32,14 @@ const httpUrl = z.string().refine(
   { message: 'must be an http(s) URL' },
 );
 
+// A real ISO code, not just two letters ("XX" would silently match nothing);
+// "UK" or "Russia" are refused with the code meant.
 const countryCode = z
   .string()
-  .regex(/^[A-Za-z]{2}$/, { message: 'must be an ISO 3166-1 alpha-2 code' })
+  .superRefine((s, ctx) => {
+    if (/^[A-Za-z]{2}$/.test(s) && isCountryCode(s.toUpperCase())) return;
+    ctx.addIssue({ code: 'custom', message: `must be an ISO 3166-1 alpha-2 code: ${unknownCountryMessage([s])}` });
+  })
   .transform((s) => s.toUpperCase());
 
 const ipOrCidr = z.string().refine(

@@ -2,7 +2,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { isTimeZone } from '../config/schema.ts';
 import type { Channel, EmailFrequency, SmsUrgency } from '../db/types.ts';
-import { isCountryCode } from '../common/countries.ts';
+import { countryCodeSuggestion, isCountryCode, unknownCountryMessage } from '../common/countries.ts';
 
 /**
  * Input validation for subscribers, shared by the CLI, the CSV import and the
@@ -65,9 +65,11 @@ export function parseCountries(input: unknown): string[] | null {
     if (list.length > 1) throw new InputError('countries', '"all" cannot be combined with country codes');
     return null;
   }
-  const codes = list.map((c) => c.toUpperCase());
-  const unknown = codes.filter((c) => !isCountryCode(c));
-  if (unknown.length) throw new InputError('countries', `unknown country code${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`);
+  // A whole country name ("Russia") is resolved; a short non-code ("UK", "RUS") is
+  // refused with the code it probably meant (GB, RU): guessing at codes is riskier.
+  const codes = list.map((c) => (c.length > 3 ? (countryCodeSuggestion(c) ?? c) : c).toUpperCase());
+  const unknown = list.filter((_, i) => !isCountryCode(codes[i]!));
+  if (unknown.length) throw new InputError('countries', unknownCountryMessage(unknown));
   return [...new Set(codes)].sort();
 }
 

@@ -66,7 +66,10 @@ describe('refusals, each one line on stderr with nothing changed', () => {
   it.each([
     { name: 'an unknown command', args: ['frobnicate'], reason: /unknown command 'frobnicate'/ },
     { name: 'poll --feed with an unknown id', args: ['poll', '--feed', 'no-such-feed'], reason: /^error: unknown feed: no-such-feed \(not in feeds\.yaml\)$/ },
-    { name: 'advisories list --country with a non-ISO code', args: ['advisories', 'list', '--country', 'XYZ'], reason: /^error: --country: "XYZ" is not an ISO 3166-1 alpha-2 code$/ },
+    { name: 'advisories list --country with a non-ISO code', args: ['advisories', 'list', '--country', 'XYZ'], reason: /^error: --country: unknown country code: XYZ$/ },
+    { name: 'advisories list --country with two letters that are no country', args: ['advisories', 'list', '--country', 'ZZ'], reason: /^error: --country: unknown country code: ZZ$/ },
+    { name: 'advisories list --country UK: the code meant', args: ['advisories', 'list', '--country', 'UK'], reason: /^error: --country: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/ },
+    { name: 'subscribers add --countries UK: the code meant', args: ['subscribers', 'add', '--email', 'uk@example.org', '--countries', 'UK'], reason: /^error: countries: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/ },
     { name: 'events list --since with a non-date', args: ['events', 'list', '--since', 'garbage'], reason: /^error: --since: "garbage" is not an ISO date-time$/ },
     { name: 'start --roles with an unknown role', args: ['start', '--roles', 'poll,cook'], reason: /^error: --roles: unknown role "cook" \(expected poll, deliver, web\)$/ },
     { name: 'subscribers add with a bad email', args: ['subscribers', 'add', '--email', 'not-an-email', '--countries', 'RU'], reason: /^error: email: "not-an-email" is not a valid email address$/ },

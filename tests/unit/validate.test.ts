@@ -119,6 +119,7 @@ describe('parseCountries', () => {
     ['ua ru', ['RU', 'UA']],
     ['RU, UA;RU ru', ['RU', 'UA']],
     [['fr', 'DE'], ['DE', 'FR']],
+    ['Russia;japan', ['JP', 'RU']],
   ])('%j → %j', (input, expected) => {
     expect(parseCountries(input)).toEqual(expected);
   });
@@ -126,8 +127,9 @@ describe('parseCountries', () => {
   it.each([
     ['XX,RU', /unknown country code: XX$/],
     ['XX zz', /unknown country codes: XX, ZZ$/],
-    ['uk', /unknown country code: UK$/],
-    ['RUS', /unknown country code: RUS$/],
+    ['uk', /unknown country code: UK \(did you mean GB, United Kingdom\?\)$/],
+    ['RUS', /unknown country code: RUS \(did you mean RU, Russia\?\)$/],
+    ['Narnia', /unknown country code: Narnia$/],
     ['all,RU', /"all" cannot be combined with country codes/],
     ['', /give at least one ISO 3166-1 alpha-2 code, or "all"/],
     [' ; ', /give at least one/],
