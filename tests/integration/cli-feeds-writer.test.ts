@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeeds } from '../../src/config/load.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
+import { cli, type Env } from '../helpers/cli.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 
@@ -17,30 +16,11 @@ import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-serve
  * database's feeds, `poll` says so and stops, `feeds sync` is the explicit way.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'src/cli/bin.mjs');
-
 let t: TestDatabase;
 let server: FeedServer;
 let work: string;
-let serviceEnv: Record<string, string>;
-let otherEnv: Record<string, string>;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT']) delete base[name];
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env }, timeout: 150_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
+let serviceEnv: Env;
+let otherEnv: Env;
 
 async function feedRows() {
   return t.db.selectFrom('feeds').select(['id', 'url', 'enabled', 'in_config']).orderBy('id').execute();
@@ -62,8 +42,8 @@ beforeAll(async () => {
   );
   // What the running service did at start: its feeds.yaml is the database's.
   await syncFeeds(t.db, loadFeeds(serviceDir));
-  serviceEnv = { CONFIG_DIR: serviceDir, ...t.env };
-  otherEnv = { CONFIG_DIR: otherDir, ...t.env };
+  serviceEnv = { CONFIG_DIR: serviceDir, ...t.cliEnv };
+  otherEnv = { CONFIG_DIR: otherDir, ...t.cliEnv };
 });
 
 afterAll(async () => {
@@ -71,10 +51,11 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('one-shot commands and the feeds table', { timeout: 300_000 }, () => {
+describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
   it('feeds list and poll from another CONFIG_DIR: nothing written, the difference named', async () => {
     const before = await feedRows();
-    const [list, poll] = await Promise.all([runCli(['feeds', 'list', '--json'], otherEnv), runCli(['poll'], otherEnv)]);
+    const list = await cli(['feeds', 'list', '--json'], otherEnv);
+    const poll = await cli(['poll'], otherEnv);
 
     expect(list.code, list.stderr).toBe(0);
     expect(list.stderr).toMatch(/^note: feeds\.yaml in .*\/repo differs from the database's feeds .*feed "alpha": url differs; feed "shipped" is not among the database's feeds.*; listing the database's feeds\n$/);
@@ -91,11 +72,11 @@ describe('one-shot commands and the feeds table', { timeout: 300_000 }, () => {
   });
 
   it("poll with the service's own feeds.yaml polls; feeds sync is the explicit writer", async () => {
-    const poll = await runCli(['poll', '--json'], serviceEnv);
+    const poll = await cli(['poll', '--json'], serviceEnv);
     expect(poll.code, poll.stderr).toBe(0);
     expect(JSON.parse(poll.stdout)).toEqual([expect.objectContaining({ feed: 'alpha', status: 'ok', new: 2 })]);
 
-    const sync = await runCli(['feeds', 'sync'], otherEnv);
+    const sync = await cli(['feeds', 'sync'], otherEnv);
     expect(sync.code, sync.stderr).toBe(0);
     expect(sync.stdout).toMatch(/^feeds synced from .*\/repo: feed "alpha": url differs; feed "shipped" is not among the database's feeds\n$/);
     expect(await feedRows()).toEqual([

@@ -3,9 +3,10 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { killChildren, PRODUCT_VARS, ROOT, runCli, ServiceProcess, type Env, type LogLine } from '../helpers/cli.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * How `start` ends: at once and non-zero when it cannot listen; within a
@@ -17,22 +18,19 @@ import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.t
  * process that lingers for a fixed grace (10 s) or for good.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(ROOT, 'src/cli/bin.mjs');
-const PRODUCT_VARS = ['DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT', 'PUBLIC_BASE_URL', 'SMTP_URL', 'ADMIN_TOKEN', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'];
 const STOP_BOUND_MS = 3_000;
 
 const kind = testDbKind();
 let t: TestDatabase | undefined;
-let work: string;
-const children = new Set<ChildProcess>();
+let work: string | undefined;
+let npm: ChildProcess | undefined;
 
 beforeAll(async () => {
   if (kind === 'postgres') t = await openTestDatabase();
 });
 afterEach(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  children.clear();
+  killChildren();
+  npm?.kill('SIGKILL');
   if (work) rmSync(work, { recursive: true, force: true });
 });
 afterAll(async () => {
@@ -40,66 +38,22 @@ afterAll(async () => {
 });
 
 /** A fresh config and data directory (the embedded database copied from the migrated template). */
-function environment(port: number): Record<string, string> {
+function environment(port: number): Env {
   work = mkdtempSync(path.join(tmpdir(), 'aa-stop-'));
   const configDir = path.join(work, 'config');
   const dataDir = path.join(work, 'data');
   mkdirSync(configDir);
   mkdirSync(dataDir);
   writeFileSync(path.join(configDir, 'feeds.yaml'), 'feeds: []\n');
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !PRODUCT_VARS.includes(k) && !k.startsWith('npm_')) base[k] = v;
-  if (kind === 'postgres') return { ...base, CONFIG_DIR: configDir, DATA_DIR: dataDir, PORT: String(port), ...t!.env };
+  const env: Env = { CONFIG_DIR: configDir, DATA_DIR: dataDir, PORT: String(port) };
+  if (kind === 'postgres') return { ...env, ...t!.env };
   const template = inject('pgliteTemplate');
   if (template) cpSync(template, path.join(dataDir, 'pglite'), { recursive: true });
-  return { ...base, CONFIG_DIR: configDir, DATA_DIR: dataDir, PORT: String(port) };
+  return env;
 }
 
-interface Running {
-  child: ChildProcess;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-function run(command: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  return { child, stderr: () => stderr, exited };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, r?: Running): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (r && (r.child.exitCode !== null || r.child.signalCode !== null)) throw new Error(`exited while waiting for ${what}:\n${r.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${r ? `:\n${r.stderr()}` : ''}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
-/** The port and process id of the service, from its "web listening" log line. */
-async function listening(r: Running): Promise<{ port: number; pid: number }> {
-  return waitFor(
-    'the web server to listen',
-    () => {
-      for (const line of r.stderr().split('\n')) {
-        if (!line.includes('"web listening"')) continue;
-        const log = JSON.parse(line) as { url: string; pid: number };
-        return { port: Number(new URL(log.url).port), pid: log.pid };
-      }
-      return undefined;
-    },
-    150_000,
-    r,
-  );
-}
+const isListening = (l: LogLine) => l.msg === 'web listening';
+const portOf = (l: LogLine) => Number(new URL(String(l.url)).port);
 
 function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -123,15 +77,16 @@ function alive(pid: number): boolean {
 
 describe('start: stopping and failing', { timeout: 240_000 }, () => {
   it('SIGTERM with every role running: exit 0 within a moment, the port freed', async () => {
-    const r = run(process.execPath, [BIN, 'start'], environment(0));
-    const { port } = await listening(r);
-    // Wait until the dispatcher's loop is idle (it started right after listening).
-    await waitFor('the feeds to be scheduled', () => (r.stderr().includes('"msg":"feeds scheduled"') ? true : undefined), 60_000, r);
+    const service = new ServiceProcess(['start'], environment(0));
+    const port = portOf(await service.waitForLog('listening', isListening));
+    // Everything has started once the (empty) feed list is scheduled.
+    await service.waitForLog('the feeds to be scheduled', (l) => l.msg === 'feeds scheduled');
     const sent = Date.now();
-    r.child.kill('SIGTERM');
-    const exit = await Promise.race([r.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no exit 15 s after SIGTERM:\n${r.stderr()}`)), 15_000))]);
-    expect(exit.code, r.stderr()).toBe(0);
-    expect(exit.at - sent).toBeLessThan(STOP_BOUND_MS);
+    service.child.kill('SIGTERM');
+    await waitFor('the exit after SIGTERM', () => service.exit, { timeoutMs: 15_000, everyMs: 20 });
+    const elapsed = Date.now() - sent;
+    expect(service.exit, service.stderr).toEqual({ code: 0, signal: null });
+    expect(elapsed).toBeLessThan(STOP_BOUND_MS);
     expect(await portAccepts(port)).toBe(false);
   });
 
@@ -141,24 +96,28 @@ describe('start: stopping and failing', { timeout: 240_000 }, () => {
     const address = blocker.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     try {
-      const r = run(process.execPath, [BIN, 'start'], environment(port));
-      // Before the fix it logged the error and lived on for good.
-      const exit = await Promise.race([r.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 90 s later:\n${r.stderr()}`)), 90_000))]);
-      expect(exit.code).toBe(1);
-      const lines = r.stderr().trimEnd().split('\n');
-      expect(lines, r.stderr()).toEqual([`error: port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process`]);
+      // Before the fix it logged the error and lived on for good (runCli fails after 90 s).
+      const r = await runCli(['start'], environment(port), 90_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trimEnd().split('\n'), r.stderr).toEqual([`error: port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process`]);
     } finally {
       blocker.close();
     }
   });
 
   it('npm start: killing the npm process stops node and frees the port', async () => {
-    const r = run('npm', ['start', '--silent'], environment(0));
-    const { port, pid } = await listening(r);
-    expect(pid).not.toBe(r.child.pid);
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of PRODUCT_VARS) delete base[name];
+    npm = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...base, ...environment(0) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    npm.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const listening = await waitFor('npm start to listen', () => stderr.split('\n').find((l) => l.includes('"web listening"')), { timeoutMs: 150_000 });
+    const log = JSON.parse(listening) as LogLine;
+    const [port, pid] = [portOf(log), Number(log.pid)];
+    expect(pid).not.toBe(npm.pid);
     const sent = Date.now();
-    r.child.kill('SIGTERM');
-    await waitFor('node to exit', () => (alive(pid) ? undefined : true), 15_000);
+    npm.kill('SIGTERM');
+    await waitFor('node to exit', () => !alive(pid), { timeoutMs: 15_000, everyMs: 20 });
     expect(Date.now() - sent).toBeLessThan(STOP_BOUND_MS);
     expect(await portAccepts(port)).toBe(false);
   });
