@@ -80,7 +80,13 @@ export function webDepsFor(
   };
 }
 
-export function createDispatcher(config: AppConfig, db: DB, logger: Logger, clock: Clock, options: { channels?: Channels; metrics?: Metrics } = {}): { dispatcher: Dispatcher; close(): Promise<void> } {
+export function createDispatcher(
+  config: AppConfig,
+  db: DB,
+  logger: Logger,
+  clock: Clock,
+  options: { channels?: Channels; metrics?: Metrics } = {},
+): { dispatcher: Dispatcher; close(): Promise<void> } {
   const channels = options.channels ?? createChannels(config);
   const metrics = options.metrics;
   const dispatcher = new Dispatcher({

@@ -89,13 +89,20 @@ export async function startService(config: AppConfig, options: { roles: readonly
   const owner = `${hostname()}:${process.pid}`;
   const coordinator = databaseCoordinator((key) => claimCronSlot(database.db, key, owner, clock.now()));
   const scheduler = roles.has('poll')
-    ? new FeedScheduler(pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke(), metrics), config.settings.defaultSchedule, coordinator)
+    ? new FeedScheduler(
+        pollDepsFor(config, database.db, logger, clock, () => delivery?.dispatcher.poke(), metrics),
+        config.settings.defaultSchedule,
+        coordinator,
+      )
     : undefined;
   // Retention runs with the pollers, once per slot across all processes.
   const housekeeping = roles.has('poll')
     ? cron.schedule(
         config.settings.retention.schedule,
-        () => runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention }).catch((err: unknown) => logger.error({ err }, 'housekeeping failed')),
+        () =>
+          runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention }).catch((err: unknown) =>
+            logger.error({ err }, 'housekeeping failed'),
+          ),
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;
@@ -141,7 +148,11 @@ export async function startService(config: AppConfig, options: { roles: readonly
  * starting (migrations, database open) is acted on once it is up, instead of
  * Node's default of killing the process mid-migration (SIGTERM) or outright (SIGHUP).
  */
-export async function runService(config: AppConfig, options: { roles: readonly Role[]; logger: Logger; clock: Clock }, signals: NodeJS.EventEmitter = process): Promise<void> {
+export async function runService(
+  config: AppConfig,
+  options: { roles: readonly Role[]; logger: Logger; clock: Clock },
+  signals: NodeJS.EventEmitter = process,
+): Promise<void> {
   const { logger } = options;
   let stopSignal: string | undefined;
   let reloadRequested = false;

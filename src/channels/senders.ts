@@ -140,7 +140,9 @@ export function createSmsSender(options: {
         // Filter on creation time ourselves: a queued message has no DateSent yet.
         const list = await client.messages.list({ to: message.to, limit: 50 });
         const after = since.getTime() - 60_000;
-        return list.find((m) => m.body === message.body && m.dateCreated.getTime() >= after && m.status !== 'failed' && m.status !== 'undelivered')?.sid ?? null;
+        return (
+          list.find((m) => m.body === message.body && m.dateCreated.getTime() >= after && m.status !== 'failed' && m.status !== 'undelivered')?.sid ?? null
+        );
       } catch (err) {
         throw classifyTwilioError(err);
       }

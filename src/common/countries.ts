@@ -125,9 +125,7 @@ export function countryName(code: string): string {
 
 /** Every code with an English name, for pickers. */
 export function allCountries(): { code: string; name: string }[] {
-  return [...SHORT_NAMES.entries()]
-    .map(([code, name]) => ({ code, name }))
-    .sort((a, b) => a.name.localeCompare(b.name, 'en'));
+  return [...SHORT_NAMES.entries()].map(([code, name]) => ({ code, name })).sort((a, b) => a.name.localeCompare(b.name, 'en'));
 }
 
 export function countryCodeFromAlpha3(code: string): string | undefined {

@@ -15,7 +15,22 @@ export function createLogger(level: string, destination: LogDestination = pino.d
       base: { service: 'advisory-alerts' },
       // Belt and braces: nothing logs these, and if something ever does they come out censored.
       redact: {
-        paths: ['authToken', '*.authToken', 'password', '*.password', 'smtpUrl', '*.smtpUrl', 'databaseUrl', '*.databaseUrl', 'secret', '*.secret', 'token', '*.token', 'code', 'headers.authorization'],
+        paths: [
+          'authToken',
+          '*.authToken',
+          'password',
+          '*.password',
+          'smtpUrl',
+          '*.smtpUrl',
+          'databaseUrl',
+          '*.databaseUrl',
+          'secret',
+          '*.secret',
+          'token',
+          '*.token',
+          'code',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
     },

@@ -76,7 +76,12 @@ export function createMetrics(): Metrics {
   return {
     registry,
     polls: new Counter({ name: 'advisory_alerts_polls_total', help: 'Feed polls by result (this process)', labelNames: ['status'], registers: [registry] }),
-    sends: new Counter({ name: 'advisory_alerts_sends_total', help: 'Send attempts by channel and outcome (this process)', labelNames: ['channel', 'outcome'], registers: [registry] }),
+    sends: new Counter({
+      name: 'advisory_alerts_sends_total',
+      help: 'Send attempts by channel and outcome (this process)',
+      labelNames: ['channel', 'outcome'],
+      registers: [registry],
+    }),
     sendLatency: new Histogram({
       name: 'advisory_alerts_send_seconds',
       help: 'Time to hand one message to SMTP or Twilio',

@@ -15,7 +15,17 @@ import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
-import { claimDue, complete, loadContexts, releaseLeases, renewLeases, reserveSends, type ClaimedDelivery, type Completion, type DeliveryContext } from './repository.ts';
+import {
+  claimDue,
+  complete,
+  loadContexts,
+  releaseLeases,
+  renewLeases,
+  reserveSends,
+  type ClaimedDelivery,
+  type Completion,
+  type DeliveryContext,
+} from './repository.ts';
 
 export interface DispatcherDeps {
   db: DB;
@@ -181,7 +191,10 @@ export class Dispatcher {
     if (!ctx) return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
     const sub = ctx.subscriber;
     // Re-check at send time: an unsubscribe or STOP after fan-out wins.
-    if (!channelOpen(sub, claim.channel)) return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status}`, durationMs: 0 };
+    if (!channelOpen(sub, claim.channel)) {
+      const why = sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status;
+      return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${why}`, durationMs: 0 };
+    }
 
     const event = this.messageEvent(ctx);
     try {

@@ -95,7 +95,10 @@ export interface ClaimedDelivery {
  * rows the same next_attempt_at). 'uncertain' (few rows; deliveries_uncertain)
  * comes last: its scan runs only when the others come short of `limit`.
  */
-export async function claimDue(db: DB, options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly Channel[] }): Promise<ClaimedDelivery[]> {
+export async function claimDue(
+  db: DB,
+  options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly Channel[] },
+): Promise<ClaimedDelivery[]> {
   const channels = sql.val([...(options.channels ?? ['email', 'sms'])]);
   const now = options.now;
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
@@ -369,7 +372,11 @@ export async function listDeliveries(db: DB, options: { status?: DeliveryStatus 
 
 /** How many deliveries are in each status, every status present (zero when none): the deliveries-by-status gauge of /metrics. */
 export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, number>> {
-  const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
   const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0, digest: 0, digested: 0 };
   for (const r of rows) out[r.status] = Number(r.n);
   return out;

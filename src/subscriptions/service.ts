@@ -61,11 +61,21 @@ function describe(r: RequestedSubscription): string {
  * waiting for it, so its answer (and its timing) is the same whether or not
  * the address was already known.
  */
-export async function requestSubscription(deps: TravelerDeps, email: string, request: RequestedSubscription): Promise<{ token: string; subscriberId: number; mailed: Promise<void> }> {
+export async function requestSubscription(
+  deps: TravelerDeps,
+  email: string,
+  request: RequestedSubscription,
+): Promise<{ token: string; subscriberId: number; mailed: Promise<void> }> {
   const now = deps.clock.now();
   const token = randomBytes(24).toString('base64url');
   const to = request.newEmail ?? email;
-  const { subscriberId } = await recordSubscriptionRequest(deps.db, email, request, { hash: hashToken(token), expiresAt: new Date(now.getTime() + CONFIRM_TTL_MS) }, now);
+  const { subscriberId } = await recordSubscriptionRequest(
+    deps.db,
+    email,
+    request,
+    { hash: hashToken(token), expiresAt: new Date(now.getTime() + CONFIRM_TTL_MS) },
+    now,
+  );
   const link = `${deps.publicBaseUrl}/confirm/${token}`;
   const what = describe(request);
   const text = [

@@ -82,7 +82,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: WebDeps): void {
     if (!deps.adminToken) return reply.code(404).type('text/plain').send('the admin page is disabled (set ADMIN_TOKEN)');
     const wait = limiter.blockedFor(req.ip);
     if (wait > 0) {
-      return reply.code(429).header('retry-after', String(Math.ceil(wait / 1000))).type('text/plain').send(`too many wrong admin tokens; try again in ${Math.ceil(wait / 1000)} s`);
+      return reply
+        .code(429)
+        .header('retry-after', String(Math.ceil(wait / 1000)))
+        .type('text/plain')
+        .send(`too many wrong admin tokens; try again in ${Math.ceil(wait / 1000)} s`);
     }
     if (!authorized(req, deps.adminToken)) {
       limiter.fail(req.ip);
@@ -113,6 +117,9 @@ ${events.map(
     html`<tr><td>${e.createdAt.toISOString().replace(/\.\d+Z$/, 'Z')}</td><td>${e.feed}</td><td>${e.kind}</td><td>${e.countries.join(', ')}</td><td>${e.previousLevel !== null ? `${e.previousLevel} → ` : ''}${e.level ?? ''}</td><td>${e.link ? html`<a href="${e.link}" rel="noreferrer">${e.title}</a>` : e.title}</td></tr>`,
 )}
 </tbody></table></div>`;
-    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(layout('Admin', body, { wide: true }));
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(layout('Admin', body, { wide: true }));
   });
 }
