@@ -62,9 +62,18 @@ export function spawnCli(args: string[], env: Env): Child {
   return child;
 }
 
-/** SIGKILLs every child still running (for afterAll). */
-export function killChildren(): void {
-  for (const child of children) child.kill('SIGKILL');
+/** SIGKILLs every child still running and waits for them to exit (for afterEach / afterAll). */
+export async function killChildren(): Promise<void> {
+  await Promise.all(
+    [...children].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
 }
 
 /** Runs the binary to completion. */
@@ -160,6 +169,11 @@ export class ServiceProcess {
         resolve(this.exit);
       });
     });
+  }
+
+  /** One of several processes a test starts: `name` tells them apart in failure messages. */
+  static named(name: string, args: string[], env: Env): ServiceProcess {
+    return new ServiceProcess(args, env, name);
   }
 
   get pid(): number {

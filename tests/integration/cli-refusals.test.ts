@@ -41,8 +41,8 @@ beforeAll(() => {
   brokenEnv = { CONFIG_DIR: brokenDir, DATA_DIR: dataDir };
 });
 
-afterAll(() => {
-  killChildren();
+afterAll(async () => {
+  await killChildren();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 

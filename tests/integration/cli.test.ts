@@ -55,7 +55,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  killChildren();
+  await killChildren();
   await Promise.all([t?.close(), server?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
 });

@@ -68,7 +68,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  killChildren();
+  await killChildren();
   await server?.stop();
   await t?.close();
   if (work) rmSync(work, { recursive: true, force: true });
