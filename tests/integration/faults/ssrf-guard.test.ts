@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { syncFeeds } from '../../../src/feeds/repository.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { settingsSchema } from '../../../src/config/schema.ts';
