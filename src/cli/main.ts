@@ -1,3 +1,4 @@
+import pkg from '../../package.json' with { type: 'json' };
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { errorMessage } from '../common/errors.ts';
@@ -24,6 +25,7 @@ export function buildProgram(env: Env, io: CliIo): Command {
   const { out, err } = io;
   const program = new Command('advisory-alerts')
     .description('Watches travel-advisory feeds and alerts subscribers when an advisory changes.')
+    .version(pkg.version, '-V, --version', 'the version of advisory-alerts')
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .showHelpAfterError(false);

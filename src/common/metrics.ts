@@ -22,7 +22,8 @@ export interface DbSnapshot {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'advisory_alerts_process_' });
+  // prom-client's default names already start with process_/nodejs_: the prefix is only ours.
+  collectDefaultMetrics({ register: registry, prefix: 'advisory_alerts_' });
   let read: (() => Promise<DbSnapshot>) | undefined;
   let snapshot: Promise<DbSnapshot> | undefined;
   const current = () => {

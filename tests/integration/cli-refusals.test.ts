@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,9 +47,11 @@ afterAll(async () => {
 });
 
 describe('the real binary', { timeout: 150_000 }, () => {
-  it('config check prints OK with the feed counts on stdout and exits 0', async () => {
+  it('config check prints OK with the feed counts on stdout and exits 0; a country-less alert feed is a warning', async () => {
     const r = await runCli(['config', 'check'], env);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe(
+      'warning: feeds.yaml: feeds[1] (down): a generic feed without countries: its alerts reach only subscribers who follow every destination; set countries: [CC, …]\n',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${env.CONFIG_DIR}: OK — 3 feed(s), 2 enabled\n`);
   });
@@ -96,6 +98,11 @@ describe('help', () => {
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]);
     expect(commands).toEqual(expect.arrayContaining(['start', 'migrate', 'config', 'poll', 'feeds', 'advisories', 'countries', 'events', 'subscribers', 'dispatch', 'deliveries']));
+  });
+
+  it('--version prints the version and exits 0', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(await cli([flag], env)).toMatchObject({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
   });
 });
 

@@ -724,6 +724,10 @@ describe('operations: health, readiness, metrics, admin', SLOW, () => {
     expect(text).toMatch(/^advisory_alerts_events\{kind="new"\} 1$/m);
     expect(text).toContain('advisory_alerts_send_seconds');
     expect(text).toContain('advisory_alerts_feed_consecutive_failures');
+    // Process metrics carry the prefix once.
+    expect(text).toContain('# TYPE advisory_alerts_process_cpu_seconds_total counter');
+    expect(text).toContain('# TYPE advisory_alerts_nodejs_heap_size_total_bytes gauge');
+    expect(text).not.toContain('advisory_alerts_process_process_');
   });
 
   it('GET /admin → 404 when ADMIN_TOKEN is not configured', async () => {

@@ -5,9 +5,11 @@ export const register: RegisterCommand = (program, cli) => {
   config
     .command('check')
     .description(`validate CONFIG_DIR (feeds.yaml, settings.yaml) and the environment`)
-    .action(() => {
+    .action(async () => {
       const c = cli.context();
       const enabled = c.config.feeds.filter((f) => f.enabled).length;
+      const { feedWarnings } = await import('../../config/warnings.ts');
+      for (const w of feedWarnings(c.config.feeds)) cli.err(`warning: ${w}`);
       cli.out(`${c.config.configDir}: OK — ${c.config.feeds.length} feed(s), ${enabled} enabled`);
     });
 };
