@@ -281,6 +281,18 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const mid = await t.db.selectFrom('deliveries').select(['status', 'lease_owner', 'provider_id', 'last_error']).distinct().execute();
       expect(mid).toEqual([{ status: 'sending', lease_owner: 'B', provider_id: null, last_error: null }]);
       expect(await t.db.selectFrom('delivery_attempts').selectAll().execute()).toEqual([]);
+      // A stale owner's recipient refusal is ignored as a whole: the channel is not stopped either.
+      const owners = await t.db.selectFrom('deliveries').select(['id', 'subscriber_id']).where('id', 'in', ids).execute();
+      const refusedByA: Completion[] = owners.map((d) => ({
+        id: d.id,
+        outcome: 'failed',
+        error: 'SMTP 550: no such user',
+        durationMs: 5,
+        stopChannel: { subscriberId: d.subscriber_id, channel: 'email', reason: 'SMTP 550: no such user' },
+      }));
+      expect(await complete(t.db, 'A', refusedByA, clock.now())).toBe(0);
+      const stopped = await t.db.selectFrom('subscribers').select('id').where('email_stopped_at', 'is not', null).execute();
+      expect(stopped).toEqual([]);
 
       expect(await complete(second.db, 'B', sentBy('B'), clock.now())).toBe(10);
       const rows = await t.db.selectFrom('deliveries').select(['id', 'status', 'lease_owner', 'provider_id']).orderBy('id').execute();
