@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pLimit from 'p-limit';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel } from '../db/types.ts';
@@ -26,6 +25,7 @@ import {
   type Completion,
   type DeliveryContext,
 } from './repository.ts';
+import { GroupCommit } from './group-commit.ts';
 
 export interface DispatcherDeps {
   db: DB;
@@ -63,6 +63,7 @@ export class Dispatcher {
   private limiterSlots = new Map<Channel, number[]>();
   private reserving = new Map<Channel, Promise<void>>();
   private smsBodies = new Map<number, string>();
+  private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -129,58 +130,107 @@ export class Dispatcher {
     }
   }
 
-  /** One claim → send → record round; null when nothing was due. */
+  /**
+   * Claims and sends until nothing is due; null when nothing was due at the start.
+   *
+   * The workers take claimed deliveries from a queue that is refilled ahead of need: the
+   * next batch is claimed (and its context loaded) while the current one is still being
+   * sent, so sending never idles on a claim round trip. Each worker records a send's
+   * outcome (group commit, see group-commit.ts) before its next send, so at most
+   * `concurrency` messages are ever sent-but-unrecorded: the duplicates a crash can cause.
+   */
   private async runBatch(): Promise<DispatchSummary | null> {
-    const { db, clock, settings } = this.deps;
+    const { db, clock, settings, logger } = this.deps;
     if (this.stopping) return null;
-    const claims = await claimDue(db, { owner: this.owner, limit: settings.batchSize, leaseMs: settings.leaseSeconds * 1000, now: clock.now() });
-    if (claims.length === 0) return null;
-    for (const c of claims) this.inFlight.add(c.id);
-    // Renew the batch's leases while it is being sent, so that only a dead
-    // process's claims expire: one batch outlasting a lease would otherwise be
-    // claimed and sent again by another dispatcher while this one still sends it.
     const leaseMs = settings.leaseSeconds * 1000;
+    const queue: { claim: ClaimedDelivery; ctx: DeliveryContext | undefined }[] = [];
+    let exhausted = false;
+    let failure: unknown;
+    let refilling: Promise<void> | undefined;
+    const refill = (): Promise<void> => {
+      refilling ??= (async () => {
+        try {
+          const claims = await claimDue(db, { owner: this.owner, limit: settings.batchSize, leaseMs, now: clock.now() });
+          if (claims.length === 0) {
+            exhausted = true;
+            return;
+          }
+          for (const c of claims) this.inFlight.add(c.id);
+          const contexts = await loadContexts(db, claims.map((c) => c.id));
+          for (const claim of claims) queue.push({ claim, ctx: contexts.get(claim.id) });
+        } catch (err) {
+          // Ends this run; what was claimed stays leased and comes back when the lease expires.
+          failure ??= err;
+          exhausted = true;
+        }
+      })().finally(() => {
+        refilling = undefined;
+      });
+      return refilling;
+    };
+    await refill();
+    if (queue.length === 0) {
+      if (failure) throw failure;
+      return null;
+    }
+
+    // Renew the leases of everything this process holds while it sends, so that only a
+    // dead process's claims expire: a run outlasting a lease would otherwise be claimed
+    // and sent again by another dispatcher while this one still sends it.
     const renewal = setInterval(() => {
-      const ids = claims.map((c) => c.id).filter((id) => this.inFlight.has(id));
-      renewLeases(db, this.owner, ids, new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) =>
-        this.deps.logger.warn({ err }, 'could not renew delivery leases'),
+      renewLeases(db, this.owner, [...this.inFlight], new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) =>
+        logger.warn({ err }, 'could not renew delivery leases'),
       );
     }, Math.max(100, leaseMs / 3));
     renewal.unref();
+
+    const outcomes = new GroupCommit<Completion>(
+      async (batch) => {
+        await complete(db, this.owner, batch, clock.now());
+        for (const c of batch) this.inFlight.delete(c.id);
+      },
+      { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not record delivery outcomes; retrying') },
+    );
+    const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
+    // Claim the next batch once the queue is down to half a batch (and at least a round
+    // of sends): enough lead for a claim round trip at any send rate the workers reach.
+    const lowWater = Math.max(settings.concurrency * 2, Math.ceil(settings.batchSize / 2));
+    const worker = async () => {
+      while (!this.stopping && !failure) {
+        if (queue.length <= lowWater && !exhausted) void refill();
+        const next = queue.shift();
+        if (!next) {
+          if (exhausted) return;
+          await refill();
+          continue;
+        }
+        const result = await this.deliverOne(next.claim, next.ctx);
+        if (result.outcome === 'sent') summary.sent++;
+        else if (result.outcome === 'failed') summary.failed++;
+        else summary.retrying++;
+        this.deps.onResult?.(next.claim.channel, result.outcome, result.durationMs);
+        await outcomes.add(result);
+      }
+    };
     try {
-      return await this.sendBatch(claims);
+      await Promise.all(
+        Array.from({ length: settings.concurrency }, () =>
+          worker().catch((err: unknown) => {
+            failure ??= err;
+          }),
+        ),
+      );
+      await refilling;
     } finally {
       clearInterval(renewal);
     }
-  }
-
-  private async sendBatch(claims: ClaimedDelivery[]): Promise<DispatchSummary> {
-    const { db, clock, settings } = this.deps;
-    const contexts = await loadContexts(db, claims.map((c) => c.id));
-    const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
-    const pending: Completion[] = [];
-    const flush = async () => {
-      const batch = pending.splice(0, pending.length);
-      if (batch.length === 0) return;
-      await complete(db, this.owner, batch, clock.now());
-      for (const c of batch) this.inFlight.delete(c.id);
-    };
-
-    const limit = pLimit(settings.concurrency);
-    await Promise.all(
-      claims.map((claim) =>
-        limit(async () => {
-          const result = await this.deliverOne(claim, contexts.get(claim.id));
-          pending.push(result);
-          if (result.outcome === 'sent') summary.sent++;
-          else if (result.outcome === 'failed') summary.failed++;
-          else summary.retrying++;
-          this.deps.onResult?.(claim.channel, result.outcome, result.durationMs);
-          if (pending.length >= 100) await flush();
-        }),
-      ),
-    );
-    await flush();
+    // Claimed but not sent (stopping, or the run failed): give them back so any dispatcher
+    // can take them at once. Outcomes that could not be recorded keep their lease until it
+    // expires, and are sent again then (at least once).
+    const unsent = queue.splice(0).map((q) => q.claim.id);
+    if (unsent.length > 0) await releaseLeases(db, this.owner, unsent).catch(() => 0);
+    this.inFlight.clear();
+    if (failure) throw failure;
     return summary;
   }
 
@@ -246,8 +296,18 @@ export class Dispatcher {
     return body;
   }
 
+  /** One per event, not per message: a batch's contexts share their event object. */
   private messageEvent(ctx: DeliveryContext): MessageEvent {
     const e = ctx.event;
+    let event = this.messageEvents.get(e);
+    if (!event) {
+      event = this.toMessageEvent(e);
+      this.messageEvents.set(e, event);
+    }
+    return event;
+  }
+
+  private toMessageEvent(e: DeliveryContext['event']): MessageEvent {
     return {
       id: e.id,
       kind: e.kind,

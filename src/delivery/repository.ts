@@ -166,26 +166,29 @@ export interface DeliveryContext {
   };
 }
 
-/** Everything needed to render the claimed deliveries, in one query. */
+/**
+ * Everything needed to render the claimed deliveries. Two queries: the deliveries with
+ * their subscribers, then each distinct event once — a batch is usually hundreds of
+ * deliveries of one or two events, and joining the event (its text and the previous
+ * version's) into every delivery row made the database send, and the driver parse, the
+ * same few kilobytes hundreds of times.
+ */
 export async function loadContexts(db: DB, deliveryIds: readonly number[]): Promise<Map<number, DeliveryContext>> {
   if (deliveryIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .innerJoin('events as e', 'e.id', 'd.event_id')
+    .select(['d.id as delivery_id', 'd.event_id', 's.id as subscriber_id', 's.email', 's.phone', 's.status', 's.phone_verified', 's.email_stopped_at', 's.sms_stopped_at'])
+    .where('d.id', 'in', [...deliveryIds])
+    .execute();
+  if (rows.length === 0) return new Map();
+  const eventRows = await db
+    .selectFrom('events as e')
     .innerJoin('feeds as f', 'f.id', 'e.feed_id')
     .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
     .leftJoin('advisory_versions as pv', 'pv.id', 'e.previous_version_id')
     .select([
-      'd.id as delivery_id',
-      's.id as subscriber_id',
-      's.email',
-      's.phone',
-      's.status',
-      's.phone_verified',
-      's.email_stopped_at',
-      's.sms_stopped_at',
-      'e.id as event_id',
+      'e.id',
       'e.kind',
       'e.urgency',
       'e.feed_id',
@@ -202,43 +205,50 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
       'pv.body as previous_body',
       'pv.level_text as previous_level_text',
     ])
-    .where('d.id', 'in', [...deliveryIds])
+    .where('e.id', 'in', [...new Set(rows.map((r) => r.event_id))])
     .execute();
-  return new Map(
-    rows.map((r) => [
-      r.delivery_id,
+  const events = new Map<number, DeliveryContext['event']>(
+    eventRows.map((r) => [
+      r.id,
       {
-        deliveryId: r.delivery_id,
-        subscriber: {
-          id: r.subscriber_id,
-          email: r.email,
-          phone: r.phone,
-          status: r.status,
-          phoneVerified: r.phone_verified,
-          emailStopped: r.email_stopped_at !== null,
-          smsStopped: r.sms_stopped_at !== null,
-        },
-        event: {
-          id: r.event_id,
-          kind: r.kind,
-          urgency: r.urgency,
-          feedId: r.feed_id,
-          feedName: r.feed_name,
-          source: r.source,
-          countries: r.countries,
-          level: r.level,
-          previousLevel: r.previous_level,
-          title: r.title,
-          link: r.link,
-          body: r.body,
-          levelText: r.level_text,
-          publishedAt: r.published_at,
-          previousBody: r.previous_body,
-          previousLevelText: r.previous_level_text,
-        },
+        id: r.id,
+        kind: r.kind,
+        urgency: r.urgency,
+        feedId: r.feed_id,
+        feedName: r.feed_name,
+        source: r.source,
+        countries: r.countries,
+        level: r.level,
+        previousLevel: r.previous_level,
+        title: r.title,
+        link: r.link,
+        body: r.body,
+        levelText: r.level_text,
+        publishedAt: r.published_at,
+        previousBody: r.previous_body,
+        previousLevelText: r.previous_level_text,
       },
     ]),
   );
+  const out = new Map<number, DeliveryContext>();
+  for (const r of rows) {
+    const event = events.get(r.event_id);
+    if (!event) continue;
+    out.set(r.delivery_id, {
+      deliveryId: r.delivery_id,
+      subscriber: {
+        id: r.subscriber_id,
+        email: r.email,
+        phone: r.phone,
+        status: r.status,
+        phoneVerified: r.phone_verified,
+        emailStopped: r.email_stopped_at !== null,
+        smsStopped: r.sms_stopped_at !== null,
+      },
+      event,
+    });
+  }
+  return out;
 }
 
 export type Completion =
@@ -254,46 +264,52 @@ export interface StopChannel {
 }
 
 /**
- * Records the outcomes of a batch of sends in one transaction. Only rows still
- * leased by `owner` are updated: if our lease expired and another dispatcher
- * took the delivery over, its result wins. A failure that stops a subscriber's
- * channel stops it in the same transaction, so the failed delivery and the
- * stopped channel are never seen one without the other.
+ * Records the outcomes of a batch of sends: the deliveries' new state and one attempt row
+ * each, in one statement (one round trip: the dispatcher records outcomes in small groups
+ * as they come, see group-commit.ts). Only rows still leased by `owner` are updated: if our
+ * lease expired and another dispatcher took the delivery over, its result wins. A failure
+ * that stops a subscriber's channel stops it in the same transaction, so the failed
+ * delivery and the stopped channel are never seen one without the other.
  */
 export async function complete(db: DB, owner: string, completions: readonly Completion[], now: Date): Promise<number> {
   if (completions.length === 0) return 0;
   const values = completions.map((c) => ({
     id: c.id,
+    outcome: c.outcome,
     status: (c.outcome === 'retry' ? 'pending' : c.outcome) as DeliveryStatus,
     next: c.outcome === 'retry' || c.outcome === 'uncertain' ? c.nextAttemptAt : null,
     error: c.outcome === 'sent' ? null : c.error,
     provider: c.outcome === 'sent' ? c.providerId : null,
+    duration: Math.round(c.durationMs),
   }));
+  const record = async (q: Tx | DB): Promise<Set<number>> => {
+    const recorded = await sql<{ id: number }>`
+      with v as (
+        select * from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+          as v(id bigint, outcome text, status text, next timestamptz, error text, provider text, duration integer)
+      ), updated as (
+        update deliveries d set
+          status = v.status,
+          next_attempt_at = coalesce(v.next, d.next_attempt_at),
+          last_error = coalesce(v.error, d.last_error),
+          provider_id = coalesce(v.provider, d.provider_id),
+          sent_at = case when v.status = 'sent' then ${now}::timestamptz else d.sent_at end,
+          lease_owner = null,
+          lease_until = null
+        from v
+        where d.id = v.id and d.lease_owner = ${owner} and d.status = 'sending'
+        returning d.id
+      )
+      insert into delivery_attempts (delivery_id, attempted_at, outcome, error, duration_ms)
+      select v.id, ${now}::timestamptz, v.outcome, v.error, v.duration from v join updated u on u.id = v.id
+      returning delivery_id as id`.execute(q);
+    return new Set(recorded.rows.map((r) => Number(r.id)));
+  };
+  const stops = completions.filter((c) => c.outcome === 'failed' && c.stopChannel);
+  if (stops.length === 0) return (await record(db)).size;
   return db.transaction().execute(async (tx) => {
-    const updated = await sql<{ id: number }>`
-      update deliveries d set
-        status = v.status,
-        next_attempt_at = coalesce(v.next, d.next_attempt_at),
-        last_error = coalesce(v.error, d.last_error),
-        provider_id = coalesce(v.provider, d.provider_id),
-        sent_at = case when v.status = 'sent' then ${now}::timestamptz else d.sent_at end,
-        lease_owner = null,
-        lease_until = null
-      from jsonb_to_recordset(${JSON.stringify(values)}::jsonb) as v(id bigint, status text, next timestamptz, error text, provider text)
-      where d.id = v.id and d.lease_owner = ${owner} and d.status = 'sending'
-      returning d.id`.execute(tx);
-    const mine = new Set(updated.rows.map((r) => Number(r.id)));
-    const attempts = completions
-      .filter((c) => mine.has(c.id))
-      .map((c) => ({
-        delivery_id: c.id,
-        attempted_at: now,
-        outcome: c.outcome,
-        error: c.outcome === 'sent' ? null : c.error,
-        duration_ms: Math.round(c.durationMs),
-      }));
-    if (attempts.length) await tx.insertInto('delivery_attempts').values(attempts).execute();
-    for (const c of completions) {
+    const mine = await record(tx);
+    for (const c of stops) {
       if (c.outcome !== 'failed' || !c.stopChannel || !mine.has(c.id)) continue;
       const { subscriberId, channel, reason } = c.stopChannel;
       const stop = tx.updateTable('subscribers').where('id', '=', subscriberId);
