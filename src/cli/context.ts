@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { loadConfig, type AppConfig } from '../config/load.ts';
+import type { AppConfig } from '../config/load.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
-import { createLogger, type LogDestination, type Logger } from '../common/logger.ts';
+import type { LogDestination, Logger } from '../common/logger.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -16,8 +16,11 @@ export interface CliIo {
 /** What one command line runs with: where output goes and how to load the configuration. */
 export interface Cli extends CliIo {
   env: Env;
-  /** Loads and validates the configuration; called inside an action so `--help` and refusals need none. */
-  context(logLevel?: string): CommandContext;
+  /**
+   * Loads and validates the configuration; called inside an action so `--help` and
+   * refusals need none (nor the modules it takes: YAML, zod, the logger).
+   */
+  context(logLevel?: string): Promise<CommandContext>;
 }
 
 /**
@@ -35,7 +38,8 @@ export interface CommandContext {
   out: (text: string) => void;
 }
 
-export function createContext(env: Env, out: (text: string) => void, logLevel?: string, log?: LogDestination): CommandContext {
+export async function createContext(env: Env, out: (text: string) => void, logLevel?: string, log?: LogDestination): Promise<CommandContext> {
+  const [{ loadConfig }, { createLogger }] = await Promise.all([import('../config/load.ts'), import('../common/logger.ts')]);
   const config = loadConfig(env);
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked.
   const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log);

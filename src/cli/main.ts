@@ -1,6 +1,5 @@
 import pkg from '../../package.json' with { type: 'json' };
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/load.ts';
 import { errorMessage } from '../common/errors.ts';
 import { createContext, type Cli, type CliIo, type Env, type RegisterCommand } from './context.ts';
 import { register as advisories } from './commands/advisories.ts';
@@ -49,6 +48,8 @@ export async function main(argv: string[], env: Env, io: CliIo = processIo): Pro
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? 0 : 1;
     }
+    // Loaded only now: a ConfigError can only come from a command that loaded the configuration.
+    const { ConfigError } = await import('../config/load.ts');
     if (e instanceof ConfigError) {
       for (const p of e.problems) io.err(p);
       return 1;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import cron from 'node-cron';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isCountryCode, unknownCountryMessage } from '../common/countries.ts';
 
 /** Source profiles known to the pipeline (the README's "What counts as a change" table). */

@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isTimeZone } from '../config/schema.ts';
 import type { Channel, EmailFrequency, SmsUrgency } from '../db/types.ts';
 import { countryCodeSuggestion, isCountryCode, unknownCountryMessage } from '../common/countries.ts';

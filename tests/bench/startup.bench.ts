@@ -5,13 +5,16 @@
  * Floor: a bare `node -e` that prints a line and exits, measured in the same rounds.
  * Each round runs the floor and every command once, interleaved, so load from other
  * work on the machine hits them alike; the figure is the median over rounds of each
- * round's ratio. Also shown: the same commands through tsx from the TypeScript sources
- * (what the bin falls back to when dist/ is missing or stale).
+ * round's ratio. Wall time is what a person waits; CPU time (user + system, all threads,
+ * through /usr/bin/time when present) is what it would be on an idle machine, and stays
+ * meaningful when other work shares the cores. Also shown: the same commands through
+ * tsx from the TypeScript sources (what the bin falls back to when dist/ is missing or
+ * stale).
  *
  *   npm run bench:startup [-- --rounds 15]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,27 +53,42 @@ function main(): void {
   // A throw-away data folder: `config check` on the shipped config creates the app secret there.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aa-startup-'));
   const env = { ...process.env, DATA_DIR: dataDir, CONFIG_DIR: path.join(ROOT, 'config') };
-  const times = cases.map(() => [] as number[]);
+  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+  const cpuFile = path.join(dataDir, 'cpu');
+  const wall = cases.map(() => [] as number[]);
+  const cpu = cases.map(() => [] as number[]);
   try {
     for (let round = 0; round < ROUNDS + 1; round++) {
       cases.forEach((c, i) => {
+        const [cmd, args] = timeBin ? [timeBin, ['-f', '%U %S', '-o', cpuFile, process.execPath, ...c.argv]] : [process.execPath, c.argv];
         const t0 = process.hrtime.bigint();
-        const r = spawnSync(process.execPath, c.argv, { cwd: ROOT, env, encoding: 'utf8' });
+        const r = spawnSync(cmd, args, { cwd: ROOT, env, encoding: 'utf8' });
         const s = Number(process.hrtime.bigint() - t0) / 1e9;
         if (r.status !== 0) throw new Error(`${c.name} exited ${r.status}: ${r.stderr}`);
-        if (round > 0) times[i]!.push(s); // round 0 warms the file cache
+        if (round === 0) return; // warms the file cache
+        wall[i]!.push(s);
+        if (timeBin) cpu[i]!.push(readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number).reduce((a, b) => a + b, 0));
       });
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const floor = times[0]!;
+  const paired = (series: number[][], i: number) => median(series[i]!.map((t, r) => t / Math.max(0.005, series[0]![r]!)));
   const rows = cases.map((c, i) => {
-    const ratios = times[i]!.map((t, r) => t / floor[r]!);
-    return [c.name, `${median(times[i]!).toFixed(3)}`, i === 0 ? '1.0' : median(ratios).toFixed(1), i === 0 ? '' : i <= 2 ? (median(ratios) <= 3 ? 'yes' : 'NO') : ''];
+    const w = paired(wall, i);
+    const u = timeBin ? paired(cpu, i) : NaN;
+    return [
+      c.name,
+      median(wall[i]!).toFixed(3),
+      i === 0 ? '1.0' : w.toFixed(1),
+      timeBin ? median(cpu[i]!).toFixed(2) : '-',
+      timeBin ? (i === 0 ? '1.0' : u.toFixed(1)) : '-',
+      i === 1 || i === 2 ? (w <= 3 ? 'yes' : 'NO') : '',
+    ];
   });
-  console.log(`\n${ROUNDS} rounds; median wall time and median paired ratio to the floor (goal: bin within 3×)\n`);
-  console.log(table(['command', 'median (s)', '× floor', '≤ 3×'], rows));
+  console.log(`\n${ROUNDS} rounds; medians, and the median of each round's ratio to the floor (goal: bin within 3× in wall time)\n`);
+  console.log(table(['command', 'wall (s)', 'wall × floor', 'CPU (s)', 'CPU × floor', '≤ 3×'], rows));
+  if (!timeBin) console.log('(no /usr/bin/time: CPU columns left out)');
   console.log(`\nLoad average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 

@@ -6,10 +6,11 @@ export const register: RegisterCommand = (program, cli) => {
     .command('check')
     .description(`validate CONFIG_DIR (feeds.yaml, settings.yaml) and the environment`)
     .action(async () => {
-      const c = cli.context();
-      const enabled = c.config.feeds.filter((f) => f.enabled).length;
-      const { feedWarnings } = await import('../../config/warnings.ts');
-      for (const w of feedWarnings(c.config.feeds)) cli.err(`warning: ${w}`);
-      cli.out(`${c.config.configDir}: OK — ${c.config.feeds.length} feed(s), ${enabled} enabled`);
+      // The configuration only: no logger (a check is run often, from cron and by hand).
+      const [{ loadConfig }, { feedWarnings }] = await Promise.all([import('../../config/load.ts'), import('../../config/warnings.ts')]);
+      const config = loadConfig(cli.env);
+      const enabled = config.feeds.filter((f) => f.enabled).length;
+      for (const w of feedWarnings(config.feeds)) cli.err(`warning: ${w}`);
+      cli.out(`${config.configDir}: OK — ${config.feeds.length} feed(s), ${enabled} enabled`);
     });
 };

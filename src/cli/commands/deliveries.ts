@@ -11,7 +11,7 @@ export const register: RegisterCommand = (program, cli) => {
     .addOption(new Option('--status <status>', 'only this status').choices(['pending', 'sending', 'sent', 'failed', 'uncertain']))
     .option('--json', 'JSON output')
     .action(async (opts: { status?: DeliveryStatus; json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       const { listDeliveries } = await import('../../delivery/repository.ts');
       const rows = await withDatabase(c, ({ db }) => listDeliveries(db, { status: opts.status }));
       printListing(

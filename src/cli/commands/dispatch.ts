@@ -7,7 +7,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('send every delivery that is due now, then exit')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       const { createDispatcher } = await import('../../runtime.ts');
       const summary = await withDatabase(c, async ({ db }) => {
         const { dispatcher, close } = createDispatcher(c.config, db, c.logger, c.clock);

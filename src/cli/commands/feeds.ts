@@ -33,7 +33,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('each feed: last poll, status, failures, advisories stored, next poll')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       const [{ listFeeds, compareFeeds }, { nextCronRun }] = await Promise.all([import('../../feeds/repository.ts'), import('../../feeds/scheduler.ts')]);
       // Read-only: the database's feeds as the service runs them; a different
       // feeds.yaml here is pointed out, never written.
@@ -79,7 +79,7 @@ export const register: RegisterCommand = (program, cli) => {
     .command('sync')
     .description("make this feeds.yaml the database's feeds (a running service keeps its own until SIGHUP or restart)")
     .action(async () => {
-      const c = cli.context();
+      const c = await cli.context();
       const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
       const differences = await withDatabase(c, async ({ db }) => {
         const { differences } = await compareFeeds(db, c.config.feeds);

@@ -6,7 +6,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('apply pending database migrations')
     .action(async () => {
       const { connectDatabase, migrateToLatest } = await import('../../db/connect.ts');
-      const c = cli.context();
+      const c = await cli.context();
       const handle = await connectDatabase({ databaseUrl: c.config.databaseUrl, dataDir: c.config.dataDir, role: 'command', logger: c.logger });
       try {
         const result = await migrateToLatest(handle.db, c.logger);

@@ -10,7 +10,7 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--feed <id>', 'a feed id (repeatable)', repeatable, [] as string[])
     .option('--json', 'JSON output')
     .action(async (opts: { feed: string[]; json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       const known = new Map(c.config.feeds.map((f) => [f.id, f]));
       const unknown = opts.feed.filter((id) => !known.has(id));
       if (unknown.length) throw new UsageError(`unknown feed: ${unknown.join(', ')} (not in feeds.yaml)`);

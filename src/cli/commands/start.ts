@@ -1,6 +1,5 @@
 import { Option } from 'commander';
 import { UsageError } from '../../common/errors.ts';
-import { createLogger } from '../../common/logger.ts';
 import { ROLES, type Role } from '../../roles.ts';
 import type { RegisterCommand } from '../context.ts';
 
@@ -11,8 +10,8 @@ export const register: RegisterCommand = (program, cli) => {
     .addOption(new Option('--roles <roles>', 'comma-separated roles: poll,deliver,web').default('poll,deliver,web'))
     .action(async (opts: { roles: string }) => {
       const roles = parseRoles(opts.roles);
-      const c = cli.context();
-      const { runService } = await import('../../service.ts');
+      const c = await cli.context();
+      const [{ runService }, { createLogger }] = await Promise.all([import('../../service.ts'), import('../../common/logger.ts')]);
       // The service logs at the configured level (one-shot commands keep only warnings).
       await runService(c.config, { roles, logger: createLogger(c.config.settings.logLevel, cli.log), clock: c.clock });
     });

@@ -41,7 +41,7 @@ export const register: RegisterCommand = (program, cli) => {
         quietHours?: string;
         timezone?: string;
       }) => {
-        const c = cli.context();
+        const c = await cli.context();
         const input = await validated((v) =>
           v.parseSubscriber(
             {
@@ -71,7 +71,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels; optional email_frequency,sms,quiet_hours,timezone)')
     .option('--json', 'JSON output')
     .action(async (file: string, opts: { json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
@@ -101,7 +101,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('subscribers and what they follow')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = cli.context();
+      const c = await cli.context();
       const { listSubscribers } = await import('../../subscriptions/repository.ts');
       const rows = await withDatabase(c, ({ db }) => listSubscribers(db));
       printListing(
@@ -135,7 +135,7 @@ export const register: RegisterCommand = (program, cli) => {
     .requiredOption('--email <email>', 'email address')
     .action(async (opts: { email: string }) => {
       const email = await validated((v) => v.parseEmail(opts.email));
-      const c = cli.context();
+      const c = await cli.context();
       const { removeSubscriber } = await import('../../subscriptions/repository.ts');
       const removed = await withDatabase(c, ({ db }) => removeSubscriber(db, email));
       if (!removed) throw new UsageError(`no subscriber with email ${email}`);
