@@ -46,7 +46,12 @@ async function compile() {
   await build({ ...common, entryPoints: migrations.map((f) => `migrations/${f}`), outdir: path.join(out, 'migrations') });
   // What the freshness check compares against: every source file that went into the
   // build, and the migrations folder itself (a migration added later changes its mtime).
-  const inputs = [...Object.keys(bundle.metafile.inputs).filter((f) => !f.startsWith('node_modules/')), ...migrations.map((f) => `migrations/${f}`), 'migrations', 'package-lock.json'];
+  const inputs = [
+    ...Object.keys(bundle.metafile.inputs).filter((f) => !f.startsWith('node_modules/')),
+    ...migrations.map((f) => `migrations/${f}`),
+    'migrations',
+    'package-lock.json',
+  ];
   writeFileSync(path.join(out, 'build-info.json'), `${JSON.stringify({ startedAt, inputs }, null, 1)}\n`);
 }
 

@@ -49,7 +49,12 @@ function main(): void {
     const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
     if (b.status !== 0) throw new Error('build failed');
   }
-  console.log(`Load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews the figures; ratios are paired per round)`);
+  console.log(
+    `Load average before: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (other work on the machine skews the figures; ratios are paired per round)`,
+  );
   // A throw-away data folder: `config check` on the shipped config creates the app secret there.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aa-startup-'));
   const env = { ...process.env, DATA_DIR: dataDir, CONFIG_DIR: path.join(ROOT, 'config') };
@@ -67,7 +72,15 @@ function main(): void {
         if (r.status !== 0) throw new Error(`${c.name} exited ${r.status}: ${r.stderr}`);
         if (round === 0) return; // warms the file cache
         wall[i]!.push(s);
-        if (timeBin) cpu[i]!.push(readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number).reduce((a, b) => a + b, 0));
+        if (timeBin)
+          cpu[i]!.push(
+            readFileSync(cpuFile, 'utf8')
+              .trim()
+              .split(/\s+/)
+              .slice(-2)
+              .map(Number)
+              .reduce((a, b) => a + b, 0),
+          );
       });
     }
   } finally {
@@ -89,7 +102,12 @@ function main(): void {
   console.log(`\n${ROUNDS} rounds; medians, and the median of each round's ratio to the floor (goal: bin within 3× in wall time)\n`);
   console.log(table(['command', 'wall (s)', 'wall × floor', 'CPU (s)', 'CPU × floor', '≤ 3×'], rows));
   if (!timeBin) console.log('(no /usr/bin/time: CPU columns left out)');
-  console.log(`\nLoad average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nLoad average after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main();

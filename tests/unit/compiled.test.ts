@@ -19,7 +19,10 @@ describe('the bin runs dist/ only when it is up to date with the sources', () =>
       utimesSync(path.join(root, f), at('2026-11-30T00:00:00Z'), at('2026-11-30T00:00:00Z'));
     }
     utimesSync(path.join(root, 'migrations'), at('2026-11-30T00:00:00Z'), at('2026-11-30T00:00:00Z'));
-    writeFileSync(path.join(root, 'dist/build-info.json'), JSON.stringify({ startedAt: builtAt, inputs: ['src/cli/main.ts', 'migrations/0-core.ts', 'migrations'] }));
+    writeFileSync(
+      path.join(root, 'dist/build-info.json'),
+      JSON.stringify({ startedAt: builtAt, inputs: ['src/cli/main.ts', 'migrations/0-core.ts', 'migrations'] }),
+    );
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
