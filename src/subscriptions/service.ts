@@ -126,16 +126,15 @@ export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code
 }
 
 /**
- * A change saved from the manage page. Fewer destinations, another level,
- * keywords or channels apply at once; new destinations or a new address wait
- * for a confirmation by email (the same double opt-in as a new subscription),
- * and a new phone number gets a code. Returns what to tell the traveler.
+ * A change saved from the manage page. Destinations (added or removed), level,
+ * keywords and channels apply at once: the page is reached through a signed
+ * link mailed to the address (or its confirmation link), which already proves
+ * the traveler owns it. A new address, or a subscription not yet confirmed,
+ * waits for a confirmation by email (the same double opt-in as a new
+ * subscription), and a new phone number gets a code. Returns what to tell the traveler.
  */
 export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView, email: string, request: RequestedSubscription): Promise<string[]> {
   const notices: string[] = [];
-  const current = view.countries;
-  const added = request.countries === null ? current !== null : current !== null && request.countries.some((c) => !current.includes(c));
-  const immediateCountries = added ? (request.countries === null ? current : (current ?? []).filter((c) => request.countries!.includes(c))) : request.countries;
   if (request.phone !== view.phone) {
     await setPhone(deps.db, view.id, request.phone);
     if (request.phone) {
@@ -143,13 +142,13 @@ export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView
       notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
     }
   }
-  const preferences = { countries: immediateCountries ?? null, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
+  const preferences = { countries: request.countries, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
   await updatePreferences(deps.db, view.id, preferences, deps.clock.now());
   const emailChanged = email !== view.email;
-  if (added || emailChanged || view.status !== 'confirmed') {
+  if (emailChanged || view.status !== 'confirmed') {
     const { mailed } = await requestSubscription(deps, view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
     mailed.catch((err: unknown) => deps.logger.error({ err }, 'confirmation email not sent'));
-    notices.push(`We sent a confirmation link to ${email}. ${added ? 'New destinations start' : 'Alerts go there'} once you open it.`);
+    notices.push(`We sent a confirmation link to ${email}. ${emailChanged ? 'Alerts go there' : 'Alerts start'} once you open it.`);
   }
   notices.unshift('Your changes are saved.');
   return notices;
