@@ -84,7 +84,9 @@ export function confirmedPage(options: { email: string; view: SubscriberView | u
   return layout(
     'Alerts confirmed',
     html`<h1>Your alerts are on</h1>
-<div class="notice" role="status"><p>We will email ${options.email} when advice changes for ${describeCountries(options.view?.countries ?? null)}.</p></div>
+<div class="notice" role="status"><p>We will email ${options.email} when advice changes for ${describeCountries(options.view?.countries ?? null)}${
+      options.view && options.view.minLevel > 1 ? `, at level ${options.view.minLevel} and up` : ''
+    }${options.view?.keywords.length ? `, when it mentions ${options.view.keywords.map((k) => `“${k}”`).join(' or ')}` : ''}.</p></div>
 ${options.phonePending ? phoneForm(options.token, options.csrf) : ''}
 <p><a href="${options.manageUrl}">Change your destinations or alerts</a></p>`,
   );

@@ -255,7 +255,7 @@ describe('POST /api/subscriptions: double opt-in', SLOW, () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Your alerts are on');
-    expect(html).toContain('ann@example.com');
+    expect(html).toContain('We will email ann@example.com when advice changes for France, Russia, at level 2 and up, when it mentions “airport”.');
     expect(await subscriber('ann@example.com')).toMatchObject({ status: 'confirmed' });
     expect(await subscriptionOf('ann@example.com')).toMatchObject({ countries: ['FR', 'RU'], min_level: 2, keywords: ['airport'], channels: ['email'] });
     // Opening the link again (a mail client prefetching it) is harmless.
