@@ -4,6 +4,7 @@ import type { DB } from './db/connect.ts';
 import { createEmailSender, createSmsSender } from './channels/senders.ts';
 import type { EmailSender, SmsSender } from './channels/senders.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
+import type { DigestDeps } from './digests/run.ts';
 import { linkBuilder, type LinkBuilder } from './channels/links.ts';
 import { fanOut } from './delivery/repository.ts';
 import type { PollDeps } from './feeds/poller.ts';
@@ -77,6 +78,19 @@ export function webDepsFor(
     metricsToken: config.metricsToken,
     twilioAuthToken: config.twilio.authToken,
     secret: appSecret(config),
+  };
+}
+
+/** What the digest job and the `digest` command need. */
+export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): DigestDeps {
+  return {
+    db,
+    logger: logger.child({ component: 'digests' }),
+    clock,
+    settings: config.settings,
+    email: channels.email,
+    links: links(config),
+    listId: new URL(config.publicBaseUrl).hostname,
   };
 }
 

@@ -11,7 +11,8 @@ import type { Clock } from './common/clock.ts';
 import { errorMessage } from './common/errors.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
-import { createChannels, createDispatcher, pollDepsFor, webDepsFor } from './runtime.ts';
+import { createChannels, createDispatcher, digestDepsFor, pollDepsFor, webDepsFor } from './runtime.ts';
+import { runDigests } from './digests/run.ts';
 import type { Role } from './roles.ts';
 import { createMetrics } from './common/metrics.ts';
 
@@ -106,6 +107,15 @@ export async function startService(config: AppConfig, options: { roles: readonly
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;
+  // Digests go with delivery, each slot once across all processes (and each
+  // digest once anyway: its (subscriber, period) row is unique).
+  const digests = roles.has('deliver')
+    ? cron.schedule(
+        config.settings.digestSchedule,
+        () => runDigests(digestDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) => logger.error({ err }, 'digest run failed')),
+        { name: 'digests', noOverlap: true, distributed: true, runCoordinator: coordinator },
+      )
+    : undefined;
   if (scheduler) {
     const r = scheduler.apply(feeds);
     logger.info({ feeds: r.added }, 'feeds scheduled');
@@ -133,6 +143,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
       logger.info('stopping: no new work is taken');
       await web?.close();
       await housekeeping?.destroy();
+      await digests?.destroy();
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
       await channels.close();

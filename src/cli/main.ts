@@ -6,6 +6,7 @@ import { register as advisories } from './commands/advisories.ts';
 import { register as config } from './commands/config.ts';
 import { register as countries } from './commands/countries.ts';
 import { register as deliveries } from './commands/deliveries.ts';
+import { register as digest } from './commands/digest.ts';
 import { register as dispatch } from './commands/dispatch.ts';
 import { register as events } from './commands/events.ts';
 import { register as feeds } from './commands/feeds.ts';
@@ -18,7 +19,7 @@ import { register as subscribers } from './commands/subscribers.ts';
  * One module per command noun in `commands/`, in the order `--help` lists them.
  * A new command is a new module exporting `register`, added here.
  */
-const COMMANDS: readonly RegisterCommand[] = [start, migrate, config, poll, feeds, advisories, countries, events, subscribers, dispatch, deliveries];
+const COMMANDS: readonly RegisterCommand[] = [start, migrate, config, poll, feeds, advisories, countries, events, subscribers, dispatch, digest, deliveries];
 
 export function buildProgram(env: Env, io: CliIo): Command {
   const { out, err } = io;

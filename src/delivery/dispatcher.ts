@@ -301,31 +301,10 @@ export class Dispatcher {
     const e = ctx.event;
     let event = this.messageEvents.get(e);
     if (!event) {
-      event = this.toMessageEvent(e);
+      event = messageEventOf(ctx);
       this.messageEvents.set(e, event);
     }
     return event;
-  }
-
-  private toMessageEvent(e: DeliveryContext['event']): MessageEvent {
-    return {
-      id: e.id,
-      kind: e.kind,
-      feedName: e.feedName,
-      government: governmentOf(e.source, e.feedName),
-      countries: e.countries,
-      level: e.level,
-      previousLevel: e.previousLevel,
-      levelText: e.levelText,
-      previousLevelText: e.previousLevelText,
-      title: e.title,
-      body: e.body,
-      previousBody: e.previousBody,
-      link: e.link,
-      publishedAt: e.publishedAt,
-      urgency: e.urgency,
-      sourceLabel: foreignSourceLabel(e.source),
-    };
   }
 
   /** Waits for this send's slot on the channel's shared rate limit. */
@@ -359,4 +338,27 @@ export class Dispatcher {
       await reserving;
     }
   }
+}
+
+/** A claimed delivery's event as the renderers take it (also the digest's). */
+export function messageEventOf(ctx: DeliveryContext): MessageEvent {
+  const e = ctx.event;
+  return {
+    id: e.id,
+    kind: e.kind,
+    feedName: e.feedName,
+    government: governmentOf(e.source, e.feedName),
+    countries: e.countries,
+    level: e.level,
+    previousLevel: e.previousLevel,
+    levelText: e.levelText,
+    previousLevelText: e.previousLevelText,
+    title: e.title,
+    body: e.body,
+    previousBody: e.previousBody,
+    link: e.link,
+    publishedAt: e.publishedAt,
+    urgency: e.urgency,
+    sourceLabel: foreignSourceLabel(e.source),
+  };
 }

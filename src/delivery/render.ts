@@ -72,7 +72,7 @@ function placeOf(e: MessageEvent): string {
 }
 
 /** The government's short name for the level ("Do not travel"), else the common scale's. */
-function levelName(level: number, wording: string | null): string {
+export function levelName(level: number, wording: string | null): string {
   return shortLevelName(level, wording) ?? LEVEL_NAMES[level] ?? '';
 }
 
@@ -327,11 +327,18 @@ ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it a
     text,
     html,
     headers: {
-      'List-Unsubscribe': `<${links.unsubscribeOneClick}>`,
-      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-      'List-Id': `Advisory Alerts <${options.listId}>`,
+      ...listHeaders(links, options.listId),
       ...(urgent ? { Importance: 'high', 'X-Priority': '1' } : {}),
     },
+  };
+}
+
+/** The list headers every email to a subscriber carries (RFC 2369, RFC 8058 one-click, RFC 2919). */
+export function listHeaders(links: MessageLinks, listId: string): Record<string, string> {
+  return {
+    'List-Unsubscribe': `<${links.unsubscribeOneClick}>`,
+    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    'List-Id': `Advisory Alerts <${listId}>`,
   };
 }
 

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { LinkBuilder } from '../channels/links.ts';
+import type { EmailSender } from '../channels/senders.ts';
+import { backoffMs } from '../common/backoff.ts';
+import type { Clock } from '../common/clock.ts';
+import { AppError, errorMessage } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { Settings } from '../config/schema.ts';
+import type { DB } from '../db/connect.ts';
+import { messageEventOf } from '../delivery/dispatcher.ts';
+import { loadContexts } from '../delivery/repository.ts';
+import { renderDigest } from './render.ts';
+import { claimDigests, completeDigest, createDueDigests } from './repository.ts';
+
+export interface DigestDeps {
+  db: DB;
+  logger: Logger;
+  clock: Clock;
+  settings: Pick<Settings, 'digestHour' | 'defaultTimezone' | 'delivery'>;
+  email: EmailSender;
+  links: LinkBuilder;
+  listId: string;
+}
+
+export interface DigestSummary {
+  created: number;
+  sent: number;
+  failed: number;
+  retrying: number;
+}
+
+/**
+ * Sends every digest due now (the scheduled job and the `digest` command).
+ * Two steps, each safe to repeat and to run in several processes at once:
+ * creating a digest claims its waiting emails in one transaction (unique per
+ * subscriber and period), then each digest is leased, sent and marked sent.
+ * A crash before the send leaves it pending (sent by the next run); a crash
+ * during the send leaves a lease that expires and the digest is sent again —
+ * the same at-least-once rule as every other email, never a lost digest.
+ */
+export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
+  const { db, clock, logger, settings } = deps;
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const created = await createDueDigests(db, clock.now(), { digestHour: settings.digestHour, defaultTimezone: settings.defaultTimezone });
+  const summary: DigestSummary = { created, sent: 0, failed: 0, retrying: 0 };
+  for (;;) {
+    const now = clock.now();
+    const claims = await claimDigests(db, { owner, limit: 50, leaseMs: settings.delivery.leaseSeconds * 1000, now });
+    if (claims.length === 0) break;
+    for (const d of claims) {
+      if (d.status !== 'confirmed' || d.emailStopped) {
+        await completeDigest(db, owner, d.id, { status: 'failed', error: `not sent: subscriber ${d.status === 'confirmed' ? 'stopped email' : d.status}` });
+        summary.failed++;
+        continue;
+      }
+      const contexts = await loadContexts(db, d.deliveryIds);
+      const events = d.deliveryIds.flatMap((id) => {
+        const ctx = contexts.get(id);
+        return ctx ? [messageEventOf(ctx)] : [];
+      });
+      const links = { manage: deps.links.manage(d.subscriberId), unsubscribe: deps.links.unsubscribe(d.subscriberId), unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId) };
+      const mail = renderDigest({ frequency: d.frequency, day: d.period.split(':')[1] ?? d.period, events }, links, { listId: deps.listId });
+      try {
+        await deps.email.send({ to: d.email, ...mail }, `digest-${d.id}`);
+        await completeDigest(db, owner, d.id, { status: 'sent', at: clock.now() });
+        summary.sent++;
+      } catch (err) {
+        const retryable = !(err instanceof AppError) || err.retryable;
+        if (!retryable || d.attempts >= settings.delivery.maxAttempts) {
+          await completeDigest(db, owner, d.id, { status: 'failed', error: errorMessage(err) });
+          summary.failed++;
+        } else {
+          const delay = backoffMs(d.attempts, { baseMs: settings.delivery.retryBaseSeconds * 1000, maxMs: settings.delivery.retryMaxSeconds * 1000, jitter: true });
+          await completeDigest(db, owner, d.id, { status: 'pending', error: errorMessage(err), nextAttemptAt: new Date(clock.now().getTime() + delay) });
+          summary.retrying++;
+        }
+        logger.warn({ digest: d.id, err }, 'digest not sent');
+      }
+    }
+  }
+  if (summary.created || summary.sent || summary.failed) logger.info(summary, 'digests run');
+  return summary;
+}
