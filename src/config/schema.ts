@@ -174,6 +174,29 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Caps on what the public forms can make the service send before anyone has
+     * opted in (phone codes, confirmation emails): each costs money or
+     * reputation, and an attacker controls the recipient. Counted in the
+     * database, so they hold across processes.
+     */
+    verification: z
+      .object({
+        /** Phone codes texted to one number in 24 hours. */
+        smsPerNumberPerDay: z.number().int().min(1).default(3),
+        /** Phone codes one subscriber can have texted in 24 hours, to any numbers. */
+        smsPerSubscriberPerDay: z.number().int().min(1).default(5),
+        /** Phone codes per hour for the whole service (an SMS-pumping circuit breaker). */
+        smsPerHour: z.number().int().min(1).default(100),
+        /** Seconds before another code goes to the same number or subscriber. */
+        smsCooldownSeconds: z.number().int().min(0).default(60),
+        /** Confirmation emails to one address in 24 hours, from every route together. */
+        emailsPerAddressPerDay: z.number().int().min(1).default(5),
+        /** Seconds before another confirmation email goes to the same address. */
+        emailCooldownSeconds: z.number().int().min(0).default(60),
+      })
+      .strict()
+      .prefault({}),
     retention: z
       .object({
         /** Sent deliveries (and their attempts) are deleted after this many days. */

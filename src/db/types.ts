@@ -110,6 +110,15 @@ export interface Database {
   phone_verifications: PhoneVerificationsTable;
   cron_claims: CronClaimsTable;
   digests: DigestsTable;
+  verification_sends: VerificationSendsTable;
+}
+
+export interface VerificationSendsTable {
+  id: Generated<number>;
+  channel: Channel;
+  recipient_hash: string;
+  subscriber_id: number | null;
+  sent_at: Timestamp;
 }
 
 export interface CronClaimsTable {

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
 import type { Preferences, SubscriberInput } from './validate.ts';
@@ -401,4 +401,67 @@ export async function setSmsStoppedByPhone(db: DB, phone: string, stopped: boole
 export async function setPhone(db: DB, id: number, phone: string | null): Promise<void> {
   await db.updateTable('subscribers').set({ phone, phone_verified: false, sms_stopped_at: null, sms_stop_reason: null }).where('id', '=', id).execute();
   if (phone === null) await db.deleteFrom('phone_verifications').where('subscriber_id', '=', id).execute();
+}
+
+// --- Caps on messages sent before opt-in (phone codes, confirmation emails).
+
+export interface VerificationLimits {
+  /** Per recipient (address or number) in 24 hours. */
+  perRecipientPerDay: number;
+  /** Per subscriber in 24 hours (phone codes: a manage link can try many numbers). */
+  perSubscriberPerDay?: number;
+  /** For the whole service in one hour. */
+  perHour?: number;
+  cooldownSeconds: number;
+}
+
+export type VerificationRefusal = 'cooldown' | 'recipient' | 'subscriber' | 'global';
+
+/**
+ * Counts and records one send, or says which cap refuses it. One transaction
+ * per channel at a time (an advisory lock): two processes cannot both take
+ * the last slot.
+ */
+export async function reserveVerificationSend(
+  db: DB,
+  send: { channel: Channel; recipientHash: string; subscriberId: number | null },
+  limits: VerificationLimits,
+  now: Date,
+): Promise<VerificationRefusal | null> {
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(hashtext(${`verification:${send.channel}`}))`.execute(tx);
+    const day = new Date(now.getTime() - 24 * 3600_000);
+    const recent = await tx
+      .selectFrom('verification_sends')
+      .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('sent_at').as('last')])
+      .where('recipient_hash', '=', send.recipientHash)
+      .where('channel', '=', send.channel)
+      .where('sent_at', '>', day)
+      .executeTakeFirstOrThrow();
+    const cooldownFrom = now.getTime() - limits.cooldownSeconds * 1000;
+    if (recent.last && new Date(recent.last).getTime() > cooldownFrom) return 'cooldown';
+    if (Number(recent.n) >= limits.perRecipientPerDay) return 'recipient';
+    if (send.subscriberId !== null && limits.perSubscriberPerDay !== undefined) {
+      const mine = await tx
+        .selectFrom('verification_sends')
+        .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('sent_at').as('last')])
+        .where('subscriber_id', '=', send.subscriberId)
+        .where('channel', '=', send.channel)
+        .where('sent_at', '>', day)
+        .executeTakeFirstOrThrow();
+      if (mine.last && new Date(mine.last).getTime() > cooldownFrom) return 'cooldown';
+      if (Number(mine.n) >= limits.perSubscriberPerDay) return 'subscriber';
+    }
+    if (limits.perHour !== undefined) {
+      const all = await tx
+        .selectFrom('verification_sends')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('channel', '=', send.channel)
+        .where('sent_at', '>', new Date(now.getTime() - 3600_000))
+        .executeTakeFirstOrThrow();
+      if (Number(all.n) >= limits.perHour) return 'global';
+    }
+    await tx.insertInto('verification_sends').values({ channel: send.channel, recipient_hash: send.recipientHash, subscriber_id: send.subscriberId, sent_at: now }).execute();
+    return null;
+  });
 }

@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
+import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import type { LinkBuilder } from '../channels/links.ts';
@@ -11,6 +12,7 @@ import {
   checkPhoneCode,
   confirmSubscription,
   recordSubscriptionRequest,
+  reserveVerificationSend,
   setPhone,
   startPhoneVerification,
   subscriberForConfirmToken,
@@ -19,6 +21,7 @@ import {
   type RequestedSubscription,
   type SubscriberView,
   type VerifyResult,
+  type VerificationRefusal,
 } from './repository.ts';
 
 /**
@@ -34,7 +37,31 @@ export interface TravelerDeps {
   links: LinkBuilder;
   publicBaseUrl: string;
   secret: string;
+  /** Caps on phone codes and confirmation emails (settings `verification.*`). */
+  verification: Settings['verification'];
 }
+
+/** A phone code or confirmation email refused by a cap: the form says so on the field. */
+export class VerificationLimitError extends Error {
+  constructor(
+    readonly field: 'phone' | 'email',
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'VerificationLimitError';
+  }
+}
+
+function recipientHash(deps: TravelerDeps, channel: 'email' | 'sms', recipient: string): string {
+  return createHmac('sha256', deps.secret).update(`verification:${channel}:${recipient}`).digest('base64url');
+}
+
+const REFUSALS: Record<VerificationRefusal, string> = {
+  cooldown: 'we sent one a moment ago; wait a minute before asking again',
+  recipient: 'too many were sent there today; try again tomorrow',
+  subscriber: 'too many codes were asked for from this subscription today; try again tomorrow',
+  global: 'we cannot send codes right now; try again later',
+};
 
 export const CONFIRM_TTL_MS = 48 * 3600 * 1000;
 export const PHONE_CODE_TTL_MS = 10 * 60 * 1000;
@@ -51,7 +78,9 @@ function codeHash(secret: string, subscriberId: number, code: string): string {
 function describe(r: RequestedSubscription): string {
   const where = r.countries === null ? 'every destination' : r.countries.map(countryName).join(', ');
   const level = r.minLevel > 1 ? `, level ${r.minLevel} and above` : '';
-  const kw = r.keywords.length ? `, mentioning ${r.keywords.join(' or ')}` : '';
+  // The keywords are free text from whoever filled in the form: never echoed
+  // into mail sent before the address owner opted in (a phishing link would be).
+  const kw = r.keywords.length ? `, only when they mention the ${r.keywords.length === 1 ? 'word' : 'words'} you chose` : '';
   return `${where}${level}${kw}, by ${r.channels.join(' and ')}`;
 }
 
@@ -76,6 +105,19 @@ export async function requestSubscription(
     { hash: hashToken(token), expiresAt: new Date(now.getTime() + CONFIRM_TTL_MS) },
     now,
   );
+  // One count for every route (form, API, manage page, CLI): a victim's address
+  // gets a few confirmation emails a day, however many requests name it.
+  const v = deps.verification;
+  const refused = await reserveVerificationSend(
+    deps.db,
+    { channel: 'email', recipientHash: recipientHash(deps, 'email', to), subscriberId: null },
+    { perRecipientPerDay: v.emailsPerAddressPerDay, cooldownSeconds: v.emailCooldownSeconds },
+    now,
+  );
+  if (refused) {
+    const mailed = Promise.reject(new VerificationLimitError('email', `no confirmation email sent: ${REFUSALS[refused]}`));
+    return { token, subscriberId, mailed };
+  }
   const link = `${deps.publicBaseUrl}/confirm/${token}`;
   const what = describe(request);
   const text = [
@@ -110,6 +152,14 @@ export async function confirm(deps: TravelerDeps, token: string): Promise<Confir
 }
 
 export async function sendPhoneCode(deps: TravelerDeps, subscriberId: number, phone: string): Promise<void> {
+  const v = deps.verification;
+  const refused = await reserveVerificationSend(
+    deps.db,
+    { channel: 'sms', recipientHash: recipientHash(deps, 'sms', phone), subscriberId },
+    { perRecipientPerDay: v.smsPerNumberPerDay, perSubscriberPerDay: v.smsPerSubscriberPerDay, perHour: v.smsPerHour, cooldownSeconds: v.smsCooldownSeconds },
+    deps.clock.now(),
+  );
+  if (refused) throw new VerificationLimitError('phone', `no code sent: ${REFUSALS[refused]}`);
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   await startPhoneVerification(deps.db, subscriberId, phone, codeHash(deps.secret, subscriberId, code), deps.clock.now(), PHONE_CODE_TTL_MS);
   await deps.sms.send({ to: phone, body: `Advisory Alerts: your code is ${code}. It expires in 10 minutes.` }, `verify-${subscriberId}`);
@@ -136,11 +186,18 @@ export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code
 export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView, email: string, request: RequestedSubscription): Promise<string[]> {
   const notices: string[] = [];
   if (request.phone !== view.phone) {
-    await setPhone(deps.db, view.id, request.phone);
+    // The code goes out before anything is saved: a refused or failed text
+    // (a cap, an invalid number) leaves the subscription as it was.
     if (request.phone) {
-      await sendPhoneCode(deps, view.id, request.phone);
+      try {
+        await sendPhoneCode(deps, view.id, request.phone);
+      } catch (err) {
+        if (err instanceof VerificationLimitError) throw err;
+        throw new VerificationLimitError('phone', `we could not text a code to ${request.phone}; check the number (nothing was changed)`);
+      }
       notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
     }
+    await setPhone(deps.db, view.id, request.phone);
   }
   const preferences = { countries: request.countries, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
   await updatePreferences(deps.db, view.id, preferences, deps.clock.now());

@@ -37,8 +37,10 @@ export function parsePhone(input: unknown): string | null {
   const parsed = parsePhoneNumberFromString(raw);
   if (!parsed?.isValid()) throw new InputError('phone', `"${raw}" is not a valid phone number`);
   const type = parsed.getType();
-  // Alerts are texts: refuse numbers that are known not to receive SMS.
-  if (type === 'FIXED_LINE' || type === 'VOIP' || type === 'TOLL_FREE' || type === 'PREMIUM_RATE' || type === 'SHARED_COST') {
+  // Alerts and codes are texts: only numbers known to be mobiles (or, where the
+  // plan cannot tell, as in the US, fixed-or-mobile). Premium-rate, shared-cost,
+  // personal, pager and unknown numbers are what SMS pumping targets.
+  if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') {
     throw new InputError('phone', `"${raw}" is not a mobile number`);
   }
   return parsed.number;

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyToken } from '../common/tokens.ts';
 import { getSubscriberView, unsubscribe, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
-import { confirm, requestSubscription, saveManageChanges, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
+import { confirm, requestSubscription, saveManageChanges, subscriberForToken, VerificationLimitError, verifyPhone } from '../subscriptions/service.ts';
 import {
   InputError,
   parseChannels,
@@ -204,7 +204,13 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       if (e instanceof HttpError && e.statusCode === 400) return render(400, { error: e.message });
       throw e;
     }
-    const notices = await saveManageChanges(traveler, view, parsed.email, parsed.request);
+    let notices: string[];
+    try {
+      notices = await saveManageChanges(traveler, view, parsed.email, parsed.request);
+    } catch (e) {
+      if (e instanceof VerificationLimitError) return render(429, { error: e.message });
+      throw e;
+    }
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
     return render(200, { notices }, updated);
   });

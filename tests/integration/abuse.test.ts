@@ -322,3 +322,76 @@ describe('confirmation links after unsubscribing', SLOW, () => {
     expect(await t.db.selectFrom('subscribers').select('status').where('id', '=', sub.id).executeTakeFirstOrThrow()).toEqual({ status: 'unsubscribed' });
   });
 });
+
+describe('SMS pumping and email bombing', SLOW, () => {
+  async function managePost(id: number, phone: string, jar: CookieJar, csrf: string): Promise<Response> {
+    return fetch(web.url(`/manage/${signToken(web.secret, 'manage', id)}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: form([['_csrf', csrf], ['email', 'pumper@example.com'], ['countries', 'RU'], ['phone', phone], ['sms', '1']]),
+    });
+  }
+
+  it('sms pumping: a manage link cannot text codes to many new numbers', async () => {
+    const id = await confirmedSubscriber('pumper@example.com');
+    const jar = new CookieJar();
+    const { csrf } = await getPage(`/manage/${signToken(web.secret, 'manage', id)}`, jar);
+    const statuses: number[] = [];
+    for (let i = 1; i <= 8; i++) {
+      statuses.push((await managePost(id, `+4479110000${String(i).padStart(2, '0')}`, jar, csrf)).status);
+      clock.advance(61_000);
+    }
+    // verification.smsPerSubscriberPerDay (5) codes, then refusals naming the field.
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    expect(twilio.messages).toHaveLength(5);
+    // A refused change saved nothing: the number is the last one that got a code.
+    expect(await t.db.selectFrom('subscribers').select('phone').where('id', '=', id).executeTakeFirstOrThrow()).toEqual({ phone: '+447911000005' });
+  });
+
+  it('sms pumping: one number gets one code per cool-down, and premium-rate / non-mobile numbers are refused', async () => {
+    const id = await confirmedSubscriber('pumper@example.com');
+    const jar = new CookieJar();
+    const { csrf } = await getPage(`/manage/${signToken(web.secret, 'manage', id)}`, jar);
+    expect((await managePost(id, '+447911000001', jar, csrf)).status).toBe(200);
+    expect((await managePost(id, '+447911000002', jar, csrf)).status).toBe(429);
+    const refused = await managePost(id, '+447911000002', jar, csrf);
+    expect(await refused.text()).toContain('phone: no code sent');
+    for (const premium of ['+449098790000', '+19005551234', '+447640123456', '+447000123456']) {
+      clock.advance(61_000);
+      const r = await managePost(id, premium, jar, csrf);
+      expect(r.status, premium).toBe(400);
+      expect(await r.text()).toContain('is not a mobile number');
+    }
+    expect(twilio.messages).toHaveLength(1);
+  });
+
+  it('email bombing: 22 requests for one victim across /subscribe and /api/subscriptions send one confirmation, and the day is capped', async () => {
+    const victim = 'victim@example.com';
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    for (let i = 0; i < 11; i++) {
+      expect((await postJson('/api/subscriptions', { email: victim, countries: ['RU'] })).status).toBe(202);
+      const r = await fetch(web.url('/subscribe'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() }, body: form({ _csrf: csrf, email: victim, countries: 'RU' }) });
+      expect(r.status).toBe(202);
+    }
+    await mailTo(victim);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(61_000);
+      await postJson('/api/subscriptions', { email: victim, countries: ['RU'] });
+    }
+    await mailTo(victim, 5);
+    await smtp.settled();
+    // verification.emailsPerAddressPerDay (5), whatever the route.
+    expect(smtp.to(victim)).toHaveLength(5);
+  });
+
+  it('phishing through the confirmation mail: keywords typed into the form are not echoed to the address', async () => {
+    await postJson('/api/subscriptions', { email: 'target@example.com', countries: ['RU'], keywords: ['https://evil.example/phish', 'urgent'] });
+    const mail = await mailTo('target@example.com');
+    for (const part of [mail.text, mail.html, mail.subject]) {
+      expect(part).not.toContain('evil.example');
+      expect(part).not.toContain('urgent');
+    }
+    expect(mail.text).toContain('words you chose');
+  });
+});
