@@ -149,18 +149,8 @@ export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
   throw new Error(`could not start the web server: ${String(lastError)}`);
 }
 
-/** Polls `read` until it returns a value (not undefined / null / false), or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, read: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 10;
-  for (;;) {
-    const v = await read();
-    if (v !== undefined && v !== null && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, 200);
-  }
-}
+// Waiting for a mail or a text to arrive: the one waitFor of the test helpers.
+export { waitFor } from './wait.ts';
 
 /** A minimal cookie jar for one client: name=value pairs from Set-Cookie, sent back as Cookie. */
 export class CookieJar {

@@ -1,17 +1,14 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, type AppConfig } from '../../src/config/load.ts';
-import type { DispatchSummary, Dispatcher } from '../../src/delivery/dispatcher.ts';
-import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
-import { syncFeeds } from '../../src/feeds/repository.ts';
-import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
-import { silentLogger } from '../../src/common/logger.ts';
+import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
+import type { PollOutcome } from '../../src/feeds/poller.ts';
 import { verifyToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
+import { deliveryRows as deliveryRowsOf, pollServed, startDeliveryRun, type DeliveryRun } from '../helpers/delivery.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -46,12 +43,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-interface Ctx {
-  config: AppConfig;
-  dispatcher: Dispatcher;
-  dataDir: string;
-  close(): Promise<void>;
-}
+type Ctx = DeliveryRun;
 
 let clock: ManualClock;
 let ctx: Ctx | undefined;
@@ -67,12 +59,9 @@ afterEach(async () => {
 
 /** A CONFIG_DIR with feeds.yaml (+ settings.yaml) and an AppConfig loaded from it, as `start` does. */
 async function setup(options: { smtp?: boolean; settings?: string } = {}): Promise<Ctx> {
-  const dir = mkdtempSync(path.join(root, 'run-'));
-  const configDir = path.join(dir, 'config');
-  const dataDir = path.join(dir, 'data');
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(
-    path.join(configDir, 'feeds.yaml'),
+  ctx = await startDeliveryRun(t.db, clock, {
+    root,
+    feedsYaml:
     `feeds:
   - id: us-embassy-russia
     name: "U.S. Embassy & Consulates in Russia — alerts"
@@ -89,30 +78,20 @@ async function setup(options: { smtp?: boolean; settings?: string } = {}): Promi
     source: generic
     countries: [RU]
 `,
-  );
-  writeFileSync(path.join(configDir, 'settings.yaml'), options.settings ?? '');
-  const config = loadConfig({
-    CONFIG_DIR: configDir,
-    DATA_DIR: dataDir,
-    PUBLIC_BASE_URL: BASE,
-    APP_SECRET: SECRET,
-    MAIL_FROM: 'Advisory Alerts <alerts@example.org>',
-    ...(options.smtp === false ? {} : { SMTP_URL: smtp.url }),
+    settingsYaml: options.settings,
+    env: {
+      PUBLIC_BASE_URL: BASE,
+      APP_SECRET: SECRET,
+      MAIL_FROM: 'Advisory Alerts <alerts@example.org>',
+      ...(options.smtp === false ? {} : { SMTP_URL: smtp.url }),
+    },
   });
-  await syncFeeds(t.db, config.feeds);
-  const { dispatcher, close } = createDispatcher(config, t.db, silentLogger, clock);
-  ctx = { config, dispatcher, dataDir, close };
   return ctx;
 }
 
 /** Serves `body` for the feed and polls it one minute after the previous poll. */
-async function poll(c: Ctx, id: FeedId, body: string): Promise<PollOutcome> {
-  feeds.set(PATHS[id], { body });
-  clock.advance(60_000);
-  const feed = c.config.feeds.find((f) => f.id === id)!;
-  const outcome = await pollFeed(pollDepsFor(c.config, t.db, silentLogger, clock), feed, { force: true });
-  expect(outcome.status, outcome.error ?? '').toBe('ok');
-  return outcome;
+function poll(c: Ctx, id: FeedId, body: string): Promise<PollOutcome> {
+  return pollServed(c, t.db, clock, feeds, id, PATHS[id], body);
 }
 
 async function subscribe(email: string, extra: Record<string, unknown> = {}): Promise<number> {
@@ -127,12 +106,7 @@ async function drain(c: Ctx): Promise<DispatchSummary> {
 }
 
 function deliveryRows() {
-  return t.db
-    .selectFrom('deliveries as d')
-    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id', 's.email', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.provider_id', 'd.sent_at'])
-    .orderBy('d.id')
-    .execute();
+  return deliveryRowsOf(t.db);
 }
 
 function subscriberRow(email: string) {

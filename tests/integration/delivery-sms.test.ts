@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, type AppConfig } from '../../src/config/load.ts';
-import type { DispatchSummary, Dispatcher } from '../../src/delivery/dispatcher.ts';
+import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
 import { smsEncoding, smsSegments } from '../../src/delivery/render.ts';
-import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
-import { syncFeeds } from '../../src/feeds/repository.ts';
-import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
-import { silentLogger } from '../../src/common/logger.ts';
+import type { PollOutcome } from '../../src/feeds/poller.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
+import { deliveryRows as deliveryRowsOf, pollServed, startDeliveryRun, type DeliveryRun } from '../helpers/delivery.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -51,12 +48,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-interface Ctx {
-  config: AppConfig;
-  dispatcher: Dispatcher;
-  dataDir: string;
-  close(): Promise<void>;
-}
+type Ctx = DeliveryRun;
 
 let ctx: Ctx | undefined;
 beforeEach(async () => {
@@ -69,13 +61,12 @@ afterEach(async () => {
   ctx = undefined;
 });
 
+/** A CONFIG_DIR with feeds.yaml (+ settings.yaml) and an AppConfig loaded from it, as `start` does. */
 async function setup(options: { twilio?: 'from' | 'messaging-service' | false; settings?: string } = {}): Promise<Ctx> {
-  const dir = mkdtempSync(path.join(root, 'run-'));
-  const configDir = path.join(dir, 'config');
-  const dataDir = path.join(dir, 'data');
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(
-    path.join(configDir, 'feeds.yaml'),
+  const mode = options.twilio ?? 'from';
+  ctx = await startDeliveryRun(t.db, clock, {
+    root,
+    feedsYaml:
     `feeds:
   - id: us-embassy-russia
     name: "U.S. Embassy & Consulates in Russia — alerts"
@@ -88,36 +79,26 @@ async function setup(options: { twilio?: 'from' | 'messaging-service' | false; s
     source: generic
     countries: [RU]
 `,
-  );
-  writeFileSync(path.join(configDir, 'settings.yaml'), options.settings ?? '');
-  const mode = options.twilio ?? 'from';
-  const config = loadConfig({
-    CONFIG_DIR: configDir,
-    DATA_DIR: dataDir,
-    PUBLIC_BASE_URL: BASE,
-    APP_SECRET: 'x'.repeat(32),
-    ...(mode === false
-      ? {}
-      : {
-          TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-          TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-          TWILIO_API_BASE_URL: twilio.baseUrl,
-          ...(mode === 'from' ? { TWILIO_FROM: FROM } : { TWILIO_MESSAGING_SERVICE_SID: `MG${'0'.repeat(32)}` }),
-        }),
+    settingsYaml: options.settings,
+    env: {
+      PUBLIC_BASE_URL: BASE,
+      APP_SECRET: 'x'.repeat(32),
+      ...(mode === false
+        ? {}
+        : {
+            TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+            TWILIO_API_BASE_URL: twilio.baseUrl,
+            ...(mode === 'from' ? { TWILIO_FROM: FROM } : { TWILIO_MESSAGING_SERVICE_SID: `MG${'0'.repeat(32)}` }),
+          }),
+    },
   });
-  await syncFeeds(t.db, config.feeds);
-  const { dispatcher, close } = createDispatcher(config, t.db, silentLogger, clock);
-  ctx = { config, dispatcher, dataDir, close };
   return ctx;
 }
 
-async function poll(c: Ctx, id: FeedId, body: string): Promise<PollOutcome> {
-  feeds.set(PATHS[id], { body });
-  clock.advance(60_000);
-  const feed = c.config.feeds.find((f) => f.id === id)!;
-  const outcome = await pollFeed(pollDepsFor(c.config, t.db, silentLogger, clock), feed, { force: true });
-  expect(outcome.status, outcome.error ?? '').toBe('ok');
-  return outcome;
+/** Serves `body` for the feed and polls it one minute after the previous poll. */
+function poll(c: Ctx, id: FeedId, body: string): Promise<PollOutcome> {
+  return pollServed(c, t.db, clock, feeds, id, PATHS[id], body);
 }
 
 const KNOWN_FEEDS = new Set(Object.keys(PATHS));
@@ -135,12 +116,7 @@ async function embassyEvent(c: Ctx): Promise<void> {
 }
 
 function deliveryRows() {
-  return t.db
-    .selectFrom('deliveries as d')
-    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id', 's.email', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.provider_id'])
-    .orderBy('d.id')
-    .execute();
+  return deliveryRowsOf(t.db);
 }
 
 async function drain(c: Ctx): Promise<DispatchSummary> {
