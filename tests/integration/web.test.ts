@@ -328,6 +328,10 @@ describe('bad input: a clear 4xx and nothing stored', SLOW, () => {
     { name: 'unknown field', body: { email: 'dee@example.com', countries: ['RU'], admin: true }, field: 'admin' },
     { name: 'level out of range', body: { email: 'dee@example.com', countries: ['RU'], minLevel: 7 }, field: 'minLevel' },
     { name: 'sms without a phone', body: { email: 'dee@example.com', countries: ['RU'], channels: ['sms'] }, field: 'channels' },
+    { name: 'invalid time zone', body: { email: 'dee@example.com', countries: ['RU'], timezone: 'Mars/Olympus_Mons' }, field: 'timezone' },
+    { name: 'quiet hours 25:00-07:00', body: { email: 'dee@example.com', countries: ['RU'], quietHours: '25:00-07:00' }, field: 'quietHours' },
+    { name: 'unknown email frequency', body: { email: 'dee@example.com', countries: ['RU'], emailFrequency: 'hourly' }, field: 'emailFrequency' },
+    { name: 'unknown sms choice', body: { email: 'dee@example.com', countries: ['RU'], sms: 'never' }, field: 'sms' },
   ];
   it.each(cases)('$name → 400 naming the field "$field"', async ({ body, field }) => {
     const before = await counts();
