@@ -36,6 +36,13 @@ function createPool(connection: pg.PoolConfig, logger: Logger): pg.Pool {
   // An idle client losing its server (a PostgreSQL restart) must not crash the process;
   // the pool drops it and the next query opens a new one.
   pool.on('error', (err) => logger.warn({ err }, 'database connection lost'));
+  // The pool listens only to idle clients. A checked-out client whose server goes away
+  // between two queries (a transaction held across awaits, a lease renewal) emits 'error'
+  // with no listener, which would end the process; its pending query fails on its own and
+  // the pool discards the broken client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ err }, 'database connection lost (client in use)'));
+  });
   return pool;
 }
 
