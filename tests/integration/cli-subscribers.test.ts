@@ -16,7 +16,7 @@ import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
  * need no database are in cli-refusals.test.ts.
  */
 
-/** One event for feed `ru` (Russia raised 3 → 4, mentioning a concert), fanned out as a poll would. */
+/** One urgent event for feed `ru` (Russia raised 3 → 4, mentioning a concert), fanned out as a poll would. */
 async function recordEvent(db: DB): Promise<number> {
   const now = new Date();
   const title = 'Russia - Level 4: Do Not Travel';
@@ -33,7 +33,7 @@ async function recordEvent(db: DB): Promise<number> {
     .executeTakeFirstOrThrow();
   const event = await db
     .insertInto('events')
-    .values({ feed_id: 'ru', advisory_id: advisory.id, kind: 'level-raised', countries: ['RU'], level: 4, previous_level: 3, title, link: 'https://travel.state.gov/ru', version_id: version.id, created_at: now })
+    .values({ feed_id: 'ru', advisory_id: advisory.id, kind: 'level-raised', urgency: 'urgent', countries: ['RU'], level: 4, previous_level: 3, title, link: 'https://travel.state.gov/ru', version_id: version.id, created_at: now })
     .returning('id')
     .executeTakeFirstOrThrow();
   await fanOut(db, [event.id], now);
