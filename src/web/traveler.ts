@@ -80,7 +80,9 @@ function requestFromForm(body: Body, knownFeeds: ReadonlySet<string>): { email: 
       feeds: field(() => parseFeeds(undefined, knownFeeds)),
       minLevel: field(() => parseMinLevel(body.minLevel)),
       keywords: field(() => parseKeywords(body.keywords)),
-      channels: field(() => parseChannels(body.sms ? ['email', 'sms'] : ['email'], phone)),
+      // A number typed in the form is an answer to "also by text message": it is
+      // kept and used (after its code is confirmed) even if the box was not ticked.
+      channels: field(() => parseChannels(body.sms || phone ? ['email', 'sms'] : ['email'], phone)),
       phone,
     },
   };

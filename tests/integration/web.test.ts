@@ -495,6 +495,16 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     await codeFor(PHONE);
   });
 
+  it('a phone number typed without ticking "also by text message" is kept, not dropped', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const r = await postForm('/subscribe', form([['_csrf', csrf], ['email', 'noa@example.com'], ['countries', 'RU'], ['minLevel', '1'], ['phone', '+44 7911 123456']]), jar);
+    expect(r.status).toBe(202);
+    expect(await subscriptionOf('noa@example.com')).toMatchObject({ countries: ['RU'], channels: ['email', 'sms'] });
+    expect((await fetch(confirmLinkOf(await mailTo('noa@example.com')))).status).toBe(200);
+    expect(await subscriber('noa@example.com')).toMatchObject({ status: 'confirmed', phone: PHONE, phone_verified: false });
+  });
+
   it('POST /subscribe without the CSRF token, or without its cookie → 403, nothing stored', async () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
