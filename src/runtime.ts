@@ -7,6 +7,7 @@ import { Dispatcher } from './delivery/dispatcher.ts';
 import type { DigestDeps } from './digests/run.ts';
 import { linkBuilder, type LinkBuilder } from './channels/links.ts';
 import { fanOut } from './delivery/repository.ts';
+import { createWebhookSender } from './channels/webhook.ts';
 import type { PollDeps } from './feeds/poller.ts';
 import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
@@ -110,6 +111,12 @@ export function createDispatcher(
     settings: config.settings.delivery,
     email: channels.email,
     sms: channels.sms,
+    webhooks: createWebhookSender({
+      endpoints: config.webhooks,
+      timeoutMs: config.settings.delivery.webhook.timeoutSeconds * 1000,
+      userAgent: config.settings.http.userAgent,
+      now: () => clock.now(),
+    }),
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
     ...(metrics

@@ -15,6 +15,7 @@ import { createChannels, createDispatcher, digestDepsFor, pollDepsFor, webDepsFo
 import { runDigests } from './digests/run.ts';
 import type { Role } from './roles.ts';
 import { createMetrics } from './common/metrics.ts';
+import { syncWebhooks } from './delivery/repository.ts';
 
 export { ROLES, type Role } from './roles.ts';
 
@@ -55,6 +56,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
     await migrateToLatest(database.db, logger);
     if (!config.databaseUrl) appSecret(config);
     await syncFeeds(database.db, config.feeds);
+    await syncWebhooks(database.db, config.webhooks);
   } catch (err) {
     await database.close();
     throw err;

@@ -1,5 +1,5 @@
 import { countryName } from '../common/countries.ts';
-import type { CurrentAdvice, LevelPoint } from './repository.ts';
+import type { CurrentAdvice, LevelPoint, PublicEvent } from './repository.ts';
 
 // Pure shaping of stored advisories into the public views: every government's
 // level side by side per country, and each government's level over time.
@@ -148,7 +148,7 @@ export function levelSeries(points: readonly LevelPoint[], window: { from: Date;
     perGov.set(p.government, g);
     g.current.set(p.advisoryId, p.level);
     const level = Math.max(...g.current.values());
-    const at = p.at < window.from ? window.from : p.at;
+    const at = new Date(Math.max(p.at.getTime(), window.from.getTime()));
     const last = g.steps.at(-1);
     if (last && last.level === level) continue;
     if (last && last.from.getTime() === at.getTime()) {
@@ -166,3 +166,23 @@ export function levelSeries(points: readonly LevelPoint[], window: { from: Date;
   }
   return orderGovernments(perGov.keys()).map((government) => ({ government, steps: perGov.get(government)!.steps }));
 }
+
+/** An event as the JSON API and outgoing webhooks publish it. */
+export function eventJson(e: PublicEvent) {
+  return {
+    id: e.id,
+    feed: e.feedId,
+    government: e.government,
+    kind: e.kind,
+    countries: e.countries,
+    level: e.level,
+    previousLevel: e.previousLevel,
+    levelText: e.levelText,
+    title: e.title,
+    text: e.body,
+    link: e.link,
+    publishedAt: e.publishedAt?.toISOString() ?? null,
+    createdAt: e.createdAt.toISOString(),
+  };
+}
+

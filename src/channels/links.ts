@@ -5,6 +5,8 @@ export interface LinkBuilder {
   manage(subscriberId: number): string;
   unsubscribe(subscriberId: number): string;
   home(): string;
+  /** The public page with every government's advice for one country. */
+  country(code: string): string;
 }
 
 export function linkBuilder(publicBaseUrl: string, secret: string): LinkBuilder {
@@ -13,5 +15,6 @@ export function linkBuilder(publicBaseUrl: string, secret: string): LinkBuilder 
     manage: (id) => `${base}/manage/${signToken(secret, 'manage', id)}`,
     unsubscribe: (id) => `${base}/unsubscribe/${signToken(secret, 'unsubscribe', id)}`,
     home: () => `${base}/`,
+    country: (code) => `${base}/countries/${encodeURIComponent(code)}`,
   };
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { feedsFileSchema, settingsSchema, type FeedConfig, type Settings } from './schema.ts';
+import { feedsFileSchema, settingsSchema, webhooksFileSchema, type FeedConfig, type Settings, type WebhookConfig } from './schema.ts';
 
 /** A configuration problem, already phrased for the admin: `file: path: message`. */
 export class ConfigError extends Error {
@@ -36,6 +36,8 @@ export interface AppConfig {
   appSecretFromEnv: string | undefined;
   settings: Settings;
   feeds: FeedConfig[];
+  /** Outgoing webhook endpoints (`webhooks.yaml`, optional), secrets resolved from the environment. */
+  webhooks: WebhookConfig[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -83,6 +85,39 @@ export function loadFeeds(configDir: string): FeedConfig[] {
   const parsed = feedsFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(zodProblems('feeds.yaml', parsed.error));
   return parsed.data.feeds;
+}
+
+/**
+ * Replaces `${NAME}` in every string of a parsed YAML document with the
+ * environment variable NAME: secrets stay out of the config files. An unset
+ * variable is a problem named by file, entry and field.
+ */
+function withEnvironment(value: unknown, env: Env, file: string, at: PropertyKey[], problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined || v === '') problems.push(`${file}: ${formatPath(at)}: environment variable ${name} is not set`);
+      return v ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => withEnvironment(v, env, file, [...at, i], problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironment(v, env, file, [...at, k], problems)]));
+  }
+  return value;
+}
+
+/** `webhooks.yaml` is optional: no file, no webhooks. */
+export function loadWebhooks(configDir: string, env: Env): WebhookConfig[] {
+  const problems: string[] = [];
+  const raw = readYaml(configDir, 'webhooks.yaml', problems);
+  if (problems.length) throw new ConfigError(problems);
+  if (raw === undefined) return [];
+  const resolved = withEnvironment(raw, env, 'webhooks.yaml', [], problems);
+  if (problems.length) throw new ConfigError(problems);
+  const parsed = webhooksFileSchema.safeParse(resolved);
+  if (!parsed.success) throw new ConfigError(zodProblems('webhooks.yaml', parsed.error));
+  return parsed.data.webhooks;
 }
 
 export function loadSettings(configDir: string): Settings {
@@ -137,9 +172,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const problems = envProblems(env);
   let settings: Settings | undefined;
   let feeds: FeedConfig[] | undefined;
+  let webhooks: WebhookConfig[] | undefined;
   for (const load of [
     () => (settings = loadSettings(configDir)),
     () => (feeds = loadFeeds(configDir)),
+    () => (webhooks = loadWebhooks(configDir, env)),
   ]) {
     try {
       load();
@@ -148,7 +185,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       else throw err;
     }
   }
-  if (problems.length || !settings || !feeds) throw new ConfigError(problems);
+  if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError(problems);
   const port = env.PORT ? Number(env.PORT) : settings.port;
   return {
     configDir,
@@ -170,6 +207,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     appSecretFromEnv: env.APP_SECRET || undefined,
     settings,
     feeds,
+    webhooks,
   };
 }
 

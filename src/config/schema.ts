@@ -69,19 +69,56 @@ export const feedSchema = z
   })
   .strict();
 
+/** Refines a file's list so that every entry's `id` is unique, naming both places. */
+function uniqueIds(list: string) {
+  return (entries: { id: string }[], ctx: z.RefinementCtx) => {
+    const seen = new Map<string, number>();
+    entries.forEach((e, i) => {
+      const prev = seen.get(e.id);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: [list, i, 'id'], message: `duplicate id "${e.id}" (also ${list}[${prev}])` });
+      seen.set(e.id, i);
+    });
+  };
+}
+
 export const feedsFileSchema = z
   .object({ feeds: z.array(feedSchema).default([]) })
   .strict()
-  .superRefine((file, ctx) => {
-    const seen = new Map<string, number>();
-    file.feeds.forEach((f, i) => {
-      const prev = seen.get(f.id);
-      if (prev !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['feeds', i, 'id'], message: `duplicate id "${f.id}" (also feeds[${prev}])` });
-      }
-      seen.set(f.id, i);
-    });
+  .superRefine((file, ctx) => uniqueIds('feeds')(file.feeds, ctx));
+
+/**
+ * A Standard Webhooks signing secret: base64 key bytes, usually `whsec_`-prefixed.
+ * Slack-format endpoints need none (their URL is the secret).
+ */
+const webhookSecret = z.string().refine(
+  (s) => {
+    const b64 = s.replace(/^whsec_/, '');
+    return /^[A-Za-z0-9+/]+={0,2}$/.test(b64) && Buffer.from(b64, 'base64').length >= 16;
+  },
+  { message: 'must be a Standard Webhooks secret: "whsec_" followed by base64 of at least 16 random bytes' },
+);
+
+export const webhookSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]+$/, { message: 'must match [a-z0-9-]+' }),
+    url: httpUrl,
+    secret: webhookSecret.optional(),
+    countries: z.union([z.literal('all'), z.array(countryCode).min(1, { message: 'must list at least one country, or be "all"' })]).default('all'),
+    minLevel: z.number().int().min(1).max(4).default(1),
+    format: z.enum(['standard', 'slack']).default('standard'),
+    enabled: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    if (w.format === 'standard' && !w.secret) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required for format standard (the signing secret)' });
   });
+
+export const webhooksFileSchema = z
+  .object({ webhooks: z.array(webhookSchema).default([]) })
+  .strict()
+  .superRefine((file, ctx) => uniqueIds('webhooks')(file.webhooks, ctx));
+
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 
 /** Every setting has its default here and nowhere else. */
 export const settingsSchema = z
@@ -132,6 +169,15 @@ export const settingsSchema = z
           .object({
             ratePerSecond: z.number().min(0).default(10),
             maxSegments: z.number().int().min(1).max(10).default(2),
+          })
+          .strict()
+          .prefault({}),
+        webhook: z
+          .object({
+            /** POSTs per second to all webhook endpoints together, across all processes; 0 = unlimited. */
+            ratePerSecond: z.number().min(0).default(20),
+            /** An endpoint that has not answered by then is retried later. */
+            timeoutSeconds: z.number().positive().max(120).default(10),
           })
           .strict()
           .prefault({}),

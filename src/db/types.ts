@@ -111,6 +111,7 @@ export interface Database {
   cron_claims: CronClaimsTable;
   digests: DigestsTable;
   verification_sends: VerificationSendsTable;
+  webhooks: WebhooksTable;
 }
 
 export interface VerificationSendsTable {
@@ -119,6 +120,16 @@ export interface VerificationSendsTable {
   recipient_hash: string;
   subscriber_id: number | null;
   sent_at: Timestamp;
+}
+
+export interface WebhooksTable {
+  id: string;
+  countries: string[] | null;
+  min_level: number;
+  format: 'standard' | 'slack';
+  enabled: Generated<boolean>;
+  in_config: Generated<boolean>;
+  created_at: DefaultTimestamp;
 }
 
 export interface CronClaimsTable {
@@ -163,6 +174,8 @@ export type Channel = 'email' | 'sms';
 export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain' | 'digest' | 'digested';
 export type EmailFrequency = 'immediate' | 'daily' | 'weekly';
 export type SmsUrgency = 'urgent' | 'all';
+/** Subscribers' channels, plus organisations' webhook endpoints (deliveries only). */
+export type DeliveryChannel = Channel | 'webhook';
 
 export interface SubscribersTable {
   id: Generated<number>;
@@ -214,9 +227,11 @@ export interface SubscriptionsTable {
 
 export interface DeliveriesTable {
   id: Generated<number>;
-  subscriber_id: number;
+  /** Null for a webhook delivery (it has `webhook_id`). */
+  subscriber_id: number | null;
+  webhook_id: ColumnType<string | null, string | null | undefined, string | null>;
   event_id: number;
-  channel: Channel;
+  channel: DeliveryChannel;
   status: Generated<DeliveryStatus>;
   attempts: Generated<number>;
   next_attempt_at: Timestamp;

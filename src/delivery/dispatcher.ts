@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
-import type { Channel } from '../db/types.ts';
+import type { DeliveryChannel } from '../db/types.ts';
 import { foreignSourceLabel, governmentOf } from '../advisories/governments.ts';
 import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
@@ -13,17 +13,20 @@ import { channelOpen } from '../subscriptions/match.ts';
 import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
+import type { WebhookSender } from '../channels/webhook.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
 import {
   claimDue,
   complete,
   loadContexts,
+  loadWebhookContexts,
   releaseLeases,
   renewLeases,
   reserveSends,
   type ClaimedDelivery,
   type Completion,
   type DeliveryContext,
+  type WebhookContext,
 } from './repository.ts';
 import { GroupCommit } from './group-commit.ts';
 
@@ -34,10 +37,12 @@ export interface DispatcherDeps {
   settings: Settings['delivery'];
   email: EmailSender;
   sms: SmsSender;
+  /** Organisations' endpoints (webhooks.yaml); without it, webhook deliveries wait. */
+  webhooks?: WebhookSender | undefined;
   links: LinkBuilder;
   listId: string;
   /** Called once per finished attempt (metrics). */
-  onResult?: (channel: Channel, outcome: Completion['outcome'], durationMs: number) => void;
+  onResult?: (channel: DeliveryChannel, outcome: Completion['outcome'], durationMs: number) => void;
 }
 
 export interface DispatchSummary {
@@ -60,8 +65,8 @@ export class Dispatcher {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private inFlight = new Set<number>();
-  private limiterSlots = new Map<Channel, number[]>();
-  private reserving = new Map<Channel, Promise<void>>();
+  private limiterSlots = new Map<DeliveryChannel, number[]>();
+  private reserving = new Map<DeliveryChannel, Promise<void>>();
   private smsBodies = new Map<number, string>();
   private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
 
@@ -143,7 +148,7 @@ export class Dispatcher {
     const { db, clock, settings, logger } = this.deps;
     if (this.stopping) return null;
     const leaseMs = settings.leaseSeconds * 1000;
-    const queue: { claim: ClaimedDelivery; ctx: DeliveryContext | undefined }[] = [];
+    const queue: { claim: ClaimedDelivery; ctx: DeliveryContext | undefined; hook: WebhookContext | undefined }[] = [];
     let exhausted = false;
     let failure: unknown;
     let refilling: Promise<void> | undefined;
@@ -156,8 +161,9 @@ export class Dispatcher {
             return;
           }
           for (const c of claims) this.inFlight.add(c.id);
-          const contexts = await loadContexts(db, claims.map((c) => c.id));
-          for (const claim of claims) queue.push({ claim, ctx: contexts.get(claim.id) });
+          const contexts = await loadContexts(db, claims.filter((c) => c.channel !== 'webhook').map((c) => c.id));
+          const hooks = await loadWebhookContexts(db, claims.filter((c) => c.channel === 'webhook').map((c) => c.id));
+          for (const claim of claims) queue.push({ claim, ctx: contexts.get(claim.id), hook: hooks.get(claim.id) });
         } catch (err) {
           // Ends this run; what was claimed stays leased and comes back when the lease expires.
           failure ??= err;
@@ -204,7 +210,7 @@ export class Dispatcher {
           await refill();
           continue;
         }
-        const result = await this.deliverOne(next.claim, next.ctx);
+        const result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
         if (result.outcome === 'sent') summary.sent++;
         else if (result.outcome === 'failed') summary.failed++;
         else summary.retrying++;
@@ -234,11 +240,44 @@ export class Dispatcher {
     return summary;
   }
 
-  private async deliverOne(claim: ClaimedDelivery, ctx: DeliveryContext | undefined): Promise<Completion> {
-    const { clock, settings, logger } = this.deps;
+  /**
+   * One POST to an organisation's endpoint. The webhook-id is the event's, the
+   * same on every retry, so a receiver that got a timed-out attempt can drop
+   * the duplicate; the outbox row makes it once per (endpoint, event).
+   */
+  private async deliverWebhook(claim: ClaimedDelivery, ctx: WebhookContext | undefined): Promise<Completion> {
     const started = performance.now();
     const elapsed = () => performance.now() - started;
-    if (!ctx) return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
+    if (!ctx) return { id: claim.id, outcome: 'failed', error: 'event no longer exists', durationMs: 0 };
+    const sender = this.deps.webhooks;
+    try {
+      if (!sender) throw new SendError('no webhook endpoints are configured in this process', { classification: 'retryable' });
+      await this.pace('webhook');
+      const { providerId } = await sender.send(ctx.webhookId, ctx.event, `evt_${ctx.event.id}`);
+      return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
+    } catch (err) {
+      const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
+      if (!e.retryable) return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
+      return this.retryLater(claim, e, elapsed());
+    }
+  }
+
+  /** A retryable failure: again after a back-off, or given up after maxAttempts. */
+  private retryLater(claim: ClaimedDelivery, e: SendError, durationMs: number): Completion {
+    const { clock, settings, logger } = this.deps;
+    if (claim.attempts >= settings.maxAttempts) {
+      return { id: claim.id, outcome: 'failed', error: `gave up after ${claim.attempts} attempts: ${e.message}`, durationMs };
+    }
+    const delay = backoffMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: true });
+    logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
+    return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(clock.now().getTime() + delay), durationMs };
+  }
+
+  private async deliverOne(claim: ClaimedDelivery, ctx: DeliveryContext | undefined): Promise<Completion> {
+    const { logger } = this.deps;
+    const started = performance.now();
+    const elapsed = () => performance.now() - started;
+    if (!ctx || claim.channel === 'webhook') return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
     const sub = ctx.subscriber;
     // Re-check at send time: an unsubscribe or STOP after fan-out wins.
     if (!channelOpen(sub, claim.channel)) {
@@ -251,7 +290,12 @@ export class Dispatcher {
       await this.pace(claim.channel);
       let providerId: string;
       if (claim.channel === 'email') {
-        const links = { manage: this.deps.links.manage(sub.id), unsubscribe: this.deps.links.unsubscribe(sub.id), unsubscribeOneClick: this.deps.links.unsubscribe(sub.id) };
+        const links = {
+          manage: this.deps.links.manage(sub.id),
+          unsubscribe: this.deps.links.unsubscribe(sub.id),
+          unsubscribeOneClick: this.deps.links.unsubscribe(sub.id),
+          countryPage: event.countries[0] ? this.deps.links.country(event.countries[0]) : undefined,
+        };
         const mail = renderEmail(event, links, { listId: this.deps.listId });
         ({ providerId } = await this.deps.email.send({ to: sub.email, ...mail }, `d${claim.id}`));
       } else {
@@ -263,7 +307,6 @@ export class Dispatcher {
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
     } catch (err) {
       const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
-      const now = clock.now();
       if (!e.retryable) {
         if (e.scope === 'recipient') {
           logger.warn({ delivery: claim.id, subscriber: sub.id, channel: claim.channel, err: e }, 'permanent failure: channel stopped for subscriber');
@@ -272,12 +315,7 @@ export class Dispatcher {
         }
         return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
       }
-      if (claim.attempts >= settings.maxAttempts) {
-        return { id: claim.id, outcome: 'failed', error: `gave up after ${claim.attempts} attempts: ${e.message}`, durationMs: elapsed() };
-      }
-      const delay = backoffMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: true });
-      logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
-      return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(now.getTime() + delay), durationMs: elapsed() };
+      return this.retryLater(claim, e, elapsed());
     }
   }
 
@@ -308,8 +346,8 @@ export class Dispatcher {
   }
 
   /** Waits for this send's slot on the channel's shared rate limit. */
-  private async pace(channel: Channel): Promise<void> {
-    const rate = channel === 'email' ? this.deps.settings.email.ratePerSecond : this.deps.settings.sms.ratePerSecond;
+  private async pace(channel: DeliveryChannel): Promise<void> {
+    const rate = this.deps.settings[channel].ratePerSecond;
     if (!rate) return;
     for (;;) {
       const slots = this.limiterSlots.get(channel);

@@ -41,6 +41,8 @@ export interface MessageLinks {
   unsubscribe: string;
   /** RFC 8058 one-click target (POST). */
   unsubscribeOneClick: string;
+  /** The public page of the event's (first) country: every government's advice side by side. */
+  countryPage?: string | undefined;
 }
 
 export interface RenderedEmail {
@@ -284,6 +286,7 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
     quote,
     '',
     ...(source ? [`Source: ${source}`, ''] : []),
+    ...(links.countryPage && e.countries[0] ? [`See every government's advice for ${countryName(e.countries[0])}: ${links.countryPage}`, ''] : []),
     '--',
     `Change your destinations or alerts: ${links.manage}`,
     `Unsubscribe: ${links.unsubscribe}`,
@@ -317,6 +320,7 @@ ${changed}${list(changes.added, 'Added', '#0b5d1e')}${list(changes.removed, 'Rem
 ${quoted}
 </blockquote>
 ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it at the source</a></p>` : ''}
+${links.countryPage && e.countries[0] ? `<p style="margin:0 0 16px"><a href="${escapeHtml(links.countryPage)}">See every government’s advice for ${escapeHtml(countryName(e.countries[0]))}</a></p>` : ''}
 <hr style="border:0;border-top:1px solid #ddd;margin:16px 0">
 <p style="font-size:13px;color:#555;margin:0">You get this because you follow ${escapeHtml(placeOf(e))} on Advisory Alerts.
 <a href="${escapeHtml(links.manage)}">Change your destinations or alerts</a> · <a href="${escapeHtml(links.unsubscribe)}">Unsubscribe</a></p>

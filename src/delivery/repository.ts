@@ -1,6 +1,8 @@
 import { sql, type Transaction } from 'kysely';
+import { governmentOf } from '../advisories/governments.ts';
+import type { PublicEvent } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
-import type { Channel, Database, DeliveryStatus, EventKind, SubscriberStatus, Urgency } from '../db/types.ts';
+import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SubscriberStatus, Urgency } from '../db/types.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 
@@ -69,14 +71,42 @@ export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date
         or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null
             and (e.urgency = 'urgent' or s.sms_urgency = 'all')))
     on conflict (subscriber_id, event_id, channel) do nothing`.execute(tx);
-  return Number(result.numAffectedRows ?? 0);
+  // Organisations' webhook endpoints match like a subscription (countries or
+  // all, minimum level; events without a level always pass), once per
+  // (endpoint, event) by the deliveries_webhook_once index.
+  const hooks = await sql`
+    insert into deliveries (webhook_id, event_id, channel, next_attempt_at, created_at)
+    select w.id, e.id, 'webhook', ${now}::timestamptz, ${now}::timestamptz
+    from events e
+    join webhooks w on w.enabled and w.in_config
+      and (w.countries is null or w.countries && e.countries)
+      and (e.level is null or greatest(e.level, coalesce(e.previous_level, 0)) >= w.min_level)
+    where e.id = any(${sql.val([...eventIds])}::bigint[])
+    on conflict (webhook_id, event_id) where webhook_id is not null do nothing`.execute(tx);
+  return Number(result.numAffectedRows ?? 0) + Number(hooks.numAffectedRows ?? 0);
+}
+
+/** The endpoints of webhooks.yaml, as the fan-out matches them; endpoints no longer there stop matching. */
+export async function syncWebhooks(db: DB, webhooks: readonly { id: string; countries: readonly string[] | 'all'; minLevel: number; format: 'standard' | 'slack'; enabled: boolean }[]): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await tx.updateTable('webhooks').set({ in_config: false }).execute();
+    for (const w of webhooks) {
+      const values = { countries: w.countries === 'all' ? null : [...w.countries], min_level: w.minLevel, format: w.format, enabled: w.enabled, in_config: true };
+      await tx
+        .insertInto('webhooks')
+        .values({ id: w.id, ...values })
+        .onConflict((oc) => oc.column('id').doUpdateSet(values))
+        .execute();
+    }
+  });
 }
 
 export interface ClaimedDelivery {
   id: number;
+  /** 0 for a webhook delivery. */
   subscriberId: number;
   eventId: number;
-  channel: Channel;
+  channel: DeliveryChannel;
   attempts: number;
   /** Set when an earlier attempt may have gone through (Twilio 5xx). */
   uncertainSince: Date | null;
@@ -97,12 +127,12 @@ export interface ClaimedDelivery {
  */
 export async function claimDue(
   db: DB,
-  options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly Channel[] },
+  options: { owner: string; limit: number; leaseMs: number; now: Date; channels?: readonly DeliveryChannel[] },
 ): Promise<ClaimedDelivery[]> {
-  const channels = sql.val([...(options.channels ?? ['email', 'sms'])]);
+  const channels = sql.val([...(options.channels ?? ['email', 'sms', 'webhook'])]);
   const now = options.now;
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
-  const rows = await sql<{ id: number; subscriber_id: number; event_id: number; channel: Channel; attempts: number; uncertain_since: Date | null }>`
+  const rows = await sql<{ id: number; subscriber_id: number | null; event_id: number; channel: DeliveryChannel; attempts: number; uncertain_since: Date | null }>`
     with expired as (
       select id from deliveries
       where status = 'sending' and lease_until < ${now}::timestamptz and channel = any(${channels}::text[])
@@ -251,6 +281,51 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
   return out;
 }
 
+/** What a webhook delivery sends: the endpoint and the event, with its version's text. */
+export interface WebhookContext {
+  deliveryId: number;
+  webhookId: string;
+  event: PublicEvent;
+}
+
+export async function loadWebhookContexts(db: DB, deliveryIds: readonly number[]): Promise<Map<number, WebhookContext>> {
+  if (deliveryIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('deliveries as d')
+    .innerJoin('events as e', 'e.id', 'd.event_id')
+    .innerJoin('feeds as f', 'f.id', 'e.feed_id')
+    .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
+    .select(['d.id as delivery_id', 'd.webhook_id', 'e.id as event_id', 'e.kind', 'e.feed_id', 'f.name as feed_name', 'f.source', 'e.countries', 'e.level', 'e.previous_level', 'v.level_text', 'e.title', 'v.body', 'e.link', 'v.published_at', 'e.created_at'])
+    .where('d.id', 'in', [...deliveryIds])
+    .where('d.webhook_id', 'is not', null)
+    .execute();
+  return new Map(
+    rows.map((r) => [
+      Number(r.delivery_id),
+      {
+        deliveryId: Number(r.delivery_id),
+        webhookId: r.webhook_id!,
+        event: {
+          id: Number(r.event_id),
+          kind: r.kind,
+          feedId: r.feed_id,
+          feedName: r.feed_name,
+          government: governmentOf(r.source, r.feed_name),
+          countries: r.countries,
+          level: r.level,
+          previousLevel: r.previous_level,
+          levelText: r.level_text,
+          title: r.title,
+          body: r.body,
+          link: r.link,
+          publishedAt: r.published_at,
+          createdAt: r.created_at,
+        },
+      },
+    ]),
+  );
+}
+
 export type Completion =
   | { id: number; outcome: 'sent'; providerId: string; durationMs: number }
   | { id: number; outcome: 'retry' | 'uncertain'; error: string; nextAttemptAt: Date; durationMs: number }
@@ -352,9 +427,10 @@ export async function releaseLeases(db: DB, owner: string, ids: readonly number[
 
 export interface DeliveryListing {
   id: number;
+  /** The subscriber's email, or `webhook:<id>` for an organisation's endpoint. */
   subscriber: string;
   event: number;
-  channel: Channel;
+  channel: DeliveryChannel;
   status: DeliveryStatus;
   attempts: number;
   lastError: string | null;
@@ -366,15 +442,15 @@ export interface DeliveryListing {
 export async function listDeliveries(db: DB, options: { status?: DeliveryStatus | undefined; limit?: number }): Promise<DeliveryListing[]> {
   let q = db
     .selectFrom('deliveries as d')
-    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id', 's.email', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.sent_at', 'd.created_at'])
+    .leftJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['d.id', 's.email', 'd.webhook_id', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.sent_at', 'd.created_at'])
     .orderBy('d.id');
   if (options.status) q = q.where('d.status', '=', options.status);
   if (options.limit) q = q.limit(options.limit);
   const rows = await q.execute();
   return rows.map((r) => ({
     id: r.id,
-    subscriber: r.email,
+    subscriber: r.email ?? `webhook:${r.webhook_id ?? '?'}`,
     event: r.event_id,
     channel: r.channel,
     status: r.status,
@@ -404,7 +480,7 @@ export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, numb
  * Returns when the first of them may go; the rest follow at 1/rate intervals.
  * `burstMs` lets an idle channel start immediately instead of pacing from now.
  */
-export async function reserveSends(db: DB, channel: Channel, count: number, ratePerSecond: number, now: Date, burstMs = 1000): Promise<Date> {
+export async function reserveSends(db: DB, channel: DeliveryChannel, count: number, ratePerSecond: number, now: Date, burstMs = 1000): Promise<Date> {
   const intervalMs = 1000 / ratePerSecond;
   const floor = new Date(now.getTime() - burstMs);
   const r = await sql<{ start: Date }>`

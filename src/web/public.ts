@@ -10,8 +10,9 @@ import {
   type LevelSeries,
   type OverviewSort,
 } from '../advisories/overview.ts';
-import { currentAdvice, levelPoints, publicDataVersion, publicEvents, type EventPosition, type PublicEvent } from '../advisories/repository.ts';
+import { currentAdvice, levelPoints, publicDataVersion, publicEvents, type EventPosition } from '../advisories/repository.ts';
 import { countryName, isCountryCode } from '../common/countries.ts';
+import { eventJson } from '../advisories/overview.ts';
 import { eventsAtom } from './atom.ts';
 import { messagePage } from './pages.ts';
 import { PublicCache, sendRendered } from './public-cache.ts';
@@ -49,24 +50,6 @@ function countryParam(raw: string, status: 400 | 404, field = 'country'): string
   const cc = raw.toUpperCase();
   if (!/^[A-Z]{2}$/.test(cc) || !isCountryCode(cc)) throw new HttpError(status, `${field}: unknown country code "${raw.slice(0, 10)}"`, field);
   return cc;
-}
-
-function eventJson(e: PublicEvent) {
-  return {
-    id: e.id,
-    feed: e.feedId,
-    government: e.government,
-    kind: e.kind,
-    countries: e.countries,
-    level: e.level,
-    previousLevel: e.previousLevel,
-    levelText: e.levelText,
-    title: e.title,
-    text: e.body,
-    link: e.link,
-    publishedAt: e.publishedAt?.toISOString() ?? null,
-    createdAt: e.createdAt.toISOString(),
-  };
 }
 
 function governmentJson(g: GovernmentLevel) {

@@ -288,7 +288,7 @@ describe.skipIf(testDbKind() !== 'postgres')(
         outcome: 'failed',
         error: 'SMTP 550: no such user',
         durationMs: 5,
-        stopChannel: { subscriberId: d.subscriber_id, channel: 'email', reason: 'SMTP 550: no such user' },
+        stopChannel: { subscriberId: d.subscriber_id!, channel: 'email', reason: 'SMTP 550: no such user' },
       }));
       expect(await complete(t.db, 'A', refusedByA, clock.now())).toBe(0);
       const stopped = await t.db.selectFrom('subscribers').select('id').where('email_stopped_at', 'is not', null).execute();

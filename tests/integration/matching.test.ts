@@ -113,7 +113,7 @@ const resolved: Resolved[] = CASES.map((c) => ({
   expected: c.expected,
 }));
 
-const sorted = (chs: readonly Channel[]) => [...chs].sort();
+const sorted = (chs: readonly string[]) => [...chs].sort();
 
 function kindOf(e: MatchEvent): EventKind {
   if (e.level !== null && e.previousLevel !== null && e.level !== e.previousLevel) return e.level > e.previousLevel ? 'level-raised' : 'level-lowered';

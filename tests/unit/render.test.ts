@@ -232,6 +232,13 @@ describe('renderEmail', () => {
     expect(mail.text).toContain('Source: https://travel.state.gov/russia.html');
     expect(mail.html).toContain('href="https://travel.state.gov/russia.html"');
   });
+  it('links to every government’s advice for the country', () => {
+    const withPage = { ...links, countryPage: 'https://alerts.example.org/countries/RU' };
+    const mail = renderEmail(event({ countries: ['RU'] }), withPage, { listId: 'l' });
+    expect(mail.text).toContain("See every government's advice for Russia: https://alerts.example.org/countries/RU");
+    expect(mail.html).toContain('<a href="https://alerts.example.org/countries/RU">See every government’s advice for Russia</a>');
+    expect(renderEmail(event({ countries: ['RU'] }), links, { listId: 'l' }).text).not.toContain('See every government');
+  });
 });
 
 describe('renderEmail on real documents', () => {

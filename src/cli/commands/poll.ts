@@ -15,13 +15,16 @@ export const register: RegisterCommand = (program, cli) => {
       const unknown = opts.feed.filter((id) => !known.has(id));
       if (unknown.length) throw new UsageError(`unknown feed: ${unknown.join(', ')} (not in feeds.yaml)`);
       const feeds = opts.feed.length ? opts.feed.map((id) => known.get(id)!) : c.config.feeds.filter((f) => f.enabled);
-      const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }] = await Promise.all([
+      const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }, { syncWebhooks }] = await Promise.all([
         import('../../feeds/poller.ts'),
         import('./feeds.ts'),
         import('../../runtime.ts'),
+        import('../../delivery/repository.ts'),
       ]);
       const results = await withDatabase(c, async ({ db }) => {
         await checkFeedsMatch(c, db, feeds);
+        // Events fan out to the endpoints of webhooks.yaml as they are now.
+        await syncWebhooks(db, c.config.webhooks);
         return pollFeeds(pollDepsFor(c.config, db, c.logger, c.clock), feeds, { force: true });
       });
       const rows = results.map((r) => ({

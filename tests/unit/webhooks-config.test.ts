@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { signWebhook } from '../../src/channels/webhook.ts';
+import { ConfigError, loadWebhooks } from '../../src/config/load.ts';
+
+const dirs: string[] = [];
+function configDir(yaml: string | undefined): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'aa-wh-'));
+  dirs.push(dir);
+  if (yaml !== undefined) writeFileSync(path.join(dir, 'webhooks.yaml'), yaml);
+  return dir;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function problems(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    loadWebhooks(configDir(yaml), env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+describe('webhooks.yaml', () => {
+  it('is optional, and reads secrets from the environment', () => {
+    expect(loadWebhooks(configDir(undefined), {})).toEqual([]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
+    const [hook] = loadWebhooks(configDir('webhooks:\n  - id: sec\n    url: https://hooks.example.org/a\n    secret: ${SEC}\n    countries: [ru, UA]\n    minLevel: 3\n'), { SEC: SECRET });
+    expect(hook).toEqual({ id: 'sec', url: 'https://hooks.example.org/a', secret: SECRET, countries: ['RU', 'UA'], minLevel: 3, format: 'standard', enabled: true });
+  });
+
+  it('names the file, entry and field of every problem', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
+    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n    secret: ${SEC}\n')).toEqual(['webhooks.yaml: webhooks[0].secret: environment variable SEC is not set']);
+    expect(problems('webhooks:\n  - id: sec\n    url: ftp://h.example/a\n    secret: x\n')).toEqual([
+      'webhooks.yaml: webhooks[0].url: must be an http(s) URL',
+      'webhooks.yaml: webhooks[0].secret: must be a Standard Webhooks secret: "whsec_" followed by base64 of at least 16 random bytes',
+    ]);
+    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n')).toEqual(['webhooks.yaml: webhooks[0].secret: is required for format standard (the signing secret)']);
+    expect(problems(`webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, countries: []}\n  - {id: a, url: "https://h.example/b", format: slack, minLevel: 5, colour: red}\n`).sort()).toEqual([
+      'webhooks.yaml: webhooks[0].countries: must list at least one country, or be "all"',
+      'webhooks.yaml: webhooks[1].id: duplicate id "a" (also webhooks[0])',
+      'webhooks.yaml: webhooks[1].minLevel: Too big: expected number to be <=4',
+      'webhooks.yaml: webhooks[1]: Unrecognized key: "colour"',
+    ]);
+  });
+});
+
+describe('signWebhook', () => {
+  it('agrees with the Standard Webhooks reference library', () => {
+    const body = JSON.stringify({ type: 'advisory.new', data: { id: 1 } });
+    const ts = Math.floor(Date.now() / 1000);
+    const headers = { 'webhook-id': 'evt_1', 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(SECRET, 'evt_1', ts, body) };
+    expect(() => new Webhook(SECRET).verify(body, headers)).not.toThrow();
+    expect(() => new Webhook(SECRET).verify(`${body} `, headers)).toThrow();
+    expect(headers['webhook-signature']).toBe(new Webhook(SECRET).sign('evt_1', new Date(ts * 1000), body));
+  });
+});
