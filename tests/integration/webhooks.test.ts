@@ -143,7 +143,7 @@ describe('outgoing webhooks', () => {
           const rows = await listDeliveries(db, {});
           return rows.length === 2 && rows.every((r) => r.status === 'sent') && rows;
         },
-        20_000,
+        { timeoutMs: 20_000 },
       );
     } finally {
       await close();
