@@ -69,9 +69,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity())
     .addColumn('feed_id', 'text', (c) => c.notNull().references('feeds.id'))
     .addColumn('advisory_id', 'bigint', (c) => c.notNull().references('advisories.id'))
-    .addColumn('kind', 'text', (c) =>
-      c.notNull().check(sql`kind in ('new', 'updated', 'level-raised', 'level-lowered')`),
-    )
+    .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('new', 'updated', 'level-raised', 'level-lowered')`))
     .addColumn('countries', sql`text[]`, (c) => c.notNull())
     .addColumn('level', 'smallint')
     .addColumn('previous_level', 'smallint')

@@ -41,9 +41,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('subscriber_id', 'bigint', (c) => c.notNull().references('subscribers.id').onDelete('cascade'))
     .addColumn('event_id', 'bigint', (c) => c.notNull().references('events.id'))
     .addColumn('channel', 'text', (c) => c.notNull().check(sql`channel in ('email', 'sms')`))
-    .addColumn('status', 'text', (c) =>
-      c.notNull().defaultTo('pending').check(sql`status in ('pending', 'sending', 'sent', 'failed', 'uncertain')`),
-    )
+    .addColumn('status', 'text', (c) => c.notNull().defaultTo('pending').check(sql`status in ('pending', 'sending', 'sent', 'failed', 'uncertain')`))
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('next_attempt_at', 'timestamptz', (c) => c.notNull())
     .addColumn('lease_owner', 'text')

@@ -46,7 +46,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table deliveries drop constraint if exists deliveries_status_check`.execute(db);
   await sql`alter table deliveries add constraint deliveries_status_check
     check (status in ('pending', 'sending', 'sent', 'failed', 'uncertain', 'digest', 'digested'))`.execute(db);
-  await db.schema.alterTable('deliveries').addColumn('digest_id', 'bigint', (c) => c.references('digests.id').onDelete('set null')).execute();
+  await db.schema
+    .alterTable('deliveries')
+    .addColumn('digest_id', 'bigint', (c) => c.references('digests.id').onDelete('set null'))
+    .execute();
   await sql`create index deliveries_waiting_digest on deliveries (subscriber_id) where status = 'digest'`.execute(db);
   await db.schema.createIndex('deliveries_digest').on('deliveries').column('digest_id').execute();
 }

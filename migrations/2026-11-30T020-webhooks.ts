@@ -18,7 +18,10 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // A webhook delivery is a row of the same outbox: it has an endpoint instead
   // of a subscriber, and is unique per (endpoint, event).
-  await db.schema.alterTable('deliveries').addColumn('webhook_id', 'text', (c) => c.references('webhooks.id')).execute();
+  await db.schema
+    .alterTable('deliveries')
+    .addColumn('webhook_id', 'text', (c) => c.references('webhooks.id'))
+    .execute();
   await sql`alter table deliveries alter column subscriber_id drop not null`.execute(db);
   await sql`alter table deliveries drop constraint deliveries_channel_check`.execute(db);
   await sql`alter table deliveries add constraint deliveries_channel_check check (channel in ('email', 'sms', 'webhook'))`.execute(db);

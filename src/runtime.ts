@@ -55,7 +55,17 @@ export function links(config: AppConfig): LinkBuilder {
 
 /** What the traveler's side of subscriptions needs (web forms and `subscribers add`). */
 export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): TravelerDeps {
-  return { db, logger, clock, email: channels.email, sms: channels.sms, links: links(config), publicBaseUrl: config.publicBaseUrl, secret: appSecret(config), verification: config.settings.verification };
+  return {
+    db,
+    logger,
+    clock,
+    email: channels.email,
+    sms: channels.sms,
+    links: links(config),
+    publicBaseUrl: config.publicBaseUrl,
+    secret: appSecret(config),
+    verification: config.settings.verification,
+  };
 }
 
 /**

@@ -36,7 +36,14 @@ async function assertPortFree(port: number, host: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new ServiceStartError(err.code === 'EADDRINUSE' ? `port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process` : `cannot listen on ${host} port ${port}: ${errorMessage(err)}`, { cause: err })),
+      reject(
+        new ServiceStartError(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process`
+            : `cannot listen on ${host} port ${port}: ${errorMessage(err)}`,
+          { cause: err },
+        ),
+      ),
     );
     probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
   });
@@ -80,7 +87,12 @@ export async function startService(config: AppConfig, options: { roles: readonly
       await channels.close();
       await database.close();
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ServiceStartError(code === 'EADDRINUSE' ? `port ${config.port} is already in use; set PORT or stop the other process` : `cannot listen on ${config.settings.web.host} port ${config.port}: ${errorMessage(err)}`, { cause: err });
+      throw new ServiceStartError(
+        code === 'EADDRINUSE'
+          ? `port ${config.port} is already in use; set PORT or stop the other process`
+          : `cannot listen on ${config.settings.web.host} port ${config.port}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     const address = web.server.address();
     port = typeof address === 'object' && address ? address.port : config.port;

@@ -13,11 +13,31 @@ const postgresOnly = ['tests/integration/faults/**/*.test.ts'];
 if (!process.env.TEST_DATABASE_URL) console.warn('TEST_DATABASE_URL is not set: the postgres project and the fault tests do not run');
 const projects: { test: Record<string, unknown> }[] = [
   { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'] } },
-  { test: { name: 'pglite', root: '.', include: integration, exclude: postgresOnly, globalSetup: ['tests/helpers/build.ts', 'tests/helpers/pglite-template.ts'], env: { TEST_DB_KIND: 'pglite' }, testTimeout: 30_000, hookTimeout: 60_000 } },
+  {
+    test: {
+      name: 'pglite',
+      root: '.',
+      include: integration,
+      exclude: postgresOnly,
+      globalSetup: ['tests/helpers/build.ts', 'tests/helpers/pglite-template.ts'],
+      env: { TEST_DB_KIND: 'pglite' },
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+    },
+  },
 ];
 if (process.env.TEST_DATABASE_URL) {
   projects.push({
-    test: { name: 'postgres', root: '.', include: integration, exclude: onceOnly, globalSetup: ['tests/helpers/build.ts'], env: { TEST_DB_KIND: 'postgres' }, testTimeout: 30_000, hookTimeout: 60_000 },
+    test: {
+      name: 'postgres',
+      root: '.',
+      include: integration,
+      exclude: onceOnly,
+      globalSetup: ['tests/helpers/build.ts'],
+      env: { TEST_DB_KIND: 'postgres' },
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+    },
   });
 }
 

@@ -185,4 +185,3 @@ export function eventJson(e: PublicEvent) {
     createdAt: e.createdAt.toISOString(),
   };
 }
-

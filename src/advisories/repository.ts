@@ -165,7 +165,11 @@ export async function applyDiff(tx: Tx, feed: DiffFeed, diff: Diff, now: Date): 
     await tx
       .updateTable('advisories')
       .set({ removed_at: now })
-      .where('id', 'in', removed.map((r) => r.id))
+      .where(
+        'id',
+        'in',
+        removed.map((r) => r.id),
+      )
       .execute();
   }
 
@@ -275,13 +279,7 @@ export async function countrySummaries(db: DB): Promise<CountrySummary[]> {
   const rows = await db
     .selectFrom('advisories')
     .innerJoin('feeds', 'feeds.id', 'advisories.feed_id')
-    .select([
-      sql<string>`unnest(advisories.countries)`.as('country'),
-      'advisories.feed_id',
-      'feeds.name as feed_name',
-      'feeds.source',
-      'advisories.level',
-    ])
+    .select([sql<string>`unnest(advisories.countries)`.as('country'), 'advisories.feed_id', 'feeds.name as feed_name', 'feeds.source', 'advisories.level'])
     .where('advisories.removed_at', 'is', null)
     .where('advisories.level', 'is not', null)
     .execute();
@@ -328,7 +326,20 @@ export async function listEvents(db: DB, options: { since?: Date | undefined; li
   let q = db
     .selectFrom('events')
     .innerJoin('feeds', 'feeds.id', 'events.feed_id')
-    .select(['events.id', 'events.feed_id', 'feeds.name as feed_name', 'feeds.source', 'events.kind', 'events.urgency', 'events.countries', 'events.level', 'events.previous_level', 'events.title', 'events.link', 'events.created_at'])
+    .select([
+      'events.id',
+      'events.feed_id',
+      'feeds.name as feed_name',
+      'feeds.source',
+      'events.kind',
+      'events.urgency',
+      'events.countries',
+      'events.level',
+      'events.previous_level',
+      'events.title',
+      'events.link',
+      'events.created_at',
+    ])
     .orderBy('events.created_at', options.newestFirst ? 'desc' : 'asc')
     .orderBy('events.id', options.newestFirst ? 'desc' : 'asc');
   if (options.since) q = q.where('events.created_at', '>=', options.since);
@@ -364,7 +375,11 @@ export async function eventWithVersions(db: DB, eventId: number) {
 }
 
 export async function countEventsByKind(db: DB): Promise<Record<string, number>> {
-  const rows = await db.selectFrom('events').select(['kind', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('kind').execute();
+  const rows = await db
+    .selectFrom('events')
+    .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('kind')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
 }
 

@@ -77,7 +77,9 @@ export function smartravellerLevel(text: string): LevelReading | null {
         overall ??= { level, wording: sentence };
       } else {
         // "States" of a federation is a region; "United States", "Federated States" are countries.
-        const parts = /^\s*(to|in)\s+(parts?\s+of|some\s+areas?|the\s+(border|north|south|east|west))/i.test(rest) || /^\s*(to|in)\s+[^.]*\b(regions?|provinces?|areas?|border|(?<!\b(?:united|federated)\s+)states?)\b/i.test(rest);
+        const parts =
+          /^\s*(to|in)\s+(parts?\s+of|some\s+areas?|the\s+(border|north|south|east|west))/i.test(rest) ||
+          /^\s*(to|in)\s+[^.]*\b(regions?|provinces?|areas?|border|(?<!\b(?:united|federated)\s+)states?)\b/i.test(rest);
         const reading = { level: parts ? Math.max(1, level - 1) : level, wording: sentence };
         if (!best || reading.level > best.level) best = reading;
       }

@@ -77,7 +77,10 @@ export function createWebhookSender(options: { endpoints: readonly WebhookConfig
         // Timeouts and connection errors: the receiver may or may not have it;
         // the retry carries the same webhook-id, so receivers can drop a duplicate.
         const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-        throw new SendError(timedOut ? `webhook ${webhookId}: no answer within ${options.timeoutMs} ms` : `webhook ${webhookId}: ${errorMessage(err)}`, { classification: 'retryable', cause: err });
+        throw new SendError(timedOut ? `webhook ${webhookId}: no answer within ${options.timeoutMs} ms` : `webhook ${webhookId}: ${errorMessage(err)}`, {
+          classification: 'retryable',
+          cause: err,
+        });
       }
       await res.body?.cancel().catch(() => undefined);
       if (res.ok) return { providerId: `${webhookId}:${res.status}` };

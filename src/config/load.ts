@@ -173,11 +173,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   let settings: Settings | undefined;
   let feeds: FeedConfig[] | undefined;
   let webhooks: WebhookConfig[] | undefined;
-  for (const load of [
-    () => (settings = loadSettings(configDir)),
-    () => (feeds = loadFeeds(configDir)),
-    () => (webhooks = loadWebhooks(configDir, env)),
-  ]) {
+  for (const load of [() => (settings = loadSettings(configDir)), () => (feeds = loadFeeds(configDir)), () => (webhooks = loadWebhooks(configDir, env))]) {
     try {
       load();
     } catch (err) {

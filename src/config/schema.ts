@@ -110,7 +110,8 @@ export const webhookSchema = z
   })
   .strict()
   .superRefine((w, ctx) => {
-    if (w.format === 'standard' && !w.secret) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required for format standard (the signing secret)' });
+    if (w.format === 'standard' && !w.secret)
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required for format standard (the signing secret)' });
   });
 
 export const webhooksFileSchema = z
@@ -130,12 +131,13 @@ export const settingsSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     http: z
       .object({
-        userAgent: z
-          .string()
-          .min(1)
-          .default('advisory-alerts/0.1 (+https://github.com/advisory-alerts; travel advisory change notifier)'),
+        userAgent: z.string().min(1).default('advisory-alerts/0.1 (+https://github.com/advisory-alerts; travel advisory change notifier)'),
         timeoutSeconds: z.number().positive().max(600).default(30),
-        maxBodyBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(5 * 1024 * 1024),
         maxRedirects: z.number().int().min(0).max(20).default(5),
         concurrency: z.number().int().positive().max(256).default(16),
         /** false refuses loopback and private addresses (an SSRF guard for untrusted feed URLs). */
@@ -189,7 +191,11 @@ export const settingsSchema = z
         /** Requests per minute per client on subscribe, confirm and verify. */
         rateLimitPerMinute: z.number().int().positive().default(20),
         /** Largest accepted request body, in bytes (413 above). */
-        bodyLimitBytes: z.number().int().positive().default(16 * 1024),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(16 * 1024),
         /**
          * Behind reverse proxies: which X-Forwarded-For entries to believe. A hop
          * count (1 = the one proxy in front) or the proxies' addresses / CIDR
@@ -281,7 +287,10 @@ export const settingsSchema = z
     backoff: z
       .object({
         baseSeconds: z.number().positive().default(60),
-        maxSeconds: z.number().positive().default(6 * 3600),
+        maxSeconds: z
+          .number()
+          .positive()
+          .default(6 * 3600),
       })
       .strict()
       .prefault({}),

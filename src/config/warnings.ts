@@ -11,7 +11,9 @@ const ALERT_PROFILES = new Set(['us-embassy', 'generic']);
 export function feedWarnings(feeds: readonly FeedConfig[]): string[] {
   return feeds.flatMap((f, i) =>
     f.enabled && ALERT_PROFILES.has(f.source) && f.countries.length === 0
-      ? [`feeds.yaml: feeds[${i}] (${f.id}): a ${f.source} feed without countries: its alerts reach only subscribers who follow every destination; set countries: [CC, …]`]
+      ? [
+          `feeds.yaml: feeds[${i}] (${f.id}): a ${f.source} feed without countries: its alerts reach only subscribers who follow every destination; set countries: [CC, …]`,
+        ]
       : [],
   );
 }

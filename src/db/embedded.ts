@@ -179,12 +179,7 @@ function tryLock(lockFile: string, role: LockInfo['role']): boolean {
   }
 }
 
-export async function openEmbedded(options: {
-  dataDir: string;
-  role: LockInfo['role'];
-  logger: Logger;
-  waitMs?: number;
-}): Promise<EmbeddedHandle> {
+export async function openEmbedded(options: { dataDir: string; role: LockInfo['role']; logger: Logger; waitMs?: number }): Promise<EmbeddedHandle> {
   const { dataDir, role, logger } = options;
   const pgliteDir = path.join(dataDir, 'pglite');
   const socketDir = path.join(dataDir, 'run');

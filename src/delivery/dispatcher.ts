@@ -161,8 +161,14 @@ export class Dispatcher {
             return;
           }
           for (const c of claims) this.inFlight.add(c.id);
-          const contexts = await loadContexts(db, claims.filter((c) => c.channel !== 'webhook').map((c) => c.id));
-          const hooks = await loadWebhookContexts(db, claims.filter((c) => c.channel === 'webhook').map((c) => c.id));
+          const contexts = await loadContexts(
+            db,
+            claims.filter((c) => c.channel !== 'webhook').map((c) => c.id),
+          );
+          const hooks = await loadWebhookContexts(
+            db,
+            claims.filter((c) => c.channel === 'webhook').map((c) => c.id),
+          );
           for (const claim of claims) queue.push({ claim, ctx: contexts.get(claim.id), hook: hooks.get(claim.id) });
         } catch (err) {
           // Ends this run; what was claimed stays leased and comes back when the lease expires.
@@ -183,11 +189,14 @@ export class Dispatcher {
     // Renew the leases of everything this process holds while it sends, so that only a
     // dead process's claims expire: a run outlasting a lease would otherwise be claimed
     // and sent again by another dispatcher while this one still sends it.
-    const renewal = setInterval(() => {
-      renewLeases(db, this.owner, [...this.inFlight], new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) =>
-        logger.warn({ err }, 'could not renew delivery leases'),
-      );
-    }, Math.max(100, leaseMs / 3));
+    const renewal = setInterval(
+      () => {
+        renewLeases(db, this.owner, [...this.inFlight], new Date(clock.now().getTime() + leaseMs)).catch((err: unknown) =>
+          logger.warn({ err }, 'could not renew delivery leases'),
+        );
+      },
+      Math.max(100, leaseMs / 3),
+    );
     renewal.unref();
 
     const outcomes = new GroupCommit<Completion>(
@@ -368,7 +377,10 @@ export class Dispatcher {
         reserving = reserveSends(this.deps.db, channel, chunk, rate, this.deps.clock.now())
           .then((start) => {
             const t0 = start.getTime();
-            this.limiterSlots.set(channel, Array.from({ length: chunk }, (_, i) => t0 + (i * 1000) / rate));
+            this.limiterSlots.set(
+              channel,
+              Array.from({ length: chunk }, (_, i) => t0 + (i * 1000) / rate),
+            );
           })
           .finally(() => this.reserving.delete(channel));
         this.reserving.set(channel, reserving);

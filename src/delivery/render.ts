@@ -107,7 +107,8 @@ function levelTail(e: MessageEvent): string {
  */
 export function subjectFor(e: MessageEvent): string {
   if (e.sourceLabel) {
-    const what = e.level === null ? `${e.kind === 'updated' ? 'Updated: ' : ''}${e.title}` : `Level ${e.level} — ${levelName(e.level, e.levelText)}${levelTail(e)}`;
+    const what =
+      e.level === null ? `${e.kind === 'updated' ? 'Updated: ' : ''}${e.title}` : `Level ${e.level} — ${levelName(e.level, e.levelText)}${levelTail(e)}`;
     return truncateWords(`${e.sourceLabel}: ${shortPlace(e)} — ${what}`, 150);
   }
   if (e.level === null) {
@@ -265,7 +266,10 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
   const e = neutralized(event);
   const urgent = e.urgency === 'urgent';
   const subject = subjectFor(e);
-  const changes: TextChanges = e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered' ? textChanges(e.previousBody, e.body) : { added: [], removed: [], changed: [] };
+  const changes: TextChanges =
+    e.kind === 'updated' || e.kind === 'level-raised' || e.kind === 'level-lowered'
+      ? textChanges(e.previousBody, e.body)
+      : { added: [], removed: [], changed: [] };
   const source = safeUrl(e.link);
   const quote = truncateWords(e.body, MAX_QUOTE);
   const summary = whatChanged(e);
@@ -347,9 +351,7 @@ export function listHeaders(links: MessageLinks, listId: string): Record<string,
 }
 
 // GSM 03.38 basic set plus the extension table (which costs two septets).
-const GSM_BASIC = new Set(
-  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
-);
+const GSM_BASIC = new Set('@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà');
 const GSM_EXTENDED = new Set('^{}\\[~]|€');
 
 /** Typographic characters that would force UCS-2 (70 chars a segment) for no reason. */
@@ -428,7 +430,10 @@ interface SmsParts {
 }
 
 function sentence(s: string): string {
-  const t = s.replace(/^[•*-]\s*/, '').replace(/\s+/g, ' ').trim();
+  const t = s
+    .replace(/^[•*-]\s*/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return t && !/[.!?]$/.test(t) ? `${t}.` : t;
 }
 
@@ -524,7 +529,11 @@ export function renderSms(event: MessageEvent, options: { link: string; maxSegme
 function longestFitting(text: string, fits: (s: string) => boolean): string | null {
   if (fits(text)) return text;
   const cuts = gistCuts(text).slice(0, -1);
-  const prefix = (n: number) => `${text.slice(0, cuts[n - 1]).trimEnd().replace(/[,;:、-]+$/, '')}...`;
+  const prefix = (n: number) =>
+    `${text
+      .slice(0, cuts[n - 1])
+      .trimEnd()
+      .replace(/[,;:、-]+$/, '')}...`;
   let lo = 0;
   let hi = cuts.length;
   while (lo < hi) {

@@ -87,11 +87,20 @@ export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date
 }
 
 /** The endpoints of webhooks.yaml, as the fan-out matches them; endpoints no longer there stop matching. */
-export async function syncWebhooks(db: DB, webhooks: readonly { id: string; countries: readonly string[] | 'all'; minLevel: number; format: 'standard' | 'slack'; enabled: boolean }[]): Promise<void> {
+export async function syncWebhooks(
+  db: DB,
+  webhooks: readonly { id: string; countries: readonly string[] | 'all'; minLevel: number; format: 'standard' | 'slack'; enabled: boolean }[],
+): Promise<void> {
   await db.transaction().execute(async (tx) => {
     await tx.updateTable('webhooks').set({ in_config: false }).execute();
     for (const w of webhooks) {
-      const values = { countries: w.countries === 'all' ? null : [...w.countries], min_level: w.minLevel, format: w.format, enabled: w.enabled, in_config: true };
+      const values = {
+        countries: w.countries === 'all' ? null : [...w.countries],
+        min_level: w.minLevel,
+        format: w.format,
+        enabled: w.enabled,
+        in_config: true,
+      };
       await tx
         .insertInto('webhooks')
         .values({ id: w.id, ...values })
@@ -132,7 +141,14 @@ export async function claimDue(
   const channels = sql.val([...(options.channels ?? ['email', 'sms', 'webhook'])]);
   const now = options.now;
   const leaseUntil = new Date(now.getTime() + options.leaseMs);
-  const rows = await sql<{ id: number; subscriber_id: number | null; event_id: number; channel: DeliveryChannel; attempts: number; uncertain_since: Date | null }>`
+  const rows = await sql<{
+    id: number;
+    subscriber_id: number | null;
+    event_id: number;
+    channel: DeliveryChannel;
+    attempts: number;
+    uncertain_since: Date | null;
+  }>`
     with expired as (
       select id from deliveries
       where status = 'sending' and lease_until < ${now}::timestamptz and channel = any(${channels}::text[])
@@ -208,7 +224,17 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
   const rows = await db
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id as delivery_id', 'd.event_id', 's.id as subscriber_id', 's.email', 's.phone', 's.status', 's.phone_verified', 's.email_stopped_at', 's.sms_stopped_at'])
+    .select([
+      'd.id as delivery_id',
+      'd.event_id',
+      's.id as subscriber_id',
+      's.email',
+      's.phone',
+      's.status',
+      's.phone_verified',
+      's.email_stopped_at',
+      's.sms_stopped_at',
+    ])
     .where('d.id', 'in', [...deliveryIds])
     .execute();
   if (rows.length === 0) return new Map();
@@ -295,7 +321,24 @@ export async function loadWebhookContexts(db: DB, deliveryIds: readonly number[]
     .innerJoin('events as e', 'e.id', 'd.event_id')
     .innerJoin('feeds as f', 'f.id', 'e.feed_id')
     .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
-    .select(['d.id as delivery_id', 'd.webhook_id', 'e.id as event_id', 'e.kind', 'e.feed_id', 'f.name as feed_name', 'f.source', 'e.countries', 'e.level', 'e.previous_level', 'v.level_text', 'e.title', 'v.body', 'e.link', 'v.published_at', 'e.created_at'])
+    .select([
+      'd.id as delivery_id',
+      'd.webhook_id',
+      'e.id as event_id',
+      'e.kind',
+      'e.feed_id',
+      'f.name as feed_name',
+      'f.source',
+      'e.countries',
+      'e.level',
+      'e.previous_level',
+      'v.level_text',
+      'e.title',
+      'v.body',
+      'e.link',
+      'v.published_at',
+      'e.created_at',
+    ])
     .where('d.id', 'in', [...deliveryIds])
     .where('d.webhook_id', 'is not', null)
     .execute();
@@ -443,7 +486,19 @@ export async function listDeliveries(db: DB, options: { status?: DeliveryStatus 
   let q = db
     .selectFrom('deliveries as d')
     .leftJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id', 's.email', 'd.webhook_id', 'd.event_id', 'd.channel', 'd.status', 'd.attempts', 'd.last_error', 'd.next_attempt_at', 'd.sent_at', 'd.created_at'])
+    .select([
+      'd.id',
+      's.email',
+      'd.webhook_id',
+      'd.event_id',
+      'd.channel',
+      'd.status',
+      'd.attempts',
+      'd.last_error',
+      'd.next_attempt_at',
+      'd.sent_at',
+      'd.created_at',
+    ])
     .orderBy('d.id');
   if (options.status) q = q.where('d.status', '=', options.status);
   if (options.limit) q = q.limit(options.limit);

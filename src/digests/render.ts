@@ -34,7 +34,13 @@ interface Entry {
 
 function entryOf(e: MessageEvent): Entry {
   const changes = e.kind === 'new' ? { added: [], removed: [], changed: [] } : textChanges(e.previousBody, e.body);
-  return { heading: subjectFor(e), government: e.sourceLabel ? `${e.government} (${e.sourceLabel})` : e.government, level: levelLine(e), ...changes, link: safeUrl(e.link) };
+  return {
+    heading: subjectFor(e),
+    government: e.sourceLabel ? `${e.government} (${e.sourceLabel})` : e.government,
+    level: levelLine(e),
+    ...changes,
+    link: safeUrl(e.link),
+  };
 }
 
 /** Countries in name order, worldwide items last; an event about several countries is listed under its first. */

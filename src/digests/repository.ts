@@ -94,7 +94,11 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
   const subs = await db
     .selectFrom('subscribers')
     .select(['id', 'email', 'status', 'email_stopped_at'])
-    .where('id', 'in', rows.rows.map((r) => Number(r.subscriber_id)))
+    .where(
+      'id',
+      'in',
+      rows.rows.map((r) => Number(r.subscriber_id)),
+    )
     .execute();
   const deliveries = await db.selectFrom('deliveries').select(['id', 'digest_id']).where('digest_id', 'in', ids).orderBy('event_id').execute();
   return rows.rows.map((r) => {
@@ -162,9 +166,21 @@ export async function listDigests(db: DB): Promise<DigestListing[]> {
       'g.status',
       'g.due_at',
       'g.sent_at',
-      eb.selectFrom('deliveries as d').whereRef('d.digest_id', '=', 'g.id').select((e) => e.fn.countAll<number>().as('n')).as('events'),
+      eb
+        .selectFrom('deliveries as d')
+        .whereRef('d.digest_id', '=', 'g.id')
+        .select((e) => e.fn.countAll<number>().as('n'))
+        .as('events'),
     ])
     .orderBy('g.id')
     .execute();
-  return rows.map((r) => ({ id: r.id, subscriber: r.email, period: r.period, status: r.status, events: Number(r.events ?? 0), dueAt: r.due_at, sentAt: r.sent_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    subscriber: r.email,
+    period: r.period,
+    status: r.status,
+    events: Number(r.events ?? 0),
+    dueAt: r.due_at,
+    sentAt: r.sent_at,
+  }));
 }

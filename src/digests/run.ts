@@ -59,7 +59,11 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         const ctx = contexts.get(id);
         return ctx ? [messageEventOf(ctx)] : [];
       });
-      const links = { manage: deps.links.manage(d.subscriberId), unsubscribe: deps.links.unsubscribe(d.subscriberId), unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId) };
+      const links = {
+        manage: deps.links.manage(d.subscriberId),
+        unsubscribe: deps.links.unsubscribe(d.subscriberId),
+        unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId),
+      };
       const mail = renderDigest({ frequency: d.frequency, day: d.period.split(':')[1] ?? d.period, events }, links, { listId: deps.listId });
       try {
         await deps.email.send({ to: d.email, ...mail }, `digest-${d.id}`);
@@ -71,7 +75,11 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
           await completeDigest(db, owner, d.id, { status: 'failed', error: errorMessage(err) });
           summary.failed++;
         } else {
-          const delay = backoffMs(d.attempts, { baseMs: settings.delivery.retryBaseSeconds * 1000, maxMs: settings.delivery.retryMaxSeconds * 1000, jitter: true });
+          const delay = backoffMs(d.attempts, {
+            baseMs: settings.delivery.retryBaseSeconds * 1000,
+            maxMs: settings.delivery.retryMaxSeconds * 1000,
+            jitter: true,
+          });
           await completeDigest(db, owner, d.id, { status: 'pending', error: errorMessage(err), nextAttemptAt: new Date(clock.now().getTime() + delay) });
           summary.retrying++;
         }

@@ -84,7 +84,8 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     source: 'jp-mofa',
     url: 'https://www.ezairyu.mofa.go.jp/opendata/area/newarrivalL.xml',
     scope: 'government-wide',
-    coverage: 'danger-level notices (危険情報) for every country as they are issued, and embassies’ consular e-mails; Japanese text; a rolling window of recent items',
+    coverage:
+      'danger-level notices (危険情報) for every country as they are issued, and embassies’ consular e-mails; Japanese text; a rolling window of recent items',
     schedule: '*/15 * * * *',
   },
   {

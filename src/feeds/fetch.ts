@@ -103,7 +103,9 @@ export function decodeBody(bytes: Uint8Array, contentType: string | null): strin
 }
 
 // WHATWG windows-1252 for bytes 0x80–0x9F (0x81, 0x8D, 0x8F, 0x90, 0x9D map to themselves).
-const WINDOWS_1252_C1 = Array.from('\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178');
+const WINDOWS_1252_C1 = Array.from(
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178',
+);
 
 /**
  * An HTML page where a feed should be: a bot check (state.gov answers
@@ -111,16 +113,30 @@ const WINDOWS_1252_C1 = Array.from('\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u
  * (usembassy.gov), a captive portal. JSON and XML feeds never start like this.
  */
 export function looksLikeHtml(contentType: string | null, text: string): boolean {
-  const start = text.replace(/^\uFEFF/, '').trimStart().slice(0, 512).toLowerCase();
+  const start = text
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .slice(0, 512)
+    .toLowerCase();
   if (start.startsWith('<!doctype html') || start.startsWith('<html')) return true;
-  if (contentType && /^\s*text\/html/i.test(contentType) && !start.startsWith('<?xml') && !start.startsWith('<rss') && !start.startsWith('<feed') && !start.startsWith('{')) {
+  if (
+    contentType &&
+    /^\s*text\/html/i.test(contentType) &&
+    !start.startsWith('<?xml') &&
+    !start.startsWith('<rss') &&
+    !start.startsWith('<feed') &&
+    !start.startsWith('{')
+  ) {
     return true;
   }
   return false;
 }
 
 function htmlTitle(text: string): string | undefined {
-  return text.match(/<title[^>]*>([^<]{1,120})/i)?.[1]?.trim().replace(/\s+/g, ' ');
+  return text
+    .match(/<title[^>]*>([^<]{1,120})/i)?.[1]
+    ?.trim()
+    .replace(/\s+/g, ' ');
 }
 
 async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array> {
@@ -163,89 +179,89 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
   const signal = AbortSignal.timeout(options.timeoutMs);
   let current = url;
   for (let hop = 0; ; hop++) {
-      let res: Response;
-      if (options.publicOnly) {
-        // A literal IP skips DNS, so the lookup hook can't see it: check it here.
-        const host = new URL(current).hostname.replace(/^\[|\]$/g, '');
-        if (isIP(host) && !isPublicAddress(host)) {
-          throw new FeedFetchError(`refused: ${host} is not a public address (settings: http.allowPrivateAddresses)`, 'network', 'permanent');
+    let res: Response;
+    if (options.publicOnly) {
+      // A literal IP skips DNS, so the lookup hook can't see it: check it here.
+      const host = new URL(current).hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host) && !isPublicAddress(host)) {
+        throw new FeedFetchError(`refused: ${host} is not a public address (settings: http.allowPrivateAddresses)`, 'network', 'permanent');
+      }
+    }
+    try {
+      res = await fetch(current, { headers, redirect: 'manual', signal, ...(options.publicOnly ? { dispatcher: publicOnlyAgent() } : {}) });
+    } catch (err) {
+      throw networkError(err, options.timeoutMs);
+    }
+    if (res.status >= 300 && res.status < 400 && res.status !== 304) {
+      const location = res.headers.get('location');
+      await res.body?.cancel().catch(() => {});
+      if (!location) throw new FeedFetchError(`HTTP ${res.status} without a Location header`, 'http', 'retryable', { status: res.status });
+      if (hop >= options.maxRedirects) {
+        throw new FeedFetchError(`more than ${options.maxRedirects} redirects`, 'too-many-redirects', 'permanent', { status: res.status });
+      }
+      const next = new URL(location, current);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status: res.status });
+      }
+      if (next.origin !== new URL(current).origin) {
+        // Admin-configured headers may carry credentials meant for the feed's
+        // own host: they don't follow a redirect to another one.
+        for (const name of Object.keys(lowerKeys(options.headers ?? {}))) {
+          if (name !== 'user-agent') delete headers[name];
         }
       }
-      try {
-        res = await fetch(current, { headers, redirect: 'manual', signal, ...(options.publicOnly ? { dispatcher: publicOnlyAgent() } : {}) });
-      } catch (err) {
-        throw networkError(err, options.timeoutMs);
-      }
-      if (res.status >= 300 && res.status < 400 && res.status !== 304) {
-        const location = res.headers.get('location');
-        await res.body?.cancel().catch(() => {});
-        if (!location) throw new FeedFetchError(`HTTP ${res.status} without a Location header`, 'http', 'retryable', { status: res.status });
-        if (hop >= options.maxRedirects) {
-          throw new FeedFetchError(`more than ${options.maxRedirects} redirects`, 'too-many-redirects', 'permanent', { status: res.status });
-        }
-        const next = new URL(location, current);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-          throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status: res.status });
-        }
-        if (next.origin !== new URL(current).origin) {
-          // Admin-configured headers may carry credentials meant for the feed's
-          // own host: they don't follow a redirect to another one.
-          for (const name of Object.keys(lowerKeys(options.headers ?? {}))) {
-            if (name !== 'user-agent') delete headers[name];
-          }
-        }
-        current = next.href;
-        continue;
-      }
-      const newValidators: Validators = {
-        etag: res.headers.get('etag'),
-        lastModified: res.headers.get('last-modified'),
+      current = next.href;
+      continue;
+    }
+    const newValidators: Validators = {
+      etag: res.headers.get('etag'),
+      lastModified: res.headers.get('last-modified'),
+    };
+    if (res.status === 304) {
+      await res.body?.cancel().catch(() => {});
+      // A 304 may omit validators; keep the ones we sent.
+      return {
+        status: 'not-modified',
+        httpStatus: 304,
+        finalUrl: current,
+        validators: { etag: newValidators.etag ?? validators.etag, lastModified: newValidators.lastModified ?? validators.lastModified },
       };
-      if (res.status === 304) {
-        await res.body?.cancel().catch(() => {});
-        // A 304 may omit validators; keep the ones we sent.
-        return {
-          status: 'not-modified',
-          httpStatus: 304,
-          finalUrl: current,
-          validators: { etag: newValidators.etag ?? validators.etag, lastModified: newValidators.lastModified ?? validators.lastModified },
-        };
-      }
-      if (res.status === 429 || res.status === 503) {
-        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
-        await res.body?.cancel().catch(() => {});
-        throw new FeedFetchError(
-          `HTTP ${res.status}${retryAfterMs !== undefined ? ` (retry after ${Math.round(retryAfterMs / 1000)} s)` : ''}`,
-          'too-many-requests',
-          'retryable',
-          { status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
-        );
-      }
-      if (res.status < 200 || res.status >= 300) {
-        await res.body?.cancel().catch(() => {});
-        throw new FeedFetchError(`HTTP ${res.status}`, 'http', res.status >= 500 || res.status === 408 ? 'retryable' : 'permanent', {
-          status: res.status,
-        });
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = await readBounded(res, options.maxBodyBytes);
-      } catch (err) {
-        if (err instanceof FeedFetchError) throw err;
-        throw networkError(err, options.timeoutMs);
-      }
-      const contentType = res.headers.get('content-type');
-      const text = decodeBody(bytes, contentType);
-      if (looksLikeHtml(contentType, text)) {
-        const title = htmlTitle(text);
-        throw new FeedFetchError(
-          `an HTML page was served instead of a feed${title ? ` ("${title}")` : ''}; the site may be blocking automated clients`,
-          'html-instead-of-feed',
-          'retryable',
-          { status: res.status },
-        );
-      }
-      return { status: 'ok', httpStatus: res.status, validators: newValidators, finalUrl: current, contentType, text };
+    }
+    if (res.status === 429 || res.status === 503) {
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
+      await res.body?.cancel().catch(() => {});
+      throw new FeedFetchError(
+        `HTTP ${res.status}${retryAfterMs !== undefined ? ` (retry after ${Math.round(retryAfterMs / 1000)} s)` : ''}`,
+        'too-many-requests',
+        'retryable',
+        { status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+      );
+    }
+    if (res.status < 200 || res.status >= 300) {
+      await res.body?.cancel().catch(() => {});
+      throw new FeedFetchError(`HTTP ${res.status}`, 'http', res.status >= 500 || res.status === 408 ? 'retryable' : 'permanent', {
+        status: res.status,
+      });
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBounded(res, options.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof FeedFetchError) throw err;
+      throw networkError(err, options.timeoutMs);
+    }
+    const contentType = res.headers.get('content-type');
+    const text = decodeBody(bytes, contentType);
+    if (looksLikeHtml(contentType, text)) {
+      const title = htmlTitle(text);
+      throw new FeedFetchError(
+        `an HTML page was served instead of a feed${title ? ` ("${title}")` : ''}; the site may be blocking automated clients`,
+        'html-instead-of-feed',
+        'retryable',
+        { status: res.status },
+      );
+    }
+    return { status: 'ok', httpStatus: res.status, validators: newValidators, finalUrl: current, contentType, text };
   }
 }
 

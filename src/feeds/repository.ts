@@ -34,7 +34,12 @@ export async function syncFeeds(db: DB, feeds: readonly FeedConfig[]): Promise<v
         .execute();
     }
     let gone = tx.updateTable('feeds').set({ in_config: false }).where('in_config', '=', true);
-    if (feeds.length > 0) gone = gone.where('id', 'not in', feeds.map((f) => f.id));
+    if (feeds.length > 0)
+      gone = gone.where(
+        'id',
+        'not in',
+        feeds.map((f) => f.id),
+      );
     await gone.execute();
   });
 }
@@ -280,11 +285,20 @@ export async function leaseFeedForPoll(
 }
 
 export async function releasePollLease(db: DB, feedId: string, owner: string): Promise<void> {
-  await db.updateTable('feeds').set({ poll_lease_owner: null, poll_lease_until: null }).where('id', '=', feedId).where('poll_lease_owner', '=', owner).execute();
+  await db
+    .updateTable('feeds')
+    .set({ poll_lease_owner: null, poll_lease_until: null })
+    .where('id', '=', feedId)
+    .where('poll_lease_owner', '=', owner)
+    .execute();
 }
 
 /** node-cron run coordination: the first process to claim a slot's key runs it. */
 export async function claimCronSlot(db: DB, key: string, owner: string, now: Date): Promise<boolean> {
-  const r = await db.insertInto('cron_claims').values({ key, owner, claimed_at: now }).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+  const r = await db
+    .insertInto('cron_claims')
+    .values({ key, owner, claimed_at: now })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .executeTakeFirst();
   return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
 }

@@ -20,7 +20,15 @@ async function replaceSubscription(tx: Tx, subscriberId: number, v: Subscription
   await tx.deleteFrom('subscriptions').where('subscriber_id', '=', subscriberId).execute();
   await tx
     .insertInto('subscriptions')
-    .values({ subscriber_id: subscriberId, countries: v.countries, feeds: v.feeds, min_level: v.minLevel, keywords: v.keywords, channels: v.channels, created_at: now })
+    .values({
+      subscriber_id: subscriberId,
+      countries: v.countries,
+      feeds: v.feeds,
+      min_level: v.minLevel,
+      keywords: v.keywords,
+      channels: v.channels,
+      created_at: now,
+    })
     .execute();
 }
 
@@ -57,7 +65,12 @@ export interface UpsertResult {
  */
 export async function upsertSubscriber(db: DB, input: SubscriberInput, options: { confirmed: boolean; now: Date }): Promise<UpsertResult> {
   return db.transaction().execute(async (tx) => {
-    const existing = await tx.selectFrom('subscribers').select(['id', 'status', 'phone', 'phone_verified']).where('email', '=', input.email).forUpdate().executeTakeFirst();
+    const existing = await tx
+      .selectFrom('subscribers')
+      .select(['id', 'status', 'phone', 'phone_verified'])
+      .where('email', '=', input.email)
+      .forUpdate()
+      .executeTakeFirst();
     let id: number;
     let status: SubscriberStatus;
     if (existing) {
@@ -149,15 +162,18 @@ function subscriberRows(db: DB) {
     ]);
 }
 
-function preferencesOf(r: { email_frequency: EmailFrequency; sms_urgency: SmsUrgency; quiet_start: string | null; quiet_end: string | null; timezone: string | null }) {
+function preferencesOf(r: {
+  email_frequency: EmailFrequency;
+  sms_urgency: SmsUrgency;
+  quiet_start: string | null;
+  quiet_end: string | null;
+  timezone: string | null;
+}) {
   return { emailFrequency: r.email_frequency, sms: r.sms_urgency, quietHours: quietHoursText(r.quiet_start, r.quiet_end), timezone: r.timezone };
 }
 
 export async function listSubscribers(db: DB): Promise<SubscriberListing[]> {
-  const rows = await subscriberRows(db)
-    .orderBy('subscribers.id')
-    .orderBy('subscriptions.id')
-    .execute();
+  const rows = await subscriberRows(db).orderBy('subscribers.id').orderBy('subscriptions.id').execute();
   return rows.map((r) => ({
     id: r.id,
     email: r.email,
@@ -224,7 +240,14 @@ export async function recordSubscriptionRequest(
     }
     await tx
       .insertInto('subscriber_tokens')
-      .values({ token_hash: token.hash, subscriber_id: sub.id, purpose: 'confirm', payload: JSON.stringify(request), created_at: now, expires_at: token.expiresAt })
+      .values({
+        token_hash: token.hash,
+        subscriber_id: sub.id,
+        purpose: 'confirm',
+        payload: JSON.stringify(request),
+        created_at: now,
+        expires_at: token.expiresAt,
+      })
       .execute();
     return { subscriberId: sub.id, alreadyConfirmed: confirmed };
   });
@@ -251,7 +274,13 @@ export type ConfirmResult =
  */
 export async function confirmSubscription(db: DB, tokenHash: string, now: Date): Promise<ConfirmResult> {
   return db.transaction().execute(async (tx) => {
-    const token = await tx.selectFrom('subscriber_tokens').selectAll().where('token_hash', '=', tokenHash).where('purpose', '=', 'confirm').forUpdate().executeTakeFirst();
+    const token = await tx
+      .selectFrom('subscriber_tokens')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .where('purpose', '=', 'confirm')
+      .forUpdate()
+      .executeTakeFirst();
     if (!token) return { ok: false, reason: 'unknown' as const };
     if (token.expires_at <= now) return { ok: false, reason: 'expired' as const };
     const request = (typeof token.payload === 'string' ? JSON.parse(token.payload) : token.payload) as RequestedSubscription;
@@ -282,9 +311,27 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
       await replaceSubscription(tx, current.id, request, now);
       await applyPreferences(tx, current.id, request.preferences);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
-      return { ok: true as const, subscriberId: current.id, email: request.newEmail ?? current.email, phone: request.phone, phoneVerified: !phoneChanged && current.phone_verified, request, firstUse: true, status: 'confirmed' as const };
+      return {
+        ok: true as const,
+        subscriberId: current.id,
+        email: request.newEmail ?? current.email,
+        phone: request.phone,
+        phoneVerified: !phoneChanged && current.phone_verified,
+        request,
+        firstUse: true,
+        status: 'confirmed' as const,
+      };
     }
-    return { ok: true as const, subscriberId: current.id, email: current.email, phone: current.phone, phoneVerified: current.phone_verified, request, firstUse: false, status: current.status };
+    return {
+      ok: true as const,
+      subscriberId: current.id,
+      email: current.email,
+      phone: current.phone,
+      phoneVerified: current.phone_verified,
+      request,
+      firstUse: false,
+      status: current.status,
+    };
   });
 }
 
@@ -298,21 +345,33 @@ export async function startPhoneVerification(db: DB, subscriberId: number, phone
   await db
     .insertInto('phone_verifications')
     .values({ subscriber_id: subscriberId, phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) })
-    .onConflict((oc) => oc.column('subscriber_id').doUpdateSet({ phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) }))
+    .onConflict((oc) =>
+      oc.column('subscriber_id').doUpdateSet({ phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) }),
+    )
     .execute();
 }
 
 export type VerifyResult = 'verified' | 'wrong-code' | 'expired' | 'too-many-attempts' | 'no-pending-code';
 
 /** Checks a code; each wrong try counts, and the 5th wrong one burns the code. */
-export async function checkPhoneCode(db: DB, subscriberId: number, matches: (codeHash: string) => boolean, now: Date, maxAttempts: number): Promise<VerifyResult> {
+export async function checkPhoneCode(
+  db: DB,
+  subscriberId: number,
+  matches: (codeHash: string) => boolean,
+  now: Date,
+  maxAttempts: number,
+): Promise<VerifyResult> {
   return db.transaction().execute(async (tx) => {
     const v = await tx.selectFrom('phone_verifications').selectAll().where('subscriber_id', '=', subscriberId).forUpdate().executeTakeFirst();
     if (!v) return 'no-pending-code';
     if (v.attempts >= maxAttempts) return 'too-many-attempts';
     if (v.expires_at <= now) return 'expired';
     if (!matches(v.code_hash)) {
-      await tx.updateTable('phone_verifications').set({ attempts: v.attempts + 1 }).where('subscriber_id', '=', subscriberId).execute();
+      await tx
+        .updateTable('phone_verifications')
+        .set({ attempts: v.attempts + 1 })
+        .where('subscriber_id', '=', subscriberId)
+        .execute();
       return v.attempts + 1 >= maxAttempts ? 'too-many-attempts' : 'wrong-code';
     }
     const sub = await tx.selectFrom('subscribers').select('phone').where('id', '=', subscriberId).executeTakeFirst();
@@ -342,10 +401,7 @@ export interface SubscriberView {
 }
 
 export async function getSubscriberView(db: DB, id: number): Promise<SubscriberView | undefined> {
-  const r = await subscriberRows(db)
-    .where('subscribers.id', '=', id)
-    .orderBy('subscriptions.id')
-    .executeTakeFirst();
+  const r = await subscriberRows(db).where('subscribers.id', '=', id).orderBy('subscriptions.id').executeTakeFirst();
   if (!r) return undefined;
   return {
     id: r.id,
@@ -461,7 +517,10 @@ export async function reserveVerificationSend(
         .executeTakeFirstOrThrow();
       if (Number(all.n) >= limits.perHour) return 'global';
     }
-    await tx.insertInto('verification_sends').values({ channel: send.channel, recipient_hash: send.recipientHash, subscriber_id: send.subscriberId, sent_at: now }).execute();
+    await tx
+      .insertInto('verification_sends')
+      .values({ channel: send.channel, recipient_hash: send.recipientHash, subscriber_id: send.subscriberId, sent_at: now })
+      .execute();
     return null;
   });
 }

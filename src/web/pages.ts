@@ -30,7 +30,8 @@ function destinationPicker(selected: string[] | null | undefined, highest: Map<s
 <label for="countries">Countries</label>
 <select id="countries" name="countries" multiple aria-describedby="dest-hint">
 ${allCountries().map(
-  (c) => html`<option value="${c.code}" ${chosen.has(c.code) ? html`selected` : ''}>${c.name}${highest.has(c.code) ? ` — level ${highest.get(c.code)}` : ''}</option>`,
+  (c) =>
+    html`<option value="${c.code}" ${chosen.has(c.code) ? html`selected` : ''}>${c.name}${highest.has(c.code) ? ` — level ${highest.get(c.code)}` : ''}</option>`,
 )}
 </select>
 </fieldset>`;
@@ -80,7 +81,14 @@ export function checkInboxPage(): string {
   );
 }
 
-export function confirmedPage(options: { email: string; view: SubscriberView | undefined; token: string; csrf: string; phonePending: boolean; manageUrl: string }): string {
+export function confirmedPage(options: {
+  email: string;
+  view: SubscriberView | undefined;
+  token: string;
+  csrf: string;
+  phonePending: boolean;
+  manageUrl: string;
+}): string {
   return layout(
     'Alerts confirmed',
     html`<h1>Your alerts are on</h1>
@@ -120,7 +128,15 @@ function describeCountries(countries: string[] | null): string {
   return countries.map(countryName).join(', ') || 'no destination';
 }
 
-export function managePage(options: { view: SubscriberView; csrf: string; action: string; unsubscribeAction: string; notices?: string[]; error?: string; highest: Map<string, number> }): string {
+export function managePage(options: {
+  view: SubscriberView;
+  csrf: string;
+  action: string;
+  unsubscribeAction: string;
+  notices?: string[];
+  error?: string;
+  highest: Map<string, number>;
+}): string {
   const v = options.view;
   return layout(
     'Your alerts',

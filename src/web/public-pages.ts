@@ -161,7 +161,9 @@ export function countryPage(options: {
 ${
   overview
     ? html`<p class="summary">Highest level: ${levelTag(overview.highestLevel)}${
-        overview.disagree ? html` <span class="disagree">⚠ Governments disagree: their levels range from ${overview.lowestLevel} to ${overview.highestLevel}.</span>` : ''
+        overview.disagree
+          ? html` <span class="disagree">⚠ Governments disagree: their levels range from ${overview.lowestLevel} to ${overview.highestLevel}.</span>`
+          : ''
       }</p>
 <div class="scroll" tabindex="0" role="region" aria-label="Advice by government">
 <table>
@@ -190,9 +192,7 @@ ${govs.map((g) => {
 <h2>Level over the last 12 months</h2>
 ${
   options.series.length
-    ? options.series.map(
-        (s, i) => html`<figure class="history"><figcaption>${s.government}</figcaption>${chart(s, options.window, `chart-${i}`)}</figure>`,
-      )
+    ? options.series.map((s, i) => html`<figure class="history"><figcaption>${s.government}</figcaption>${chart(s, options.window, `chart-${i}`)}</figure>`)
     : html`<p>No level recorded in the last 12 months.</p>`
 }
 <h2>Recent changes</h2>

@@ -117,7 +117,15 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void 
   app.get<{ Params: { cc: string } }>('/countries/:cc', async (req, reply) => {
     const raw = req.params.cc;
     if (!/^[A-Za-z]{2}$/.test(raw) || !isCountryCode(raw.toUpperCase())) {
-      return reply.code(404).type(HTML).send(messagePage('Country not found', `There is no country with the code “${raw.slice(0, 10)}”. Choose one from the list of every country.`, { status: 'error', extra: undefined }));
+      return reply
+        .code(404)
+        .type(HTML)
+        .send(
+          messagePage('Country not found', `There is no country with the code “${raw.slice(0, 10)}”. Choose one from the list of every country.`, {
+            status: 'error',
+            extra: undefined,
+          }),
+        );
     }
     const cc = raw.toUpperCase();
     if (raw !== cc) return reply.redirect(`/countries/${cc}`, 301);
@@ -197,7 +205,8 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void 
     let since: Date | undefined;
     if (q.since !== undefined) {
       since = new Date(q.since);
-      if (!/^\d{4}-\d{2}-\d{2}/.test(q.since) || Number.isNaN(since.getTime())) throw new HttpError(400, 'since: must be an ISO 8601 time, e.g. 2026-03-01T00:00:00Z', 'since');
+      if (!/^\d{4}-\d{2}-\d{2}/.test(q.since) || Number.isNaN(since.getTime()))
+        throw new HttpError(400, 'since: must be an ISO 8601 time, e.g. 2026-03-01T00:00:00Z', 'since');
     }
     const country = q.country !== undefined ? countryParam(q.country, 400) : undefined;
     const after = q.cursor !== undefined ? decodeCursor(q.cursor) : undefined;
@@ -214,7 +223,12 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void 
       const nextCursor = last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : (q.cursor ?? null);
       const headers: Record<string, string> = {};
       if (hasMore && nextCursor) {
-        const params = new URLSearchParams({ ...(q.since ? { since: q.since } : {}), ...(country ? { country } : {}), cursor: nextCursor, ...(q.limit ? { limit: q.limit } : {}) });
+        const params = new URLSearchParams({
+          ...(q.since ? { since: q.since } : {}),
+          ...(country ? { country } : {}),
+          cursor: nextCursor,
+          ...(q.limit ? { limit: q.limit } : {}),
+        });
         headers.link = `<${base}/api/events?${params.toString()}>; rel="next"`;
       }
       return { type: JSON_TYPE, headers, body: JSON.stringify({ events: page.map(eventJson), hasMore, nextCursor }) };

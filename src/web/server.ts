@@ -67,9 +67,19 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     referrerPolicy: { policy: 'no-referrer' },
   });
   // The public API and feeds may be read from any web page (GET only); nothing else is cross-origin.
-  await app.register(cors, () => (req: FastifyRequest, cb: (err: Error | null, options: { origin: boolean | string; methods?: string[]; exposedHeaders?: string[]; maxAge?: number }) => void) => {
-    cb(null, PUBLIC_READ_ROUTES.test(req.url) ? { origin: '*', methods: ['GET', 'HEAD'], exposedHeaders: ['ETag', 'Link'], maxAge: 86_400 } : { origin: false });
-  });
+  await app.register(
+    cors,
+    () =>
+      (
+        req: FastifyRequest,
+        cb: (err: Error | null, options: { origin: boolean | string; methods?: string[]; exposedHeaders?: string[]; maxAge?: number }) => void,
+      ) => {
+        cb(
+          null,
+          PUBLIC_READ_ROUTES.test(req.url) ? { origin: '*', methods: ['GET', 'HEAD'], exposedHeaders: ['ETag', 'Link'], maxAge: 86_400 } : { origin: false },
+        );
+      },
+  );
   await app.register(formbody, { bodyLimit: deps.settings.web.bodyLimitBytes });
   // Only JSON and forms are accepted: anything else is a 415, not a confusing 400.
   app.removeContentTypeParser('text/plain');
@@ -106,11 +116,17 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     }
     const field = err instanceof HttpError ? err.field : undefined;
     if (wantsJson(req)) return reply.code(status).send({ error: message, ...(field ? { field } : {}) });
-    return reply.code(status).type('text/html; charset=utf-8').send(messagePage(status === 429 ? 'Slow down' : 'Something is not right', message, { status: 'error' }));
+    return reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(messagePage(status === 429 ? 'Slow down' : 'Something is not right', message, { status: 'error' }));
   });
   app.setNotFoundHandler((req, reply) => {
     if (wantsJson(req)) return reply.code(404).send({ error: 'not found' });
-    return reply.code(404).type('text/html; charset=utf-8').send(messagePage('Page not found', 'There is nothing at this address.', { status: 'error' }));
+    return reply
+      .code(404)
+      .type('text/html; charset=utf-8')
+      .send(messagePage('Page not found', 'There is nothing at this address.', { status: 'error' }));
   });
 
   deps.metrics.setDbSnapshot(async () => {
@@ -136,7 +152,8 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
   app.get('/metrics', async (req, reply: FastifyReply) => {
     if (deps.metricsToken) {
       const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() ?? '';
-      if (!safeEqual(given, deps.metricsToken)) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics token required');
+      if (!safeEqual(given, deps.metricsToken))
+        return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics token required');
     }
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

@@ -113,7 +113,9 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   app.post('/api/subscriptions', { ...limited, ...csrfForForms }, async (req, reply) => {
     const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds());
     await startRequest(email, request);
-    return reply.code(202).send({ status: 'pending', message: 'If this address can receive alerts, a confirmation link is on its way. It works for 48 hours.' });
+    return reply
+      .code(202)
+      .send({ status: 'pending', message: 'If this address can receive alerts, a confirmation link is on its way. It works for 48 hours.' });
   });
 
   app.post('/subscribe', { ...limited, ...csrfCheck }, async (req, reply) => {
@@ -124,24 +126,46 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       return page(reply, 202, checkInboxPage());
     } catch (e) {
       if (!(e instanceof HttpError) || e.statusCode !== 400) throw e;
-      const values = { email: String(body.email ?? ''), countries: body.all ? null : [body.countries ?? []].flat().map(String), phone: typeof body.phone === 'string' ? body.phone : null, sms: Boolean(body.sms), minLevel: Number(body.minLevel) || 1 };
+      const values = {
+        email: String(body.email ?? ''),
+        countries: body.all ? null : [body.countries ?? []].flat().map(String),
+        phone: typeof body.phone === 'string' ? body.phone : null,
+        sms: Boolean(body.sms),
+        minLevel: Number(body.minLevel) || 1,
+      };
       return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values, error: e.message, highest: await highest() }));
     }
   });
 
   app.get<{ Params: { token: string } }>('/confirm/:token', limited, async (req, reply) => {
     const { token } = req.params;
-    if (!TOKEN.test(token)) return page(reply, 404, messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }));
+    if (!TOKEN.test(token))
+      return page(
+        reply,
+        404,
+        messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }),
+      );
     const result = await confirm(traveler, token);
     if (!result.ok) {
       return result.reason === 'expired'
         ? page(reply, 410, messagePage('This link has expired', 'Confirmation links work for 48 hours. Subscribe again to get a new one.', { status: 'error' }))
-        : page(reply, 404, messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }));
+        : page(
+            reply,
+            404,
+            messagePage('This link does not work', 'The confirmation link is not valid. Subscribe again to get a new one.', { status: 'error' }),
+          );
     }
     if (result.status !== 'confirmed') {
       // The link was used before and the alerts were stopped since: say so, and offer no manage link.
       return result.status === 'unsubscribed'
-        ? page(reply, 200, messagePage('Your alerts are off', `${result.email} was unsubscribed after this link was used, so no alerts are sent. To get them again, subscribe again from the start page.`))
+        ? page(
+            reply,
+            200,
+            messagePage(
+              'Your alerts are off',
+              `${result.email} was unsubscribed after this link was used, so no alerts are sent. To get them again, subscribe again from the start page.`,
+            ),
+          )
         : page(reply, 200, messagePage('Your alerts are not on yet', `A newer confirmation was asked for ${result.email}: open the latest link we emailed.`));
     }
     const view = await getSubscriberView(deps.db, result.subscriberId);
@@ -178,8 +202,20 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     } as const;
     const [status, message] = outcomes[result];
     if (!form) return reply.code(status).send(result === 'verified' ? { status: 'verified' } : { error: message, field: 'code' });
-    if (result === 'verified') return page(reply, 200, messagePage('Number verified', message, { extra: html`<p><a href="${traveler.links.manage(subscriberId)}">Your alerts</a></p>` }));
-    return page(reply, status, messagePage('Check your mobile number', message.replace(/^code: /, ''), { status: 'error', extra: result === 'wrong-code' ? phoneForm(token, reply.generateCsrf()) : undefined }));
+    if (result === 'verified')
+      return page(
+        reply,
+        200,
+        messagePage('Number verified', message, { extra: html`<p><a href="${traveler.links.manage(subscriberId)}">Your alerts</a></p>` }),
+      );
+    return page(
+      reply,
+      status,
+      messagePage('Check your mobile number', message.replace(/^code: /, ''), {
+        status: 'error',
+        extra: result === 'wrong-code' ? phoneForm(token, reply.generateCsrf()) : undefined,
+      }),
+    );
   });
 
   const manageView = async (token: string): Promise<SubscriberView> => {
@@ -191,14 +227,35 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
 
   app.get<{ Params: { token: string } }>('/manage/:token', async (req, reply) => {
     const view = await manageView(req.params.token);
-    return page(reply, 200, managePage({ view, csrf: reply.generateCsrf(), action: `/manage/${req.params.token}`, unsubscribeAction: traveler.links.unsubscribe(view.id).replace(deps.publicBaseUrl, ''), highest: await highest() }));
+    return page(
+      reply,
+      200,
+      managePage({
+        view,
+        csrf: reply.generateCsrf(),
+        action: `/manage/${req.params.token}`,
+        unsubscribeAction: traveler.links.unsubscribe(view.id).replace(deps.publicBaseUrl, ''),
+        highest: await highest(),
+      }),
+    );
   });
 
   app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck }, async (req, reply) => {
     const view = await manageView(req.params.token);
     const body = asBody(req.body);
     const render = async (status: number, extra: { notices?: string[]; error?: string }, v: SubscriberView = view) =>
-      page(reply, status, managePage({ view: v, csrf: reply.generateCsrf(), action: `/manage/${req.params.token}`, unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''), highest: await highest(), ...extra }));
+      page(
+        reply,
+        status,
+        managePage({
+          view: v,
+          csrf: reply.generateCsrf(),
+          action: `/manage/${req.params.token}`,
+          unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''),
+          highest: await highest(),
+          ...extra,
+        }),
+      );
     let parsed: ReturnType<typeof requestFromForm>;
     try {
       parsed = requestFromForm(body, deps.knownFeeds());

@@ -206,7 +206,10 @@ async function insertEvent(db: DB): Promise<{ eventId: number; message: MessageE
   const link = `https://example0.usembassy.gov/${after.slug}/`;
   const title = after.title.replace(/ - /g, ' – ');
   const feedName = 'U.S. Embassy & Consulates in Russia';
-  await db.insertInto('feeds').values({ id: 'bench-embassy', name: feedName, url: 'https://example0.usembassy.gov/category/alert/feed/', source: 'us-embassy' }).execute();
+  await db
+    .insertInto('feeds')
+    .values({ id: 'bench-embassy', name: feedName, url: 'https://example0.usembassy.gov/category/alert/feed/', source: 'us-embassy' })
+    .execute();
   const adv = await db
     .insertInto('advisories')
     .values({
@@ -230,14 +233,37 @@ async function insertEvent(db: DB): Promise<{ eventId: number; message: MessageE
   const version = (fingerprint: string, body: string) =>
     db
       .insertInto('advisory_versions')
-      .values({ advisory_id: adv.id, fingerprint, countries: ['RU'], level: null, level_text: after.alertType, title, body, link, published_at: after.pubDate, created_at: now })
+      .values({
+        advisory_id: adv.id,
+        fingerprint,
+        countries: ['RU'],
+        level: null,
+        level_text: after.alertType,
+        title,
+        body,
+        link,
+        published_at: after.pubDate,
+        created_at: now,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
   const v0 = await version('before', plain(before.contentHtml));
   const v1 = await version('after', plain(after.contentHtml));
   const ev = await db
     .insertInto('events')
-    .values({ feed_id: 'bench-embassy', advisory_id: adv.id, kind: 'updated', countries: ['RU'], level: null, previous_level: null, title, link, version_id: v1.id, previous_version_id: v0.id, created_at: now })
+    .values({
+      feed_id: 'bench-embassy',
+      advisory_id: adv.id,
+      kind: 'updated',
+      countries: ['RU'],
+      level: null,
+      previous_level: null,
+      title,
+      link,
+      version_id: v1.id,
+      previous_version_id: v0.id,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return {
@@ -376,9 +402,15 @@ async function benchFanout(db: DB, eventId: number): Promise<{ rows: string[][];
     rows.push(row('floor: INSERT…SELECT, same table + FKs', b.floor, true));
     rows.push(row('  (info) same, no foreign keys', b.floorNoFk, false));
     rows.push(row('  (info) bare heap, no index/constraint', b.floorHeap, false));
-    goals.push([ratio >= GOAL_FANOUT, `fan-out to ${int(n)}: ours ${b.ours.wall.toFixed(2)} s, floor ${b.floor.wall.toFixed(2)} s, floor/ours = ${ratio.toFixed(2)} (goal ≥ ${GOAL_FANOUT})`]);
+    goals.push([
+      ratio >= GOAL_FANOUT,
+      `fan-out to ${int(n)}: ours ${b.ours.wall.toFixed(2)} s, floor ${b.floor.wall.toFixed(2)} s, floor/ours = ${ratio.toFixed(2)} (goal ≥ ${GOAL_FANOUT})`,
+    ]);
     const noFk = b.floorNoFk.wall / b.ours.wall;
-    goals.push([null, `fan-out to ${int(n)} against the floor without foreign keys (${b.floorNoFk.wall.toFixed(2)} s), a stricter reading of "bare": floor/ours = ${noFk.toFixed(2)}`]);
+    goals.push([
+      null,
+      `fan-out to ${int(n)} against the floor without foreign keys (${b.floorNoFk.wall.toFixed(2)} s), a stricter reading of "bare": floor/ours = ${noFk.toFixed(2)}`,
+    ]);
   }
   await sql`truncate subscribers restart identity cascade`.execute(db);
   return { rows, goals };
@@ -420,7 +452,12 @@ function dispatcherFor(db: DB, options: { connections: number; batchSize: number
       sms: { ratePerSecond: 0 },
     },
   });
-  const email = createEmailSender({ smtpUrl: options.smtpUrl ?? 'smtp://127.0.0.1:9', from: MAIL_FROM, outboxDir: '/nonexistent', connections: options.connections });
+  const email = createEmailSender({
+    smtpUrl: options.smtpUrl ?? 'smtp://127.0.0.1:9',
+    from: MAIL_FROM,
+    outboxDir: '/nonexistent',
+    connections: options.connections,
+  });
   const sms = createSmsSender({
     accountSid: TWILIO_SID,
     authToken: TWILIO_TOKEN,
@@ -458,7 +495,11 @@ async function benchEmail(db: DB, eventId: number, message: MessageEvent): Promi
   try {
     await insertSubscribers(db, EMAILS, ['email']);
     const links = linkBuilder(PUBLIC_BASE, SECRET);
-    const mail = renderEmail(message, { manage: links.manage(1), unsubscribe: links.unsubscribe(1), unsubscribeOneClick: links.unsubscribe(1) }, { listId: new URL(PUBLIC_BASE).hostname });
+    const mail = renderEmail(
+      message,
+      { manage: links.manage(1), unsubscribe: links.unsubscribe(1), unsubscribeOneClick: links.unsubscribe(1) },
+      { listId: new URL(PUBLIC_BASE).hostname },
+    );
 
     const floorRun = async (connections: number, inflight: number, count: number) => {
       // The same transport options as src/channels/senders.ts.
@@ -473,7 +514,9 @@ async function benchEmail(db: DB, eventId: number, message: MessageEvent): Promi
       } as unknown as string);
       try {
         return await sinkDelta(sink, count, () =>
-          timed(() => forEachConcurrent(count, inflight, async (i) => void (await transport.sendMail({ from: MAIL_FROM, to: `traveler${i + 1}@example.org`, ...mail })))),
+          timed(() =>
+            forEachConcurrent(count, inflight, async (i) => void (await transport.sendMail({ from: MAIL_FROM, to: `traveler${i + 1}@example.org`, ...mail }))),
+          ),
         );
       } finally {
         transport.close();
@@ -527,7 +570,13 @@ async function benchEmail(db: DB, eventId: number, message: MessageEvent): Promi
   }
 }
 
-function summarizeDispatch(channel: string, knob: string, count: number, results: DispatchResult[], goal: number): { rows: string[][]; goals: Goal[]; notes: string[] } {
+function summarizeDispatch(
+  channel: string,
+  knob: string,
+  count: number,
+  results: DispatchResult[],
+  goal: number,
+): { rows: string[][]; goals: Goal[]; notes: string[] } {
   const rows: string[][] = [];
   for (const r of results) {
     for (const [who, t, sinkCpu] of [
@@ -718,7 +767,9 @@ async function main(): Promise<void> {
   for (const [ok, text] of goals) console.log(`  [${ok === null ? 'info' : ok ? 'pass' : 'MISS'}] ${text}`);
   const missed = goals.filter(([ok]) => ok === false).length;
   console.log('');
-  console.log(missed === 0 ? 'All goals met.' : `${missed} goal(s) missed (the script still exits 0: figures are for the report; a loaded machine skews them).`);
+  console.log(
+    missed === 0 ? 'All goals met.' : `${missed} goal(s) missed (the script still exits 0: figures are for the report; a loaded machine skews them).`,
+  );
 }
 
 await main();

@@ -243,7 +243,17 @@ function writeConfig(dir: string, server: FeedServer): void {
 
 function childEnv(databaseUrl: string, configDir: string, dataDir: string, smtpUrl: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['DATABASE_URL', 'TEST_DATABASE_URL', 'SMTP_URL', 'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'TWILIO_MESSAGING_SERVICE_SID', 'TWILIO_API_BASE_URL', 'PORT'])
+  for (const k of [
+    'DATABASE_URL',
+    'TEST_DATABASE_URL',
+    'SMTP_URL',
+    'TWILIO_ACCOUNT_SID',
+    'TWILIO_AUTH_TOKEN',
+    'TWILIO_FROM',
+    'TWILIO_MESSAGING_SERVICE_SID',
+    'TWILIO_API_BASE_URL',
+    'PORT',
+  ])
     delete env[k];
   return { ...env, DATABASE_URL: databaseUrl, APP_SECRET, CONFIG_DIR: configDir, DATA_DIR: dataDir, SMTP_URL: smtpUrl };
 }
@@ -355,7 +365,9 @@ async function run(baseUrl: string, processes: number, server: FeedServer, sink:
           const s = await sink.stats();
           if (Date.now() - lastReport >= 10_000) {
             lastReport = Date.now();
-            console.error(`  [${processes} process(es)] ${((Date.now() - changeAt) / 1000).toFixed(0)} s after the change: ${int(s.accepted)} / ${int(SUBSCRIBERS)} emails accepted`);
+            console.error(
+              `  [${processes} process(es)] ${((Date.now() - changeAt) / 1000).toFixed(0)} s after the change: ${int(s.accepted)} / ${int(SUBSCRIBERS)} emails accepted`,
+            );
           }
           return s.accepted >= SUBSCRIBERS ? s : undefined;
         },
@@ -439,7 +451,10 @@ async function floorRate(sink: SinkProcess, connections: number, inflight: numbe
       levelText: item.alertType,
       previousLevelText: null,
       title: item.title,
-      body: item.contentHtml.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim(),
+      body: item.contentHtml
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
       previousBody: null,
       link: `https://example0.usembassy.gov/${item.slug}/`,
       publishedAt: item.pubDate,
@@ -552,20 +567,44 @@ async function main(): Promise<void> {
       r.load.toFixed(1),
     ];
   });
-  console.log('Times in seconds from the feed change (the sink\'s clock); CPU as % of one core over the run.');
-  console.log(`send floor = the emails at the rate of a bare pooled nodemailer loop (no database) with processes × ${CONNECTIONS} connections and processes × ${CONCURRENCY} sends in flight, to the same sink;`);
+  console.log("Times in seconds from the feed change (the sink's clock); CPU as % of one core over the run.");
+  console.log(
+    `send floor = the emails at the rate of a bare pooled nodemailer loop (no database) with processes × ${CONNECTIONS} connections and processes × ${CONCURRENCY} sends in flight, to the same sink;`,
+  );
   console.log(`15-ms bound = emails × ${DELAY_MS} ms / (processes × ${CONNECTIONS} connections): the sink's delay alone, with no round trip or CPU.`);
   console.log(
     table(
-      ['processes', 'emails', '→ event', '→ first email', '→ last email', 'send phase', 'emails/s', 'send floor', 'floor/send', `${DELAY_MS}-ms bound`, 'peak RSS MiB (each)', 'CPU (each)', 'sink CPU', 'PG CPU', 'dups', 'exit', 'load'],
+      [
+        'processes',
+        'emails',
+        '→ event',
+        '→ first email',
+        '→ last email',
+        'send phase',
+        'emails/s',
+        'send floor',
+        'floor/send',
+        `${DELAY_MS}-ms bound`,
+        'peak RSS MiB (each)',
+        'CPU (each)',
+        'sink CPU',
+        'PG CPU',
+        'dups',
+        'exit',
+        'load',
+      ],
       rows,
     ),
   );
   for (const [p, f] of floors) {
-    console.log(`  floor for ${p} process(es): ${int(f.rate)} emails/s over ${int(f.sample)} emails; its CPU ${(100 * f.cpu).toFixed(0)}% of a core, the sink's ${(100 * f.sinkCpu).toFixed(0)}%`);
+    console.log(
+      `  floor for ${p} process(es): ${int(f.rate)} emails/s over ${int(f.sample)} emails; its CPU ${(100 * f.cpu).toFixed(0)}% of a core, the sink's ${(100 * f.sinkCpu).toFixed(0)}%`,
+    );
   }
   for (const r of results) {
-    console.log(`  ${r.processes} process(es): deliveries by status ${JSON.stringify(r.statuses)}; baseline poll (the \`poll\` command, not timed above) ${r.baselineSeconds.toFixed(1)} s`);
+    console.log(
+      `  ${r.processes} process(es): deliveries by status ${JSON.stringify(r.statuses)}; baseline poll (the \`poll\` command, not timed above) ${r.baselineSeconds.toFixed(1)} s`,
+    );
   }
   const many = results.find((r) => r.processes === PROCESSES && PROCESSES > 1);
   const one = results.find((r) => r.processes === 1);
@@ -574,8 +613,12 @@ async function main(): Promise<void> {
   if (many && one) {
     const total = one.changeToLast / many.changeToLast;
     const send = one.sendPhase / many.sendPhase;
-    console.log(`  scale-out, change → last email: 1 process ${one.changeToLast.toFixed(1)} s, ${PROCESSES} processes ${many.changeToLast.toFixed(1)} s: ${total.toFixed(2)}× (ideal ${PROCESSES.toFixed(2)}×)`);
-    console.log(`  scale-out, sending phase only:  1 process ${one.sendPhase.toFixed(1)} s, ${PROCESSES} processes ${many.sendPhase.toFixed(1)} s: ${send.toFixed(2)}× (ideal ${PROCESSES.toFixed(2)}×)`);
+    console.log(
+      `  scale-out, change → last email: 1 process ${one.changeToLast.toFixed(1)} s, ${PROCESSES} processes ${many.changeToLast.toFixed(1)} s: ${total.toFixed(2)}× (ideal ${PROCESSES.toFixed(2)}×)`,
+    );
+    console.log(
+      `  scale-out, sending phase only:  1 process ${one.sendPhase.toFixed(1)} s, ${PROCESSES} processes ${many.sendPhase.toFixed(1)} s: ${send.toFixed(2)}× (ideal ${PROCESSES.toFixed(2)}×)`,
+    );
   }
   for (const r of results) {
     const ok = r.duplicates === 0 && r.accepted === r.expected && r.exitCodes.every((c) => c === 0);

@@ -141,7 +141,11 @@ async function seed(client: pg.Client, now: Date): Promise<{ newEvent: number }>
 
 /** The key lines of a plan: node types with their timings and rows, buffers, planning and execution time. */
 function keyLines(plan: string[]): string[] {
-  return plan.filter((l) => /Scan|Sort|Limit|Join|Nested Loop|Hash|Insert|Update|Delete|LockRows|Buffers: shared|Planning Time|Execution Time|Index Cond|Filter|Rows Removed|Trigger/.test(l));
+  return plan.filter((l) =>
+    /Scan|Sort|Limit|Join|Nested Loop|Hash|Insert|Update|Delete|LockRows|Buffers: shared|Planning Time|Execution Time|Index Cond|Filter|Rows Removed|Trigger/.test(
+      l,
+    ),
+  );
 }
 
 async function explain(client: pg.Client, name: string, q: CompiledQuery): Promise<void> {
@@ -154,7 +158,9 @@ async function explain(client: pg.Client, name: string, q: CompiledQuery): Promi
     console.log(q.sql.replace(/\s+/g, ' ').trim().slice(0, 400) + (q.sql.length > 400 ? ' …' : ''));
     console.log('---');
     for (const l of keyLines(plan)) console.log(l);
-    console.log(`--- ${seq.length ? `SEQUENTIAL SCAN of a big table: ${seq.map((s) => s.trim()).join('; ')}` : 'no sequential scan of deliveries / delivery_attempts'}`);
+    console.log(
+      `--- ${seq.length ? `SEQUENTIAL SCAN of a big table: ${seq.map((s) => s.trim()).join('; ')}` : 'no sequential scan of deliveries / delivery_attempts'}`,
+    );
     if (process.env.FULL) for (const l of plan) console.log(`  | ${l}`);
   } finally {
     await client.query('rollback');

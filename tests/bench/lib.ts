@@ -205,7 +205,10 @@ export class GeneratedFeed {
     const edited = this.items[2]!;
     this.items[2] = {
       ...edited,
-      contentHtml: edited.contentHtml.replace('<p><strong>Actions to Take:</strong></p>', '<p><strong>Update:</strong> The situation has changed; see below.</p>\n<p><strong>Actions to Take:</strong></p>'),
+      contentHtml: edited.contentHtml.replace(
+        '<p><strong>Actions to Take:</strong></p>',
+        '<p><strong>Update:</strong> The situation has changed; see below.</p>\n<p><strong>Actions to Take:</strong></p>',
+      ),
     };
     this.updated = new Date(this.updated.getTime() + 3_600_000);
     this.items.unshift(generateItem(this.index, this.nextPostId++, this.updated));
@@ -424,7 +427,12 @@ export interface FloorResult {
  * Fetches every URL (conditionally when `etags` holds a validator for it, and
  * remembering the new ones) and parses each body with rss-parser.
  */
-export async function rawFloorCycle(urls: readonly string[], concurrency: number, etags: Map<string, string>, headers: Record<string, string>): Promise<FloorResult> {
+export async function rawFloorCycle(
+  urls: readonly string[],
+  concurrency: number,
+  etags: Map<string, string>,
+  headers: Record<string, string>,
+): Promise<FloorResult> {
   const result: FloorResult = { ok: 0, notModified: 0, items: 0 };
   await forEachConcurrent(urls, concurrency, async (url) => {
     const etag = etags.get(url);

@@ -164,7 +164,10 @@ async function run(server: FeedServerProcess, baseUrl: string, n: number, concur
       });
       await measure('all 304', (outcomes, floor) => {
         check(floor.notModified === n, `floor all-304: ${JSON.stringify(floor)}`);
-        check(outcomes.every((o) => o.status === 'not-modified'), `all-304 poll: ${summarize(outcomes)}`);
+        check(
+          outcomes.every((o) => o.status === 'not-modified'),
+          `all-304 poll: ${summarize(outcomes)}`,
+        );
       });
       const changed = new Set(await server.change(CHANGED_FRACTION));
       await measure('25% changed', (outcomes, floor) => {
@@ -200,7 +203,11 @@ const row = (n: number, cycle: Cycle, concurrency: number, r: CycleResult) => [
   fmt(r.oursCpu),
   fmt(r.floorCpu),
 ];
-const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const total = (r: RunResult) => CYCLES.reduce((sum, c) => sum + r[c].ours, 0);
 
 async function main(): Promise<number> {
@@ -243,7 +250,9 @@ async function main(): Promise<number> {
         for (const c of CYCLES) {
           all.push(row(n, c, concurrency, result[c]));
         }
-        console.error(`  N=${n} concurrency=${concurrency}: ${CYCLES.map((c) => `${c} ${fmt(result[c].ours)} s / floor ${fmt(result[c].floor)} s`).join('; ')}`);
+        console.error(
+          `  N=${n} concurrency=${concurrency}: ${CYCLES.map((c) => `${c} ${fmt(result[c].ours)} s / floor ${fmt(result[c].floor)} s`).join('; ')}`,
+        );
         const b = best.get(n);
         if (!b || total(result) < total(b.result)) best.set(n, { concurrency, result });
       }
@@ -289,7 +298,10 @@ async function main(): Promise<number> {
       for (const c of CYCLES) {
         const ours = b200.result[c].ours;
         const speedup = RSS2EMAIL_200[c] / ours;
-        goal(speedup >= GOAL_SPEEDUP, `${c}: rss2email ${RSS2EMAIL_200[c].toFixed(1)} s, ours ${fmt(ours)} s — ${speedup.toFixed(1)}× faster (goal ≥ ${GOAL_SPEEDUP}×)`);
+        goal(
+          speedup >= GOAL_SPEEDUP,
+          `${c}: rss2email ${RSS2EMAIL_200[c].toFixed(1)} s, ours ${fmt(ours)} s — ${speedup.toFixed(1)}× faster (goal ≥ ${GOAL_SPEEDUP}×)`,
+        );
       }
     }
     console.log('');

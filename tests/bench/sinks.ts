@@ -28,7 +28,17 @@ export interface SinkStats {
 type SinkReply =
   | { type: 'listening'; port: number }
   | { type: 'reset' }
-  | { type: 'stats'; accepted: number; unique: number; duplicates: number; firstAt: number; lastAt: number; cpuUser: number; cpuSystem: number; connections: number };
+  | {
+      type: 'stats';
+      accepted: number;
+      unique: number;
+      duplicates: number;
+      firstAt: number;
+      lastAt: number;
+      cpuUser: number;
+      cpuSystem: number;
+      connections: number;
+    };
 
 export class SinkProcess {
   private constructor(
@@ -57,7 +67,15 @@ export class SinkProcess {
     this.child.send({ type: 'stats' });
     const r = await p;
     if (r.type !== 'stats') throw new Error(`sink: expected stats, got ${r.type}`);
-    return { accepted: r.accepted, unique: r.unique, duplicates: r.duplicates, firstAt: r.firstAt, lastAt: r.lastAt, cpu: (r.cpuUser + r.cpuSystem) / 1e6, connections: r.connections };
+    return {
+      accepted: r.accepted,
+      unique: r.unique,
+      duplicates: r.duplicates,
+      firstAt: r.firstAt,
+      lastAt: r.lastAt,
+      cpu: (r.cpuUser + r.cpuSystem) / 1e6,
+      connections: r.connections,
+    };
   }
 
   async reset(): Promise<void> {

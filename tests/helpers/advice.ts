@@ -11,7 +11,23 @@ import type { EventKind } from '../../src/db/types.ts';
 export async function addFeed(db: DB, feed: { id: string; name: string; source: string; url?: string }): Promise<void> {
   await db
     .insertInto('feeds')
-    .values({ id: feed.id, name: feed.name, source: feed.source, url: feed.url ?? `https://example.org/${feed.id}`, schedule: null, etag: null, last_modified: null, last_polled_at: null, last_success_at: null, last_status: null, last_error: null, not_before: null, baseline_at: null, poll_lease_owner: null, poll_lease_until: null })
+    .values({
+      id: feed.id,
+      name: feed.name,
+      source: feed.source,
+      url: feed.url ?? `https://example.org/${feed.id}`,
+      schedule: null,
+      etag: null,
+      last_modified: null,
+      last_polled_at: null,
+      last_success_at: null,
+      last_status: null,
+      last_error: null,
+      not_before: null,
+      baseline_at: null,
+      poll_lease_owner: null,
+      poll_lease_until: null,
+    })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
 }
@@ -26,11 +42,20 @@ export interface AdviceInput {
 }
 
 function fingerprint(a: AdviceInput): string {
-  return createHash('sha256').update(`${a.level}|${a.title}|${a.body ?? ''}`).digest('hex');
+  return createHash('sha256')
+    .update(`${a.level}|${a.title}|${a.body ?? ''}`)
+    .digest('hex');
 }
 
 /** A new advisory (its first version); with `event`, also the event a poll after the baseline records. */
-export async function addAdvisory(db: DB, feedId: string, key: string, countries: string[], a: AdviceInput, options: { event?: boolean } = {}): Promise<{ advisoryId: number; eventId: number | null }> {
+export async function addAdvisory(
+  db: DB,
+  feedId: string,
+  key: string,
+  countries: string[],
+  a: AdviceInput,
+  options: { event?: boolean } = {},
+): Promise<{ advisoryId: number; eventId: number | null }> {
   const row = await db
     .insertInto('advisories')
     .values({
@@ -63,26 +88,80 @@ export async function changeAdvisory(db: DB, advisoryId: number, a: AdviceInput)
   const version = await insertVersion(db, advisoryId, current.countries, a);
   await db
     .updateTable('advisories')
-    .set({ level: a.level, level_text: a.levelText ?? null, title: a.title, body: a.body ?? '', link: a.link ?? current.link, fingerprint: fingerprint(a), version_id: version, changed_at: a.at, last_seen_at: a.at })
+    .set({
+      level: a.level,
+      level_text: a.levelText ?? null,
+      title: a.title,
+      body: a.body ?? '',
+      link: a.link ?? current.link,
+      fingerprint: fingerprint(a),
+      version_id: version,
+      changed_at: a.at,
+      last_seen_at: a.at,
+    })
     .where('id', '=', advisoryId)
     .execute();
-  const kind: EventKind = a.level !== null && current.level !== null && a.level !== current.level ? (a.level > current.level ? 'level-raised' : 'level-lowered') : 'updated';
-  return insertEvent(db, current.feed_id, advisoryId, kind, current.countries, { ...a, link: a.link ?? current.link }, current.level, version, current.version_id);
+  const kind: EventKind =
+    a.level !== null && current.level !== null && a.level !== current.level ? (a.level > current.level ? 'level-raised' : 'level-lowered') : 'updated';
+  return insertEvent(
+    db,
+    current.feed_id,
+    advisoryId,
+    kind,
+    current.countries,
+    { ...a, link: a.link ?? current.link },
+    current.level,
+    version,
+    current.version_id,
+  );
 }
 
 async function insertVersion(db: DB, advisoryId: number, countries: string[], a: AdviceInput): Promise<number> {
   const v = await db
     .insertInto('advisory_versions')
-    .values({ advisory_id: advisoryId, fingerprint: fingerprint(a), countries, level: a.level, level_text: a.levelText ?? null, title: a.title, body: a.body ?? '', link: a.link ?? null, published_at: a.at, created_at: a.at })
+    .values({
+      advisory_id: advisoryId,
+      fingerprint: fingerprint(a),
+      countries,
+      level: a.level,
+      level_text: a.levelText ?? null,
+      title: a.title,
+      body: a.body ?? '',
+      link: a.link ?? null,
+      published_at: a.at,
+      created_at: a.at,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return v.id;
 }
 
-async function insertEvent(db: DB, feedId: string, advisoryId: number, kind: EventKind, countries: string[], a: AdviceInput, previousLevel: number | null, versionId: number, previousVersionId: number | null): Promise<number> {
+async function insertEvent(
+  db: DB,
+  feedId: string,
+  advisoryId: number,
+  kind: EventKind,
+  countries: string[],
+  a: AdviceInput,
+  previousLevel: number | null,
+  versionId: number,
+  previousVersionId: number | null,
+): Promise<number> {
   const e = await db
     .insertInto('events')
-    .values({ feed_id: feedId, advisory_id: advisoryId, kind, countries, level: a.level, previous_level: previousLevel, title: a.title, link: a.link ?? null, version_id: versionId, previous_version_id: previousVersionId, created_at: a.at })
+    .values({
+      feed_id: feedId,
+      advisory_id: advisoryId,
+      kind,
+      countries,
+      level: a.level,
+      previous_level: previousLevel,
+      title: a.title,
+      link: a.link ?? null,
+      version_id: versionId,
+      previous_version_id: previousVersionId,
+      created_at: a.at,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return e.id;

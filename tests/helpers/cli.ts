@@ -21,8 +21,20 @@ export const BIN = path.join(ROOT, 'src/cli/bin.mjs');
 
 /** Variables of the product that must not leak from the developer's shell into a child. */
 export const PRODUCT_VARS = [
-  'DATABASE_URL', 'DATA_DIR', 'CONFIG_DIR', 'APP_SECRET', 'PORT', 'PUBLIC_BASE_URL', 'MAIL_FROM', 'SMTP_URL', 'ADMIN_TOKEN',
-  'TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'TWILIO_MESSAGING_SERVICE_SID', 'TWILIO_API_BASE_URL',
+  'DATABASE_URL',
+  'DATA_DIR',
+  'CONFIG_DIR',
+  'APP_SECRET',
+  'PORT',
+  'PUBLIC_BASE_URL',
+  'MAIL_FROM',
+  'SMTP_URL',
+  'ADMIN_TOKEN',
+  'TWILIO_ACCOUNT_SID',
+  'TWILIO_AUTH_TOKEN',
+  'TWILIO_FROM',
+  'TWILIO_MESSAGING_SERVICE_SID',
+  'TWILIO_API_BASE_URL',
 ];
 
 export type Env = Record<string, string>;

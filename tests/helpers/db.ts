@@ -46,7 +46,11 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     db: handle.db,
     kind: 'pglite',
     env: { DATA_DIR: dataDir },
-    cliEnv: { DATA_DIR: dataDir, DATABASE_URL: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(path.join(dataDir, 'run'))}`, APP_SECRET: TEST_SECRET },
+    cliEnv: {
+      DATA_DIR: dataDir,
+      DATABASE_URL: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(path.join(dataDir, 'run'))}`,
+      APP_SECRET: TEST_SECRET,
+    },
     reset: () => truncateAll(handle.db),
     close: async () => {
       await handle.close();

@@ -100,7 +100,10 @@ export function editedMail(
   }
   if (edit.countries) {
     const areaCd = /<country areaCd="(\d+)">/.exec(out)![1]!;
-    out = out.replace(/(\s*<country areaCd="\d+">\s*<cd>\d+<\/cd>\s*<\/country>)+/, edit.countries.map((c) => `\n        <country areaCd="${areaCd}">\n            <cd>${c}</cd>\n        </country>`).join(''));
+    out = out.replace(
+      /(\s*<country areaCd="\d+">\s*<cd>\d+<\/cd>\s*<\/country>)+/,
+      edit.countries.map((c) => `\n        <country areaCd="${areaCd}">\n            <cd>${c}</cd>\n        </country>`).join(''),
+    );
   }
   return out;
 }

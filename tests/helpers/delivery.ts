@@ -24,7 +24,11 @@ export interface DeliveryRun {
  * A CONFIG_DIR under `root` with `feedsYaml` and `settingsYaml`, the AppConfig loaded
  * from it (plus `env`) as `start` does, its feeds registered, and a dispatcher.
  */
-export async function startDeliveryRun(db: DB, clock: ManualClock, options: { root: string; feedsYaml: string; settingsYaml?: string; env: Record<string, string> }): Promise<DeliveryRun> {
+export async function startDeliveryRun(
+  db: DB,
+  clock: ManualClock,
+  options: { root: string; feedsYaml: string; settingsYaml?: string; env: Record<string, string> },
+): Promise<DeliveryRun> {
   const dir = mkdtempSync(path.join(options.root, 'run-'));
   const configDir = path.join(dir, 'config');
   const dataDir = path.join(dir, 'data');
@@ -38,7 +42,15 @@ export async function startDeliveryRun(db: DB, clock: ManualClock, options: { ro
 }
 
 /** Serves `body` at `route` for feed `id` and polls it one minute after the previous poll; the poll must succeed. */
-export async function pollServed(run: DeliveryRun, db: DB, clock: ManualClock, server: FeedServer, id: string, route: string, body: string): Promise<PollOutcome> {
+export async function pollServed(
+  run: DeliveryRun,
+  db: DB,
+  clock: ManualClock,
+  server: FeedServer,
+  id: string,
+  route: string,
+  body: string,
+): Promise<PollOutcome> {
   server.set(route, { body });
   clock.advance(60_000);
   const feed = run.config.feeds.find((f) => f.id === id)!;

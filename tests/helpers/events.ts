@@ -20,7 +20,11 @@ let seq = 0;
 
 /** The feed events point at; created once per database. */
 export async function ensureFeed(db: DB, id = 'us-state-dept', source = 'us-state-dept', name = 'U.S. State Department travel advisories'): Promise<void> {
-  await db.insertInto('feeds').values({ id, name, url: `https://feeds.example/${id}.xml`, source }).onConflict((oc) => oc.doNothing()).execute();
+  await db
+    .insertInto('feeds')
+    .values({ id, name, url: `https://feeds.example/${id}.xml`, source })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 export async function insertEvent(db: DB, e: TestEvent): Promise<number> {
@@ -33,12 +37,35 @@ export async function insertEvent(db: DB, e: TestEvent): Promise<number> {
   const body = e.body ?? 'Reconsider travel to Russia.';
   const advisory = await db
     .insertInto('advisories')
-    .values({ feed_id: feedId, key, countries, level, level_text: e.levelText ?? null, title, body, link: e.link ?? null, fingerprint: key, first_seen_at: e.at, last_seen_at: e.at, changed_at: e.at })
+    .values({
+      feed_id: feedId,
+      key,
+      countries,
+      level,
+      level_text: e.levelText ?? null,
+      title,
+      body,
+      link: e.link ?? null,
+      fingerprint: key,
+      first_seen_at: e.at,
+      last_seen_at: e.at,
+      changed_at: e.at,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const version = await db
     .insertInto('advisory_versions')
-    .values({ advisory_id: advisory.id, fingerprint: key, countries, level, level_text: e.levelText ?? null, title, body, link: e.link ?? null, created_at: e.at })
+    .values({
+      advisory_id: advisory.id,
+      fingerprint: key,
+      countries,
+      level,
+      level_text: e.levelText ?? null,
+      title,
+      body,
+      link: e.link ?? null,
+      created_at: e.at,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const event = await db

@@ -95,22 +95,53 @@ export function withApplicationName(url: string, name: string): string {
 
 /** An embassy-style event (no level: it passes every min_level) for RU, as a poll would have recorded it. */
 export async function seedEvent(db: DB, now: Date, title = 'Security Alert – U.S. Embassy Moscow (seeded)'): Promise<number> {
-  await db.insertInto('feeds').values({ id: 'seeded', name: 'U.S. Embassy Moscow', url: 'https://ru.usembassy.gov/category/alert/feed/', source: 'us-embassy' }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  await db
+    .insertInto('feeds')
+    .values({ id: 'seeded', name: 'U.S. Embassy Moscow', url: 'https://ru.usembassy.gov/category/alert/feed/', source: 'us-embassy' })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
   const key = `k-${now.getTime()}-${Math.random()}`;
   const advisory = await db
     .insertInto('advisories')
-    .values({ feed_id: 'seeded', key, countries: ['RU'], title, body: 'Avoid large gatherings.', fingerprint: key, first_seen_at: now, last_seen_at: now, changed_at: now })
+    .values({
+      feed_id: 'seeded',
+      key,
+      countries: ['RU'],
+      title,
+      body: 'Avoid large gatherings.',
+      fingerprint: key,
+      first_seen_at: now,
+      last_seen_at: now,
+      changed_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const version = await db
     .insertInto('advisory_versions')
-    .values({ advisory_id: advisory.id, fingerprint: key, countries: ['RU'], title, body: 'Avoid large gatherings.', link: 'https://ru.usembassy.gov/alert', created_at: now })
+    .values({
+      advisory_id: advisory.id,
+      fingerprint: key,
+      countries: ['RU'],
+      title,
+      body: 'Avoid large gatherings.',
+      link: 'https://ru.usembassy.gov/alert',
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   await db.updateTable('advisories').set({ version_id: version.id }).where('id', '=', advisory.id).execute();
   const event = await db
     .insertInto('events')
-    .values({ feed_id: 'seeded', advisory_id: advisory.id, kind: 'new', countries: ['RU'], title, link: 'https://ru.usembassy.gov/alert', version_id: version.id, created_at: now })
+    .values({
+      feed_id: 'seeded',
+      advisory_id: advisory.id,
+      kind: 'new',
+      countries: ['RU'],
+      title,
+      link: 'https://ru.usembassy.gov/alert',
+      version_id: version.id,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return event.id;
@@ -129,7 +160,11 @@ export async function seedSubscribers(db: DB, n: number, now: Date, prefix = 'tr
 }
 
 export async function deliveryStatuses(db: DB): Promise<Record<string, number>> {
-  const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -149,4 +184,3 @@ export function recipients(server: TestSmtpServer): { total: number; distinct: n
   for (const m of server.messages) for (const to of m.envelope.to) perAddress.set(to, (perAddress.get(to) ?? 0) + 1);
   return { total: server.messages.length, distinct: perAddress.size, perAddress };
 }
-

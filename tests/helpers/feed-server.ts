@@ -113,7 +113,10 @@ export class FeedServer {
       const ims = req.headers['if-modified-since'];
       const notModified =
         (etag && inm?.split(/\s*,\s*/).includes(etag)) ||
-        (inm === undefined && route.lastModified !== undefined && ims !== undefined && Date.parse(ims) >= Math.floor(route.lastModified.getTime() / 1000) * 1000);
+        (inm === undefined &&
+          route.lastModified !== undefined &&
+          ims !== undefined &&
+          Date.parse(ims) >= Math.floor(route.lastModified.getTime() / 1000) * 1000);
       if (notModified) {
         res.writeHead(304, etag ? { etag } : {}).end();
         return;

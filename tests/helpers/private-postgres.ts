@@ -96,4 +96,3 @@ export class PrivateCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-

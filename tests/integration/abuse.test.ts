@@ -118,7 +118,14 @@ async function dispatchLogged(): Promise<Record<string, unknown>[]> {
 }
 
 async function count(table: 'subscribers' | 'subscriber_tokens' | 'phone_verifications'): Promise<number> {
-  return Number((await t.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  return Number(
+    (
+      await t.db
+        .selectFrom(table)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 }
 
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -128,8 +135,10 @@ describe('client addresses behind proxies', SLOW, () => {
     const r = settingsSchema.safeParse({ web: { trustProxy: true } });
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.message).toMatch(/spoofable/);
-    for (const ok of [false, 1, 2, ['127.0.0.1'], ['10.0.0.0/8', '::1']]) expect(settingsSchema.safeParse({ web: { trustProxy: ok } }).success, JSON.stringify(ok)).toBe(true);
-    for (const bad of [0, 'yes', ['not-an-ip'], ['10.0.0.0/33']]) expect(settingsSchema.safeParse({ web: { trustProxy: bad } }).success, JSON.stringify(bad)).toBe(false);
+    for (const ok of [false, 1, 2, ['127.0.0.1'], ['10.0.0.0/8', '::1']])
+      expect(settingsSchema.safeParse({ web: { trustProxy: ok } }).success, JSON.stringify(ok)).toBe(true);
+    for (const bad of [0, 'yes', ['not-an-ip'], ['10.0.0.0/33']])
+      expect(settingsSchema.safeParse({ web: { trustProxy: bad } }).success, JSON.stringify(bad)).toBe(false);
   });
 
   for (const trustProxy of [1, ['127.0.0.1']] as const) {
@@ -237,7 +246,11 @@ describe('CSRF decided by the exact media type', SLOW, () => {
 
   it('CSRF on the API: a cross-site form posted to /api/subscriptions is refused, nothing stored, nothing mailed', async () => {
     for (const type of ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=json']) {
-      const r = await fetch(web.url('/api/subscriptions'), { method: 'POST', headers: { 'content-type': type }, body: form({ email: 'victim@example.com', countries: 'RU' }) });
+      const r = await fetch(web.url('/api/subscriptions'), {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: form({ email: 'victim@example.com', countries: 'RU' }),
+      });
       expect(r.status, type).toBe(403);
     }
     expect(await count('subscribers')).toBe(0);
@@ -311,7 +324,11 @@ describe('confirmation links after unsubscribing', SLOW, () => {
     const link = /http:\/\/127\.0\.0\.1:\d+\/confirm\/[A-Za-z0-9_-]+/.exec((await mailTo('leaver@example.com')).text)![0];
     expect(await (await fetch(link)).text()).toContain('Your alerts are on');
     const sub = await t.db.selectFrom('subscribers').select('id').where('email', '=', 'leaver@example.com').executeTakeFirstOrThrow();
-    const u = await fetch(web.url(`/unsubscribe/${signToken(web.secret, 'unsubscribe', sub.id)}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    const u = await fetch(web.url(`/unsubscribe/${signToken(web.secret, 'unsubscribe', sub.id)}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(u.status).toBe(200);
     const again = await fetch(link);
     expect(again.status).toBe(200);
@@ -328,7 +345,13 @@ describe('SMS pumping and email bombing', SLOW, () => {
     return fetch(web.url(`/manage/${signToken(web.secret, 'manage', id)}`), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-      body: form([['_csrf', csrf], ['email', 'pumper@example.com'], ['countries', 'RU'], ['phone', phone], ['sms', '1']]),
+      body: form([
+        ['_csrf', csrf],
+        ['email', 'pumper@example.com'],
+        ['countries', 'RU'],
+        ['phone', phone],
+        ['sms', '1'],
+      ]),
     });
   }
 
@@ -371,7 +394,11 @@ describe('SMS pumping and email bombing', SLOW, () => {
     const { csrf } = await getPage('/', jar);
     for (let i = 0; i < 11; i++) {
       expect((await postJson('/api/subscriptions', { email: victim, countries: ['RU'] })).status).toBe(202);
-      const r = await fetch(web.url('/subscribe'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() }, body: form({ _csrf: csrf, email: victim, countries: 'RU' }) });
+      const r = await fetch(web.url('/subscribe'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+        body: form({ _csrf: csrf, email: victim, countries: 'RU' }),
+      });
       expect(r.status).toBe(202);
     }
     await mailTo(victim);

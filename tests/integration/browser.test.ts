@@ -161,7 +161,11 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       expect(await page.textContent('main')).toMatch(/Your number is verified/);
       await screenshots(page, 'verified');
       expect(await subscriber()).toMatchObject({ phone_verified: true });
-      const sub = await t.db.selectFrom('subscriptions').selectAll().where('subscriber_id', '=', (await subscriber())!.id).executeTakeFirstOrThrow();
+      const sub = await t.db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('subscriber_id', '=', (await subscriber())!.id)
+        .executeTakeFirstOrThrow();
       expect(sub).toMatchObject({ countries: ['RU'], min_level: 3, channels: ['email', 'sms'] });
 
       // 4. An alert: the embassy's March 7 security alert, by email and by SMS.

@@ -192,7 +192,10 @@ describe('State Department feed: events', () => {
     expect(first).toMatchObject({ status: 'ok', baseline: true, new: SD_ITEMS, updated: 0, unchanged: 0, removed: 0, events: 0 });
     expect(await eventCount()).toBe(0);
     expect(await listAdvisories(t.db, {})).toHaveLength(SD_ITEMS);
-    const versions = await t.db.selectFrom('advisory_versions').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const versions = await t.db
+      .selectFrom('advisory_versions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(versions.n)).toBe(SD_ITEMS);
     const feed = await t.db.selectFrom('feeds').select(['baseline_at', 'etag']).where('id', '=', 'us').executeTakeFirstOrThrow();
     expect(feed.baseline_at).not.toBeNull();
@@ -212,7 +215,15 @@ describe('State Department feed: events', () => {
     expect(second).toMatchObject({ status: 'ok', baseline: false, new: 0, updated: 1, unchanged: SD_ITEMS - 1, removed: 0, events: 1 });
     const events = await listEvents(t.db, {});
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ kind: 'level-lowered', level: 3, previousLevel: 4, country: 'RU', countries: ['RU'], feed: 'us', title: 'Russia - Level 3: Reconsider Travel' });
+    expect(events[0]).toMatchObject({
+      kind: 'level-lowered',
+      level: 3,
+      previousLevel: 4,
+      country: 'RU',
+      countries: ['RU'],
+      feed: 'us',
+      title: 'Russia - Level 3: Reconsider Travel',
+    });
 
     const detail = await eventWithVersions(t.db, events[0]!.id);
     expect(detail?.previous).toMatchObject({ level: 4, level_text: 'Do Not Travel', title: 'Russia - Level 4: Do Not Travel' });
@@ -274,7 +285,14 @@ describe('State Department feed: events', () => {
     expect(second).toMatchObject({ status: 'ok', new: 1, updated: 0, removed: 0, unchanged: SD_ITEMS, events: 1 });
     const events = await listEvents(t.db, {});
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ kind: 'new', level: 3, previousLevel: null, country: 'VA', countries: ['VA'], title: 'Holy See - Level 3: Reconsider Travel' });
+    expect(events[0]).toMatchObject({
+      kind: 'new',
+      level: 3,
+      previousLevel: null,
+      country: 'VA',
+      countries: ['VA'],
+      title: 'Holy See - Level 3: Reconsider Travel',
+    });
     const detail = await eventWithVersions(t.db, events[0]!.id);
     expect(detail?.previous).toBeNull();
     expect(detail?.version.body).toMatch(/^Reconsider travel to Holy See due to COVID-19\./);
@@ -284,13 +302,11 @@ describe('State Department feed: events', () => {
 // ---------------------------------------------------------------------------
 
 const NEW_BASE = 'https://travel.state.gov/content/tsg_aem/us/en/home/international-travel/travel-advisories/destination.';
-const OLD_LINK = /<(link|guid)>http:\/\/travel\.state\.gov\/content\/travel\/en\/traveladvisories\/traveladvisories\/([^<]+?)(?:-travel-advisory)?\.html<\/\1>/gi;
+const OLD_LINK =
+  /<(link|guid)>http:\/\/travel\.state\.gov\/content\/travel\/en\/traveladvisories\/traveladvisories\/([^<]+?)(?:-travel-advisory)?\.html<\/\1>/gi;
 
 const noise: [string, () => string][] = [
-  [
-    'pubDate changed on every item',
-    () => mapItems(SD, (item) => item.replace(/<pubDate>[^<]*<\/pubDate>/, '<pubDate>Mon, 01 Mar 2021</pubDate>')),
-  ],
+  ['pubDate changed on every item', () => mapItems(SD, (item) => item.replace(/<pubDate>[^<]*<\/pubDate>/, '<pubDate>Mon, 01 Mar 2021</pubDate>'))],
   ['all newlines between tags collapsed', () => SD.replace(/>[ \t]*\r?\n\s*</g, '><')],
   ['&nbsp; written as &#160;', () => inCdata(SD, (html) => html.replaceAll('&nbsp;', '&#160;'))],
   [
@@ -305,12 +321,21 @@ const noise: [string, () => string][] = [
   ],
   [
     'paragraphs as <div>s, paragraph breaks as one <br>',
-    () => inCdata(SD, (html) => html.replace(/<\/p>\s*<p>/g, '<br>').replaceAll('<p>', '<div>').replaceAll('</p>', '</div>')),
+    () =>
+      inCdata(SD, (html) =>
+        html
+          .replace(/<\/p>\s*<p>/g, '<br>')
+          .replaceAll('<p>', '<div>')
+          .replaceAll('</p>', '</div>'),
+      ),
   ],
-  ['items in reverse order', () => {
-    const s = split(SD);
-    return join(s.head, [...s.items].reverse(), s.tail);
-  }],
+  [
+    'items in reverse order',
+    () => {
+      const s = split(SD);
+      return join(s.head, [...s.items].reverse(), s.tail);
+    },
+  ],
   [
     're-serialised: double-quoted attributes, one element a line, indented',
     () => {
@@ -464,10 +489,26 @@ describe('GDACS snapshots with the generic profile', () => {
 
     const since2 = new Date(clock.now().getTime() + 1);
     const second = await poll(feeds, 'gdacs', PATH, DEC_24H);
-    expect(second).toMatchObject({ status: 'ok', new: added.length, updated: retitled.length, removed: dropped.length, events: added.length + retitled.length });
+    expect(second).toMatchObject({
+      status: 'ok',
+      new: added.length,
+      updated: retitled.length,
+      removed: dropped.length,
+      events: added.length + retitled.length,
+    });
     const ev2 = await eventsByGuid(since2);
-    expect(ev2.filter((e) => e.kind === 'updated').map((e) => e.guid).sort()).toEqual([...retitled].sort());
-    expect(ev2.filter((e) => e.kind === 'new').map((e) => e.guid).sort()).toEqual([...added].sort());
+    expect(
+      ev2
+        .filter((e) => e.kind === 'updated')
+        .map((e) => e.guid)
+        .sort(),
+    ).toEqual([...retitled].sort());
+    expect(
+      ev2
+        .filter((e) => e.kind === 'new')
+        .map((e) => e.guid)
+        .sort(),
+    ).toEqual([...added].sort());
     expect(ev2.every((e) => e.kind === 'new' || e.kind === 'updated')).toBe(true);
     for (const g of dropped) expect(ev2.some((e) => e.guid === g)).toBe(false);
 
@@ -499,7 +540,11 @@ describe('GDACS snapshots with the generic profile', () => {
     const third = await poll(feeds, 'gdacs', PATH, DEC_ALL);
     expect(third).toMatchObject({ status: 'ok', new: added3.length, events: added3.length + (overlap.length - pubDateOnly.length) });
     const ev3 = await eventsByGuid(since3);
-    for (const g of pubDateOnly) expect(ev3.some((e) => e.guid === g), `event for ${g}`).toBe(false);
+    for (const g of pubDateOnly)
+      expect(
+        ev3.some((e) => e.guid === g),
+        `event for ${g}`,
+      ).toBe(false);
     expect(ev3.filter((e) => e.kind === 'updated')).toEqual([]);
     expect(ev3.map((e) => e.guid).sort()).toEqual([...added3].sort());
     // The churned pubDate is stored silently.

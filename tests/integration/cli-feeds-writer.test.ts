@@ -58,14 +58,18 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
     const poll = await cli(['poll'], otherEnv);
 
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stderr).toMatch(/^note: feeds\.yaml in .*\/repo differs from the database's feeds .*feed "alpha": url differs; feed "shipped" is not among the database's feeds.*; listing the database's feeds\n$/);
+    expect(list.stderr).toMatch(
+      /^note: feeds\.yaml in .*\/repo differs from the database's feeds .*feed "alpha": url differs; feed "shipped" is not among the database's feeds.*; listing the database's feeds\n$/,
+    );
     const listed = JSON.parse(list.stdout) as { id: string; enabled: boolean }[];
     expect(listed.map((f) => [f.id, f.enabled])).toEqual([['alpha', true]]);
 
     expect(poll.code).toBe(1);
     expect(poll.stdout).toBe('');
     expect(poll.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(poll.stderr).toMatch(/^error: feeds\.yaml in .*\/repo differs from the database's feeds .*run "advisory-alerts feeds sync" to make this file the configuration\n$/);
+    expect(poll.stderr).toMatch(
+      /^error: feeds\.yaml in .*\/repo differs from the database's feeds .*run "advisory-alerts feeds sync" to make this file the configuration\n$/,
+    );
 
     expect(await feedRows()).toEqual(before);
     expect(server.count('/shipped') + server.count('/alpha-elsewhere')).toBe(0);

@@ -68,20 +68,72 @@ describe('refusals, each one line on stderr with nothing changed', () => {
   it.each([
     { name: 'an unknown command', args: ['frobnicate'], reason: /unknown command 'frobnicate'/ },
     { name: 'poll --feed with an unknown id', args: ['poll', '--feed', 'no-such-feed'], reason: /^error: unknown feed: no-such-feed \(not in feeds\.yaml\)$/ },
-    { name: 'advisories list --country with a non-ISO code', args: ['advisories', 'list', '--country', 'XYZ'], reason: /^error: --country: unknown country code: XYZ$/ },
-    { name: 'advisories list --country with two letters that are no country', args: ['advisories', 'list', '--country', 'ZZ'], reason: /^error: --country: unknown country code: ZZ$/ },
-    { name: 'advisories list --country UK: the code meant', args: ['advisories', 'list', '--country', 'UK'], reason: /^error: --country: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/ },
-    { name: 'subscribers add --countries UK: the code meant', args: ['subscribers', 'add', '--email', 'uk@example.org', '--countries', 'UK'], reason: /^error: countries: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/ },
-    { name: 'events list --since with a non-date', args: ['events', 'list', '--since', 'garbage'], reason: /^error: --since: "garbage" is not an ISO date-time$/ },
-    { name: 'start --roles with an unknown role', args: ['start', '--roles', 'poll,cook'], reason: /^error: --roles: unknown role "cook" \(expected poll, deliver, web\)$/ },
-    { name: 'subscribers add with a bad email', args: ['subscribers', 'add', '--email', 'not-an-email', '--countries', 'RU'], reason: /^error: email: "not-an-email" is not a valid email address$/ },
-    { name: 'subscribers add with an unknown country', args: ['subscribers', 'add', '--email', 'zed@example.org', '--countries', 'RU,XX'], reason: /^error: countries: unknown country code: XX$/ },
-    { name: 'subscribers add with sms and no phone', args: ['subscribers', 'add', '--email', 'yan@example.org', '--channels', 'email,sms'], reason: /^error: channels: sms needs a phone number$/ },
-    { name: 'subscribers add with --min-level 5', args: ['subscribers', 'add', '--email', 'xia@example.org', '--min-level', '5'], reason: /^error: minLevel: must be a whole number from 1 to 4$/ },
+    {
+      name: 'advisories list --country with a non-ISO code',
+      args: ['advisories', 'list', '--country', 'XYZ'],
+      reason: /^error: --country: unknown country code: XYZ$/,
+    },
+    {
+      name: 'advisories list --country with two letters that are no country',
+      args: ['advisories', 'list', '--country', 'ZZ'],
+      reason: /^error: --country: unknown country code: ZZ$/,
+    },
+    {
+      name: 'advisories list --country UK: the code meant',
+      args: ['advisories', 'list', '--country', 'UK'],
+      reason: /^error: --country: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/,
+    },
+    {
+      name: 'subscribers add --countries UK: the code meant',
+      args: ['subscribers', 'add', '--email', 'uk@example.org', '--countries', 'UK'],
+      reason: /^error: countries: unknown country code: UK \(did you mean GB, United Kingdom\?\)$/,
+    },
+    {
+      name: 'events list --since with a non-date',
+      args: ['events', 'list', '--since', 'garbage'],
+      reason: /^error: --since: "garbage" is not an ISO date-time$/,
+    },
+    {
+      name: 'start --roles with an unknown role',
+      args: ['start', '--roles', 'poll,cook'],
+      reason: /^error: --roles: unknown role "cook" \(expected poll, deliver, web\)$/,
+    },
+    {
+      name: 'subscribers add with a bad email',
+      args: ['subscribers', 'add', '--email', 'not-an-email', '--countries', 'RU'],
+      reason: /^error: email: "not-an-email" is not a valid email address$/,
+    },
+    {
+      name: 'subscribers add with an unknown country',
+      args: ['subscribers', 'add', '--email', 'zed@example.org', '--countries', 'RU,XX'],
+      reason: /^error: countries: unknown country code: XX$/,
+    },
+    {
+      name: 'subscribers add with sms and no phone',
+      args: ['subscribers', 'add', '--email', 'yan@example.org', '--channels', 'email,sms'],
+      reason: /^error: channels: sms needs a phone number$/,
+    },
+    {
+      name: 'subscribers add with --min-level 5',
+      args: ['subscribers', 'add', '--email', 'xia@example.org', '--min-level', '5'],
+      reason: /^error: minLevel: must be a whole number from 1 to 4$/,
+    },
     { name: 'subscribers add without --email', args: ['subscribers', 'add', '--countries', 'RU'], reason: /required option '--email <email>' not specified/ },
-    { name: 'subscribers remove with a bad email', args: ['subscribers', 'remove', '--email', 'nope'], reason: /^error: email: "nope" is not a valid email address$/ },
-    { name: 'subscribers import of a missing file', args: ['subscribers', 'import', '/nonexistent/subscribers.csv'], reason: /^error: cannot read \/nonexistent\/subscribers\.csv: ENOENT/ },
-    { name: 'deliveries list --status with an unknown status', args: ['deliveries', 'list', '--status', 'bogus'], reason: /'bogus' is invalid.*pending.*sent.*failed/ },
+    {
+      name: 'subscribers remove with a bad email',
+      args: ['subscribers', 'remove', '--email', 'nope'],
+      reason: /^error: email: "nope" is not a valid email address$/,
+    },
+    {
+      name: 'subscribers import of a missing file',
+      args: ['subscribers', 'import', '/nonexistent/subscribers.csv'],
+      reason: /^error: cannot read \/nonexistent\/subscribers\.csv: ENOENT/,
+    },
+    {
+      name: 'deliveries list --status with an unknown status',
+      args: ['deliveries', 'list', '--status', 'bogus'],
+      reason: /'bogus' is invalid.*pending.*sent.*failed/,
+    },
   ])('$name', async ({ args, reason }) => {
     expectOneLineFailure(await cli(args, env), reason);
   });
@@ -97,7 +149,9 @@ describe('help', () => {
     const r = await cli(['--help'], env);
     expect(r.code).toBe(0);
     const commands = [...r.stdout.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]);
-    expect(commands).toEqual(expect.arrayContaining(['start', 'migrate', 'config', 'poll', 'feeds', 'advisories', 'countries', 'events', 'subscribers', 'dispatch', 'deliveries']));
+    expect(commands).toEqual(
+      expect.arrayContaining(['start', 'migrate', 'config', 'poll', 'feeds', 'advisories', 'countries', 'events', 'subscribers', 'dispatch', 'deliveries']),
+    );
   });
 
   it('--version prints the version and exits 0', async () => {

@@ -28,12 +28,34 @@ async function recordEvent(db: DB): Promise<number> {
     .executeTakeFirstOrThrow();
   const version = await db
     .insertInto('advisory_versions')
-    .values({ advisory_id: advisory.id, fingerprint: 'v2', countries: ['RU'], level: 4, level_text: 'Do Not Travel', title, body, link: 'https://travel.state.gov/ru', created_at: now })
+    .values({
+      advisory_id: advisory.id,
+      fingerprint: 'v2',
+      countries: ['RU'],
+      level: 4,
+      level_text: 'Do Not Travel',
+      title,
+      body,
+      link: 'https://travel.state.gov/ru',
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const event = await db
     .insertInto('events')
-    .values({ feed_id: 'ru', advisory_id: advisory.id, kind: 'level-raised', urgency: 'urgent', countries: ['RU'], level: 4, previous_level: 3, title, link: 'https://travel.state.gov/ru', version_id: version.id, created_at: now })
+    .values({
+      feed_id: 'ru',
+      advisory_id: advisory.id,
+      kind: 'level-raised',
+      urgency: 'urgent',
+      countries: ['RU'],
+      level: 4,
+      previous_level: 3,
+      title,
+      link: 'https://travel.state.gov/ru',
+      version_id: version.id,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   await fanOut(db, [event.id], now);
@@ -87,7 +109,21 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
   let eventId: number;
 
   it('subscribers add --confirmed adds a confirmed subscriber (the email lower-cased)', async () => {
-    const r = await run('subscribers', 'add', '--email', 'Alice@Example.org', '--countries', 'RU,UA', '--min-level', '3', '--keywords', 'concert', '--channels', 'email', '--confirmed');
+    const r = await run(
+      'subscribers',
+      'add',
+      '--email',
+      'Alice@Example.org',
+      '--countries',
+      'RU,UA',
+      '--min-level',
+      '3',
+      '--keywords',
+      'concert',
+      '--channels',
+      'email',
+      '--confirmed',
+    );
     expect(ok(r)).toBe('added alice@example.org (confirmed)\n');
   });
 
@@ -108,7 +144,11 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
         'grace@example.org,,all,,,email', //                      line 10
       ].join('\n'),
     );
-    expect(ok(await run('subscribers', 'import', csv)).trimEnd().split('\n')).toEqual([
+    expect(
+      ok(await run('subscribers', 'import', csv))
+        .trimEnd()
+        .split('\n'),
+    ).toEqual([
       'imported 3 row(s), refused 5',
       'line 3: email: "not-an-email" is not a valid email address',
       'line 5: countries: unknown country code: XX',
@@ -134,14 +174,40 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
       emailStopped: null,
       smsStopped: null,
     });
-    expect(byEmail.get('bob@example.org')).toMatchObject({ status: 'confirmed', countries: ['RU', 'UA'], minLevel: 2, keywords: ['embassy', 'protest'], channels: ['email'] });
-    expect(byEmail.get('carol@example.org')).toMatchObject({ status: 'confirmed', phone: '+4915112345678', phoneVerified: true, countries: ['FR', 'RU'], minLevel: 1, channels: ['email', 'sms'] });
+    expect(byEmail.get('bob@example.org')).toMatchObject({
+      status: 'confirmed',
+      countries: ['RU', 'UA'],
+      minLevel: 2,
+      keywords: ['embassy', 'protest'],
+      channels: ['email'],
+    });
+    expect(byEmail.get('carol@example.org')).toMatchObject({
+      status: 'confirmed',
+      phone: '+4915112345678',
+      phoneVerified: true,
+      countries: ['FR', 'RU'],
+      minLevel: 1,
+      channels: ['email', 'sms'],
+    });
     expect(byEmail.get('grace@example.org')).toMatchObject({ status: 'confirmed', countries: ['all'], channels: ['email'] });
-    for (const s of listed) expect(Object.keys(s)).toEqual(expect.arrayContaining(['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'createdAt']));
+    for (const s of listed)
+      expect(Object.keys(s)).toEqual(expect.arrayContaining(['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'createdAt']));
   });
 
   it('subscribers add of a known email updates that subscriber and replaces the subscription instead of duplicating', async () => {
-    const r = await run('subscribers', 'add', '--email', 'alice@example.org', '--countries', 'ru', '--min-level', '2', '--keywords', 'concert,festival', '--confirmed');
+    const r = await run(
+      'subscribers',
+      'add',
+      '--email',
+      'alice@example.org',
+      '--countries',
+      'ru',
+      '--min-level',
+      '2',
+      '--keywords',
+      'concert,festival',
+      '--confirmed',
+    );
     expect(ok(r)).toBe('updated alice@example.org (confirmed)\n');
     const alice = await t.db
       .selectFrom('subscribers')
@@ -150,14 +216,29 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
       .where('email', '=', 'alice@example.org')
       .execute();
     expect(alice).toEqual([{ email: 'alice@example.org', countries: ['RU'], min_level: 2, keywords: ['concert', 'festival'] }]);
-    expect(Number((await t.db.selectFrom('subscribers').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)).toBe(4);
+    expect(
+      Number(
+        (
+          await t.db
+            .selectFrom('subscribers')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    ).toBe(4);
   });
 
   it('dispatch sends every due delivery (to the file outboxes without SMTP or Twilio) and prints the counts', async () => {
     // An event for Russia (level 3 → 4, a concert hall in the text): alice (keyword
     // concert), carol (RU, email + sms) and grace (all) match; bob's keywords don't.
     eventId = await recordEvent(t.db);
-    const fanned = await t.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id').select(['email', 'channel']).orderBy('email').orderBy('channel').execute();
+    const fanned = await t.db
+      .selectFrom('deliveries')
+      .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+      .select(['email', 'channel'])
+      .orderBy('email')
+      .orderBy('channel')
+      .execute();
     expect(fanned).toEqual([
       { email: 'alice@example.org', channel: 'email' },
       { email: 'carol@example.org', channel: 'email' },
@@ -187,7 +268,12 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
 
   it('deliveries list --status sent --json shows each sent delivery with subscriber, event, channel and attempts', async () => {
     const sent = jsonArray(await run('deliveries', 'list', '--status', 'sent', '--json'));
-    expect(sent.map((d) => `${d.subscriber}/${d.channel}`).sort()).toEqual(['alice@example.org/email', 'carol@example.org/email', 'carol@example.org/sms', 'grace@example.org/email']);
+    expect(sent.map((d) => `${d.subscriber}/${d.channel}`).sort()).toEqual([
+      'alice@example.org/email',
+      'carol@example.org/email',
+      'carol@example.org/sms',
+      'grace@example.org/email',
+    ]);
     for (const d of sent) {
       expect(d).toMatchObject({ event: eventId, status: 'sent', attempts: 1, lastError: null });
       expect(Object.keys(d)).toEqual(expect.arrayContaining(['id', 'subscriber', 'event', 'channel', 'status', 'attempts', 'lastError']));
@@ -199,7 +285,12 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
     expect(ok(await run('subscribers', 'remove', '--email', 'Carol@Example.org'))).toBe('removed carol@example.org\n');
     const left = await t.db.selectFrom('subscribers').select('email').orderBy('email').execute();
     expect(left.map((s) => s.email)).toEqual(['alice@example.org', 'bob@example.org', 'grace@example.org']);
-    const remaining = await t.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id').select('email').orderBy('email').execute();
+    const remaining = await t.db
+      .selectFrom('deliveries')
+      .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+      .select('email')
+      .orderBy('email')
+      .execute();
     expect(remaining.map((r) => r.email)).toEqual(['alice@example.org', 'grace@example.org']);
     expect(existsSync(path.join(dataDir, 'outbox'))).toBe(true);
   });

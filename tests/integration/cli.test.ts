@@ -165,7 +165,17 @@ describe('advisory-alerts CLI: poll and listings on the shared database', { time
 
   it('listings without --json are aligned tables with the documented columns', async () => {
     const [feeds, events] = await Promise.all([cli(['feeds', 'list'], inProcess), cli(['events', 'list'], inProcess)]);
-    expect(feeds.stdout.split('\n')[0]!.split(/\s+/)).toEqual(['id', 'source', 'enabled', 'lastPoll', 'status', 'failures', 'advisories', 'nextPoll', 'lastError']);
+    expect(feeds.stdout.split('\n')[0]!.split(/\s+/)).toEqual([
+      'id',
+      'source',
+      'enabled',
+      'lastPoll',
+      'status',
+      'failures',
+      'advisories',
+      'nextPoll',
+      'lastError',
+    ]);
     expect(events.stdout.split('\n')[0]!.split(/\s+/)).toEqual(expect.arrayContaining(['id', 'feed', 'kind', 'country', 'level', 'title', 'createdAt']));
     expect(events.stdout.trimEnd().split('\n')).toHaveLength(2);
   });

@@ -61,8 +61,7 @@ afterEach(async () => {
 async function setup(options: { smtp?: boolean; settings?: string } = {}): Promise<Ctx> {
   ctx = await startDeliveryRun(t.db, clock, {
     root,
-    feedsYaml:
-    `feeds:
+    feedsYaml: `feeds:
   - id: us-embassy-russia
     name: "U.S. Embassy & Consulates in Russia — alerts"
     url: ${feeds.url(PATHS['us-embassy-russia'])}
@@ -143,7 +142,10 @@ function embassyV3(): string {
   expect(item).toContain('<li>Avoid crowds.</li>');
   const edited = item
     .replace('<li>Avoid crowds.</li>', '<li>Avoid all large public events, including concerts.</li>')
-    .replace('<p><strong>Actions to Take:</strong></p>', '<p>The Embassy has suspended routine consular services on March 8.</p>\n<p><strong>Actions to Take:</strong></p>');
+    .replace(
+      '<p><strong>Actions to Take:</strong></p>',
+      '<p>The Embassy has suspended routine consular services on March 8.</p>\n<p><strong>Actions to Take:</strong></p>',
+    );
   return EMBASSY_V2.slice(0, at) + edited + EMBASSY_V2.slice(end);
 }
 
@@ -501,7 +503,11 @@ describe('email: file outbox (no SMTP_URL)', () => {
     expect(mail.to && !Array.isArray(mail.to) ? mail.to.value[0]?.address : undefined).toBe('traveler@example.com');
     expect(mail.text).toContain(EMBASSY_WORDS);
     expect(typeof mail.html === 'string' ? mail.html : '').toContain(EMBASSY_WORDS);
-    const raw = (name: string) => mail.headerLines.find((h) => h.key === name)?.line.replace(/^[^:]+:\s*/, '').replace(/\r?\n[ \t]+/g, ' ');
+    const raw = (name: string) =>
+      mail.headerLines
+        .find((h) => h.key === name)
+        ?.line.replace(/^[^:]+:\s*/, '')
+        .replace(/\r?\n[ \t]+/g, ' ');
     const unsubscribe = raw('list-unsubscribe');
     expect(unsubscribe).toMatch(new RegExp(`^<${BASE.replace(/\./g, '\\.')}/unsubscribe/[A-Za-z0-9._-]+>$`));
     expect(verifyToken(SECRET, 'unsubscribe', unsubscribe!.slice(`<${BASE}/unsubscribe/`.length, -1))).toBe(id);

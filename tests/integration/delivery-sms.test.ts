@@ -66,8 +66,7 @@ async function setup(options: { twilio?: 'from' | 'messaging-service' | false; s
   const mode = options.twilio ?? 'from';
   ctx = await startDeliveryRun(t.db, clock, {
     root,
-    feedsYaml:
-    `feeds:
+    feedsYaml: `feeds:
   - id: us-embassy-russia
     name: "U.S. Embassy & Consulates in Russia — alerts"
     url: ${feeds.url(PATHS['us-embassy-russia'])}

@@ -152,7 +152,14 @@ describe('digest content and delivery', () => {
       link: 'https://travel.example/ru',
       urgency: 'routine',
     });
-    const alert = await insertEvent(t.db, { at: new Date('2026-03-02T11:00:00Z'), kind: 'updated', level: null, title: 'Notice <script>alert(1)</script>', urgency: 'routine', link: 'javascript:alert(1)' });
+    const alert = await insertEvent(t.db, {
+      at: new Date('2026-03-02T11:00:00Z'),
+      kind: 'updated',
+      level: null,
+      title: 'Notice <script>alert(1)</script>',
+      urgency: 'routine',
+      link: 'javascript:alert(1)',
+    });
     await fanOut(t.db, [id, alert], new Date('2026-03-02T11:00:00Z'));
     await runAt('2026-03-03T08:00:00Z');
     const [mail] = to('content@example.org');
@@ -201,18 +208,31 @@ describe('digest content and delivery', () => {
 describe('seed case: a traveler following Russia, SMS for urgent events, daily digest', () => {
   it('gets the March 2024 security alert by SMS and email at once, and the later message for U.S. citizens only in the digest', async () => {
     const input = parseSubscriber(
-      { email: 'traveler@example.org', phone: '+447911123456', countries: 'RU', channels: 'email,sms', sms: 'urgent', emailFrequency: 'daily', timezone: 'Europe/Moscow' },
+      {
+        email: 'traveler@example.org',
+        phone: '+447911123456',
+        countries: 'RU',
+        channels: 'email,sms',
+        sms: 'urgent',
+        emailFrequency: 'daily',
+        timezone: 'Europe/Moscow',
+      },
       new Set(),
     );
     const { id } = await upsertSubscriber(t.db, input, { confirmed: true, now: clock.now() });
     const url = server.set('/ru/seed', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
     const feeds = [feedConfig({ id: 'us-embassy-russia', url, source: 'us-embassy', countries: ['RU'] })];
     clock = new ManualClock(new Date('2024-03-07T19:30:00Z'));
-    const poll = { ...pollDeps(t.db, clock), onEvents: async (tx: Parameters<NonNullable<ReturnType<typeof pollDeps>['onEvents']>>[0], ids: number[]) => void (await fanOut(tx, ids, clock.now(), { defaultTimezone: 'UTC' })) };
+    const poll = {
+      ...pollDeps(t.db, clock),
+      onEvents: async (tx: Parameters<NonNullable<ReturnType<typeof pollDeps>['onEvents']>>[0], ids: number[]) =>
+        void (await fanOut(tx, ids, clock.now(), { defaultTimezone: 'UTC' })),
+    };
     await syncAndPoll(poll, feeds, 'us-embassy-russia');
     server.set('/ru/seed', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
     await syncAndPoll(poll, feeds, 'us-embassy-russia');
-    const rows = () => t.db.selectFrom('deliveries').select(['event_id', 'channel', 'status', 'next_attempt_at']).where('subscriber_id', '=', id).orderBy('id').execute();
+    const rows = () =>
+      t.db.selectFrom('deliveries').select(['event_id', 'channel', 'status', 'next_attempt_at']).where('subscriber_id', '=', id).orderBy('id').execute();
     expect(await rows()).toEqual([
       { event_id: expect.any(Number), channel: 'email', status: 'pending', next_attempt_at: clock.now() },
       { event_id: expect.any(Number), channel: 'sms', status: 'pending', next_attempt_at: clock.now() },

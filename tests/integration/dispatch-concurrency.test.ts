@@ -101,7 +101,10 @@ function dispatcher(db: DB, email: EmailSender, settings: Settings['delivery'], 
 
 /** One event and `n` confirmed email subscribers for it, fanned out: `n` due deliveries. */
 async function seed(db: DB, n: number, now: Date): Promise<number[]> {
-  await db.insertInto('feeds').values({ id: 'us-state-dept', name: 'U.S. State Department', url: 'https://travel.state.gov/feed.xml', source: 'us-state-dept' }).execute();
+  await db
+    .insertInto('feeds')
+    .values({ id: 'us-state-dept', name: 'U.S. State Department', url: 'https://travel.state.gov/feed.xml', source: 'us-state-dept' })
+    .execute();
   const advisory = await db
     .insertInto('advisories')
     .values({
@@ -120,7 +123,16 @@ async function seed(db: DB, n: number, now: Date): Promise<number[]> {
     .executeTakeFirstOrThrow();
   const version = await db
     .insertInto('advisory_versions')
-    .values({ advisory_id: advisory.id, fingerprint: 'fp', countries: ['RU'], level: 4, level_text: 'Do Not Travel', title: 'Russia - Level 4: Do Not Travel', body: 'Do not travel to Russia.', created_at: now })
+    .values({
+      advisory_id: advisory.id,
+      fingerprint: 'fp',
+      countries: ['RU'],
+      level: 4,
+      level_text: 'Do Not Travel',
+      title: 'Russia - Level 4: Do Not Travel',
+      body: 'Do not travel to Russia.',
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const event = await db
@@ -152,7 +164,11 @@ async function seed(db: DB, n: number, now: Date): Promise<number[]> {
 }
 
 async function statuses(db: DB): Promise<Record<string, number>> {
-  const rows = await db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -314,7 +330,9 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const [ra, rb] = await Promise.all([a.drain(), b.drain()]);
       const ms = performance.now() - started;
       const spread = Math.max(...log.times) - Math.min(...log.times);
-      console.info(`shared rate limit 20/s, 60 emails by 2 dispatchers: ${Math.round(ms)} ms wall, ${Math.round(spread)} ms first→last send; A ${ra.sent}, B ${rb.sent}`);
+      console.info(
+        `shared rate limit 20/s, 60 emails by 2 dispatchers: ${Math.round(ms)} ms wall, ${Math.round(spread)} ms first→last send; A ${ra.sent}, B ${rb.sent}`,
+      );
 
       expectEachSentOnce(log, ids);
       expect(ra.sent).toBeGreaterThan(0);

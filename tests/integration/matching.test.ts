@@ -60,32 +60,90 @@ const CASES: Case[] = [
   { name: 'level: below the minimum', sub: { minLevel: 3 }, event: { level: 2 }, expected: [] },
   { name: 'level: equal to the minimum', sub: { minLevel: 3 }, event: { level: 3 }, expected: ['email'] },
   { name: 'level: above the minimum', sub: { minLevel: 3 }, event: { level: 4 }, expected: ['email'] },
-  { name: 'level: an event without a level always passes (min 4)', sub: { minLevel: 4 }, event: { level: null, title: 'Security Alert – U.S. Embassy Moscow' }, expected: ['email'] },
+  {
+    name: 'level: an event without a level always passes (min 4)',
+    sub: { minLevel: 4 },
+    event: { level: null, title: 'Security Alert – U.S. Embassy Moscow' },
+    expected: ['email'],
+  },
   { name: 'level: lowered 4→2 reaches min 3 (the previous level counts)', sub: { minLevel: 3 }, event: { level: 2, previousLevel: 4 }, expected: ['email'] },
   { name: 'level: raised 1→2 stays below min 3', sub: { minLevel: 3 }, event: { level: 2, previousLevel: 1 }, expected: [] },
   { name: 'level: lowered 3→1 stays below min 4', sub: { minLevel: 4 }, event: { level: 1, previousLevel: 3 }, expected: [] },
   // keywords
-  { name: 'keywords: in the title, case-insensitive (upper-case keyword)', sub: { keywords: ['CONCERT'] }, event: { title: 'Russia: concert venues targeted' }, expected: ['email'] },
-  { name: 'keywords: in the title, case-insensitive (upper-case text)', sub: { keywords: ['concert'] }, event: { title: 'Russia: CONCERT VENUES TARGETED' }, expected: ['email'] },
+  {
+    name: 'keywords: in the title, case-insensitive (upper-case keyword)',
+    sub: { keywords: ['CONCERT'] },
+    event: { title: 'Russia: concert venues targeted' },
+    expected: ['email'],
+  },
+  {
+    name: 'keywords: in the title, case-insensitive (upper-case text)',
+    sub: { keywords: ['concert'] },
+    event: { title: 'Russia: CONCERT VENUES TARGETED' },
+    expected: ['email'],
+  },
   { name: 'keywords: only in the body (the version’s text)', sub: { keywords: ['wrongful'] }, expected: ['email'] },
   { name: 'keywords: any of them is enough', sub: { keywords: ['strike', 'detention'] }, expected: ['email'] },
-  { name: 'keywords: a keyword matches inside a longer word', sub: { keywords: ['demonstration'] }, event: { body: 'Avoid demonstrations near the embassy.' }, expected: ['email'] },
+  {
+    name: 'keywords: a keyword matches inside a longer word',
+    sub: { keywords: ['demonstration'] },
+    event: { body: 'Avoid demonstrations near the embassy.' },
+    expected: ['email'],
+  },
   { name: 'keywords: non-ASCII letters fold case too', sub: { keywords: ['митинг'] }, event: { title: 'МИТИНГ в Москве' }, expected: ['email'] },
   { name: 'keywords: none of them in title or body', sub: { keywords: ['earthquake', 'volcano'] }, expected: [] },
   // channels and subscriber state
   { name: 'channels: email and sms to a verified phone', sub: { channels: ['email', 'sms'] }, subscriber: verifiedPhone, expected: ['email', 'sms'] },
   { name: 'channels: sms only', sub: { channels: ['sms'] }, subscriber: verifiedPhone, expected: ['sms'] },
-  { name: 'channels: sms to an unverified phone is not sent', sub: { channels: ['email', 'sms'] }, subscriber: { phone: PHONE, phoneVerified: false }, expected: ['email'] },
+  {
+    name: 'channels: sms to an unverified phone is not sent',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: { phone: PHONE, phoneVerified: false },
+    expected: ['email'],
+  },
   { name: 'channels: sms only, unverified phone: nothing', sub: { channels: ['sms'] }, subscriber: { phone: PHONE, phoneVerified: false }, expected: [] },
   { name: 'channels: sms without a phone number: nothing', sub: { channels: ['sms'] }, subscriber: { phone: null, phoneVerified: true }, expected: [] },
-  { name: 'channels: sms stopped (STOP or invalid number), email still goes', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, smsStopped: true }, expected: ['email'] },
-  { name: 'channels: email stopped (bounced), sms still goes', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, emailStopped: true }, expected: ['sms'] },
+  {
+    name: 'channels: sms stopped (STOP or invalid number), email still goes',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: { ...verifiedPhone, smsStopped: true },
+    expected: ['email'],
+  },
+  {
+    name: 'channels: email stopped (bounced), sms still goes',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: { ...verifiedPhone, emailStopped: true },
+    expected: ['sms'],
+  },
   { name: 'channels: email stopped, email only: nothing', subscriber: { emailStopped: true }, expected: [] },
   // SMS by urgency: texts for urgent events only (the default) or for all
-  { name: 'sms: a routine event is not texted to an urgent-only subscriber', sub: { channels: ['email', 'sms'] }, subscriber: verifiedPhone, event: { urgency: 'routine' }, expected: ['email'] },
-  { name: 'sms: a routine event is texted to an "all" subscriber', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, sms: 'all' }, event: { urgency: 'routine' }, expected: ['email', 'sms'] },
-  { name: 'sms: sms-only, urgent-only, routine event: nothing', sub: { channels: ['sms'] }, subscriber: verifiedPhone, event: { urgency: 'routine' }, expected: [] },
-  { name: 'status: unconfirmed (pending) gets nothing', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, status: 'pending' }, expected: [] },
+  {
+    name: 'sms: a routine event is not texted to an urgent-only subscriber',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: verifiedPhone,
+    event: { urgency: 'routine' },
+    expected: ['email'],
+  },
+  {
+    name: 'sms: a routine event is texted to an "all" subscriber',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: { ...verifiedPhone, sms: 'all' },
+    event: { urgency: 'routine' },
+    expected: ['email', 'sms'],
+  },
+  {
+    name: 'sms: sms-only, urgent-only, routine event: nothing',
+    sub: { channels: ['sms'] },
+    subscriber: verifiedPhone,
+    event: { urgency: 'routine' },
+    expected: [],
+  },
+  {
+    name: 'status: unconfirmed (pending) gets nothing',
+    sub: { channels: ['email', 'sms'] },
+    subscriber: { ...verifiedPhone, status: 'pending' },
+    expected: [],
+  },
   { name: 'status: unsubscribed gets nothing', sub: { channels: ['email', 'sms'] }, subscriber: { ...verifiedPhone, status: 'unsubscribed' }, expected: [] },
   // everything at once
   {
@@ -247,7 +305,13 @@ describe('matching rule: SQL fanOut (same table)', () => {
   beforeAll(async () => {
     await t.reset();
     await insertFeeds(t.db);
-    eventIds.push(...(await insertEvents(t.db, resolved.map((c) => c.event), 'case')));
+    eventIds.push(
+      ...(await insertEvents(
+        t.db,
+        resolved.map((c) => c.event),
+        'case',
+      )),
+    );
     for (const [i, c] of resolved.entries()) subscriberIds.push(await createSubscriber(t.db, `case${i}@example.org`, c.sub, c.subscriber));
     created = await fanOut(t.db, eventIds, NOW);
   });
@@ -288,7 +352,12 @@ describe('matching rule: SQL fanOut (same table)', () => {
 
   it('the unique (subscriber, event, channel) constraint refuses a duplicate written by hand', async () => {
     const one = await t.db.selectFrom('deliveries').select(['subscriber_id', 'event_id', 'channel']).limit(1).executeTakeFirstOrThrow();
-    await expect(t.db.insertInto('deliveries').values({ ...one, next_attempt_at: NOW, created_at: NOW }).execute()).rejects.toThrow(/deliveries_once|duplicate key/);
+    await expect(
+      t.db
+        .insertInto('deliveries')
+        .values({ ...one, next_attempt_at: NOW, created_at: NOW })
+        .execute(),
+    ).rejects.toThrow(/deliveries_once|duplicate key/);
   });
 
   it('fanOut of no events does nothing', async () => {
@@ -337,9 +406,18 @@ describe('fan-out at scale: one event to 5,000 subscribers in one statement', ()
     await sql`
       insert into subscribers (email, phone, phone_verified, status, created_at, confirmed_at)
       select 'bulk-' || g || '@example.org',
-             case g % 10 ${caseOf((p) => p.subscriber.phone, (v) => sql`${v}::text`)} end,
-             case g % 10 ${caseOf((p) => p.subscriber.phoneVerified, (v) => sql`${v}::boolean`)} end,
-             case g % 10 ${caseOf((p) => p.subscriber.status, (v) => sql`${v}::text`)} end,
+             case g % 10 ${caseOf(
+               (p) => p.subscriber.phone,
+               (v) => sql`${v}::text`,
+             )} end,
+             case g % 10 ${caseOf(
+               (p) => p.subscriber.phoneVerified,
+               (v) => sql`${v}::boolean`,
+             )} end,
+             case g % 10 ${caseOf(
+               (p) => p.subscriber.status,
+               (v) => sql`${v}::text`,
+             )} end,
              ${NOW}::timestamptz, ${NOW}::timestamptz
       from generate_series(1, ${N}) g`.execute(t.db);
     await sql`
@@ -347,7 +425,10 @@ describe('fan-out at scale: one event to 5,000 subscribers in one statement', ()
       select s.id,
              case g % 10 ${caseOf((p) => p.sub.countries, text)} end,
              case g % 10 ${caseOf((p) => p.sub.feeds, text)} end,
-             case g % 10 ${caseOf((p) => p.sub.minLevel, (v) => sql`${v}::smallint`)} end,
+             case g % 10 ${caseOf(
+               (p) => p.sub.minLevel,
+               (v) => sql`${v}::smallint`,
+             )} end,
              case g % 10 ${caseOf((p) => p.sub.keywords, text)} end,
              case g % 10 ${caseOf((p) => p.sub.channels, text)} end,
              ${NOW}::timestamptz
@@ -363,7 +444,9 @@ describe('fan-out at scale: one event to 5,000 subscribers in one statement', ()
 
     const created = await fanOut(t.db, [eventId!], NOW);
     const fanned = performance.now();
-    console.info(`fan-out to ${N} subscribers (${t.kind}): seed ${Math.round(seeded - started)} ms, fanOut ${Math.round(fanned - seeded)} ms, ${created} deliveries`);
+    console.info(
+      `fan-out to ${N} subscribers (${t.kind}): seed ${Math.round(seeded - started)} ms, fanOut ${Math.round(fanned - seeded)} ms, ${created} deliveries`,
+    );
 
     expect(created).toBe(expectedEmail + expectedSms);
     const counts = await t.db
@@ -384,7 +467,10 @@ describe('fan-out at scale: one event to 5,000 subscribers in one statement', ()
     expect(wrong.rows[0]!.n).toBe(0);
 
     expect(await fanOut(t.db, [eventId!], new Date(NOW.getTime() + 1000))).toBe(0);
-    const total = await t.db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const total = await t.db
+      .selectFrom('deliveries')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(total.n)).toBe(expectedEmail + expectedSms);
   });
 });

@@ -44,7 +44,7 @@ describe('U.S. Embassy Russia alerts (seed case)', () => {
     expect(await listEvents(t.db, {})).toHaveLength(1);
   });
 
-  it('stores each event\'s urgency: the security alert urgent, a later message for U.S. citizens routine', async () => {
+  it("stores each event's urgency: the security alert urgent, a later message for U.S. citizens routine", async () => {
     const url = server.set('/ru/urgency', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
     const feeds = [feedConfig({ id: 'ru', url, source: 'us-embassy', countries: ['RU'] })];
     const deps = pollDeps(t.db, new ManualClock());
@@ -60,7 +60,7 @@ describe('U.S. Embassy Russia alerts (seed case)', () => {
     ]);
   });
 
-  it('a feed\'s urgency override in feeds.yaml wins', async () => {
+  it("a feed's urgency override in feeds.yaml wins", async () => {
     const url = server.set('/ru/override', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
     const feeds = [feedConfig({ id: 'ru', url, source: 'us-embassy', countries: ['RU'], urgency: 'routine' })];
     const deps = pollDeps(t.db, new ManualClock());

@@ -41,10 +41,10 @@ function entityBomb(prefix = ''): string {
     '&lol9;',
   );
 }
-const XXE = V2.replace('<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n').replace(
-  'Security Alert &#8211; U.S. Embassy Moscow (March 7, 2024)',
-  '&xxe;',
-);
+const XXE = V2.replace(
+  '<?xml version="1.0" encoding="UTF-8"?>',
+  '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n',
+).replace('Security Alert &#8211; U.S. Embassy Moscow (March 7, 2024)', '&xxe;');
 /** V2 padded to more than 10,000 bytes (and well compressible). */
 const PADDED_V2 = V2.replace('<channel>', `<channel>\n<!--${' padding'.repeat(1500)} -->`);
 
@@ -67,7 +67,10 @@ beforeEach(async () => {
 const num = (v: unknown): number => Number(v);
 
 async function countRows(table: 'events' | 'advisory_versions'): Promise<number> {
-  const r = await t.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  const r = await t.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
   return num(r.n);
 }
 
@@ -205,7 +208,12 @@ const faults: FaultCase[] = [
   },
   { name: 'HTTP 500', route: () => ({ status: 500, body: 'Internal Server Error', contentType: 'text/plain' }), reason: /^HTTP 500$/, httpStatus: 500 },
   { name: 'HTTP 404', route: () => ({ status: 404, body: 'Not Found', contentType: 'text/plain' }), reason: /^HTTP 404$/, httpStatus: 404 },
-  { name: 'HTTP 503 without Retry-After, with an HTML error page', route: () => ({ status: 503, body: BOT_CHECK, contentType: 'text/html' }), reason: /^HTTP 503$/, httpStatus: 503 },
+  {
+    name: 'HTTP 503 without Retry-After, with an HTML error page',
+    route: () => ({ status: 503, body: BOT_CHECK, contentType: 'text/html' }),
+    reason: /^HTTP 503$/,
+    httpStatus: 503,
+  },
   {
     name: 'HTML bot-check page served as 200 text/html',
     route: () => ({ body: BOT_CHECK, contentType: 'text/html; charset=utf-8' }),
@@ -218,9 +226,19 @@ const faults: FaultCase[] = [
     reason: /HTML page/,
     httpStatus: 200,
   },
-  { name: 'truncated XML (the new document cut in half)', route: () => ({ body: V2.slice(0, Math.floor(V2.length / 2)) }), reason: /not a valid RSS\/Atom document/, httpStatus: 200 },
+  {
+    name: 'truncated XML (the new document cut in half)',
+    route: () => ({ body: V2.slice(0, Math.floor(V2.length / 2)) }),
+    reason: /not a valid RSS\/Atom document/,
+    httpStatus: 200,
+  },
   { name: 'empty 200 body', route: () => ({ body: '' }), reason: /not a valid RSS\/Atom document/, httpStatus: 200 },
-  { name: 'well-formed XML that is not a feed', route: () => ({ body: '<?xml version="1.0"?><error><code>Throttled</code></error>', contentType: 'application/xml' }), reason: /not a valid RSS\/Atom document/, httpStatus: 200 },
+  {
+    name: 'well-formed XML that is not a feed',
+    route: () => ({ body: '<?xml version="1.0"?><error><code>Throttled</code></error>', contentType: 'application/xml' }),
+    reason: /not a valid RSS\/Atom document/,
+    httpStatus: 200,
+  },
   {
     name: 'oversized body with Content-Length (refused before reading)',
     route: () => ({ body: PADDED_V2 }),
@@ -257,7 +275,13 @@ const faults: FaultCase[] = [
   },
   { name: 'external entity (XXE)', route: () => ({ body: XXE }), reason: /entit/i, httpStatus: 200 },
   // settings.http.maxRedirects defaults to 5: the first request and 5 redirects, then stop.
-  { name: 'redirect loop (a route redirecting to itself)', route: (path) => ({ redirectTo: path }), reason: /more than 5 redirects/, httpStatus: 302, requests: 6 },
+  {
+    name: 'redirect loop (a route redirecting to itself)',
+    route: (path) => ({ redirectTo: path }),
+    reason: /more than 5 redirects/,
+    httpStatus: 302,
+    requests: 6,
+  },
   { name: 'redirect to a non-http(s) URL', route: () => ({ redirectTo: 'file:///etc/passwd' }), reason: /redirect to a non-http\(s\) URL/, httpStatus: 302 },
 ];
 
@@ -387,7 +411,13 @@ describe('recovery and first polls', () => {
     server.set(b.path, { body: V1, lastModified: new Date('2024-03-04T14:12:09Z') });
     const out = await pollFeed(b.deps, b.feed, { force: true });
     expect(out.status).toBe('not-modified');
-    expect(await feedRow(b.feed.id)).toMatchObject({ consecutive_failures: 0, not_before: null, last_error: null, last_status: 'not-modified', etag: b.before.feed.etag });
+    expect(await feedRow(b.feed.id)).toMatchObject({
+      consecutive_failures: 0,
+      not_before: null,
+      last_error: null,
+      last_status: 'not-modified',
+      etag: b.before.feed.etag,
+    });
     expect(await countRows('events')).toBe(0);
   });
 
@@ -481,7 +511,9 @@ describe('one failing feed never stops the others', () => {
 
 describe('encodings', () => {
   const latin1Title = 'Demonstration Alert &#8211; Curaçao and Türkiye (March 1, 2024)';
-  const latin1Text = V1.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace(V1_TITLE, latin1Title).replaceAll('Maryino district', 'Maryino district near São Tomé Street');
+  const latin1Text = V1.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    .replace(V1_TITLE, latin1Title)
+    .replaceAll('Maryino district', 'Maryino district near São Tomé Street');
 
   it('an ISO-8859-1 feed served as application/rss+xml without charset keeps its accents', async () => {
     const body = Buffer.from(latin1Text, 'latin1');
@@ -615,8 +647,18 @@ describe('polite requests', () => {
   it('sends the configured User-Agent and the feed’s own headers (which may override it)', async () => {
     const settings = testSettings({ http: { userAgent: 'advisory-alerts-test/9.9 (+mailto:ops@example.org)', timeoutSeconds: 5 } });
     const deps = pollDeps(t.db, new ManualClock(), settings);
-    const plain = feedConfig({ id: 'ua-plain', url: server.set('/ua-plain/feed', { body: V1 }), source: 'us-embassy', headers: { 'X-Feed-Token': 'abc123', 'Accept-Language': 'en-US' } });
-    const custom = feedConfig({ id: 'ua-custom', url: server.set('/ua-custom/feed', { body: V1 }), source: 'us-embassy', headers: { 'User-Agent': 'Mozilla/5.0 (compatible; special-feed)' } });
+    const plain = feedConfig({
+      id: 'ua-plain',
+      url: server.set('/ua-plain/feed', { body: V1 }),
+      source: 'us-embassy',
+      headers: { 'X-Feed-Token': 'abc123', 'Accept-Language': 'en-US' },
+    });
+    const custom = feedConfig({
+      id: 'ua-custom',
+      url: server.set('/ua-custom/feed', { body: V1 }),
+      source: 'us-embassy',
+      headers: { 'User-Agent': 'Mozilla/5.0 (compatible; special-feed)' },
+    });
     await syncFeeds(t.db, [plain, custom]);
     expect((await pollFeed(deps, plain)).status).toBe('ok');
     expect((await pollFeed(deps, custom)).status).toBe('ok');

@@ -41,17 +41,63 @@ async function seed(): Promise<void> {
   await addFeed(db, { id: 'us-embassy-russia', name: 'U.S. Embassy Moscow alerts', source: 'us-embassy' });
 
   // Russia: four governments, four levels. The U.S. went 3 → 4 in March.
-  const us = await addAdvisory(db, 'us-state-dept', 'russia', ['RU'], { level: 3, levelText: 'Level 3: Reconsider Travel', title: 'Russia - Level 3: Reconsider Travel', body: 'Reconsider travel.', link: 'https://travel.state.gov/russia', at: day('2025-06-01') });
+  const us = await addAdvisory(db, 'us-state-dept', 'russia', ['RU'], {
+    level: 3,
+    levelText: 'Level 3: Reconsider Travel',
+    title: 'Russia - Level 3: Reconsider Travel',
+    body: 'Reconsider travel.',
+    link: 'https://travel.state.gov/russia',
+    at: day('2025-06-01'),
+  });
   usRussia = us.advisoryId;
-  await changeAdvisory(db, usRussia, { level: 4, levelText: 'Level 4: Do Not Travel', title: 'Russia - Level 4: Do Not Travel', body: 'Do not travel to Russia.', link: 'https://travel.state.gov/russia', at: day('2026-03-10') });
-  await addAdvisory(db, 'uk-fcdo', 'russia', ['RU'], { level: 3, levelText: 'Advise against all but essential travel', title: 'Russia travel advice', body: 'FCDO advises against all but essential travel.', link: 'https://www.gov.uk/foreign-travel-advice/russia', at: day('2026-01-05') });
-  await addAdvisory(db, 'ca-travel', 'RU', ['RU'], { level: 2, levelText: 'Exercise a high degree of caution', title: 'Russia', link: 'https://travel.gc.ca/destinations/russia', at: day('2026-02-01') }, { event: true });
-  await addAdvisory(db, 'au-smartraveller', 'russia', ['RU'], { level: 1, levelText: 'Exercise normal safety precautions', title: 'Russia', link: 'https://www.smartraveller.gov.au/destinations/europe/russia', at: day('2026-02-02') });
+  await changeAdvisory(db, usRussia, {
+    level: 4,
+    levelText: 'Level 4: Do Not Travel',
+    title: 'Russia - Level 4: Do Not Travel',
+    body: 'Do not travel to Russia.',
+    link: 'https://travel.state.gov/russia',
+    at: day('2026-03-10'),
+  });
+  await addAdvisory(db, 'uk-fcdo', 'russia', ['RU'], {
+    level: 3,
+    levelText: 'Advise against all but essential travel',
+    title: 'Russia travel advice',
+    body: 'FCDO advises against all but essential travel.',
+    link: 'https://www.gov.uk/foreign-travel-advice/russia',
+    at: day('2026-01-05'),
+  });
+  await addAdvisory(
+    db,
+    'ca-travel',
+    'RU',
+    ['RU'],
+    { level: 2, levelText: 'Exercise a high degree of caution', title: 'Russia', link: 'https://travel.gc.ca/destinations/russia', at: day('2026-02-01') },
+    { event: true },
+  );
+  await addAdvisory(db, 'au-smartraveller', 'russia', ['RU'], {
+    level: 1,
+    levelText: 'Exercise normal safety precautions',
+    title: 'Russia',
+    link: 'https://www.smartraveller.gov.au/destinations/europe/russia',
+    at: day('2026-02-02'),
+  });
   // An embassy alert with hostile markup and a javascript: link.
-  await addAdvisory(db, 'us-embassy-russia', 'post-1', ['RU'], { level: null, levelText: 'Security Alert', title: HOSTILE_TITLE, body: HOSTILE_BODY, link: 'javascript:alert(3)', at: day('2026-03-07') }, { event: true });
+  await addAdvisory(
+    db,
+    'us-embassy-russia',
+    'post-1',
+    ['RU'],
+    { level: null, levelText: 'Security Alert', title: HOSTILE_TITLE, body: HOSTILE_BODY, link: 'javascript:alert(3)', at: day('2026-03-07') },
+    { event: true },
+  );
 
   // France: they agree within one level.
-  await addAdvisory(db, 'us-state-dept', 'france', ['FR'], { level: 2, levelText: 'Level 2: Exercise Increased Caution', title: 'France - Level 2', at: day('2026-04-01') });
+  await addAdvisory(db, 'us-state-dept', 'france', ['FR'], {
+    level: 2,
+    levelText: 'Level 2: Exercise Increased Caution',
+    title: 'France - Level 2',
+    at: day('2026-04-01'),
+  });
   await addAdvisory(db, 'uk-fcdo', 'france', ['FR'], { level: 1, title: 'France travel advice', at: day('2026-05-01') });
   // Côte d'Ivoire: for the accent-insensitive filter.
   await addAdvisory(db, 'ca-travel', 'CI', ['CI'], { level: 3, title: "Côte d'Ivoire", at: day('2026-10-01') }, { event: true });
@@ -117,7 +163,12 @@ describe('/countries', () => {
     // The column headers are the sort links, keeping the filter.
     const page = new Page((await get('/countries?q=r&sort=level')).body);
     expect(page.all('a', (a) => Page.attr(a, 'href') === '/countries?q=r&sort=changed')).toHaveLength(1);
-    expect(Page.attr(page.one('th', (th) => Page.attr(th, 'aria-sort') !== undefined), 'aria-sort')).toBe('descending');
+    expect(
+      Page.attr(
+        page.one('th', (th) => Page.attr(th, 'aria-sort') !== undefined),
+        'aria-sort',
+      ),
+    ).toBe('descending');
   });
 
   it('is linked from the subscribe page', async () => {
@@ -133,7 +184,13 @@ describe('/countries/:cc', () => {
     const page = new Page(body);
     expect(Page.text(page.one('h1'))).toBe('Russia: what each government advises');
     const rows = page.all('tbody')[0]!;
-    const us = page.all('td', () => true, page.one('tr', (tr) => page.all('th', (th) => Page.text(th) === 'United States', tr).length === 1, rows)).map(Page.text);
+    const us = page
+      .all(
+        'td',
+        () => true,
+        page.one('tr', (tr) => page.all('th', (th) => Page.text(th) === 'United States', tr).length === 1, rows),
+      )
+      .map(Page.text);
     expect(us).toEqual(['4 — Do not travel', 'Level 4: Do Not Travel', '10 Mar 2026', 'U.S. State Department travel advisories']);
     expect(page.all('a', (a) => Page.attr(a, 'href') === 'https://travel.state.gov/russia', rows)).toHaveLength(1);
 
@@ -170,7 +227,12 @@ describe('/countries/:cc', () => {
     expect(res.headers.get('cache-control')).toBe('private, no-store');
     const page = new Page(body);
     const followForm = page.one('form', (f) => Page.attr(f, 'class') === 'follow');
-    expect(Page.attr(page.one('input', (i) => Page.attr(i, 'name') === 'countries', followForm), 'value')).toBe('RU');
+    expect(
+      Page.attr(
+        page.one('input', (i) => Page.attr(i, 'name') === 'countries', followForm),
+        'value',
+      ),
+    ).toBe('RU');
     const post = await fetch(web.url('/subscribe'), {
       method: 'POST',
       headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
@@ -203,7 +265,12 @@ describe('/countries/:cc', () => {
   });
 
   it('shows a level change at once', async () => {
-    await changeAdvisory(tdb.db, usRussia, { level: 3, levelText: 'Level 3: Reconsider Travel', title: 'Russia - Level 3: Reconsider Travel', at: day('2026-11-29') });
+    await changeAdvisory(tdb.db, usRussia, {
+      level: 3,
+      levelText: 'Level 3: Reconsider Travel',
+      title: 'Russia - Level 3: Reconsider Travel',
+      at: day('2026-11-29'),
+    });
     const page = new Page((await get('/countries')).body);
     expect(page.all('td', () => true, rowOf(page, 'Russia')).map(Page.text)[1]).toBe('3 — Reconsider travel');
     const ru = (await (await fetch(web.url('/api/countries/RU'))).json()) as CountryJson;
@@ -228,7 +295,17 @@ describe('Atom feeds', () => {
     const { res, body } = await get(path);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/atom\+xml/);
-    const doc = xml.parse(body) as { feed: { '@xmlns': string; id: string; title: string; updated: string; link: { '@rel'?: string; '@href': string }[]; author: { name: string }[]; entry?: AtomEntry[] } };
+    const doc = xml.parse(body) as {
+      feed: {
+        '@xmlns': string;
+        id: string;
+        title: string;
+        updated: string;
+        link: { '@rel'?: string; '@href': string }[];
+        author: { name: string }[];
+        entry?: AtomEntry[];
+      };
+    };
     return { body, feed: doc.feed };
   }
 
@@ -288,7 +365,12 @@ describe('JSON API', () => {
     const ru = data.countries.find((c: { country: string }) => c.country === 'RU');
     expect(ru).toMatchObject({ name: 'Russia', highestLevel: 4, lowestLevel: 1, disagree: true, url: web.url('/countries/RU') });
     expect(Object.keys(ru.governments)).toEqual(['United States', 'United Kingdom', 'Canada', 'Australia']);
-    expect(ru.governments['United States']).toMatchObject({ level: 4, levelText: 'Level 4: Do Not Travel', link: 'https://travel.state.gov/russia', feed: 'us-state-dept' });
+    expect(ru.governments['United States']).toMatchObject({
+      level: 4,
+      levelText: 'Level 4: Do Not Travel',
+      link: 'https://travel.state.gov/russia',
+      feed: 'us-state-dept',
+    });
 
     const again = await get('/api/countries', { 'if-none-match': etag });
     expect(again.res.status).toBe(304);
@@ -301,10 +383,16 @@ describe('JSON API', () => {
   });
 
   it('answers a CORS preflight for GET from any origin, and not for the subscription API', async () => {
-    const pre = await fetch(web.url('/api/events'), { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' } });
+    const pre = await fetch(web.url('/api/events'), {
+      method: 'OPTIONS',
+      headers: { origin: 'https://x.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('*');
-    const sub = await fetch(web.url('/api/subscriptions'), { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' } });
+    const sub = await fetch(web.url('/api/subscriptions'), {
+      method: 'OPTIONS',
+      headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' },
+    });
     expect(sub.headers.get('access-control-allow-origin')).toBeNull();
   });
 

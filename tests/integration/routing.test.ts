@@ -26,7 +26,10 @@ beforeEach(async () => {
 const PHONE = '+447911123456';
 
 async function subscriber(prefs: Record<string, unknown>): Promise<number> {
-  const input = parseSubscriber({ email: `t${Math.random().toString(36).slice(2)}@example.org`, phone: PHONE, countries: 'RU', channels: 'email,sms', ...prefs }, new Set());
+  const input = parseSubscriber(
+    { email: `t${Math.random().toString(36).slice(2)}@example.org`, phone: PHONE, countries: 'RU', channels: 'email,sms', ...prefs },
+    new Set(),
+  );
   return (await upsertSubscriber(t.db, input, { confirmed: true, now: new Date('2026-01-01T00:00:00Z') })).id;
 }
 
@@ -34,11 +37,23 @@ async function route(prefs: Record<string, unknown>, event: TestEvent, defaultTi
   const id = await subscriber(prefs);
   const eventId = await insertEvent(t.db, event);
   await fanOut(t.db, [eventId], event.at, { defaultTimezone });
-  const rows = await t.db.selectFrom('deliveries').select(['channel', 'status', 'next_attempt_at']).where('subscriber_id', '=', id).orderBy('channel').execute();
+  const rows = await t.db
+    .selectFrom('deliveries')
+    .select(['channel', 'status', 'next_attempt_at'])
+    .where('subscriber_id', '=', id)
+    .orderBy('channel')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.channel, { status: r.status, due: r.next_attempt_at.toISOString() }]));
 }
 
-const urgent = (at: string, extra: Partial<TestEvent> = {}): TestEvent => ({ at: new Date(at), kind: 'level-raised', level: 3, previousLevel: 2, urgency: 'urgent', ...extra });
+const urgent = (at: string, extra: Partial<TestEvent> = {}): TestEvent => ({
+  at: new Date(at),
+  kind: 'level-raised',
+  level: 3,
+  previousLevel: 2,
+  urgency: 'urgent',
+  ...extra,
+});
 
 describe('routing by urgency and preferences', () => {
   it('urgent: at once by email and SMS, whatever the email frequency', async () => {
@@ -64,13 +79,38 @@ describe('routing by urgency and preferences', () => {
 describe('quiet hours hold texts until they end', () => {
   it.each<[string, Record<string, unknown>, string, string, string?]>([
     // [case, preferences, event time (UTC), expected SMS due time (UTC), default zone]
-    ['across midnight, late evening: due at the end tomorrow', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-01-15T22:30:00Z', '2026-01-16T06:00:00.000Z'],
-    ['across midnight, early morning: due at the end today', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-01-16T05:00:00Z', '2026-01-16T06:00:00.000Z'],
-    ['at the first minute of the quiet hours: held', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-01-15T21:00:00Z', '2026-01-16T06:00:00.000Z'],
+    [
+      'across midnight, late evening: due at the end tomorrow',
+      { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' },
+      '2026-01-15T22:30:00Z',
+      '2026-01-16T06:00:00.000Z',
+    ],
+    [
+      'across midnight, early morning: due at the end today',
+      { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' },
+      '2026-01-16T05:00:00Z',
+      '2026-01-16T06:00:00.000Z',
+    ],
+    [
+      'at the first minute of the quiet hours: held',
+      { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' },
+      '2026-01-15T21:00:00Z',
+      '2026-01-16T06:00:00.000Z',
+    ],
     ['at the minute they end: sent', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-01-16T06:00:00Z', '2026-01-16T06:00:00.000Z'],
     ['outside the quiet hours: at once', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-01-15T12:00:00Z', '2026-01-15T12:00:00.000Z'],
-    ['spring forward (Berlin, 29 March): 07:00 CEST is 05:00 UTC', { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' }, '2026-03-28T22:00:00Z', '2026-03-29T05:00:00.000Z'],
-    ['fall back (New York, 1 November): 07:00 EST is 12:00 UTC', { quietHours: '22:00-07:00', timezone: 'America/New_York' }, '2026-11-01T03:00:00Z', '2026-11-01T12:00:00.000Z'],
+    [
+      'spring forward (Berlin, 29 March): 07:00 CEST is 05:00 UTC',
+      { quietHours: '22:00-07:00', timezone: 'Europe/Berlin' },
+      '2026-03-28T22:00:00Z',
+      '2026-03-29T05:00:00.000Z',
+    ],
+    [
+      'fall back (New York, 1 November): 07:00 EST is 12:00 UTC',
+      { quietHours: '22:00-07:00', timezone: 'America/New_York' },
+      '2026-11-01T03:00:00Z',
+      '2026-11-01T12:00:00.000Z',
+    ],
     ['a same-day window (Tokyo lunch)', { quietHours: '13:00-15:00', timezone: 'Asia/Tokyo' }, '2026-01-15T04:30:00Z', '2026-01-15T06:00:00.000Z'],
     ['a same-day window, after it', { quietHours: '13:00-15:00', timezone: 'Asia/Tokyo' }, '2026-01-15T06:30:00Z', '2026-01-15T06:30:00.000Z'],
     ['no zone of their own: the service default', { quietHours: '22:00-07:00' }, '2026-01-15T14:00:00Z', '2026-01-15T22:00:00.000Z', 'Asia/Tokyo'],

@@ -99,7 +99,9 @@ describe('start: stopping and failing', { timeout: 240_000 }, () => {
       // Before the fix it logged the error and lived on for good (runCli fails after 90 s).
       const r = await runCli(['start'], environment(port), 90_000);
       expect(r.code).toBe(1);
-      expect(r.stderr.trimEnd().split('\n'), r.stderr).toEqual([`error: port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process`]);
+      expect(r.stderr.trimEnd().split('\n'), r.stderr).toEqual([
+        `error: port ${port} is already in use (another service, or an earlier start still running?); set PORT or stop the other process`,
+      ]);
     } finally {
       blocker.close();
     }

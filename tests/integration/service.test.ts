@@ -92,7 +92,7 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     expect(await ready.json()).toMatchObject({ status: 'ready' });
   });
 
-  it('records an event from a scheduled poll, and a CLI command reaches the running service\'s database', async () => {
+  it("records an event from a scheduled poll, and a CLI command reaches the running service's database", async () => {
     if (kind === 'pglite') {
       const lock = JSON.parse(readFileSync(path.join(dataDir, 'pglite.lock'), 'utf8')) as { pid: number; role: string };
       expect(lock).toEqual({ pid: service.pid, role: 'service' });
@@ -177,7 +177,9 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     expect(Date.now() - sent).toBeLessThan(15_000);
     expect(service.find((l) => l.msg === 'signal received')).toEqual([expect.objectContaining({ signal: 'SIGTERM' })]);
     expect(service.find((l) => l.msg === 'stopped')).toHaveLength(1);
-    expect(service.find((l) => typeof l.level === 'number' && l.level >= 50 && l.msg !== 'feeds.yaml refused on reload; the previous configuration stays in force')).toEqual([]);
+    expect(
+      service.find((l) => typeof l.level === 'number' && l.level >= 50 && l.msg !== 'feeds.yaml refused on reload; the previous configuration stays in force'),
+    ).toEqual([]);
     if (kind === 'pglite') {
       // The embedded database was closed cleanly: lock and socket gone.
       expect(existsSync(path.join(dataDir, 'pglite.lock'))).toBe(false);

@@ -73,7 +73,12 @@ let twilio: TwilioServer;
 let root: string;
 let clock: ManualClock;
 beforeAll(async () => {
-  [t, feeds, smtp, twilio] = await Promise.all([openTestDatabase(), startFeedServer(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN, { now: () => clock.now() })]);
+  [t, feeds, smtp, twilio] = await Promise.all([
+    openTestDatabase(),
+    startFeedServer(),
+    startSmtpServer(),
+    startTwilioServer(ACCOUNT_SID, AUTH_TOKEN, { now: () => clock.now() }),
+  ]);
   root = mkdtempSync(path.join(tmpdir(), 'aa-de-jp-'));
 });
 afterAll(async () => {
@@ -181,7 +186,13 @@ describe('Germany (de-aa) through poll', () => {
     expect([versions.previous?.level_text, versions.version.level_text]).toEqual(['Teilreisewarnung', 'Reisewarnung']);
 
     // The same day again, now in milliseconds: the same instants, nothing new.
-    expect(await poll(c, 'de-aa', germanDay(DE_0430, { RU: ['warning'], QA: [], TH: ['partialWarning', 'situationPartWarning'], XK: ['partialWarning'] }, { milliseconds: true }))).toMatchObject({
+    expect(
+      await poll(
+        c,
+        'de-aa',
+        germanDay(DE_0430, { RU: ['warning'], QA: [], TH: ['partialWarning', 'situationPartWarning'], XK: ['partialWarning'] }, { milliseconds: true }),
+      ),
+    ).toMatchObject({
       status: 'ok',
       events: 0,
     });
@@ -226,7 +237,9 @@ describe('Japan (jp-mofa) through poll and delivery', () => {
     expect((await listAdvisories(t.db, { country: 'IR' })).map((a) => [a.feedId, a.level])).toEqual([['jp-mofa', 4]]);
     expect((await listAdvisories(t.db, {})).some((a) => a.title === '大統領就任式典(1/17)開催に関する注意喚起')).toBe(false);
     // Polled again, later, with the January notice gone too: nothing.
-    expect(await poll(c, 'jp-mofa', laterList(februaryList({ keepJanuaryNotice: false }), { drop: ['2026T007', '2026T005'], lastModified: '2026/02/21 08:00:00' }))).toMatchObject({
+    expect(
+      await poll(c, 'jp-mofa', laterList(februaryList({ keepJanuaryNotice: false }), { drop: ['2026T007', '2026T005'], lastModified: '2026/02/21 08:00:00' })),
+    ).toMatchObject({
       status: 'ok',
       events: 0,
       removed: 0,
@@ -234,7 +247,10 @@ describe('Japan (jp-mofa) through poll and delivery', () => {
 
     await c.drain();
     const subjects = smtp.messages.map((m) => m.subject).sort();
-    expect(subjects).toEqual(['Japan (MOFA): Qatar — Level 3 — 不要不急の渡航は止めてください (raised from 2)', 'Japan (MOFA): Qatar, Bahrain, Kuwait — 湾岸地域の空域閉鎖に関する注意喚起']);
+    expect(subjects).toEqual([
+      'Japan (MOFA): Qatar — Level 3 — 不要不急の渡航は止めてください (raised from 2)',
+      'Japan (MOFA): Qatar, Bahrain, Kuwait — 湾岸地域の空域閉鎖に関する注意喚起',
+    ]);
     const raise = smtp.messages.find((m) => m.subject.includes('raised'))!;
     expect(raise.text).toContain('●中東地域の情勢の更なる緊迫化を受け、カタール全土の危険レベルを2（不要不急の渡航は止めてください）に引き上げます。');
     expect(raise.html).toContain('カタールの危険情報【危険レベル引上げ】');
@@ -281,7 +297,12 @@ describe('Germany and Japan beside the other governments', () => {
     expect(advisories.code, advisories.stderr).toBe(0);
     const rows = JSON.parse(advisories.stdout) as Record<string, unknown>[];
     // Japan's consular e-mails about Qatar are listed too, as alerts without a level.
-    expect(rows.filter((a) => a.level === null).map((a) => [a.feed, a.government, a.title]).sort()).toEqual([
+    expect(
+      rows
+        .filter((a) => a.level === null)
+        .map((a) => [a.feed, a.government, a.title])
+        .sort(),
+    ).toEqual([
       ['jp-mofa', 'Japan', '中東情勢に関する注意喚起について'],
       ['jp-mofa', 'Japan', '最近のイラン情勢に端を発した中東情勢の緊迫化の可能性'],
     ]);

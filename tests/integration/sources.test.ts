@@ -184,7 +184,11 @@ describe('UK FCDO Russia Atom (uk-fcdo)', () => {
     }
     expect(await listEvents(t.db, {})).toEqual([]);
     const stored = await t.db.selectFrom('advisories').select(['guid', 'published_at', 'level']).executeTakeFirstOrThrow();
-    expect(stored).toEqual({ guid: 'tag:www.gov.uk,2005:/travel-advice/russia/2024-03-01T08:00:00+00:00', published_at: new Date('2024-03-01T08:00:00Z'), level: 4 });
+    expect(stored).toEqual({
+      guid: 'tag:www.gov.uk,2005:/travel-advice/russia/2024-03-01T08:00:00+00:00',
+      published_at: new Date('2024-03-01T08:00:00Z'),
+      level: 4,
+    });
   });
 });
 
@@ -200,18 +204,30 @@ describe('Smartraveller (au-smartraveller, constructed feed)', () => {
     expect(await syncAndPoll(deps, feeds, 'au-smartraveller')).toMatchObject({ status: 'ok', new: 0, updated: 1, unchanged: 4, events: 1 });
     const events = await listEvents(t.db, {});
     expect(events).toEqual([
-      expect.objectContaining({ kind: 'level-raised', feed: 'au-smartraveller', government: 'Australia', country: 'IL', level: 4, previousLevel: 3, title: 'Israel and the Palestinian Territories' }),
+      expect.objectContaining({
+        kind: 'level-raised',
+        feed: 'au-smartraveller',
+        government: 'Australia',
+        country: 'IL',
+        level: 4,
+        previousLevel: 3,
+        title: 'Israel and the Palestinian Territories',
+      }),
     ]);
   });
 });
 
 // ---------------------------------------------------------------- U.S. State Department
 
-const LEVEL_PHRASE = /(<description><!\[CDATA\[\s*)<p>((?:Do|Reconsider|Exercise)(?: |&nbsp;)(?:not(?: |&nbsp;)travel|travel|increased(?: |&nbsp;)caution|normal(?: |&nbsp;)precautions))(?: |&nbsp;)+(to|in)\b/i;
+const LEVEL_PHRASE =
+  /(<description><!\[CDATA\[\s*)<p>((?:Do|Reconsider|Exercise)(?: |&nbsp;)(?:not(?: |&nbsp;)travel|travel|increased(?: |&nbsp;)caution|normal(?: |&nbsp;)precautions))(?: |&nbsp;)+(to|in)\b/i;
 
 /** A fake but unique three-letter code per destination, derived from its name (not from the profile's mapping). */
 function fakeIso3(destination: string, used: Set<string>): string {
-  const letters = destination.toLowerCase().replace(/&#\d+;/g, '').replace(/[^a-z]/g, '');
+  const letters = destination
+    .toLowerCase()
+    .replace(/&#\d+;/g, '')
+    .replace(/[^a-z]/g, '');
   for (let i = 2; i < letters.length; i++) {
     const code = `${letters[0]}${letters[1]}${letters[i]}`;
     if (!used.has(code)) {
@@ -252,7 +268,10 @@ function newerStateDeptFormat(xml: string): { xml: string; glued: number } {
     });
     return `<item>${next}</item>`;
   });
-  out = out.replace('</description>\n<item>', '</description>\n<pubDate>Wed, 07 Oct 2026 21:02:01 GMT</pubDate>\n<dc:date>2026-10-07T21:02:01Z</dc:date>\n<item>');
+  out = out.replace(
+    '</description>\n<item>',
+    '</description>\n<pubDate>Wed, 07 Oct 2026 21:02:01 GMT</pubDate>\n<dc:date>2026-10-07T21:02:01Z</dc:date>\n<item>',
+  );
   // Quotes and indentation, outside CDATA only.
   let inCdata = false;
   let inItem = false;
@@ -285,12 +304,16 @@ describe('U.S. State Department (us-state-dept): the switch to the newer format'
     expect(items).toHaveLength(210);
     const guids = items.map((b) => /<guid>([^<]*)<\/guid>/.exec(b)?.[1]);
     for (const b of items) {
-      expect(b).toMatch(/<link>https:\/\/travel\.state\.gov\/content\/tsg_aem\/us\/en\/home\/international-travel\/travel-advisories\/destination\.[a-z]{3}\.html<\/link>/);
+      expect(b).toMatch(
+        /<link>https:\/\/travel\.state\.gov\/content\/tsg_aem\/us\/en\/home\/international-travel\/travel-advisories\/destination\.[a-z]{3}\.html<\/link>/,
+      );
       expect(b).toMatch(/<dc:identifier>[^\n<]/);
     }
     expect(new Set(guids).size).toBe(210);
     expect(newer).not.toContain('<link>http://travel.state.gov/content/travel/en/traveladvisories/traveladvisories/');
-    expect(newer.startsWith('<?xml version="1.0" encoding="utf-8"?>\n<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">\n  <channel>\n')).toBe(true);
+    expect(newer.startsWith('<?xml version="1.0" encoding="utf-8"?>\n<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">\n  <channel>\n')).toBe(
+      true,
+    );
     expect(newer).toContain('\n    <pubDate>Wed, 07 Oct 2026 21:02:01 GMT</pubDate>\n    <dc:date>');
     expect(newer).toContain('<category domain="Country-Tag">RS</category>');
     expect(newer).toContain('\n      <category domain="Keyword">advisory</category>\n      <dc:identifier>RS,advisory</dc:identifier>\n');
@@ -307,7 +330,11 @@ describe('U.S. State Department (us-state-dept): the switch to the newer format'
     expect(await syncAndPoll(deps, feeds, 'us-state-dept')).toMatchObject({ status: 'ok', new: 0, updated: 0, removed: 0, unchanged: 210, events: 0 });
     expect(await listEvents(t.db, {})).toEqual([]);
     // The moved links are stored silently; the advisory is the same one.
-    const russia = await t.db.selectFrom('advisories').select(['id', 'link', 'guid', 'level', 'countries']).where('key', '=', 'iso:RU').executeTakeFirstOrThrow();
+    const russia = await t.db
+      .selectFrom('advisories')
+      .select(['id', 'link', 'guid', 'level', 'countries'])
+      .where('key', '=', 'iso:RU')
+      .executeTakeFirstOrThrow();
     expect(russia.link).toMatch(/^https:\/\/travel\.state\.gov\/content\/tsg_aem\/.*\/destination\.[a-z]{3}\.html$/);
     expect(russia).toMatchObject({ level: 4, countries: ['RU'] });
     expect(await t.db.selectFrom('advisory_versions').select('id').where('advisory_id', '=', russia.id).execute()).toHaveLength(1);
@@ -329,10 +356,31 @@ function stateDeptSubset(xml: string, tags: string[]): string {
 describe('governments side by side', () => {
   it('Russia from four governments: one row per feed, the highest level, who says so, and the disagreement (also through the CLI)', async () => {
     const feeds: FeedConfig[] = [
-      feedConfig({ id: 'uk-fcdo-russia', name: 'UK FCDO — Russia travel advice', url: server.set('/uk/russia.atom', { body: FCDO_V1, contentType: ATOM_TYPE }), source: 'uk-fcdo', countries: ['RU'] }),
-      feedConfig({ id: 'us-state-dept', name: 'U.S. State Department travel advisories', url: server.set('/us/TAsTWs.xml', { body: stateDeptSubset(STATE_DEPT_2021, ['RS', 'KS', 'IS', 'TH', 'IZ']) }), source: 'us-state-dept' }),
-      feedConfig({ id: 'ca-travel', name: 'Government of Canada travel advisories', url: server.set('/ca/index-alpha-eng.json', { body: CANADA_OCTOBER, contentType: JSON_TYPE }), source: 'ca-travel' }),
-      feedConfig({ id: 'au-smartraveller', name: 'Australia Smartraveller destinations', url: server.set('/au/index.rss', { body: SMARTRAVELLER_V1 }), source: 'au-smartraveller' }),
+      feedConfig({
+        id: 'uk-fcdo-russia',
+        name: 'UK FCDO — Russia travel advice',
+        url: server.set('/uk/russia.atom', { body: FCDO_V1, contentType: ATOM_TYPE }),
+        source: 'uk-fcdo',
+        countries: ['RU'],
+      }),
+      feedConfig({
+        id: 'us-state-dept',
+        name: 'U.S. State Department travel advisories',
+        url: server.set('/us/TAsTWs.xml', { body: stateDeptSubset(STATE_DEPT_2021, ['RS', 'KS', 'IS', 'TH', 'IZ']) }),
+        source: 'us-state-dept',
+      }),
+      feedConfig({
+        id: 'ca-travel',
+        name: 'Government of Canada travel advisories',
+        url: server.set('/ca/index-alpha-eng.json', { body: CANADA_OCTOBER, contentType: JSON_TYPE }),
+        source: 'ca-travel',
+      }),
+      feedConfig({
+        id: 'au-smartraveller',
+        name: 'Australia Smartraveller destinations',
+        url: server.set('/au/index.rss', { body: SMARTRAVELLER_V1 }),
+        source: 'au-smartraveller',
+      }),
     ];
     const deps = pollDeps(t.db, new ManualClock());
     for (const f of feeds) expect(await syncAndPoll(deps, feeds, f.id)).toMatchObject({ status: 'ok', baseline: true });
@@ -364,7 +412,12 @@ describe('governments side by side', () => {
     expect(kr).toMatchObject({ highestLevel: 2, lowestLevel: 1 });
     expect(kr.highestFeeds.map((f) => f.feedId)).toEqual(['us-state-dept']);
     // Israel: Smartraveller 3, the State Department 3 (Israel, The West Bank and Gaza).
-    expect(byCountry.get('IL')!.levels.map((l) => [l.feedId, l.level])).toEqual(expect.arrayContaining([['au-smartraveller', 3], ['us-state-dept', 3]]));
+    expect(byCountry.get('IL')!.levels.map((l) => [l.feedId, l.level])).toEqual(
+      expect.arrayContaining([
+        ['au-smartraveller', 3],
+        ['us-state-dept', 3],
+      ]),
+    );
 
     // The CLI's listings of this very database.
     const configDir = path.join(work, 'config');
@@ -372,11 +425,17 @@ describe('governments side by side', () => {
     writeFileSync(
       path.join(configDir, 'feeds.yaml'),
       `feeds:\n${feeds
-        .map((f) => `  - id: ${f.id}\n    name: ${JSON.stringify(f.name)}\n    url: ${f.url}\n    source: ${f.source}\n${f.countries.length ? `    countries: [${f.countries.join(', ')}]\n` : ''}`)
+        .map(
+          (f) =>
+            `  - id: ${f.id}\n    name: ${JSON.stringify(f.name)}\n    url: ${f.url}\n    source: ${f.source}\n${f.countries.length ? `    countries: [${f.countries.join(', ')}]\n` : ''}`,
+        )
         .join('')}`,
     );
     const env = { CONFIG_DIR: configDir, ...t.cliEnv };
-    const [countriesR, advisoriesR] = await Promise.all([cli(['countries', 'list', '--json'], env), cli(['advisories', 'list', '--country', 'RU', '--json'], env)]);
+    const [countriesR, advisoriesR] = await Promise.all([
+      cli(['countries', 'list', '--json'], env),
+      cli(['advisories', 'list', '--country', 'RU', '--json'], env),
+    ]);
 
     const countries = jsonArray(countriesR);
     expect(countries).toHaveLength(summaries.length);

@@ -80,7 +80,14 @@ function postJson(path: string, body: unknown, app: WebApp = web): Promise<Respo
 
 async function counts() {
   const n = async (table: 'subscribers' | 'subscriptions' | 'subscriber_tokens' | 'phone_verifications' | 'deliveries') =>
-    Number((await t.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await t.db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return {
     subscribers: await n('subscribers'),
     subscriptions: await n('subscriptions'),
@@ -307,7 +314,18 @@ describe('POST /api/subscriptions: double opt-in', SLOW, () => {
     // Saving a number on the manage page texts a code.
     const jar = new CookieJar();
     const { csrf } = await getPage(`/manage/${manageToken(id)}`, jar);
-    const saved = await postForm(`/manage/${manageToken(id)}`, form([['_csrf', csrf], ['email', 'cy@example.com'], ['countries', 'RU'], ['minLevel', '1'], ['phone', OTHER_PHONE], ['sms', '1']]), jar);
+    const saved = await postForm(
+      `/manage/${manageToken(id)}`,
+      form([
+        ['_csrf', csrf],
+        ['email', 'cy@example.com'],
+        ['countries', 'RU'],
+        ['minLevel', '1'],
+        ['phone', OTHER_PHONE],
+        ['sms', '1'],
+      ]),
+      jar,
+    );
     expect(saved.status).toBe(200);
     expect(await saved.text()).toContain(`We texted a code to ${OTHER_PHONE}`);
     const code = await codeFor(OTHER_PHONE);
@@ -346,7 +364,11 @@ describe('bad input: a clear 4xx and nothing stored', SLOW, () => {
 
   it('malformed JSON → 400; a JSON array → 400', async () => {
     const before = await counts();
-    const r = await fetch(web.url('/api/subscriptions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email": "dee@example.com", "countries": [' });
+    const r = await fetch(web.url('/api/subscriptions'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"email": "dee@example.com", "countries": [',
+    });
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error: string }).error).toMatch(/malformed JSON/);
     const arr = await postJson('/api/subscriptions', [{ email: 'dee@example.com', countries: ['RU'] }]);
@@ -367,10 +389,18 @@ describe('bad input: a clear 4xx and nothing stored', SLOW, () => {
 
   it('a wrong content type → 415, for XML and for plain text', async () => {
     const before = await counts();
-    const xml = await fetch(web.url('/api/subscriptions'), { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<email>dee@example.com</email>' });
+    const xml = await fetch(web.url('/api/subscriptions'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml' },
+      body: '<email>dee@example.com</email>',
+    });
     expect(xml.status).toBe(415);
     expect(((await xml.json()) as { error: string }).error).toMatch(/content type/);
-    const text = await fetch(web.url('/api/subscriptions'), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ email: 'dee@example.com', countries: ['RU'] }) });
+    const text = await fetch(web.url('/api/subscriptions'), {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ email: 'dee@example.com', countries: ['RU'] }),
+    });
     expect(text.status).toBe(415);
     expect(await counts()).toEqual(before);
   });
@@ -482,7 +512,16 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     expect(jar.get('_csrf')).toBeDefined();
     const r = await postForm(
       '/subscribe',
-      form([['_csrf', csrf], ['email', 'kim@example.com'], ['countries', 'RU'], ['countries', 'UA'], ['minLevel', '3'], ['keywords', ''], ['phone', '+44 7911 123456'], ['sms', '1']]),
+      form([
+        ['_csrf', csrf],
+        ['email', 'kim@example.com'],
+        ['countries', 'RU'],
+        ['countries', 'UA'],
+        ['minLevel', '3'],
+        ['keywords', ''],
+        ['phone', '+44 7911 123456'],
+        ['sms', '1'],
+      ]),
       jar,
     );
     expect(r.status).toBe(202);
@@ -498,7 +537,17 @@ describe('the subscribe form without JavaScript', SLOW, () => {
   it('a phone number typed without ticking "also by text message" is kept, not dropped', async () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
-    const r = await postForm('/subscribe', form([['_csrf', csrf], ['email', 'noa@example.com'], ['countries', 'RU'], ['minLevel', '1'], ['phone', '+44 7911 123456']]), jar);
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'noa@example.com'],
+        ['countries', 'RU'],
+        ['minLevel', '1'],
+        ['phone', '+44 7911 123456'],
+      ]),
+      jar,
+    );
     expect(r.status).toBe(202);
     expect(await subscriptionOf('noa@example.com')).toMatchObject({ countries: ['RU'], channels: ['email', 'sms'] });
     expect((await fetch(confirmLinkOf(await mailTo('noa@example.com')))).status).toBe(200);
@@ -525,14 +574,30 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
     const before = await counts();
-    const r = await postForm('/subscribe', form([['_csrf', csrf], ['email', 'mo@'], ['countries', 'RU'], ['minLevel', '2']]), jar);
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'mo@'],
+        ['countries', 'RU'],
+        ['minLevel', '2'],
+      ]),
+      jar,
+    );
     expect(r.status).toBe(400);
     const html = await r.text();
     expect(html).toMatch(/<div class="error" role="alert">email: /);
     expect(html).toContain('value="mo@"');
     expect(html).toContain('<option value="RU" selected>');
     expect(html).toMatch(/value="2" checked/);
-    const noCountry = await postForm('/subscribe', form([['_csrf', csrfTokenOf(html)], ['email', 'mo@example.com']]), jar);
+    const noCountry = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrfTokenOf(html)],
+        ['email', 'mo@example.com'],
+      ]),
+      jar,
+    );
     expect(noCountry.status).toBe(400);
     expect(await noCountry.text()).toContain('countries: choose at least one destination');
     expect(await counts()).toEqual(before);
@@ -570,11 +635,27 @@ describe('GET/POST /manage/:token', SLOW, () => {
     let { csrf } = await getPage(path, jar);
 
     // No CSRF token → 403, nothing changes.
-    const forged = await postForm(path, form([['email', 'oli@example.com'], ['countries', 'RU']]), jar);
+    const forged = await postForm(
+      path,
+      form([
+        ['email', 'oli@example.com'],
+        ['countries', 'RU'],
+      ]),
+      jar,
+    );
     expect(forged.status).toBe(403);
     expect(await subscriptionOf('oli@example.com')).toMatchObject({ countries: ['FR', 'RU'], min_level: 1 });
 
-    const fewer = await postForm(path, form([['_csrf', csrf], ['email', 'oli@example.com'], ['countries', 'RU'], ['minLevel', '3']]), jar);
+    const fewer = await postForm(
+      path,
+      form([
+        ['_csrf', csrf],
+        ['email', 'oli@example.com'],
+        ['countries', 'RU'],
+        ['minLevel', '3'],
+      ]),
+      jar,
+    );
     expect(fewer.status).toBe(200);
     const fewerHtml = await fewer.text();
     expect(fewerHtml).toContain('Your changes are saved.');
@@ -583,7 +664,17 @@ describe('GET/POST /manage/:token', SLOW, () => {
     expect((await counts()).tokens).toBe(0);
 
     csrf = csrfTokenOf(fewerHtml);
-    const more = await postForm(path, form([['_csrf', csrf], ['email', 'oli@example.com'], ['countries', 'RU'], ['countries', 'DE'], ['minLevel', '3']]), jar);
+    const more = await postForm(
+      path,
+      form([
+        ['_csrf', csrf],
+        ['email', 'oli@example.com'],
+        ['countries', 'RU'],
+        ['countries', 'DE'],
+        ['minLevel', '3'],
+      ]),
+      jar,
+    );
     expect(more.status).toBe(200);
     const moreHtml = await more.text();
     expect(moreHtml).toContain('Your changes are saved.');
@@ -605,12 +696,19 @@ describe('GET/POST /unsubscribe/:token', SLOW, () => {
     expect(html).toContain(`<form method="post" action="${path}">`);
     expect(await subscriber('pat@example.com')).toMatchObject({ status: 'confirmed' });
 
-    const r = await fetch(web.url(path), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    const r = await fetch(web.url(path), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(r.status).toBe(200);
     expect(await subscriber('pat@example.com')).toMatchObject({ status: 'unsubscribed' });
     expect((await subscriber('pat@example.com'))!.unsubscribed_at).not.toBeNull();
     // Again: still fine, still unsubscribed.
-    expect((await fetch(web.url(path), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })).status).toBe(200);
+    expect(
+      (await fetch(web.url(path), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' }))
+        .status,
+    ).toBe(200);
     const after = await fetch(web.url(path));
     expect(await after.text()).toContain('You are unsubscribed');
   });
@@ -630,7 +728,11 @@ describe('GET/POST /unsubscribe/:token', SLOW, () => {
     const forged = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
     for (const bad of [forged, manageToken(id), unsubscribeToken(id + 1000)]) {
       expect((await fetch(web.url(`/unsubscribe/${bad}`))).status, bad).toBe(404);
-      const r = await fetch(web.url(`/unsubscribe/${bad}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+      const r = await fetch(web.url(`/unsubscribe/${bad}`), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+      });
       expect(r.status, bad).toBe(404);
     }
     expect(await subscriber('ray@example.com')).toMatchObject({ status: 'confirmed' });
@@ -642,7 +744,11 @@ describe('POST /webhooks/twilio (inbound SMS)', SLOW, () => {
     const params = { From: from, To: TWILIO_FROM, Body: body, MessageSid: `SM${randomBytes(16).toString('hex')}`, AccountSid: ACCOUNT_SID, NumMedia: '0' };
     const url = `${web.config.publicBaseUrl}/webhooks/twilio`;
     const signature = twilioLib.getExpectedTwilioSignature(AUTH_TOKEN, url, params);
-    return fetch(web.url('/webhooks/twilio'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, body: form(params) });
+    return fetch(web.url('/webhooks/twilio'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      body: form(params),
+    });
   }
 
   async function smsStopped(email: string): Promise<boolean> {
@@ -771,7 +877,10 @@ describe('operations: health, readiness, metrics, admin', SLOW, () => {
     expect(r.headers.get('cache-control')).toBe('no-store');
     const html = await r.text();
     expect(html).toContain('<h2>Feeds</h2>');
-    const polledAt = clock.now().toISOString().replace(/\.\d+Z$/, 'Z');
+    const polledAt = clock
+      .now()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z');
     expect(html).toContain(`<tr><td>us-embassy-russia</td><td>${polledAt}</td><td>ok</td><td>0</td>`);
     expect(html).toContain('<h2>Recent events</h2>');
     expect(html).toContain('Security Alert – U.S. Embassy Moscow (March 7, 2024)');
@@ -789,7 +898,11 @@ describe('no page reveals whether an address is subscribed', SLOW, () => {
     await mailTo('pending@example.com');
     await confirmedSubscriber('known@example.com');
     const goneId = await confirmedSubscriber('gone@example.com');
-    await fetch(web.url(`/unsubscribe/${unsubscribeToken(goneId)}`), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    await fetch(web.url(`/unsubscribe/${unsubscribeToken(goneId)}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
     expect(await subscriber('gone@example.com')).toMatchObject({ status: 'unsubscribed' });
 
     const answers: { status: number; type: string | null; body: string }[] = [];

@@ -111,7 +111,12 @@ beforeAll(async () => {
     countries: [FR]
 `,
   );
-  config = loadConfig({ CONFIG_DIR: configDir, DATA_DIR: path.join(root, 'data'), SECURITY_TEAM_WEBHOOK_SECRET: SECRET, APP_SECRET: 'webhook-test-secret-0123456789' });
+  config = loadConfig({
+    CONFIG_DIR: configDir,
+    DATA_DIR: path.join(root, 'data'),
+    SECURITY_TEAM_WEBHOOK_SECRET: SECRET,
+    APP_SECRET: 'webhook-test-secret-0123456789',
+  });
   await syncWebhooks(tdb.db, config.webhooks);
 });
 
@@ -125,8 +130,20 @@ describe('outgoing webhooks', () => {
   it('signs, retries 500s and a timeout, and delivers once per endpoint and event', async () => {
     const db = tdb.db;
     await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
-    const { advisoryId } = await addAdvisory(db, 'us-state-dept', 'russia', ['RU'], { level: 3, levelText: 'Level 3: Reconsider Travel', title: 'Russia - Level 3', at: new Date('2026-01-01T00:00:00Z') });
-    const eventId = await changeAdvisory(db, advisoryId, { level: 4, levelText: 'Level 4: Do Not Travel', title: 'Russia - Level 4: Do Not Travel <b>now</b>', body: 'Do not travel.', link: 'https://travel.state.gov/russia', at: new Date() });
+    const { advisoryId } = await addAdvisory(db, 'us-state-dept', 'russia', ['RU'], {
+      level: 3,
+      levelText: 'Level 3: Reconsider Travel',
+      title: 'Russia - Level 3',
+      at: new Date('2026-01-01T00:00:00Z'),
+    });
+    const eventId = await changeAdvisory(db, advisoryId, {
+      level: 4,
+      levelText: 'Level 4: Do Not Travel',
+      title: 'Russia - Level 4: Do Not Travel <b>now</b>',
+      body: 'Do not travel.',
+      link: 'https://travel.state.gov/russia',
+      at: new Date(),
+    });
 
     receiver.script('/security', [500, 500, 200]);
     receiver.script('/slack', ['hang', 200]);
@@ -154,7 +171,10 @@ describe('outgoing webhooks', () => {
     expect(security.every((r) => r.verified)).toBe(true);
     // The same message id on every try: a receiver can drop a duplicate.
     expect(new Set(security.map((r) => r.headers['webhook-id']))).toEqual(new Set([`evt_${eventId}`]));
-    const payload = JSON.parse(security[2]!.body) as { type: string; data: { id: number; level: number; previousLevel: number; countries: string[]; title: string } };
+    const payload = JSON.parse(security[2]!.body) as {
+      type: string;
+      data: { id: number; level: number; previousLevel: number; countries: string[]; title: string };
+    };
     expect(payload.type).toBe('advisory.level-raised');
     expect(payload.data).toMatchObject({ id: eventId, level: 4, previousLevel: 3, countries: ['RU'], title: 'Russia - Level 4: Do Not Travel <b>now</b>' });
 
@@ -192,7 +212,11 @@ describe('outgoing webhooks', () => {
     }
     const row = (await listDeliveries(db, {})).find((r) => r.event === eventId && r.subscriber === 'webhook:security-team');
     expect(row).toMatchObject({ status: 'failed', attempts: 1, lastError: 'webhook security-team: HTTP 410' });
-    const forged = await fetch(`${receiver.url}/probe`, { method: 'POST', body: '{}', headers: { 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' } });
+    const forged = await fetch(`${receiver.url}/probe`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' },
+    });
     expect(forged.status).toBe(200);
     expect(receiver.at('/probe')[0]?.verified).toBe(false);
   });

@@ -53,7 +53,11 @@ describe('SSRF guard: IPv6 forms that embed IPv4', () => {
   });
 
   it('SSRF: a feed URL with a NAT64 literal of loopback is refused before any connection', async () => {
-    const err = await fetchFeed('http://[64:ff9b::7f00:1]:9/feed', { etag: null, lastModified: null }, { userAgent: 't', timeoutMs: 2000, maxBodyBytes: 1000, maxRedirects: 0, publicOnly: true }).catch((e: unknown) => e);
+    const err = await fetchFeed(
+      'http://[64:ff9b::7f00:1]:9/feed',
+      { etag: null, lastModified: null },
+      { userAgent: 't', timeoutMs: 2000, maxBodyBytes: 1000, maxRedirects: 0, publicOnly: true },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FeedFetchError);
     expect((err as Error).message).toMatch(/not a public address/);
   });

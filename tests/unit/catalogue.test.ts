@@ -17,9 +17,14 @@ const NO_CONFIG = { CONFIG_DIR: '/nonexistent/config', DATA_DIR: '/nonexistent/d
 
 describe('the catalogue', () => {
   it('has one government-wide feed per government-wide profile and a pattern for embassies and GOV.UK countries', () => {
-    const wide = CATALOGUE.filter((e) => e.scope === 'government-wide').map((e) => e.source).sort();
+    const wide = CATALOGUE.filter((e) => e.scope === 'government-wide')
+      .map((e) => e.source)
+      .sort();
     expect(wide).toEqual(['au-smartraveller', 'ca-travel', 'de-aa', 'jp-mofa', 'us-state-dept']);
-    expect(CATALOGUE.filter(isPattern).map((e) => e.url)).toEqual(['https://<cc>.usembassy.gov/category/alert/feed/', 'https://www.gov.uk/foreign-travel-advice/<slug>.atom']);
+    expect(CATALOGUE.filter(isPattern).map((e) => e.url)).toEqual([
+      'https://<cc>.usembassy.gov/category/alert/feed/',
+      'https://www.gov.uk/foreign-travel-advice/<slug>.atom',
+    ]);
     // Every profile but `generic` has a feed to read.
     expect(new Set(CATALOGUE.map((e) => e.source))).toEqual(new Set(SOURCE_PROFILES.filter((p) => p !== 'generic')));
     expect(new Set(CATALOGUE.map((e) => e.id)).size).toBe(CATALOGUE.length);
@@ -93,6 +98,8 @@ describe('feeds catalogue (CLI)', () => {
     expect(lines).toHaveLength(CATALOGUE.length + 1);
     expect(r.stdout).toContain('https://<cc>.usembassy.gov/category/alert/feed/');
     expect(r.stdout).toContain('https://www.gov.uk/foreign-travel-advice/<slug>.atom');
-    expect(lines.find((l) => l.startsWith('jp-mofa '))).toMatch(/\bJapan\s+jp-mofa\s+https:\/\/www\.ezairyu\.mofa\.go\.jp\/opendata\/area\/newarrivalL\.xml\s+danger-level/);
+    expect(lines.find((l) => l.startsWith('jp-mofa '))).toMatch(
+      /\bJapan\s+jp-mofa\s+https:\/\/www\.ezairyu\.mofa\.go\.jp\/opendata\/area\/newarrivalL\.xml\s+danger-level/,
+    );
   });
 });

@@ -244,8 +244,12 @@ describe('loadFeeds', () => {
     expect(problems).toContain('feeds.yaml: feeds[0].countries[1]: must be an ISO 3166-1 alpha-2 code: unknown country code: RUS (did you mean RU, Russia?)');
     // Two letters are not enough: XX is no country, and would match nothing.
     expect(problems).toContain('feeds.yaml: feeds[0].countries[2]: must be an ISO 3166-1 alpha-2 code: unknown country code: XX');
-    expect(problems).toContain('feeds.yaml: feeds[0].countries[3]: must be an ISO 3166-1 alpha-2 code: unknown country code: UK (did you mean GB, United Kingdom?)');
-    expect(problems).toContain('feeds.yaml: feeds[0].countries[4]: must be an ISO 3166-1 alpha-2 code: unknown country code: Russia (did you mean RU, Russia?)');
+    expect(problems).toContain(
+      'feeds.yaml: feeds[0].countries[3]: must be an ISO 3166-1 alpha-2 code: unknown country code: UK (did you mean GB, United Kingdom?)',
+    );
+    expect(problems).toContain(
+      'feeds.yaml: feeds[0].countries[4]: must be an ISO 3166-1 alpha-2 code: unknown country code: Russia (did you mean RU, Russia?)',
+    );
     expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].enabled: '))).toBe(true);
     expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].timeoutSeconds: '))).toBe(true);
   });

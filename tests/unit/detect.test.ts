@@ -85,19 +85,37 @@ describe('diffAdvisories', () => {
       stored: [],
       items: [ru, bt, fr],
       baseline: true,
-      expected: { added: [['ru', null], ['bt', null], ['fr', null]] },
+      expected: {
+        added: [
+          ['ru', null],
+          ['bt', null],
+          ['fr', null],
+        ],
+      },
     },
     {
       name: 'first appearance after the baseline is "new"',
       stored: [stored(ru), stored(bt)],
       items: [ru, bt, fr],
-      expected: { added: [['fr', 'new']], unchanged: [['ru', false], ['bt', false]] },
+      expected: {
+        added: [['fr', 'new']],
+        unchanged: [
+          ['ru', false],
+          ['bt', false],
+        ],
+      },
     },
     {
       name: 'same document again: all unchanged, nothing to refresh',
       stored: [stored(ru), stored(bt), stored(fr)],
       items: [ru, bt, fr],
-      expected: { unchanged: [['ru', false], ['bt', false], ['fr', false]] },
+      expected: {
+        unchanged: [
+          ['ru', false],
+          ['bt', false],
+          ['fr', false],
+        ],
+      },
     },
     {
       name: 'a changed sentence is "updated"',
@@ -151,7 +169,13 @@ describe('diffAdvisories', () => {
       name: 'reordered items: nothing',
       stored: [stored(ru), stored(bt), stored(fr)],
       items: [fr, ru, bt],
-      expected: { unchanged: [['fr', false], ['ru', false], ['bt', false]] },
+      expected: {
+        unchanged: [
+          ['fr', false],
+          ['ru', false],
+          ['bt', false],
+        ],
+      },
     },
     {
       name: 'duplicate keys are counted and the first one wins',
@@ -170,7 +194,13 @@ describe('diffAdvisories', () => {
       name: 'an item that drops out is listed in removed, never as an event',
       stored: [stored(ru), stored(bt), stored(fr)],
       items: [ru, fr],
-      expected: { unchanged: [['ru', false], ['fr', false]], removed: ['bt'] },
+      expected: {
+        unchanged: [
+          ['ru', false],
+          ['fr', false],
+        ],
+        removed: ['bt'],
+      },
     },
     {
       name: 'an item already removed is not removed again',
@@ -182,7 +212,12 @@ describe('diffAdvisories', () => {
       name: 'a removed item reappearing unchanged is unchanged with refresh',
       stored: [stored(ru), stored(bt, { removed: true })],
       items: [ru, bt],
-      expected: { unchanged: [['ru', false], ['bt', true]] },
+      expected: {
+        unchanged: [
+          ['ru', false],
+          ['bt', true],
+        ],
+      },
     },
     {
       name: 'a removed item reappearing changed is a change',
@@ -235,12 +270,7 @@ describe('diffAdvisories', () => {
     {
       name: 'mixed: new, raised, lowered, updated, unchanged, removed in one document',
       stored: [stored(ru), stored(bt), stored(fr), stored(item('de'))],
-      items: [
-        { ...fr, body: 'Exercise increased caution in France due to terrorism.' },
-        item('jp'),
-        { ...ru, level: 3 },
-        { ...bt, level: 3 },
-      ],
+      items: [{ ...fr, body: 'Exercise increased caution in France due to terrorism.' }, item('jp'), { ...ru, level: 3 }, { ...bt, level: 3 }],
       expected: {
         added: [['jp', 'new']],
         changed: [

@@ -78,7 +78,25 @@ describe('decodeBody', () => {
 
   it('maps the windows-1252 block 0x80–0x9F that "ISO-8859-1" feeds really contain (smart quotes, dashes, €)', () => {
     // ’ = 0x92, – = 0x96, “ ” = 0x93 0x94, € = 0x80, Œ = 0x8C
-    const raw = bytes("<?xml version='1.0' encoding='ISO-8859-1'?><t>Cura", [0xe7], 'ao ', [0x96], ' C', [0xf4], 'te d', [0x92], 'Ivoire ', [0x93], 'x', [0x94], ' ', [0x80], ' ', [0x8c], '</t>');
+    const raw = bytes(
+      "<?xml version='1.0' encoding='ISO-8859-1'?><t>Cura",
+      [0xe7],
+      'ao ',
+      [0x96],
+      ' C',
+      [0xf4],
+      'te d',
+      [0x92],
+      'Ivoire ',
+      [0x93],
+      'x',
+      [0x94],
+      ' ',
+      [0x80],
+      ' ',
+      [0x8c],
+      '</t>',
+    );
     const text = decodeBody(raw, null);
     expect(text).toBe("<?xml version='1.0' encoding='ISO-8859-1'?><t>Curaçao – Côte d’Ivoire “x” € Œ</t>");
     expect(text).not.toMatch(/[\u0080-\u009f]/);
@@ -93,7 +111,9 @@ describe('decodeBody', () => {
   });
 
   it('round-trips a real feed re-encoded as latin1 with its declaration changed', () => {
-    const utf8 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml').replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace('Demonstration Alert', 'Demonstration Alert Curaçao');
+    const utf8 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml')
+      .replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+      .replace('Demonstration Alert', 'Demonstration Alert Curaçao');
     expect(decodeBody(Buffer.from(utf8, 'latin1'), 'application/rss+xml')).toBe(utf8);
   });
 
@@ -150,7 +170,12 @@ describe('looksLikeHtml', () => {
     ['JSON served as text/html', 'text/html', json, false],
     ['JSON served as application/json', 'application/json', json, false],
     ['the real embassy RSS served as application/rss+xml', 'application/rss+xml; charset=UTF-8', embassy, false],
-    ['RSS whose items mention <html> later in the document', 'application/rss+xml', '<?xml version="1.0"?><rss><channel><description>&lt;html&gt;</description></channel></rss>', false],
+    [
+      'RSS whose items mention <html> later in the document',
+      'application/rss+xml',
+      '<?xml version="1.0"?><rss><channel><description>&lt;html&gt;</description></channel></rss>',
+      false,
+    ],
   ])('%s → %s', (_name, contentType, text, expected) => {
     expect(looksLikeHtml(contentType, text)).toBe(expected);
   });

@@ -111,7 +111,14 @@ describe('fingerprint', () => {
   const reflows: [string, (html: string) => string][] = [
     ['newlines between tags removed', (h) => h.replace(/>\s*\n\s*</g, '><')],
     ['every newline a run of spaces', (h) => h.replace(/\n/g, '   ')],
-    ['indented', (h) => h.split('\n').map((l) => `    ${l}`).join('\n')],
+    [
+      'indented',
+      (h) =>
+        h
+          .split('\n')
+          .map((l) => `    ${l}`)
+          .join('\n'),
+    ],
     ['CRLF line endings', (h) => h.replace(/\n/g, '\r\n')],
     ['&nbsp; written as &#160;', (h) => h.replaceAll('&nbsp;', '&#160;')],
     ['&nbsp; written as a plain space', (h) => h.replaceAll('&nbsp;', ' ')],

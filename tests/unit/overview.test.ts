@@ -6,7 +6,18 @@ import { decodeCursor, encodeCursor } from '../../src/web/public.ts';
 const at = (iso: string) => new Date(`${iso}T00:00:00Z`);
 
 function advice(country: string, government: string, level: number, updated: string, feedId = government.toLowerCase().replace(/\s/g, '-')): CurrentAdvice {
-  return { country, feedId, feedName: `${government} feed`, source: 'generic', government, level, levelText: null, title: `${country} ${level}`, link: null, updatedAt: at(updated) };
+  return {
+    country,
+    feedId,
+    feedName: `${government} feed`,
+    source: 'generic',
+    government,
+    level,
+    levelText: null,
+    title: `${country} ${level}`,
+    link: null,
+    updatedAt: at(updated),
+  };
 }
 
 describe('countryOverviews', () => {
@@ -23,7 +34,11 @@ describe('countryOverviews', () => {
   });
 
   it('lets one government with several advisories for a country speak with its highest level', () => {
-    const [ru] = countryOverviews([advice('RU', 'United States', 2, '2026-03-10', 'a'), advice('RU', 'United States', 3, '2026-01-01', 'b'), advice('RU', 'United States', 3, '2026-02-01', 'c')]);
+    const [ru] = countryOverviews([
+      advice('RU', 'United States', 2, '2026-03-10', 'a'),
+      advice('RU', 'United States', 3, '2026-01-01', 'b'),
+      advice('RU', 'United States', 3, '2026-02-01', 'c'),
+    ]);
     expect(ru!.governments['United States']).toMatchObject({ level: 3, feedId: 'c' });
     expect(ru!.disagree).toBe(false);
   });
@@ -31,7 +46,13 @@ describe('countryOverviews', () => {
 
 describe('orderGovernments', () => {
   it('lists the known governments first in a fixed order, then others by name', () => {
-    expect(orderGovernments(['Zeta feed', 'Canada', 'United States', 'Alpha feed', 'Canada', 'Japan'])).toEqual(['United States', 'Canada', 'Japan', 'Alpha feed', 'Zeta feed']);
+    expect(orderGovernments(['Zeta feed', 'Canada', 'United States', 'Alpha feed', 'Canada', 'Japan'])).toEqual([
+      'United States',
+      'Canada',
+      'Japan',
+      'Alpha feed',
+      'Zeta feed',
+    ]);
   });
 });
 
@@ -64,7 +85,10 @@ describe('levelSeries', () => {
   const point = (government: string, advisoryId: number, iso: string, level: number): LevelPoint => ({ government, advisoryId, at: at(iso), level });
 
   it('starts at the level held before the window and steps at each change', () => {
-    const [us] = levelSeries([point('United States', 1, '2024-05-01', 3), point('United States', 1, '2026-03-10', 4), point('United States', 1, '2026-06-01', 4)], window);
+    const [us] = levelSeries(
+      [point('United States', 1, '2024-05-01', 3), point('United States', 1, '2026-03-10', 4), point('United States', 1, '2026-06-01', 4)],
+      window,
+    );
     expect(us).toEqual({
       government: 'United States',
       steps: [
@@ -80,7 +104,10 @@ describe('levelSeries', () => {
   });
 
   it('takes the highest of a government’s advisories at each moment', () => {
-    const [us] = levelSeries([point('United States', 1, '2026-01-01', 2), point('United States', 2, '2026-02-01', 4), point('United States', 2, '2026-03-01', 1)], window);
+    const [us] = levelSeries(
+      [point('United States', 1, '2026-01-01', 2), point('United States', 2, '2026-02-01', 4), point('United States', 2, '2026-03-01', 1)],
+      window,
+    );
     expect(us!.steps.map((s) => [s.from, s.level])).toEqual([
       [at('2026-01-01'), 2],
       [at('2026-02-01'), 4],
@@ -89,7 +116,15 @@ describe('levelSeries', () => {
   });
 
   it('keeps only the last of several levels before the window, and orders governments', () => {
-    const series = levelSeries([point('Canada', 3, '2025-01-01', 4), point('United States', 1, '2025-02-01', 1), point('Canada', 3, '2025-06-01', 2), point('United States', 1, '2025-07-01', 2)], window);
+    const series = levelSeries(
+      [
+        point('Canada', 3, '2025-01-01', 4),
+        point('United States', 1, '2025-02-01', 1),
+        point('Canada', 3, '2025-06-01', 2),
+        point('United States', 1, '2025-07-01', 2),
+      ],
+      window,
+    );
     expect(series.map((s) => [s.government, s.steps])).toEqual([
       ['United States', [{ from: window.from, to: window.to, level: 2 }]],
       ['Canada', [{ from: window.from, to: window.to, level: 2 }]],

@@ -67,7 +67,9 @@ describe('us-state-dept profile on TAsTWs_2021-03-01.xml', () => {
     expect(ru.guid).toBe('http://travel.state.gov/content/travel/en/traveladvisories/traveladvisories/russia-travel-advisory.html');
     expect(ru.link).toBe(ru.guid);
     expect(ru.publishedAt?.toISOString()).toBe('2020-08-06T00:00:00.000Z');
-    expect(ru.body).toMatch(/^Do not travel to Russia due to COVID-19\. Exercise increased caution due to terrorism, harassment, and the arbitrary enforcement of local laws\./);
+    expect(ru.body).toMatch(
+      /^Do not travel to Russia due to COVID-19\. Exercise increased caution due to terrorism, harassment, and the arbitrary enforcement of local laws\./,
+    );
     expect(ru.body).not.toMatch(/<|&[a-z#0-9]+;/i);
   });
 

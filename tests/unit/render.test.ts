@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/common/escape.ts';
-import {
-  renderEmail,
-  renderSms,
-  smsEncoding,
-  smsSegments,
-  subjectFor,
-  textChanges,
-  toGsmFriendly,
-  type MessageEvent,
-} from '../../src/delivery/render.ts';
+import { renderEmail, renderSms, smsEncoding, smsSegments, subjectFor, textChanges, toGsmFriendly, type MessageEvent } from '../../src/delivery/render.ts';
 import { profileFor } from '../../src/feeds/profiles/index.ts';
 import { fixture } from '../helpers/feed-server.ts';
 import { countSegments } from '../helpers/twilio-server.ts';
@@ -85,26 +76,73 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 describe('subjectFor', () => {
   it.each<[string, Partial<MessageEvent>, string]>([
-    ['level raised', { kind: 'level-raised', level: 4, previousLevel: 3, levelText: 'Do Not Travel' }, 'Russia: U.S. Department of State raises to Level 4 — Do Not Travel'],
-    ['level lowered', { kind: 'level-lowered', level: 3, previousLevel: 4, levelText: 'Reconsider Travel' }, 'Russia: U.S. Department of State lowers to Level 3 — Reconsider Travel'],
-    ['new advisory', { kind: 'new', countries: ['KE'], level: 3, levelText: 'Reconsider Travel' }, 'Kenya: new U.S. Department of State advice, Level 3 — Reconsider Travel'],
-    ['updated advisory', { kind: 'updated', countries: ['UA'], level: 4, previousLevel: 4, levelText: 'Do Not Travel' }, 'Ukraine: U.S. Department of State updates its advice, still Level 4 — Do Not Travel'],
-    ['no wording: the scale name', { kind: 'level-raised', level: 2, previousLevel: 1 }, 'Russia: U.S. Department of State raises to Level 2 — Exercise increased caution'],
-    ['several countries', { kind: 'new', countries: ['RU', 'UA'], level: 4, levelText: 'Do Not Travel' }, 'Russia, Ukraine: new U.S. Department of State advice, Level 4 — Do Not Travel'],
-    ['no country', { kind: 'updated', countries: [], level: 2, levelText: 'Exercise Increased Caution' }, 'Worldwide: U.S. Department of State updates its advice, still Level 2 — Exercise Increased Caution'],
     [
-      'a sentence as wording: the government\'s short level name from it',
-      { kind: 'level-raised', government: 'Australia', countries: ['IL'], level: 4, previousLevel: 3, levelText: 'Do not travel to Israel due to the volatile security situation and the risk of military conflict.' },
+      'level raised',
+      { kind: 'level-raised', level: 4, previousLevel: 3, levelText: 'Do Not Travel' },
+      'Russia: U.S. Department of State raises to Level 4 — Do Not Travel',
+    ],
+    [
+      'level lowered',
+      { kind: 'level-lowered', level: 3, previousLevel: 4, levelText: 'Reconsider Travel' },
+      'Russia: U.S. Department of State lowers to Level 3 — Reconsider Travel',
+    ],
+    [
+      'new advisory',
+      { kind: 'new', countries: ['KE'], level: 3, levelText: 'Reconsider Travel' },
+      'Kenya: new U.S. Department of State advice, Level 3 — Reconsider Travel',
+    ],
+    [
+      'updated advisory',
+      { kind: 'updated', countries: ['UA'], level: 4, previousLevel: 4, levelText: 'Do Not Travel' },
+      'Ukraine: U.S. Department of State updates its advice, still Level 4 — Do Not Travel',
+    ],
+    [
+      'no wording: the scale name',
+      { kind: 'level-raised', level: 2, previousLevel: 1 },
+      'Russia: U.S. Department of State raises to Level 2 — Exercise increased caution',
+    ],
+    [
+      'several countries',
+      { kind: 'new', countries: ['RU', 'UA'], level: 4, levelText: 'Do Not Travel' },
+      'Russia, Ukraine: new U.S. Department of State advice, Level 4 — Do Not Travel',
+    ],
+    [
+      'no country',
+      { kind: 'updated', countries: [], level: 2, levelText: 'Exercise Increased Caution' },
+      'Worldwide: U.S. Department of State updates its advice, still Level 2 — Exercise Increased Caution',
+    ],
+    [
+      "a sentence as wording: the government's short level name from it",
+      {
+        kind: 'level-raised',
+        government: 'Australia',
+        countries: ['IL'],
+        level: 4,
+        previousLevel: 3,
+        levelText: 'Do not travel to Israel due to the volatile security situation and the risk of military conflict.',
+      },
       'Israel: Australia raises to Level 4 — Do not travel',
     ],
     [
-      'a phrase for part of the country does not name the country\'s level',
-      { kind: 'updated', government: 'Australia', countries: ['TH'], level: 2, levelText: 'Do not travel to Narathiwat, Yala, Pattani and Songkhla provinces due to the ongoing violence there.' },
+      "a phrase for part of the country does not name the country's level",
+      {
+        kind: 'updated',
+        government: 'Australia',
+        countries: ['TH'],
+        level: 2,
+        levelText: 'Do not travel to Narathiwat, Yala, Pattani and Songkhla provinces due to the ongoing violence there.',
+      },
       'Thailand: Australia updates its advice, still Level 2 — Exercise increased caution',
     ],
     [
       'UK wording',
-      { kind: 'level-raised', government: 'United Kingdom', level: 3, previousLevel: 2, levelText: 'FCDO advises against all but essential travel to Russia because of the military conflict.' },
+      {
+        kind: 'level-raised',
+        government: 'United Kingdom',
+        level: 3,
+        previousLevel: 2,
+        levelText: 'FCDO advises against all but essential travel to Russia because of the military conflict.',
+      },
       'Russia: United Kingdom raises to Level 3 — Against all but essential travel',
     ],
     ['embassy alert: date dropped, dash normalised', { title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)' }, 'Security Alert — U.S. Embassy Moscow'],
@@ -116,7 +154,12 @@ describe('subjectFor', () => {
   });
 
   it('is cut at a word boundary, never mid-word', () => {
-    const s = subjectFor(event({ title: 'Demonstration alert: protesters are expected to gather near the central railway station and the main government buildings throughout the weekend, with road closures' }));
+    const s = subjectFor(
+      event({
+        title:
+          'Demonstration alert: protesters are expected to gather near the central railway station and the main government buildings throughout the weekend, with road closures',
+      }),
+    );
     expect(s.length).toBeLessThanOrEqual(150);
     expect(s).toMatch(/ buildings throughout the weekend…$/);
   });
@@ -185,7 +228,8 @@ describe('textChanges', () => {
 
   it('works across paragraphs and bullets', () => {
     const before = 'Location: Moscow, Russia\nActions to Take:\n• Avoid crowds.\n• Monitor local media for updates.';
-    const after = 'Location: Moscow, Russia\nActions to Take:\n• Avoid all large public events.\n• Monitor local media for updates.\nThe Embassy is closed on March 8.';
+    const after =
+      'Location: Moscow, Russia\nActions to Take:\n• Avoid all large public events.\n• Monitor local media for updates.\nThe Embassy is closed on March 8.';
     expect(textChanges(before, after)).toEqual({
       added: ['• Avoid all large public events.', 'The Embassy is closed on March 8.'],
       removed: ['• Avoid crowds.'],
@@ -207,7 +251,11 @@ describe('escapeHtml', () => {
 });
 
 describe('renderEmail', () => {
-  const links = { manage: 'https://alerts.example.org/manage/m1.tok', unsubscribe: 'https://alerts.example.org/unsubscribe/u1.tok', unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/u1.tok' };
+  const links = {
+    manage: 'https://alerts.example.org/manage/m1.tok',
+    unsubscribe: 'https://alerts.example.org/unsubscribe/u1.tok',
+    unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/u1.tok',
+  };
 
   it('escapes feed text in the HTML and links only http(s) sources', () => {
     const e = event({ title: '<script>alert(1)</script> & "x"', body: 'Use <b>care</b> & stay safe.', link: 'javascript:alert(1)' });
@@ -225,7 +273,14 @@ describe('renderEmail', () => {
   });
 
   it('says what changed for a level change', () => {
-    const e = event({ kind: 'level-lowered', level: 3, previousLevel: 4, levelText: 'Reconsider Travel', previousLevelText: 'Do Not Travel', link: 'https://travel.state.gov/russia.html' });
+    const e = event({
+      kind: 'level-lowered',
+      level: 3,
+      previousLevel: 4,
+      levelText: 'Reconsider Travel',
+      previousLevelText: 'Do Not Travel',
+      link: 'https://travel.state.gov/russia.html',
+    });
     const mail = renderEmail(e, links, { listId: 'l' });
     expect(mail.subject).toBe('Russia: U.S. Department of State lowers to Level 3 — Reconsider Travel');
     expect(mail.text).toContain('U.S. Department of State lowered its advice for Russia from Level 4 (Do Not Travel) to Level 3 (Reconsider Travel).');
@@ -242,7 +297,11 @@ describe('renderEmail', () => {
 });
 
 describe('renderEmail on real documents', () => {
-  const links = { manage: 'https://alerts.example.org/manage/m1.tok', unsubscribe: 'https://alerts.example.org/unsubscribe/u1.tok', unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/u1.tok' };
+  const links = {
+    manage: 'https://alerts.example.org/manage/m1.tok',
+    unsubscribe: 'https://alerts.example.org/unsubscribe/u1.tok',
+    unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/u1.tok',
+  };
 
   it('Smartraveller Israel 3 → 4: short level names, nothing cut mid-word, the merged Gaza sentence not "removed"', async () => {
     const e = await israelEvent();
@@ -312,15 +371,25 @@ describe('renderSms', () => {
   const HOME = 'https://alerts.example.org/';
 
   it('a short alert: who it is from, subject, gist, the source link and how to stop', () => {
-    const e = event({ title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)', body: 'Large  crowds\nare expected.', link: 'https://ru.usembassy.gov/a/' });
-    expect(renderSms(e, { link: HOME })).toBe('Advisory alert: Security Alert - U.S. Embassy Moscow. Large crowds are expected. https://ru.usembassy.gov/a/ Reply STOP to end');
+    const e = event({
+      title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)',
+      body: 'Large  crowds\nare expected.',
+      link: 'https://ru.usembassy.gov/a/',
+    });
+    expect(renderSms(e, { link: HOME })).toBe(
+      'Advisory alert: Security Alert - U.S. Embassy Moscow. Large crowds are expected. https://ru.usembassy.gov/a/ Reply STOP to end',
+    );
   });
 
   it('embassy alert (Moscow): the gist and the actions, fields kept apart, the link and STOP within 2 segments', async () => {
     const sms = renderSms(await moscowEvent(), { link: HOME });
     expect(smsSegments(sms)).toBeLessThanOrEqual(2);
     expect(countSegments(sms)).toBeLessThanOrEqual(2);
-    expect(sms.startsWith('Advisory alert: Security Alert - U.S. Embassy Moscow. The Embassy is monitoring reports that extremists have imminent plans to target large gatherings')).toBe(true);
+    expect(
+      sms.startsWith(
+        'Advisory alert: Security Alert - U.S. Embassy Moscow. The Embassy is monitoring reports that extremists have imminent plans to target large gatherings',
+      ),
+    ).toBe(true);
     expect(sms).toContain(' Avoid crowds. Monitor local media for updates. ');
     expect(sms).not.toMatch(/Russia Event|Event:|Location:|Actions to Take/);
     expect(sms.endsWith(' https://ru.usembassy.gov/security-alert-u-s-embassy-moscow-march-7-2024/ Reply STOP to end')).toBe(true);

@@ -217,7 +217,12 @@ describe('jp-mofa profile on the real lists', () => {
 
   it('several notices for one country: the newest leaveDate wins, whatever the order', async () => {
     const january = mailOf(JP_B, '2026T006');
-    const february = editedMail(january, { keyCd: '2026T031', leaveDate: '2026/02/20 00:00:00', title: 'カタールの危険情報【危険レベル引上げ】', risk: { 2: 1 } });
+    const february = editedMail(january, {
+      keyCd: '2026T031',
+      leaveDate: '2026/02/20 00:00:00',
+      title: 'カタールの危険情報【危険レベル引上げ】',
+      risk: { 2: 1 },
+    });
     for (const list of [laterList(JP_B, { add: [february], lastModified: '2026/02/20 09:00:00' }), JP_B.replace(january, `${january}\n    ${february}`)]) {
       const qatar = (await parse('jp-mofa', list)).find((i) => i.key === 'iso:QA')!;
       expect(qatar).toMatchObject({ guid: '2026T031', level: 3, levelText: '不要不急の渡航は止めてください', title: 'カタールの危険情報【危険レベル引上げ】' });
@@ -253,7 +258,11 @@ describe('jp-mofa profile on the real lists', () => {
 describe('governments and messages', () => {
   it('Germany and Japan are named; Japan is an alert source for urgency', () => {
     expect([governmentOf('de-aa', 'x'), governmentOf('jp-mofa', 'x'), governmentOf('generic', 'Feed name')]).toEqual(['Germany', 'Japan', 'Feed name']);
-    expect([foreignSourceLabel('jp-mofa'), foreignSourceLabel('de-aa'), foreignSourceLabel('us-state-dept')]).toEqual(['Japan (MOFA)', 'Germany (Auswärtiges Amt)', null]);
+    expect([foreignSourceLabel('jp-mofa'), foreignSourceLabel('de-aa'), foreignSourceLabel('us-state-dept')]).toEqual([
+      'Japan (MOFA)',
+      'Germany (Auswärtiges Amt)',
+      null,
+    ]);
     expect([isAlertSource('jp-mofa'), isAlertSource('us-embassy'), isAlertSource('de-aa'), isAlertSource('us-state-dept')]).toEqual([true, true, false, false]);
   });
 
@@ -278,7 +287,15 @@ describe('governments and messages', () => {
 
   it('the subject names the government and the country in English, the wording stays Japanese', () => {
     expect(subjectFor(base)).toBe('Japan (MOFA): Qatar — Level 3 — 不要不急の渡航は止めてください (raised from 2)');
-    const alert = { ...base, kind: 'new' as const, level: null, previousLevel: null, levelText: '領事メール', title: '中東情勢に関する注意喚起', countries: ['SA', 'QA', 'KW', 'BH'] };
+    const alert = {
+      ...base,
+      kind: 'new' as const,
+      level: null,
+      previousLevel: null,
+      levelText: '領事メール',
+      title: '中東情勢に関する注意喚起',
+      countries: ['SA', 'QA', 'KW', 'BH'],
+    };
     expect(subjectFor(alert)).toBe('Japan (MOFA): Saudi Arabia, Qatar, Kuwait and 1 more — 中東情勢に関する注意喚起');
     expect(subjectFor({ ...base, sourceLabel: 'Germany (Auswärtiges Amt)', countries: ['RU'], level: 4, previousLevel: 3, levelText: 'Reisewarnung' })).toBe(
       'Germany (Auswärtiges Amt): Russia — Level 4 — Reisewarnung (raised from 3)',

@@ -201,7 +201,9 @@ describe('au-smartraveller profile on the constructed feed', () => {
     const byKey = new Map(items.map((i) => [i.key, i]));
     expect(byKey.get('iso:RU')!.levelText).toBe('Do not travel to Russia due to the security situation and the impacts of the military conflict with Ukraine.');
     expect(byKey.get('iso:TH')!.levelText).toBe('Exercise a high degree of caution in Thailand overall.');
-    expect(byKey.get('iso:IL')!.levelText).toBe('Reconsider your need to travel to Israel overall due to the volatile security situation and the risk of military conflict.');
+    expect(byKey.get('iso:IL')!.levelText).toBe(
+      'Reconsider your need to travel to Israel overall due to the volatile security situation and the risk of military conflict.',
+    );
     expect(byKey.get('iso:US')!.levelText).toBe('Exercise normal safety precautions in the United States of America.');
     expect(byKey.get('iso:RU')).toMatchObject({
       link: 'https://www.smartraveller.gov.au/destinations/europe/russia',

@@ -118,7 +118,10 @@ describe('parseCountries', () => {
     ['UA;ru', ['RU', 'UA']],
     ['ua ru', ['RU', 'UA']],
     ['RU, UA;RU ru', ['RU', 'UA']],
-    [['fr', 'DE'], ['DE', 'FR']],
+    [
+      ['fr', 'DE'],
+      ['DE', 'FR'],
+    ],
     ['Russia;japan', ['JP', 'RU']],
   ])('%j → %j', (input, expected) => {
     expect(parseCountries(input)).toEqual(expected);
@@ -307,7 +310,15 @@ describe('parseSubscriberCsv', () => {
     expect(reordered.rows[0]!.input).toMatchObject({ email: 'z@example.org', phone: '+447911123456', channels: ['email', 'sms'], countries: null });
 
     const only = parseSubscriberCsv('email\nsolo@example.org\n', known);
-    expect(only.rows[0]!.input).toEqual({ email: 'solo@example.org', phone: null, countries: null, feeds: null, minLevel: 1, keywords: [], channels: ['email'] });
+    expect(only.rows[0]!.input).toEqual({
+      email: 'solo@example.org',
+      phone: null,
+      countries: null,
+      feeds: null,
+      minLevel: 1,
+      keywords: [],
+      channels: ['email'],
+    });
   });
 
   it.each([
@@ -336,7 +347,13 @@ describe('parseSubscriberCsv', () => {
 
   it('splits list fields on semicolons or spaces (commas need quoting) and checks feeds', () => {
     const r = parseSubscriberCsv(
-      ['email,countries,keywords,feeds', 'a@example.org,RU;UA,strike;Protest,uk-fcdo', 'b@example.org,RU UA FR,kyiv odesa,', 'c@example.org,"RU,UA",,', 'd@example.org,RU,,nope'].join('\n'),
+      [
+        'email,countries,keywords,feeds',
+        'a@example.org,RU;UA,strike;Protest,uk-fcdo',
+        'b@example.org,RU UA FR,kyiv odesa,',
+        'c@example.org,"RU,UA",,',
+        'd@example.org,RU,,nope',
+      ].join('\n'),
       known,
     );
     expect(r.rows.map((x) => [x.input.countries, x.input.keywords, x.input.feeds])).toEqual([
@@ -391,7 +408,12 @@ describe('traveler preferences', () => {
   });
 
   it('the CSV import reads the optional preference columns and refuses a bad row alone', () => {
-    const csv = ['email,countries,email_frequency,sms,quiet_hours,timezone', 'a@example.org,RU,daily,all,22:00-07:00,Europe/Berlin', 'b@example.org,RU,,,25:00-07:00,', 'c@example.org,RU,,,,'].join('\n');
+    const csv = [
+      'email,countries,email_frequency,sms,quiet_hours,timezone',
+      'a@example.org,RU,daily,all,22:00-07:00,Europe/Berlin',
+      'b@example.org,RU,,,25:00-07:00,',
+      'c@example.org,RU,,,,',
+    ].join('\n');
     const parsed = parseSubscriberCsv(csv, new Set());
     expect(parsed.rows.map((r) => [r.input.email, r.input.preferences])).toEqual([
       ['a@example.org', { emailFrequency: 'daily', sms: 'all', quietHours: { start: '22:00', end: '07:00' }, timezone: 'Europe/Berlin' }],

@@ -33,19 +33,38 @@ describe('webhooks.yaml', () => {
   it('is optional, and reads secrets from the environment', () => {
     expect(loadWebhooks(configDir(undefined), {})).toEqual([]);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
-    const [hook] = loadWebhooks(configDir('webhooks:\n  - id: sec\n    url: https://hooks.example.org/a\n    secret: ${SEC}\n    countries: [ru, UA]\n    minLevel: 3\n'), { SEC: SECRET });
-    expect(hook).toEqual({ id: 'sec', url: 'https://hooks.example.org/a', secret: SECRET, countries: ['RU', 'UA'], minLevel: 3, format: 'standard', enabled: true });
+    const [hook] = loadWebhooks(
+      configDir('webhooks:\n  - id: sec\n    url: https://hooks.example.org/a\n    secret: ${SEC}\n    countries: [ru, UA]\n    minLevel: 3\n'),
+      { SEC: SECRET },
+    );
+    expect(hook).toEqual({
+      id: 'sec',
+      url: 'https://hooks.example.org/a',
+      secret: SECRET,
+      countries: ['RU', 'UA'],
+      minLevel: 3,
+      format: 'standard',
+      enabled: true,
+    });
   });
 
   it('names the file, entry and field of every problem', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
-    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n    secret: ${SEC}\n')).toEqual(['webhooks.yaml: webhooks[0].secret: environment variable SEC is not set']);
+    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n    secret: ${SEC}\n')).toEqual([
+      'webhooks.yaml: webhooks[0].secret: environment variable SEC is not set',
+    ]);
     expect(problems('webhooks:\n  - id: sec\n    url: ftp://h.example/a\n    secret: x\n')).toEqual([
       'webhooks.yaml: webhooks[0].url: must be an http(s) URL',
       'webhooks.yaml: webhooks[0].secret: must be a Standard Webhooks secret: "whsec_" followed by base64 of at least 16 random bytes',
     ]);
-    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n')).toEqual(['webhooks.yaml: webhooks[0].secret: is required for format standard (the signing secret)']);
-    expect(problems(`webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, countries: []}\n  - {id: a, url: "https://h.example/b", format: slack, minLevel: 5, colour: red}\n`).sort()).toEqual([
+    expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n')).toEqual([
+      'webhooks.yaml: webhooks[0].secret: is required for format standard (the signing secret)',
+    ]);
+    expect(
+      problems(
+        `webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, countries: []}\n  - {id: a, url: "https://h.example/b", format: slack, minLevel: 5, colour: red}\n`,
+      ).sort(),
+    ).toEqual([
       'webhooks.yaml: webhooks[0].countries: must list at least one country, or be "all"',
       'webhooks.yaml: webhooks[1].id: duplicate id "a" (also webhooks[0])',
       'webhooks.yaml: webhooks[1].minLevel: Too big: expected number to be <=4',

@@ -298,10 +298,7 @@ describe('canadaLevel: advisory-state 0–3 → 1–4', () => {
     expect(canadaLevel(state)).toBe(level);
   });
 
-  it.each([[-1], [4], [1.5], [Number.NaN], ['12'], [''], ['two'], [' 2'], [null], [undefined], [true], [{}], [[2]]] as const)(
-    'junk %j → null',
-    (state) => {
-      expect(canadaLevel(state)).toBeNull();
-    },
-  );
+  it.each([[-1], [4], [1.5], [Number.NaN], ['12'], [''], ['two'], [' 2'], [null], [undefined], [true], [{}], [[2]]] as const)('junk %j → null', (state) => {
+    expect(canadaLevel(state)).toBeNull();
+  });
 });

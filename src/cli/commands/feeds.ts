@@ -72,7 +72,14 @@ export const register: RegisterCommand = (program, cli) => {
       const { catalogueRows } = await import('../../feeds/catalogue.ts');
       const rows = catalogueRows();
       if (opts.json) cli.out(formatJson(rows));
-      else cli.out(formatTable(rows.map(({ id, government, profile, url, coverage }) => ({ id, government, profile, url, coverage })), ['id', 'government', 'profile', 'url', 'coverage'], { maxWidth: 120 }));
+      else
+        cli.out(
+          formatTable(
+            rows.map(({ id, government, profile, url, coverage }) => ({ id, government, profile, url, coverage })),
+            ['id', 'government', 'profile', 'url', 'coverage'],
+            { maxWidth: 120 },
+          ),
+        );
     });
 
   feeds

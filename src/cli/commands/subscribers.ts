@@ -68,7 +68,9 @@ export const register: RegisterCommand = (program, cli) => {
 
   subscribers
     .command('import <file>')
-    .description('bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels; optional email_frequency,sms,quiet_hours,timezone)')
+    .description(
+      'bulk import of confirmed subscribers from CSV (header: email,phone,countries,min_level,keywords,channels; optional email_frequency,sms,quiet_hours,timezone)',
+    )
     .option('--json', 'JSON output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const c = await cli.context();
@@ -78,7 +80,10 @@ export const register: RegisterCommand = (program, cli) => {
       } catch (e) {
         throw new UsageError(`cannot read ${file}: ${errorMessage(e)}`);
       }
-      const [{ parseSubscriberCsv }, { upsertSubscriber }] = await Promise.all([import('../../subscriptions/csv.ts'), import('../../subscriptions/repository.ts')]);
+      const [{ parseSubscriberCsv }, { upsertSubscriber }] = await Promise.all([
+        import('../../subscriptions/csv.ts'),
+        import('../../subscriptions/repository.ts'),
+      ]);
       const parsed = parseSubscriberCsv(text, new Set(c.config.feeds.map((f) => f.id)));
       const imported = await withDatabase(c, async ({ db }) => {
         let n = 0;
@@ -125,7 +130,21 @@ export const register: RegisterCommand = (program, cli) => {
           quietHours: r.quietHours,
           timezone: r.timezone ?? c.config.settings.defaultTimezone,
         })),
-        ['email', 'phone', 'status', 'countries', 'minLevel', 'keywords', 'channels', 'emailFrequency', 'sms', 'quietHours', 'timezone', 'emailStopped', 'smsStopped'],
+        [
+          'email',
+          'phone',
+          'status',
+          'countries',
+          'minLevel',
+          'keywords',
+          'channels',
+          'emailFrequency',
+          'sms',
+          'quietHours',
+          'timezone',
+          'emailStopped',
+          'smsStopped',
+        ],
       );
     });
 
@@ -162,7 +181,10 @@ async function validated<T>(fn: (v: Validation) => T): Promise<T> {
 async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
   const { getSubscriberView, upsertSubscriber } = await import('../../subscriptions/repository.ts');
   if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
-  const [{ createChannels, travelerDepsFor }, { requestSubscription }] = await Promise.all([import('../../runtime.ts'), import('../../subscriptions/service.ts')]);
+  const [{ createChannels, travelerDepsFor }, { requestSubscription }] = await Promise.all([
+    import('../../runtime.ts'),
+    import('../../subscriptions/service.ts'),
+  ]);
   const channels = createChannels(c.config);
   try {
     const traveler = travelerDepsFor(c.config, db, c.logger, c.clock, channels);

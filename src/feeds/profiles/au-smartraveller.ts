@@ -10,7 +10,10 @@ import type { SourceProfileImpl } from './types.ts';
 // destination, so a moved link or guid is not a new advisory.
 
 function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 export const auSmartravellerProfile: SourceProfileImpl = {

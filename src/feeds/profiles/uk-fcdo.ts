@@ -19,7 +19,10 @@ function countryFrom(name: string | null, slug: string | null, feed: ProfileFeed
   return [...feed.countries];
 }
 
-function advisory(feed: ProfileFeed, parts: { slug: string | null; name: string | null; title: string; body: string; link: string | null; guid: string | null; publishedAt: Date | null }): AdvisoryItem {
+function advisory(
+  feed: ProfileFeed,
+  parts: { slug: string | null; name: string | null; title: string; body: string; link: string | null; guid: string | null; publishedAt: Date | null },
+): AdvisoryItem {
   const countries = countryFrom(parts.name, parts.slug, feed);
   const reading = fcdoLevel(parts.body, parts.name);
   return {
@@ -53,7 +56,10 @@ function fromContentApi(text: string, feed: ProfileFeed): AdvisoryItem[] {
   if (!details || typeof details !== 'object' || typeof details.summary !== 'string') {
     throw new FeedParseError('not a GOV.UK travel advice document: details.summary is missing');
   }
-  const slug = typeof details.country?.slug === 'string' ? details.country.slug : (typeof doc.base_path === 'string' ? SLUG.exec(doc.base_path)?.[1] : undefined) ?? null;
+  const slug =
+    typeof details.country?.slug === 'string'
+      ? details.country.slug
+      : ((typeof doc.base_path === 'string' ? SLUG.exec(doc.base_path)?.[1] : undefined) ?? null);
   const name = typeof details.country?.name === 'string' ? oneLine(details.country.name) : null;
   const change = typeof details.change_description === 'string' ? oneLine(details.change_description) : '';
   const summary = htmlToText(details.summary);

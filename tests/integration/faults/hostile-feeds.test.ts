@@ -45,7 +45,11 @@ const ENTITY_BOMB = EMBASSY_V2.replace('<?xml version="1.0" encoding="UTF-8"?>',
 /** V2 with raw bytes that are not UTF-8 (a lone 0xFF, a truncated sequence, an overlong one) inside the March 7 title. */
 function invalidUtf8(): Buffer {
   const [before, after] = EMBASSY_V2.split('Security Alert &#8211; U.S. Embassy Moscow (March 7, 2024)') as [string, string];
-  return Buffer.concat([Buffer.from(`${before}Security Alert `, 'utf8'), Buffer.from([0xff, 0x20, 0xc3, 0x28, 0x20, 0xc0, 0xaf]), Buffer.from(` Moscow (March 7, 2024)${after}`, 'utf8')]);
+  return Buffer.concat([
+    Buffer.from(`${before}Security Alert `, 'utf8'),
+    Buffer.from([0xff, 0x20, 0xc3, 0x28, 0x20, 0xc0, 0xaf]),
+    Buffer.from(` Moscow (March 7, 2024)${after}`, 'utf8'),
+  ]);
 }
 
 /** ~1 GiB of zeros, gzip-compressed once by streaming (about 1 MB on the wire). */
@@ -147,166 +151,175 @@ class StreamServer {
   }
 }
 
-describe.skipIf(testDbKind() !== 'postgres')(
-  'fault: hostile feed servers and documents (PostgreSQL only; set TEST_DATABASE_URL)',
-  { timeout: 300_000 },
-  () => {
-    const fault = faultEnvironment();
+describe.skipIf(testDbKind() !== 'postgres')('fault: hostile feed servers and documents (PostgreSQL only; set TEST_DATABASE_URL)', { timeout: 300_000 }, () => {
+  const fault = faultEnvironment();
 
-    describe('hostile feeds, each polled in one pollFeeds call next to a healthy feed', () => {
-      let stream: StreamServer;
-      let gzipBomb: Buffer;
-      beforeAll(async () => {
-        stream = await new StreamServer().start();
-        gzipBomb = await buildGzipBomb();
-      }, 120_000);
-      afterAll(async () => {
-        await stream?.stop();
-      });
-
-      interface Hostile {
-        name: string;
-        /** The hostile feed's URL (routes set on the feed servers). */
-        url: (id: string) => string;
-        feed?: Partial<FeedConfig>;
-        settings?: Record<string, unknown>;
-        /** The reason a failing poll must give; `parsed` for documents that may also be accepted. */
-        expect: RegExp | { parsed: (out: PollOutcome, id: string) => Promise<void>; orReason: RegExp };
-        /** Upper bound on the poll's wall time. */
-        maxMs?: number;
-        /** Upper bound on the RSS peak above the starting point (default 300 MB). */
-        maxPeakMb?: number;
-      }
-
-      const cases: Hostile[] = [
-        {
-          name: 'slow drip: one byte a second, timeoutSeconds 2',
-          url: (id) => fault.feeds.set(`/${id}`, { body: EMBASSY_V2, drip: { bytes: 1, everyMs: 1000 } }),
-          feed: { timeoutSeconds: 2 },
-          expect: /timed out after 2 s/,
-          maxMs: 15_000,
-        },
-        {
-          name: '50 MB body (streamed, no Content-Length)',
-          url: () => `${stream.baseUrl}/fifty-mb`,
-          expect: /exceeds the limit of 5242880 bytes/,
-        },
-        {
-          name: 'redirect loop',
-          url: (id) => fault.feeds.set(`/${id}`, { redirectTo: `/${id}` }),
-          expect: /more than 5 redirects/,
-        },
-        {
-          name: 'gzip bomb: 1 GiB of zeros, about 1 MB compressed',
-          url: (id) => fault.feeds.set(`/${id}`, { rawGzip: gzipBomb }),
-          expect: /exceeds the limit of 5242880 bytes \(after decompression\)/,
-        },
-        {
-          name: 'XML entity bomb (billion laughs)',
-          url: (id) => fault.feeds.set(`/${id}`, { body: ENTITY_BOMB }),
-          expect: /entit/i,
-        },
-        {
-          name: 'invalid UTF-8 bytes',
-          url: (id) => fault.feeds.set(`/${id}`, { body: invalidUtf8() }),
-          expect: {
-            orReason: /encoding|UTF-8|not a valid/i,
-            parsed: async (out, id) => {
-              expect(out).toMatchObject({ status: 'ok', new: 3 });
-              const titles = (await fault.t.db.selectFrom('advisories').select('title').where('feed_id', '=', id).execute()).map((a) => a.title);
-              const broken = titles.find((x) => x.includes('Moscow (March 7, 2024)'));
-              expect(broken).toContain('\uFFFD');
-              expect(broken).toMatch(/^Security Alert \uFFFD/);
-            },
-          },
-        },
-        {
-          name: 'a feed of 100,000 items (about 30 MB) with the default 5 MB limit',
-          url: () => `${stream.baseUrl}/items-100000`,
-          expect: /exceeds the limit of 5242880 bytes/,
-        },
-        {
-          name: 'a feed of 100,000 items with maxBodyBytes raised to 50 MB',
-          url: () => `${stream.baseUrl}/items-100000`,
-          settings: { http: { maxBodyBytes: 50 * MB } },
-          expect: {
-            orReason: /./,
-            parsed: async (out, id) => {
-              expect(out).toMatchObject({ status: 'ok', new: 100_000, baseline: true, events: 0 });
-              const n = await fault.t.db.selectFrom('advisories').select((eb) => eb.fn.countAll<number>().as('n')).where('feed_id', '=', id).executeTakeFirstOrThrow();
-              expect(Number(n.n)).toBe(100_000);
-            },
-          },
-          maxMs: 180_000,
-          // Parsing builds the whole document tree (rss-parser / xml2js): memory follows the
-          // body limit the admin raised — about 14× the 31 MB document at its peak (~430 MB
-          // measured), all of it garbage afterwards.
-          maxPeakMb: 700,
-        },
-      ];
-
-      it.each(cases)('$name', async (c) => {
-        // Proves (contract, "Change detection") "a feed that fails … is recorded as failing with the reason … the other
-        // feeds go on" for a hostile server or document: the poll ends within bounds, memory stays
-        // bounded (RSS peak < 300 MB above the start, except where the admin raised the body
-        // limit tenfold; nothing retained after a GC), feeds.last_error says why (or the document
-        // is accepted, where that is legitimate), and the healthy feed polled in the same
-        // pollFeeds call succeeds — the process is this test's own, and it stays up.
-        const id = `hostile-${cases.indexOf(c)}`;
-        const hostile = feedConfig({ id, url: c.url(id), source: 'us-embassy', countries: ['RU'], ...c.feed });
-        const healthy = feedConfig({ id: `healthy-${cases.indexOf(c)}`, url: fault.feeds.set(`/healthy-${cases.indexOf(c)}`, { body: EMBASSY_V1 }), source: 'us-embassy', countries: ['RU'] });
-        const settings: Settings = settingsSchema.parse(c.settings ?? {});
-        const deps: PollDeps = { db: fault.t.db, logger: silentLogger, clock: new ManualClock(), settings };
-        await syncFeeds(fault.t.db, [hostile, healthy]);
-
-        gc();
-        const before = process.memoryUsage();
-        const rssBefore = before.rss;
-        let peak = rssBefore;
-        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-        const started = performance.now();
-        let outcomes: PollOutcome[];
-        try {
-          outcomes = await pollFeeds(deps, [hostile, healthy], { force: true });
-        } finally {
-          clearInterval(sampler);
-        }
-        const ms = performance.now() - started;
-        peak = Math.max(peak, process.memoryUsage().rss);
-        // What stays after a full collection: nothing of the hostile document may be retained.
-        gc();
-        const after = process.memoryUsage();
-        const rssAfter = after.rss;
-        const [out, good] = outcomes as [PollOutcome, PollOutcome];
-        const row = await fault.t.db.selectFrom('feeds').select(['last_status', 'last_error', 'consecutive_failures']).where('id', '=', id).executeTakeFirstOrThrow();
-        console.info(
-          `[hostile] ${c.name}: ${out.status}${out.error ? ` "${out.error}"` : ''} in ${Math.round(ms)} ms; RSS ${Math.round(rssBefore / MB)} → peak ${Math.round(peak / MB)} → ${Math.round(rssAfter / MB)} MB (heap ${Math.round(before.heapUsed / MB)} → ${Math.round(after.heapUsed / MB)} MB, external ${Math.round(before.external / MB)} → ${Math.round(after.external / MB)} MB)` +
-            (stream.sent.size ? `; streamed ${[...stream.sent].map(([p, b]) => `${p}: ${Math.round(b / MB)} MB`).join(', ')}` : ''),
-        );
-        stream.sent.clear();
-
-        // The healthy feed in the same call is unaffected.
-        expect(good).toMatchObject({ feed: healthy.id, status: 'ok', new: 2, baseline: true });
-        // Bounded time and memory.
-        expect(ms).toBeLessThan(c.maxMs ?? 30_000);
-        expect(peak - rssBefore).toBeLessThan((c.maxPeakMb ?? 300) * MB);
-        // Nothing is retained (the allocator may keep the RSS itself for later).
-        expect(after.heapUsed + after.external - (before.heapUsed + before.external)).toBeLessThan(50 * MB);
-        if (c.expect instanceof RegExp) {
-          expect(out.status).toBe('error');
-          expect(out.error).toMatch(c.expect);
-          expect(row).toEqual({ last_status: 'error', last_error: out.error, consecutive_failures: 1 });
-          const events = await fault.t.db.selectFrom('events').select('id').where('feed_id', '=', id).execute();
-          expect(events).toEqual([]);
-        } else if (out.status === 'ok') {
-          await c.expect.parsed(out, id);
-          expect(row).toMatchObject({ last_status: 'ok', last_error: null });
-        } else {
-          expect(out.status).toBe('error');
-          expect(out.error).toMatch(c.expect.orReason);
-          expect(row).toEqual({ last_status: 'error', last_error: out.error, consecutive_failures: 1 });
-        }
-      });
+  describe('hostile feeds, each polled in one pollFeeds call next to a healthy feed', () => {
+    let stream: StreamServer;
+    let gzipBomb: Buffer;
+    beforeAll(async () => {
+      stream = await new StreamServer().start();
+      gzipBomb = await buildGzipBomb();
+    }, 120_000);
+    afterAll(async () => {
+      await stream?.stop();
     });
-  },
-);
+
+    interface Hostile {
+      name: string;
+      /** The hostile feed's URL (routes set on the feed servers). */
+      url: (id: string) => string;
+      feed?: Partial<FeedConfig>;
+      settings?: Record<string, unknown>;
+      /** The reason a failing poll must give; `parsed` for documents that may also be accepted. */
+      expect: RegExp | { parsed: (out: PollOutcome, id: string) => Promise<void>; orReason: RegExp };
+      /** Upper bound on the poll's wall time. */
+      maxMs?: number;
+      /** Upper bound on the RSS peak above the starting point (default 300 MB). */
+      maxPeakMb?: number;
+    }
+
+    const cases: Hostile[] = [
+      {
+        name: 'slow drip: one byte a second, timeoutSeconds 2',
+        url: (id) => fault.feeds.set(`/${id}`, { body: EMBASSY_V2, drip: { bytes: 1, everyMs: 1000 } }),
+        feed: { timeoutSeconds: 2 },
+        expect: /timed out after 2 s/,
+        maxMs: 15_000,
+      },
+      {
+        name: '50 MB body (streamed, no Content-Length)',
+        url: () => `${stream.baseUrl}/fifty-mb`,
+        expect: /exceeds the limit of 5242880 bytes/,
+      },
+      {
+        name: 'redirect loop',
+        url: (id) => fault.feeds.set(`/${id}`, { redirectTo: `/${id}` }),
+        expect: /more than 5 redirects/,
+      },
+      {
+        name: 'gzip bomb: 1 GiB of zeros, about 1 MB compressed',
+        url: (id) => fault.feeds.set(`/${id}`, { rawGzip: gzipBomb }),
+        expect: /exceeds the limit of 5242880 bytes \(after decompression\)/,
+      },
+      {
+        name: 'XML entity bomb (billion laughs)',
+        url: (id) => fault.feeds.set(`/${id}`, { body: ENTITY_BOMB }),
+        expect: /entit/i,
+      },
+      {
+        name: 'invalid UTF-8 bytes',
+        url: (id) => fault.feeds.set(`/${id}`, { body: invalidUtf8() }),
+        expect: {
+          orReason: /encoding|UTF-8|not a valid/i,
+          parsed: async (out, id) => {
+            expect(out).toMatchObject({ status: 'ok', new: 3 });
+            const titles = (await fault.t.db.selectFrom('advisories').select('title').where('feed_id', '=', id).execute()).map((a) => a.title);
+            const broken = titles.find((x) => x.includes('Moscow (March 7, 2024)'));
+            expect(broken).toContain('\uFFFD');
+            expect(broken).toMatch(/^Security Alert \uFFFD/);
+          },
+        },
+      },
+      {
+        name: 'a feed of 100,000 items (about 30 MB) with the default 5 MB limit',
+        url: () => `${stream.baseUrl}/items-100000`,
+        expect: /exceeds the limit of 5242880 bytes/,
+      },
+      {
+        name: 'a feed of 100,000 items with maxBodyBytes raised to 50 MB',
+        url: () => `${stream.baseUrl}/items-100000`,
+        settings: { http: { maxBodyBytes: 50 * MB } },
+        expect: {
+          orReason: /./,
+          parsed: async (out, id) => {
+            expect(out).toMatchObject({ status: 'ok', new: 100_000, baseline: true, events: 0 });
+            const n = await fault.t.db
+              .selectFrom('advisories')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('feed_id', '=', id)
+              .executeTakeFirstOrThrow();
+            expect(Number(n.n)).toBe(100_000);
+          },
+        },
+        maxMs: 180_000,
+        // Parsing builds the whole document tree (rss-parser / xml2js): memory follows the
+        // body limit the admin raised — about 14× the 31 MB document at its peak (~430 MB
+        // measured), all of it garbage afterwards.
+        maxPeakMb: 700,
+      },
+    ];
+
+    it.each(cases)('$name', async (c) => {
+      // Proves (contract, "Change detection") "a feed that fails … is recorded as failing with the reason … the other
+      // feeds go on" for a hostile server or document: the poll ends within bounds, memory stays
+      // bounded (RSS peak < 300 MB above the start, except where the admin raised the body
+      // limit tenfold; nothing retained after a GC), feeds.last_error says why (or the document
+      // is accepted, where that is legitimate), and the healthy feed polled in the same
+      // pollFeeds call succeeds — the process is this test's own, and it stays up.
+      const id = `hostile-${cases.indexOf(c)}`;
+      const hostile = feedConfig({ id, url: c.url(id), source: 'us-embassy', countries: ['RU'], ...c.feed });
+      const healthy = feedConfig({
+        id: `healthy-${cases.indexOf(c)}`,
+        url: fault.feeds.set(`/healthy-${cases.indexOf(c)}`, { body: EMBASSY_V1 }),
+        source: 'us-embassy',
+        countries: ['RU'],
+      });
+      const settings: Settings = settingsSchema.parse(c.settings ?? {});
+      const deps: PollDeps = { db: fault.t.db, logger: silentLogger, clock: new ManualClock(), settings };
+      await syncFeeds(fault.t.db, [hostile, healthy]);
+
+      gc();
+      const before = process.memoryUsage();
+      const rssBefore = before.rss;
+      let peak = rssBefore;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+      const started = performance.now();
+      let outcomes: PollOutcome[];
+      try {
+        outcomes = await pollFeeds(deps, [hostile, healthy], { force: true });
+      } finally {
+        clearInterval(sampler);
+      }
+      const ms = performance.now() - started;
+      peak = Math.max(peak, process.memoryUsage().rss);
+      // What stays after a full collection: nothing of the hostile document may be retained.
+      gc();
+      const after = process.memoryUsage();
+      const rssAfter = after.rss;
+      const [out, good] = outcomes as [PollOutcome, PollOutcome];
+      const row = await fault.t.db
+        .selectFrom('feeds')
+        .select(['last_status', 'last_error', 'consecutive_failures'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      console.info(
+        `[hostile] ${c.name}: ${out.status}${out.error ? ` "${out.error}"` : ''} in ${Math.round(ms)} ms; RSS ${Math.round(rssBefore / MB)} → peak ${Math.round(peak / MB)} → ${Math.round(rssAfter / MB)} MB (heap ${Math.round(before.heapUsed / MB)} → ${Math.round(after.heapUsed / MB)} MB, external ${Math.round(before.external / MB)} → ${Math.round(after.external / MB)} MB)` +
+          (stream.sent.size ? `; streamed ${[...stream.sent].map(([p, b]) => `${p}: ${Math.round(b / MB)} MB`).join(', ')}` : ''),
+      );
+      stream.sent.clear();
+
+      // The healthy feed in the same call is unaffected.
+      expect(good).toMatchObject({ feed: healthy.id, status: 'ok', new: 2, baseline: true });
+      // Bounded time and memory.
+      expect(ms).toBeLessThan(c.maxMs ?? 30_000);
+      expect(peak - rssBefore).toBeLessThan((c.maxPeakMb ?? 300) * MB);
+      // Nothing is retained (the allocator may keep the RSS itself for later).
+      expect(after.heapUsed + after.external - (before.heapUsed + before.external)).toBeLessThan(50 * MB);
+      if (c.expect instanceof RegExp) {
+        expect(out.status).toBe('error');
+        expect(out.error).toMatch(c.expect);
+        expect(row).toEqual({ last_status: 'error', last_error: out.error, consecutive_failures: 1 });
+        const events = await fault.t.db.selectFrom('events').select('id').where('feed_id', '=', id).execute();
+        expect(events).toEqual([]);
+      } else if (out.status === 'ok') {
+        await c.expect.parsed(out, id);
+        expect(row).toMatchObject({ last_status: 'ok', last_error: null });
+      } else {
+        expect(out.status).toBe('error');
+        expect(out.error).toMatch(c.expect.orReason);
+        expect(row).toEqual({ last_status: 'error', last_error: out.error, consecutive_failures: 1 });
+      }
+    });
+  });
+});

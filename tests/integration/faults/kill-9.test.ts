@@ -3,7 +3,16 @@ import { fanOut } from '../../../src/delivery/repository.ts';
 import { describe, expect, it } from 'vitest';
 import { ServiceProcess } from '../../helpers/cli.ts';
 import { testDbKind } from '../../helpers/db.ts';
-import { APP_SECRET, deliveryStatuses, faultEnvironment, makeConfig, recipients, seedEvent, seedSubscribers, withApplicationName } from '../../helpers/faults.ts';
+import {
+  APP_SECRET,
+  deliveryStatuses,
+  faultEnvironment,
+  makeConfig,
+  recipients,
+  seedEvent,
+  seedSubscribers,
+  withApplicationName,
+} from '../../helpers/faults.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 /**
@@ -38,15 +47,20 @@ describe.skipIf(testDbKind() !== 'postgres')(
         `delivery:\n  leaseSeconds: 3\n  batchSize: ${BATCH}\n  concurrency: ${CONCURRENCY}\n  idlePollMs: 250\n  email:\n    ratePerSecond: 0\n`,
       );
       const env = { ...cfg, APP_SECRET, SMTP_URL: fault.smtp.url, PUBLIC_BASE_URL: 'https://alerts.example.org' };
-      const procs = [1, 2, 3].map(
-        (i) => ServiceProcess.named(`deliver-${i}`, ['start', '--roles', 'deliver'], { ...env, DATABASE_URL: withApplicationName(fault.t.env.DATABASE_URL!, `aa-faults-deliver-${i}`) }),
+      const procs = [1, 2, 3].map((i) =>
+        ServiceProcess.named(`deliver-${i}`, ['start', '--roles', 'deliver'], {
+          ...env,
+          DATABASE_URL: withApplicationName(fault.t.env.DATABASE_URL!, `aa-faults-deliver-${i}`),
+        }),
       );
       const anyDead = () => procs.map((p) => p.dead()).find(Boolean);
       // All three are connected (their dispatchers look for work) before the work appears.
       await waitFor(
         'all three deliver processes to connect',
         async () => {
-          const r = await sql<{ n: number }>`select count(distinct application_name)::int as n from pg_stat_activity where application_name like 'aa-faults-deliver-%'`.execute(fault.t.db);
+          const r = await sql<{
+            n: number;
+          }>`select count(distinct application_name)::int as n from pg_stat_activity where application_name like 'aa-faults-deliver-%'`.execute(fault.t.db);
           return r.rows[0]!.n === 3;
         },
         { timeoutMs: 150_000, everyMs: 250, dead: anyDead },
@@ -69,7 +83,9 @@ describe.skipIf(testDbKind() !== 'postgres')(
           if (fault.smtp.messages.length > N - 300) throw new Error('the sends were nearly done before a process could be caught in the middle of a batch');
           const received = new Set(fault.smtp.messages.flatMap((m) => m.envelope.to));
           const rows = await sql<{ owner: string; email: string }>`
-            select d.lease_owner as owner, s.email from deliveries d join subscribers s on s.id = d.subscriber_id where d.status = 'sending'`.execute(fault.t.db);
+            select d.lease_owner as owner, s.email from deliveries d join subscribers s on s.id = d.subscriber_id where d.status = 'sending'`.execute(
+            fault.t.db,
+          );
           const unsent = new Map<string, number>();
           for (const row of rows.rows) {
             const pid = row.owner.split(':')[1]!;
@@ -86,19 +102,26 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const survivors = procs.filter((p) => p !== holder);
       // What the dead process held (its leases run for 3 s more): the only work that may go out twice.
       const orphaned = new Set(
-        (await sql<{ id: number }>`select id from deliveries where status = 'sending' and split_part(lease_owner, ':', 2) = ${String(holder.pid)}`.execute(fault.t.db)).rows.map((r) => Number(r.id)),
+        (
+          await sql<{ id: number }>`select id from deliveries where status = 'sending' and split_part(lease_owner, ':', 2) = ${String(holder.pid)}`.execute(
+            fault.t.db,
+          )
+        ).rows.map((r) => Number(r.id)),
       );
 
-      await waitFor(
-        `all ${N} deliveries sent`,
-        async () => (await deliveryStatuses(fault.t.db)).sent === N,
-        { timeoutMs: 240_000, everyMs: 250, dead: () => survivors.map((p) => p.dead()).find(Boolean) },
-      );
+      await waitFor(`all ${N} deliveries sent`, async () => (await deliveryStatuses(fault.t.db)).sent === N, {
+        timeoutMs: 240_000,
+        everyMs: 250,
+        dead: () => survivors.map((p) => p.dead()).find(Boolean),
+      });
       const doneMs = Date.now() - started;
       await fault.smtp.settled();
       const r = recipients(fault.smtp);
       const duplicates = r.total - r.distinct;
-      const retried = await sql<{ n: number; max: number }>`select count(*)::int as n, coalesce(max(attempts), 0)::int as max from deliveries where attempts > 1`.execute(fault.t.db);
+      const retried = await sql<{
+        n: number;
+        max: number;
+      }>`select count(*)::int as n, coalesce(max(attempts), 0)::int as max from deliveries where attempts > 1`.execute(fault.t.db);
       const reclaimed = (await sql<{ id: number }>`select id from deliveries where attempts > 1`.execute(fault.t.db)).rows.map((x) => Number(x.id));
       const notOrphaned = reclaimed.filter((id) => !orphaned.has(id));
       console.info(

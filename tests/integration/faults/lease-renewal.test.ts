@@ -44,7 +44,16 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const noSms: SmsSender = { kind: 'file', send: () => Promise.reject(new Error('no SMS here')), findSent: async () => null, close: async () => {} };
       const settings = settingsSchema.parse({ delivery: { leaseSeconds: 1, batchSize: 6, concurrency: 1, email: { ratePerSecond: 0 } } }).delivery;
       const dispatcher = (name: string) =>
-        new Dispatcher({ db: fault.t.db, logger: silentLogger, clock: systemClock, settings, email: sender(name), sms: noSms, links: linkBuilder('https://alerts.example.org', APP_SECRET), listId: 'alerts.example.org' });
+        new Dispatcher({
+          db: fault.t.db,
+          logger: silentLogger,
+          clock: systemClock,
+          settings,
+          email: sender(name),
+          sms: noSms,
+          links: linkBuilder('https://alerts.example.org', APP_SECRET),
+          listId: 'alerts.example.org',
+        });
       const [a, b] = [dispatcher('A'), dispatcher('B')];
       const started = Date.now();
       const first = a.drain();

@@ -45,7 +45,12 @@ describe.skipIf(testDbKind() !== 'postgres')(
 
       const slotsInWindow = Math.floor(t1 / 1000) - Math.floor(t0 / 1000);
       const requests = c1 - c0;
-      const runs = await fault.t.db.selectFrom('poll_runs').select(['started_at', 'finished_at', 'status']).where('feed_id', '=', 'slots').orderBy('started_at').execute();
+      const runs = await fault.t.db
+        .selectFrom('poll_runs')
+        .select(['started_at', 'finished_at', 'status'])
+        .where('feed_id', '=', 'slots')
+        .orderBy('started_at')
+        .execute();
       const claims = await fault.t.db.selectFrom('cron_claims').select(['key', 'owner']).where('key', 'like', 'poll:slots:%').execute();
       const byOwner = new Map<string, number>();
       for (const c of claims) byOwner.set(c.owner, (byOwner.get(c.owner) ?? 0) + 1);

@@ -4,7 +4,19 @@ import { connectDatabase, type DatabaseHandle } from '../../../src/db/connect.ts
 import { describe, expect, it } from 'vitest';
 import { killChildren, ServiceProcess } from '../../helpers/cli.ts';
 import { testDbKind } from '../../helpers/db.ts';
-import { APP_SECRET, EMBASSY_V1, EMBASSY_V2, MARCH_7_TITLE, deliveryStatuses, faultEnvironment, freePort, makeConfig, recipients, seedEvent, seedSubscribers } from '../../helpers/faults.ts';
+import {
+  APP_SECRET,
+  EMBASSY_V1,
+  EMBASSY_V2,
+  MARCH_7_TITLE,
+  deliveryStatuses,
+  faultEnvironment,
+  freePort,
+  makeConfig,
+  recipients,
+  seedEvent,
+  seedSubscribers,
+} from '../../helpers/faults.ts';
 import { PRIVATE_PG_UNAVAILABLE, PrivateCluster } from '../../helpers/private-postgres.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -77,10 +89,15 @@ describe.skipIf(testDbKind() !== 'postgres')(
           const stopped = Date.now();
           await cluster.stop('fast');
           const sentBeforeOutage = fault.smtp.messages.length;
-          const during = await waitFor('/readyz to report the outage', async () => ((await readyz()) === 503 ? 503 : undefined), { dead: service.dead, everyMs: 200 });
+          const during = await waitFor('/readyz to report the outage', async () => ((await readyz()) === 503 ? 503 : undefined), {
+            dead: service.dead,
+            everyMs: 200,
+          });
           expect(during).toBe(503);
           // Down for at least 2 s, over at least one scheduled poll.
-          await waitFor('2 s of outage and a poll slot', () => Date.now() - stopped >= 2000 && fault.feeds.count('/restart') >= pollsBefore, { dead: service.dead });
+          await waitFor('2 s of outage and a poll slot', () => Date.now() - stopped >= 2000 && fault.feeds.count('/restart') >= pollsBefore, {
+            dead: service.dead,
+          });
           await cluster.start();
           const restarted = Date.now();
           fault.smtpDelayMs = 2;
@@ -89,7 +106,10 @@ describe.skipIf(testDbKind() !== 'postgres')(
           await waitFor('/readyz 200 after the restart', async () => (await readyz()) === 200, { dead: service.dead, everyMs: 200 });
           const readyAfterMs = Date.now() - restarted;
           // The backlog: every subscriber gets the alert (a batch in flight at the outage may be doubled).
-          await waitFor(`the ${K} backlog deliveries to be sent`, async () => (await deliveryStatuses(db!.db)).sent === K, { dead: service.dead, everyMs: 250 });
+          await waitFor(`the ${K} backlog deliveries to be sent`, async () => (await deliveryStatuses(db!.db)).sent === K, {
+            dead: service.dead,
+            everyMs: 250,
+          });
           const backlogAfterMs = Date.now() - restarted;
 
           // A change published after the restart: recorded, fanned out, delivered.
@@ -100,14 +120,22 @@ describe.skipIf(testDbKind() !== 'postgres')(
             { dead: service.dead, everyMs: 250 },
           );
           expect(event).toMatchObject({ title: MARCH_7_TITLE, kind: 'new' });
-          await waitFor(`the March 7 alert to reach all ${K} subscribers`, async () => (await deliveryStatuses(db!.db)).sent === 2 * K, { dead: service.dead, everyMs: 250 });
+          await waitFor(`the March 7 alert to reach all ${K} subscribers`, async () => (await deliveryStatuses(db!.db)).sent === 2 * K, {
+            dead: service.dead,
+            everyMs: 250,
+          });
           await fault.smtp.settled();
           const newAfterMs = Date.now() - restarted;
 
           const subjects = new Map<string, Set<string>>();
           for (const m of fault.smtp.messages) for (const to of m.envelope.to) subjects.set(to, (subjects.get(to) ?? new Set()).add(m.subject));
           const r = recipients(fault.smtp);
-          const lost = await db.db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('status', '!=', 'sent').groupBy('status').execute();
+          const lost = await db.db
+            .selectFrom('deliveries')
+            .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+            .where('status', '!=', 'sent')
+            .groupBy('status')
+            .execute();
           console.info(
             `[pg restart] ${sentBeforeOutage}/${K} sent before the outage; readyz 200 ${readyAfterMs} ms after the restart; backlog done after ${backlogAfterMs} ms; ` +
               `new alert delivered after ${newAfterMs} ms; ${r.total} messages for ${2 * K} deliveries (${r.total - 2 * K} duplicates); ` +
