@@ -23,6 +23,7 @@ import pg from 'pg';
 import Parser from 'rss-parser';
 // The fetch src/feeds/fetch.ts uses (undici's, not Node's bundled copy), so the floor pays the same client costs.
 import { fetch } from 'undici';
+import { nextMessage } from './sinks.ts';
 
 // ---------------------------------------------------------------------------
 // Feed documents
@@ -335,13 +336,13 @@ export class FeedServerProcess {
       env: { ...process.env, [SERVER_ROLE_ENV]: '1' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const reply = await nextMessage(child);
+    const reply = await nextMessage<ServerReply>(child, 'feed server');
     if (reply.type !== 'listening') throw new Error(`feed server: unexpected ${reply.type}`);
     return new FeedServerProcess(child, `http://127.0.0.1:${reply.port}`);
   }
 
   private async request<T extends ServerReply['type']>(msg: ServerRequest, expect: T): Promise<Extract<ServerReply, { type: T }>> {
-    const p = nextMessage(this.child);
+    const p = nextMessage<ServerReply>(this.child, 'feed server');
     this.child.send(msg);
     const reply = await p;
     if (reply.type !== expect) throw new Error(`feed server: expected ${expect}, got ${reply.type}`);
@@ -373,31 +374,6 @@ export class FeedServerProcess {
     this.child.disconnect();
     await exited;
   }
-}
-
-function nextMessage(child: ChildProcess): Promise<ServerReply> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('error', onError);
-      child.off('exit', onExit);
-    };
-    const onMessage = (m: unknown) => {
-      cleanup();
-      resolve(m as ServerReply);
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onExit = (code: number | null) => {
-      cleanup();
-      reject(new Error(`feed server exited (${code})`));
-    };
-    child.on('message', onMessage);
-    child.on('error', onError);
-    child.on('exit', onExit);
-  });
 }
 
 // ---------------------------------------------------------------------------

@@ -53,7 +53,7 @@ export class SinkProcess {
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const reply = await nextMessage(child);
+    const reply = await nextMessage<SinkReply>(child, 'sink');
     if (reply.type !== 'listening') throw new Error(`${script}: unexpected ${reply.type}`);
     return new SinkProcess(child, reply.port);
   }
@@ -63,7 +63,7 @@ export class SinkProcess {
   }
 
   async stats(): Promise<SinkStats> {
-    const p = nextMessage(this.child);
+    const p = nextMessage<SinkReply>(this.child, 'sink');
     this.child.send({ type: 'stats' });
     const r = await p;
     if (r.type !== 'stats') throw new Error(`sink: expected stats, got ${r.type}`);
@@ -79,7 +79,7 @@ export class SinkProcess {
   }
 
   async reset(): Promise<void> {
-    const p = nextMessage(this.child);
+    const p = nextMessage<SinkReply>(this.child, 'sink');
     this.child.send({ type: 'reset' });
     await p;
   }
@@ -92,7 +92,8 @@ export class SinkProcess {
   }
 }
 
-function nextMessage(child: ChildProcess): Promise<SinkReply> {
+/** The next IPC message from a child process; rejects when it errors or exits first. */
+export function nextMessage<T>(child: ChildProcess, name = 'child process'): Promise<T> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       child.off('message', onMessage);
@@ -101,7 +102,7 @@ function nextMessage(child: ChildProcess): Promise<SinkReply> {
     };
     const onMessage = (m: unknown) => {
       cleanup();
-      resolve(m as SinkReply);
+      resolve(m as T);
     };
     const onError = (err: Error) => {
       cleanup();
@@ -109,7 +110,7 @@ function nextMessage(child: ChildProcess): Promise<SinkReply> {
     };
     const onExit = (code: number | null) => {
       cleanup();
-      reject(new Error(`sink exited (${code})`));
+      reject(new Error(`${name} exited (${code})`));
     };
     child.on('message', onMessage);
     child.on('error', onError);
