@@ -18,7 +18,9 @@ import { waitFor } from '../helpers/wait.ts';
  * process that lingers for a fixed grace (10 s) or for good.
  */
 
-const STOP_BOUND_MS = 3_000;
+// Closing the embedded database (a checkpoint) takes up to ~3 s when CI runs two suites
+// side by side on 2 cores; 6 s still fails the fixed 10 s grace this test exists for.
+const STOP_BOUND_MS = 6_000;
 
 const kind = testDbKind();
 let t: TestDatabase | undefined;
