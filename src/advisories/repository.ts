@@ -504,7 +504,29 @@ export async function publicEvents(
   options: { country?: string | undefined; since?: Date | undefined; after?: EventPosition | undefined; limit: number; newestFirst?: boolean },
 ): Promise<PublicEvent[]> {
   const dir = options.newestFirst ? 'desc' : 'asc';
-  let q = db
+  let q = publicEventQuery(db).orderBy('e.created_at', dir).orderBy('e.id', dir).limit(options.limit);
+  if (options.country) q = q.where(sql<boolean>`e.countries @> array[${options.country}]::text[]`);
+  if (options.since) q = q.where('e.created_at', '>=', options.since);
+  if (options.after) {
+    const { createdAt, id } = options.after;
+    q = q.where(sql<boolean>`(e.created_at, e.id) > (${createdAt}::timestamptz, ${id}::bigint)`);
+  }
+  return (await q.execute()).map(toPublicEvent);
+}
+
+/** The given events (for webhook deliveries), in no particular order. */
+export async function publicEventsByIds(db: DB, ids: readonly number[]): Promise<PublicEvent[]> {
+  if (ids.length === 0) return [];
+  return (
+    await publicEventQuery(db)
+      .where('e.id', 'in', [...ids])
+      .execute()
+  ).map(toPublicEvent);
+}
+
+/** One select for every public view of an event: pages, Atom, the API and webhooks. */
+function publicEventQuery(db: DB) {
+  return db
     .selectFrom('events as e')
     .innerJoin('feeds as f', 'f.id', 'e.feed_id')
     .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
@@ -523,18 +545,13 @@ export async function publicEvents(
       'e.link',
       'v.published_at',
       'e.created_at',
-    ])
-    .orderBy('e.created_at', dir)
-    .orderBy('e.id', dir)
-    .limit(options.limit);
-  if (options.country) q = q.where(sql<boolean>`e.countries @> array[${options.country}]::text[]`);
-  if (options.since) q = q.where('e.created_at', '>=', options.since);
-  if (options.after) {
-    const { createdAt, id } = options.after;
-    q = q.where(sql<boolean>`(e.created_at, e.id) > (${createdAt}::timestamptz, ${id}::bigint)`);
-  }
-  const rows = await q.execute();
-  return rows.map((r) => ({
+    ]);
+}
+
+type PublicEventRow = Awaited<ReturnType<ReturnType<typeof publicEventQuery>['execute']>>[number];
+
+function toPublicEvent(r: PublicEventRow): PublicEvent {
+  return {
     id: Number(r.id),
     feedId: r.feed_id,
     feedName: r.feed_name,
@@ -549,7 +566,7 @@ export async function publicEvents(
     link: r.link,
     publishedAt: r.published_at,
     createdAt: r.created_at,
-  }));
+  };
 }
 
 /**

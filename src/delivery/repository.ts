@@ -1,6 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { governmentOf } from '../advisories/governments.ts';
-import type { PublicEvent } from '../advisories/repository.ts';
+import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SubscriberStatus, Urgency } from '../db/types.ts';
 
@@ -317,56 +316,18 @@ export interface WebhookContext {
 export async function loadWebhookContexts(db: DB, deliveryIds: readonly number[]): Promise<Map<number, WebhookContext>> {
   if (deliveryIds.length === 0) return new Map();
   const rows = await db
-    .selectFrom('deliveries as d')
-    .innerJoin('events as e', 'e.id', 'd.event_id')
-    .innerJoin('feeds as f', 'f.id', 'e.feed_id')
-    .innerJoin('advisory_versions as v', 'v.id', 'e.version_id')
-    .select([
-      'd.id as delivery_id',
-      'd.webhook_id',
-      'e.id as event_id',
-      'e.kind',
-      'e.feed_id',
-      'f.name as feed_name',
-      'f.source',
-      'e.countries',
-      'e.level',
-      'e.previous_level',
-      'v.level_text',
-      'e.title',
-      'v.body',
-      'e.link',
-      'v.published_at',
-      'e.created_at',
-    ])
-    .where('d.id', 'in', [...deliveryIds])
-    .where('d.webhook_id', 'is not', null)
+    .selectFrom('deliveries')
+    .select(['id', 'webhook_id', 'event_id'])
+    .where('id', 'in', [...deliveryIds])
+    .where('webhook_id', 'is not', null)
     .execute();
-  return new Map(
-    rows.map((r) => [
-      Number(r.delivery_id),
-      {
-        deliveryId: Number(r.delivery_id),
-        webhookId: r.webhook_id!,
-        event: {
-          id: Number(r.event_id),
-          kind: r.kind,
-          feedId: r.feed_id,
-          feedName: r.feed_name,
-          government: governmentOf(r.source, r.feed_name),
-          countries: r.countries,
-          level: r.level,
-          previousLevel: r.previous_level,
-          levelText: r.level_text,
-          title: r.title,
-          body: r.body,
-          link: r.link,
-          publishedAt: r.published_at,
-          createdAt: r.created_at,
-        },
-      },
-    ]),
-  );
+  const events = new Map((await publicEventsByIds(db, [...new Set(rows.map((r) => Number(r.event_id)))])).map((e) => [e.id, e]));
+  const out = new Map<number, WebhookContext>();
+  for (const r of rows) {
+    const event = events.get(Number(r.event_id));
+    if (event) out.set(Number(r.id), { deliveryId: Number(r.id), webhookId: r.webhook_id!, event });
+  }
+  return out;
 }
 
 export type Completion =
