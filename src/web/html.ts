@@ -42,7 +42,7 @@ export function layout(title: string, body: SafeHtml, options: { wide?: boolean 
 <main class="${options.wide ? 'wide' : ''}" id="main">
 ${body}
 </main>
-<footer class="site"><p>Alerts come from official government travel advice (U.S., UK, Canada, Australia). Always check the source before you travel.</p></footer>
+<footer class="site"><p>Alerts come from official government travel advice (the U.S., the UK, Canada, Australia, Germany and Japan). Always check the source before you travel.</p></footer>
 </body>
 </html>`.value;
 }
