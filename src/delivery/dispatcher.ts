@@ -155,7 +155,11 @@ export class Dispatcher {
     const refill = (): Promise<void> => {
       refilling ??= (async () => {
         try {
-          const claims = await claimDue(db, { owner: this.owner, limit: settings.batchSize, leaseMs, now: clock.now() });
+          const due = await claimDue(db, { owner: this.owner, limit: settings.batchSize, leaseMs, now: clock.now() });
+          // A lease that expired while this run still held the row (its renewal failed during
+          // a database outage) makes the row due again: the claim hands it back to us while it
+          // waits in our queue or is being sent. Taking it twice would send it twice.
+          const claims = due.filter((c) => !this.inFlight.has(c.id));
           if (claims.length === 0) {
             exhausted = true;
             return;
