@@ -29,8 +29,20 @@ export class SendError extends AppError {
 }
 
 const EMAIL = /[^\s<>"'(),;:[\]]+@[^\s<>"'(),;:[\]]+/g;
-// 7+ digits, with the separators people and providers write; not SMTP codes (550, 5.1.1) or Twilio codes (21211).
-const PHONE = /\+?\d(?:[\s().-]?\d){6,}/g;
+// Phone-number shapes, not any long run of digits: delivery ids, epoch
+// milliseconds and ISO timestamps in the same texts stay readable. Providers
+// write numbers in E.164 ("+15005550001"); people and some servers write them
+// nationally, with a trunk 0 ("07911 123456", "(020) 7946 0958") or in North
+// American groups ("(555) 123-4567", "555-123-4567"). A bare run without "+",
+// trunk 0 or grouping ("5551234567") is not taken for a number.
+const PHONE = new RegExp(
+  [
+    String.raw`\+\d(?:[\s().-]{0,2}\d){6,14}`,
+    String.raw`(?<![\w.+-])\(?0\d{1,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)`,
+    String.raw`(?<![\w.+-])(?:\(\d{3}\)\s?|\d{3}[.-])\d{3}[.-]\d{4}(?!\w)`,
+  ].join('|'),
+  'g',
+);
 
 /**
  * Provider texts quote the recipient ("550 5.1.1 <ann@example.org>: no such

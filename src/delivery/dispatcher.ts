@@ -69,6 +69,13 @@ export class Dispatcher {
   private reserving = new Map<DeliveryChannel, Promise<void>>();
   private smsBodies = new Map<number, string>();
   private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
+  /**
+   * "subscriber:channel" stopped by a permanent failure during this run. The
+   * rest of the run's claims were loaded before the stop was recorded: without
+   * this, each would be tried against an address or number that already said
+   * it never will work (and each refusal costs a provider call and reputation).
+   */
+  private stoppedInRun = new Set<string>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -147,6 +154,8 @@ export class Dispatcher {
   private async runBatch(): Promise<DispatchSummary | null> {
     const { db, clock, settings, logger } = this.deps;
     if (this.stopping) return null;
+    // Earlier runs' stops are recorded by now, and the claims below load them.
+    this.stoppedInRun.clear();
     const leaseMs = settings.leaseSeconds * 1000;
     const queue: { claim: ClaimedDelivery; ctx: DeliveryContext | undefined; hook: WebhookContext | undefined }[] = [];
     let exhausted = false;
@@ -293,7 +302,7 @@ export class Dispatcher {
     if (!ctx || claim.channel === 'webhook') return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
     const sub = ctx.subscriber;
     // Re-check at send time: an unsubscribe or STOP after fan-out wins.
-    if (!channelOpen(sub, claim.channel)) {
+    if (!channelOpen(sub, claim.channel) || this.stoppedInRun.has(`${sub.id}:${claim.channel}`)) {
       const why = sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status;
       return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${why}`, durationMs: 0 };
     }
@@ -324,6 +333,7 @@ export class Dispatcher {
         if (e.scope === 'recipient') {
           logger.warn({ delivery: claim.id, subscriber: sub.id, channel: claim.channel, err: e }, 'permanent failure: channel stopped for subscriber');
           const stopChannel = { subscriberId: sub.id, channel: claim.channel, reason: e.message };
+          this.stoppedInRun.add(`${sub.id}:${claim.channel}`);
           return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed(), stopChannel };
         }
         return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };

@@ -66,3 +66,12 @@ export async function deleteExpiredTokens(db: DB, now: Date): Promise<number> {
   const p = await db.deleteFrom('phone_verifications').where('expires_at', '<', now).executeTakeFirst();
   return Number(t.numDeletedRows) + Number(p.numDeletedRows);
 }
+
+/** Counts of phone codes and confirmation emails too old to count towards any cap or cool-down. */
+export async function deleteOldVerificationSends(db: DB, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from verification_sends where id = any(array(
+      select id from verification_sends where sent_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}

@@ -2,12 +2,27 @@ import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
-import { deleteExpiredTokens, deleteOldAttempts, deleteOldCronClaims, deleteOldPollRuns, deleteOrphanVersions, deleteSentDeliveries } from './repository.ts';
+import { verificationSendsHorizonMs } from '../subscriptions/repository.ts';
+import {
+  deleteExpiredTokens,
+  deleteOldAttempts,
+  deleteOldCronClaims,
+  deleteOldPollRuns,
+  deleteOldVerificationSends,
+  deleteOrphanVersions,
+  deleteSentDeliveries,
+} from './repository.ts';
 
 const DAY = 24 * 3600 * 1000;
 
 /** Retention: keeps the hot tables (deliveries, attempts, poll history) small. */
-export async function runHousekeeping(deps: { db: DB; clock: Clock; logger: Logger; retention: Settings['retention'] }): Promise<Record<string, number>> {
+export async function runHousekeeping(deps: {
+  db: DB;
+  clock: Clock;
+  logger: Logger;
+  retention: Settings['retention'];
+  verification: Settings['verification'];
+}): Promise<Record<string, number>> {
   const { db, retention } = deps;
   const now = deps.clock.now().getTime();
   const ago = (days: number) => new Date(now - days * DAY);
@@ -18,6 +33,8 @@ export async function runHousekeeping(deps: { db: DB; clock: Clock; logger: Logg
     versions: await deleteOrphanVersions(db, ago(retention.versionsDays)),
     cronClaims: await deleteOldCronClaims(db, ago(2)),
     tokens: await deleteExpiredTokens(db, new Date(now)),
+    // Kept as long as the longest cap or cool-down window reads them, no longer.
+    verificationSends: await deleteOldVerificationSends(db, new Date(now - verificationSendsHorizonMs(deps.verification))),
   };
   deps.logger.info(result, 'housekeeping done');
   return result;

@@ -473,6 +473,18 @@ export interface VerificationLimits {
 
 export type VerificationRefusal = 'cooldown' | 'recipient' | 'subscriber' | 'global';
 
+/** The per-recipient and per-subscriber caps count the sends of the last 24 hours. */
+const CAP_WINDOW_MS = 24 * 3600_000;
+
+/**
+ * How long a verification_sends row can still count towards a cap or a
+ * cool-down (the longest of the windows): older rows only take space, and
+ * housekeeping deletes them.
+ */
+export function verificationSendsHorizonMs(v: { smsCooldownSeconds: number; emailCooldownSeconds: number }): number {
+  return Math.max(CAP_WINDOW_MS, v.smsCooldownSeconds * 1000, v.emailCooldownSeconds * 1000);
+}
+
 /**
  * Counts and records one send, or says which cap refuses it. One transaction
  * per channel at a time (an advisory lock): two processes cannot both take
@@ -486,7 +498,7 @@ export async function reserveVerificationSend(
 ): Promise<VerificationRefusal | null> {
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(hashtext(${`verification:${send.channel}`}))`.execute(tx);
-    const day = new Date(now.getTime() - 24 * 3600_000);
+    const day = new Date(now.getTime() - CAP_WINDOW_MS);
     const recent = await tx
       .selectFrom('verification_sends')
       .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('sent_at').as('last')])

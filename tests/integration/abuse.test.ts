@@ -3,12 +3,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { settingsSchema } from '../../src/config/schema.ts';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
 import { pollFeed } from '../../src/feeds/poller.ts';
+import { runHousekeeping } from '../../src/housekeeping/run.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { pino } from 'pino';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
 import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
+import { fanOut } from '../../src/delivery/repository.ts';
+import { insertEvent } from '../helpers/events.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -420,5 +423,65 @@ describe('SMS pumping and email bombing', SLOW, () => {
       expect(part).not.toContain('urgent');
     }
     expect(mail.text).toContain('words you chose');
+  });
+});
+
+describe('the counts behind the caps', SLOW, () => {
+  it('cap-table bloat: housekeeping deletes verification counts older than the longest cap or cool-down window, and keeps the ones that still count', async () => {
+    const now = clock.now().getTime();
+    const hoursAgo = (h: number) => new Date(now - h * 3600_000);
+    await t.db
+      .insertInto('verification_sends')
+      .values([
+        { channel: 'email', recipient_hash: 'old', subscriber_id: null, sent_at: hoursAgo(72) },
+        { channel: 'sms', recipient_hash: 'day-old', subscriber_id: 1, sent_at: hoursAgo(25) },
+        { channel: 'email', recipient_hash: 'counts', subscriber_id: null, sent_at: hoursAgo(23) },
+      ])
+      .execute();
+    const kept = async () => (await t.db.selectFrom('verification_sends').select('recipient_hash').orderBy('sent_at').execute()).map((r) => r.recipient_hash);
+    const { retention, verification } = settingsSchema.parse({});
+    // A cool-down longer than the day's caps keeps its rows as long as it lasts.
+    const longCooldown = { ...verification, emailCooldownSeconds: 48 * 3600 };
+    const r1 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification: longCooldown });
+    expect(r1).toMatchObject({ verificationSends: 1 });
+    expect(await kept()).toEqual(['day-old', 'counts']);
+    const r2 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification });
+    expect(r2).toMatchObject({ verificationSends: 1 });
+    expect(await kept()).toEqual(['counts']);
+  });
+});
+
+describe('a channel stopped mid-batch', SLOW, () => {
+  it('hammering a dead address: after a permanent refusal stops the channel, the rest of the subscriber’s claimed deliveries are not attempted', async () => {
+    const email = 'gone.away@example.com';
+    const phone = '+447911123458';
+    await confirmedSubscriber(email, { phone, channels: 'email,sms', sms: 'all' });
+    await confirmedSubscriber('still.here@example.com');
+    smtp.rejectRecipient(email, 550);
+    twilio.rejectNumber(phone, 21211);
+    const events: number[] = [];
+    for (let i = 1; i <= 4; i++)
+      events.push(await insertEvent(t.db, { at: clock.now(), level: 4, previousLevel: 3, kind: 'level-raised', title: `Russia - Level 4 (${i})` }));
+    const mine = events.length;
+    expect(await fanOut(t.db, events, clock.now())).toBe(mine * 3);
+    // One worker, one batch: every one of the subscriber's deliveries is claimed before the first refusal.
+    const settings = web.config.settings;
+    const config = { ...web.config, settings: { ...settings, delivery: { ...settings.delivery, concurrency: 1 } } };
+    const { dispatcher, close } = createDispatcher(config, t.db, silentLogger, clock, { channels: web.channels });
+    await dispatcher.drain();
+    await close();
+    expect(smtp.rcptLog.filter((r) => r.address === email)).toHaveLength(1);
+    expect(twilio.creates.filter((r) => r.form.To === phone)).toHaveLength(1);
+    const rows = await t.db
+      .selectFrom('deliveries')
+      .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+      .select(['subscribers.email', 'deliveries.channel', 'deliveries.status', 'deliveries.last_error'])
+      .execute();
+    const gone = rows.filter((r) => r.email === email);
+    expect(gone.every((r) => r.status === 'failed')).toBe(true);
+    expect(gone.filter((r) => r.last_error?.startsWith('not sent: subscriber stopped'))).toHaveLength(gone.length - 2);
+    // The other subscriber in the same batch gets every alert.
+    expect(rows.filter((r) => r.email === 'still.here@example.com').every((r) => r.status === 'sent')).toBe(true);
+    expect(smtp.to('still.here@example.com')).toHaveLength(mine);
   });
 });

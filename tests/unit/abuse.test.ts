@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isPublicAddress } from '../../src/feeds/address-guard.ts';
 import { FeedFetchError, fetchFeed } from '../../src/feeds/fetch.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
+import { redactContacts } from '../../src/channels/errors.ts';
 
 // Attacks on the pure parts (parsers, guards, validators). The web-facing
 // attacks are in tests/integration/abuse.test.ts.
@@ -60,5 +61,38 @@ describe('SSRF guard: IPv6 forms that embed IPv4', () => {
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FeedFetchError);
     expect((err as Error).message).toMatch(/not a public address/);
+  });
+});
+
+describe('contacts masked in logged provider errors', () => {
+  it('log redaction of phone numbers: numbers in the shapes providers and people write are masked', () => {
+    for (const number of [
+      '+15005550001',
+      '+44 7911 123456',
+      '+44 (0)20 7946 0958',
+      '07911 123456',
+      '07911123456',
+      '(020) 7946 0958',
+      '(555) 123-4567',
+      '555-123-4567',
+      '555.123.4567',
+    ]) {
+      const text = redactContacts(`The 'To' number ${number} is not a valid phone number.`);
+      expect(text, number).toBe("The 'To' number [number] is not a valid phone number.");
+    }
+    expect(redactContacts('550 5.1.1 <ann.lee@example.org>: no such user')).toBe('550 5.1.1 <[address]>: no such user');
+  });
+
+  it('log redaction eating evidence: delivery ids, epoch times, ISO timestamps and provider codes stay readable', () => {
+    for (const text of [
+      'delivery 12345678 failed',
+      'attempt at 1764480905123 ms',
+      'queued 2026-11-30T05:15:05.123Z, retry 2026-11-30 05:16:05+00:00',
+      'Twilio 400 21211: see https://www.twilio.com/docs/errors/21211',
+      'SMTP 451 4.7.1 try again later (queue id 4F2A91234567)',
+      'message SM0123456789abcdef0123456789abcdef',
+      'event 20261130 v3.1234567',
+    ])
+      expect(redactContacts(text), text).toBe(text);
   });
 });

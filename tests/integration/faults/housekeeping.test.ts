@@ -103,8 +103,8 @@ describe.skipIf(testDbKind() !== 'postgres')('fault: retention (housekeeping) (P
       ])
       .execute();
 
-    const retention = settingsSchema.parse({}).retention;
-    const housekeep = (days: number) => runHousekeeping({ db, clock: new ManualClock(at(days)), logger: silentLogger, retention });
+    const { retention, verification } = settingsSchema.parse({});
+    const housekeep = (days: number) => runHousekeeping({ db, clock: new ManualClock(at(days)), logger: silentLogger, retention, verification });
     const ids = async (table: 'deliveries' | 'delivery_attempts' | 'advisory_versions') =>
       (await db.selectFrom(table).select('id').orderBy('id').execute()).map((r) => r.id);
     const attemptsOf = async () => (await db.selectFrom('delivery_attempts').select('delivery_id').orderBy('delivery_id').execute()).map((r) => r.delivery_id);
