@@ -128,6 +128,20 @@ export function allCountries(): { code: string; name: string }[] {
   return [...SHORT_NAMES.entries()].map(([code, name]) => ({ code, name })).sort((a, b) => a.name.localeCompare(b.name, 'en'));
 }
 
+const ALL_NAMES = countries.getNames('en', { select: 'all' });
+const ALIASES_BY_CODE = new Map<string, string[]>();
+for (const [alias, code] of Object.entries(ALIASES)) ALIASES_BY_CODE.set(code, [...(ALIASES_BY_CODE.get(code) ?? []), alias]);
+
+/**
+ * Every name a person might type to find a country in a filter box ("Holland"
+ * is not one, "UK", "Burma", "Congo", "Russian Federation" and the code are),
+ * normalised as `key` does: lower case, no accents, no leading "the".
+ */
+export function countrySearchNames(code: string): string[] {
+  const names = [countryName(code), ...(ALL_NAMES[code] ?? []), ...(ALIASES_BY_CODE.get(code) ?? []), code];
+  return [...new Set(names.map(key))];
+}
+
 export function countryCodeFromAlpha3(code: string): string | undefined {
   return countries.alpha3ToAlpha2(code.toUpperCase()) ?? undefined;
 }

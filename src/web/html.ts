@@ -28,7 +28,7 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtm
   return new SafeHtml(out);
 }
 
-export function layout(title: string, body: SafeHtml, options: { wide?: boolean } = {}): string {
+export function layout(title: string, body: SafeHtml, options: { wide?: boolean; scripts?: readonly string[] } = {}): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -36,6 +36,7 @@ export function layout(title: string, body: SafeHtml, options: { wide?: boolean 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} — Advisory Alerts</title>
 <link rel="stylesheet" href="/assets/app.css">
+${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
 </head>
 <body>
 <header class="site"><a href="/" class="brand">Advisory Alerts</a><nav aria-label="Site"><a href="/countries">Advice by country</a></nav></header>
@@ -46,6 +47,47 @@ ${body}
 </body>
 </html>`.value;
 }
+
+/**
+ * The destination picker's filter box, served as a file from our origin (the
+ * CSP allows no inline script). Without it the checkbox list works as it is.
+ */
+export const PICKER_JS = `'use strict';
+(function () {
+  var norm = function (s) {
+    return s.normalize('NFKD').replace(/[\\u0300-\\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, ' ').replace(/^the /, '').trim();
+  };
+  document.querySelectorAll('[data-country-picker]').forEach(function (picker) {
+    var input = picker.querySelector('input[type=search]');
+    var status = picker.querySelector('.picker-status');
+    var list = picker.querySelector('#country-list');
+    if (!input || !status || !list) return;
+    var label = picker.querySelector('label[for="' + input.id + '"]');
+    var items = Array.prototype.slice.call(list.querySelectorAll('li[data-search]'));
+    input.hidden = false;
+    status.hidden = false;
+    if (label) label.hidden = false;
+    var update = function () {
+      var q = norm(input.value);
+      var shown = 0;
+      items.forEach(function (li) {
+        var names = (li.getAttribute('data-search') || '').split('|');
+        var box = li.querySelector('input');
+        var match = !q || (box && box.checked) || names.some(function (n) { return n === q || n.indexOf(q) === 0 || n.indexOf(' ' + q) !== -1; });
+        li.hidden = !match;
+        if (match) shown++;
+      });
+      // With no filter, say what is ticked: the boxes may be far down the list.
+      var chosen = items.filter(function (li) { var b = li.querySelector('input'); return b && b.checked; }).map(function (li) { return li.querySelector('.name').textContent; });
+      status.textContent = q ? (shown === 0 ? 'No country matches “' + input.value + '”.' : shown + (shown === 1 ? ' country matches.' : ' countries match.')) : chosen.length ? 'Chosen: ' + chosen.join(', ') + '.' : '';
+    };
+    input.addEventListener('input', update);
+    list.addEventListener('change', update);
+    // Enter in the filter box must not send the form half-filled.
+    input.addEventListener('keydown', function (e) { if (e.key === 'Enter') e.preventDefault(); });
+  });
+})();
+`;
 
 /** Styles served as a file: the CSP allows no inline script or style. */
 export const CSS = `
@@ -67,6 +109,18 @@ label,legend{display:block;font-weight:600;margin:1rem 0 .25rem}
 .hint{display:block;color:#4a4a4a;font-weight:400;font-size:.9rem;margin-bottom:.35rem}
 input[type=email],input[type=tel],input[type=text],select{width:100%;font:inherit;padding:.6rem;border:2px solid #1b1b1b;border-radius:4px;background:#fff}
 select[multiple]{min-height:12rem}
+.field-error{color:#b3261e;font-weight:700;margin:.25rem 0}
+[aria-invalid=true]{border-color:#b3261e}
+.error-summary h2{margin-top:0;font-size:1.1rem}
+.error-summary ul{margin:0;padding-left:1.2rem}
+.error-summary a{color:#8a1c1c;font-weight:600}
+.picker input[type=search]{width:100%;font:inherit;padding:.6rem;border:2px solid #1b1b1b;border-radius:4px}
+.picker .group{font-weight:600;margin:.75rem 0 .25rem}
+.country-list{list-style:none;margin:.5rem 0 0;padding:0 .5rem;border:1px solid #bbb;border-radius:4px}
+#country-list{max-height:20rem;overflow-y:auto}
+.country-list .choice{margin:0;padding:.45rem 0;min-height:44px;align-items:center;border-bottom:1px solid #eee}
+.country-list .lvl{margin-left:auto}
+.picker-status{margin:.25rem 0;color:#4a4a4a;font-size:.9rem}
 fieldset{border:0;padding:0;margin:1.25rem 0 0}
 legend{padding:0}
 .choice{display:flex;gap:.5rem;align-items:flex-start;margin:.35rem 0;font-weight:400}

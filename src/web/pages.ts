@@ -1,5 +1,6 @@
-import { allCountries, countryName } from '../common/countries.ts';
+import { allCountries, countryName, countrySearchNames } from '../common/countries.ts';
 import type { SubscriberView } from '../subscriptions/repository.ts';
+import { FIELD_ORDER, type FieldErrors, type FormField, type FormValues } from './forms.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 
 /** Server-rendered pages: they work without JavaScript and carry no inline script or style. */
@@ -11,64 +12,106 @@ export const LEVEL_WORDS: Record<number, string> = {
   4: 'Only level 4 (do not travel)',
 };
 
-export interface FormValues {
-  email?: string;
-  countries?: string[] | null;
-  minLevel?: number;
-  keywords?: string[];
-  phone?: string | null;
-  sms?: boolean;
+/** A field's error, shown under its label; `aria-describedby` ties it to the input. */
+function fieldError(field: FormField, errors: FieldErrors | undefined): SafeHtml | '' {
+  const message = errors?.[field];
+  return message ? html`<p class="field-error" id="${field}-error"><span class="sr-only">Error: </span>${message}</p>` : '';
 }
 
-function destinationPicker(selected: string[] | null | undefined, highest: Map<string, number>): SafeHtml {
+/** `aria-describedby` and `aria-invalid` for an input: its hint, then its error if any. */
+function describedBy(field: FormField, errors: FieldErrors | undefined, hint?: string): SafeHtml {
+  const ids = [hint, errors?.[field] ? `${field}-error` : undefined].filter(Boolean).join(' ');
+  return html`${ids ? html`aria-describedby="${ids}"` : ''} ${errors?.[field] ? html`aria-invalid="true"` : ''}`;
+}
+
+/**
+ * Every problem at once, at the top, each a link to its field (the GOV.UK
+ * pattern): a screen reader hears the list, a sighted visitor jumps to the field.
+ */
+function errorSummary(errors: FieldErrors | undefined, general?: string): SafeHtml | '' {
+  const listed = FIELD_ORDER.filter((f) => errors?.[f]);
+  if (!listed.length && !general) return '';
+  return html`<div class="error error-summary" role="alert" id="error-summary">
+<h2>${listed.length > 1 ? 'There are problems with the form' : 'There is a problem'}</h2>
+${general ? html`<p>${general}</p>` : ''}
+${listed.length ? html`<ul>${listed.map((f) => html`<li><a href="#${f}">${errors?.[f] ?? ''}</a></li>`)}</ul>` : ''}
+</div>`;
+}
+
+function countryItem(code: string, name: string, checked: boolean, highest: Map<string, number>): SafeHtml {
+  const level = highest.get(code);
+  return html`<li data-search="${countrySearchNames(code).join('|')}"><label class="choice"><input type="checkbox" name="countries" value="${code}" ${checked ? html`checked` : ''}> <span class="name">${name}</span>${level ? html` <span class="lvl lvl${level}" title="highest level now">${level}</span>` : ''}</label></li>`;
+}
+
+/**
+ * Destinations as a checkbox list (a scrolling box of every country, the
+ * chosen ones first), with a filter box that /assets/picker.js reveals and
+ * drives. Without JavaScript the list still works: tick and scroll.
+ */
+function destinationPicker(selected: string[] | null | undefined, highest: Map<string, number>, errors?: FieldErrors): SafeHtml {
   const all = selected === null;
   const chosen = new Set(selected ?? []);
-  return html`<fieldset>
+  const countries = allCountries();
+  const picked = countries.filter((c) => chosen.has(c.code));
+  return html`<fieldset id="countries" class="destinations" ${describedBy('countries', errors, 'countries-hint')}>
 <legend>Destinations</legend>
-<span class="hint" id="dest-hint">Choose one or more countries (hold Ctrl or ⌘ to pick several). The number is the highest level any government currently gives it, from 1 (normal precautions) to 4 (do not travel).</span>
+<span class="hint" id="countries-hint">Tick every country you want alerts for. The number beside a country is the highest level any government gives it now, from 1 (normal precautions) to 4 (do not travel).</span>
+${fieldError('countries', errors)}
 <label class="choice"><input type="checkbox" name="all" value="1" ${all ? html`checked` : ''}> Every destination</label>
-<label for="countries">Countries</label>
-<select id="countries" name="countries" multiple aria-describedby="dest-hint">
-${allCountries().map(
-  (c) =>
-    html`<option value="${c.code}" ${chosen.has(c.code) ? html`selected` : ''}>${c.name}${highest.has(c.code) ? ` — level ${highest.get(c.code)}` : ''}</option>`,
-)}
-</select>
+<div class="picker" data-country-picker>
+<label for="country-filter" hidden>Find a country <span class="hint">Type a few letters, such as “neth” or “uk”.</span></label>
+<input type="search" id="country-filter" autocomplete="off" aria-controls="country-list" hidden>
+<p class="picker-status" id="country-count" aria-live="polite" hidden></p>
+${picked.length ? html`<p class="group">Chosen</p><ul class="country-list chosen">${picked.map((c) => countryItem(c.code, c.name, true, highest))}</ul><p class="group">All countries</p>` : ''}
+<ul class="country-list" id="country-list">
+${countries.filter((c) => !chosen.has(c.code)).map((c) => countryItem(c.code, c.name, false, highest))}
+</ul>
+</div>
 </fieldset>`;
 }
 
-function levelChoice(minLevel: number | undefined): SafeHtml {
+function levelChoice(minLevel: number | undefined, errors?: FieldErrors): SafeHtml {
   const current = minLevel ?? 1;
-  return html`<fieldset>
+  return html`<fieldset id="minLevel" ${describedBy('minLevel', errors, 'minLevel-hint')}>
 <legend>How serious must a change be?</legend>
-<span class="hint">Embassy security alerts have no level and always reach you.</span>
+<span class="hint" id="minLevel-hint">Embassy security alerts have no level and always reach you.</span>
+${fieldError('minLevel', errors)}
 ${[1, 2, 3, 4].map(
   (n) => html`<label class="choice"><input type="radio" name="minLevel" value="${n}" ${current === n ? html`checked` : ''}> ${LEVEL_WORDS[n] ?? ''}</label>`,
 )}
 </fieldset>`;
 }
 
-export function subscribePage(options: { csrf: string; values?: FormValues; error?: string; highest: Map<string, number> }): string {
+/** The scripts a form page loads: files from our own origin (the CSP allows no inline script). */
+const FORM_SCRIPTS = ['/assets/picker.js'];
+
+export function subscribePage(options: { csrf: string; values?: FormValues; errors?: FieldErrors; error?: string; highest: Map<string, number> }): string {
   const v = options.values ?? {};
+  const errors = options.errors;
+  const failed = Boolean(options.error || (errors && Object.keys(errors).length));
   return layout(
-    'Get travel advisory alerts',
+    `${failed ? 'Error: ' : ''}Get travel advisory alerts`,
     html`<h1>Get an alert when travel advice changes</h1>
-<p>We watch official travel advice from the U.S., UK, Canadian and Australian governments and U.S. embassies, and tell you — once — when advice for a place you care about changes.</p>
-${options.error ? html`<div class="error" role="alert">${options.error}</div>` : ''}
+<p>We watch official travel advice from the U.S., UK, Canadian, Australian, German and Japanese governments and U.S. embassies, and tell you — once — when advice for a place you care about changes.</p>
+${errorSummary(errors, options.error)}
 <form method="post" action="/subscribe" novalidate>
 <input type="hidden" name="_csrf" value="${options.csrf}">
 <label for="email">Email address</label>
 <span class="hint" id="email-hint">We send a link to confirm it’s you.</span>
-<input type="email" id="email" name="email" autocomplete="email" required aria-describedby="email-hint" value="${v.email ?? ''}">
-${destinationPicker(v.countries, options.highest)}
-${levelChoice(v.minLevel)}
-<label for="keywords">Only alerts mentioning… <span class="hint">Optional: words such as “concert, airport”, separated by commas.</span></label>
-<input type="text" id="keywords" name="keywords" value="${(v.keywords ?? []).join(', ')}">
-<label for="phone">Mobile number for text messages <span class="hint">Optional. In international form, e.g. +44 7911 123456. We text you a code to check it.</span></label>
-<input type="tel" id="phone" name="phone" autocomplete="tel" value="${v.phone ?? ''}">
+${fieldError('email', errors)}
+<input type="email" id="email" name="email" autocomplete="email" required ${describedBy('email', errors, 'email-hint')} value="${v.email ?? ''}">
+${destinationPicker(v.countries, options.highest, errors)}
+${levelChoice(v.minLevel, errors)}
+<label for="keywords">Only alerts mentioning… <span class="hint" id="keywords-hint">Optional: words such as “concert, airport”, separated by commas.</span></label>
+${fieldError('keywords', errors)}
+<input type="text" id="keywords" name="keywords" ${describedBy('keywords', errors, 'keywords-hint')} value="${v.keywords ?? ''}">
+<label for="phone">Mobile number for text messages <span class="hint" id="phone-hint">Optional. With the country code, e.g. +44 7911 123456. We text you a code to check it; a number given here gets urgent alerts by text.</span></label>
+${fieldError('phone', errors)}
+<input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${v.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${v.sms ? html`checked` : ''}> Also send alerts by text message</label>
 <button type="submit">Subscribe</button>
 </form>`,
+    { scripts: FORM_SCRIPTS },
   );
 }
 
@@ -134,33 +177,52 @@ export function managePage(options: {
   action: string;
   unsubscribeAction: string;
   notices?: string[];
+  /** What the visitor typed, when the form comes back refused (otherwise the stored settings are shown). */
+  values?: FormValues;
+  errors?: FieldErrors;
   error?: string;
   highest: Map<string, number>;
 }): string {
   const v = options.view;
+  const errors = options.errors;
+  const typed: FormValues = options.values ?? {
+    email: v.email,
+    countries: v.countries,
+    minLevel: v.minLevel,
+    keywords: v.keywords.join(', '),
+    phone: v.phone ?? '',
+    sms: v.channels.includes('sms'),
+  };
+  const failed = Boolean(options.error || (errors && Object.keys(errors).length));
   return layout(
-    'Your alerts',
+    `${failed ? 'Error: ' : ''}Your alerts`,
     html`<h1>Your alerts</h1>
 ${(options.notices ?? []).map((n) => html`<div class="notice" role="status"><p>${n}</p></div>`)}
-${options.error ? html`<div class="error" role="alert">${options.error}</div>` : ''}
-<p>Alerts go to <strong>${v.email}</strong>${v.status !== 'confirmed' ? html` (<strong>${v.status}</strong>)` : ''} for ${describeCountries(v.countries)}${v.minLevel > 1 ? `, level ${v.minLevel} and above` : ''}.</p>
-<form method="post" action="${options.action}">
+${errorSummary(errors, options.error)}
+<p>Alerts go to <strong>${v.email}</strong>${v.status !== 'confirmed' ? html` (<strong>${v.status}</strong>)` : ''} for ${describeCountries(v.countries)}${v.minLevel > 1 ? `, level ${v.minLevel} and above` : ''}${
+      v.keywords.length ? `, when they mention ${v.keywords.map((k) => `“${k}”`).join(' or ')}` : ''
+    }.</p>
+<form method="post" action="${options.action}" novalidate>
 <input type="hidden" name="_csrf" value="${options.csrf}">
-<label for="email">Email address <span class="hint">A new address must be confirmed before alerts go there.</span></label>
-<input type="email" id="email" name="email" autocomplete="email" value="${v.email}">
-${destinationPicker(v.countries, options.highest)}
-${levelChoice(v.minLevel)}
-<label for="keywords">Only alerts mentioning… <span class="hint">Optional, separated by commas.</span></label>
-<input type="text" id="keywords" name="keywords" value="${v.keywords.join(', ')}">
-<label for="phone">Mobile number <span class="hint">${v.phone ? (v.phoneVerified ? 'Verified.' : 'Not verified yet: we text a code when you save.') : 'Optional, in international form.'}${v.smsStopped ? ' Text messages are stopped (you replied STOP); reply START to resume.' : ''}</span></label>
-<input type="tel" id="phone" name="phone" autocomplete="tel" value="${v.phone ?? ''}">
-<label class="choice"><input type="checkbox" name="sms" value="1" ${v.channels.includes('sms') ? html`checked` : ''}> Send alerts by text message too</label>
+<label for="email">Email address <span class="hint" id="email-hint">A new address must be confirmed before alerts go there.</span></label>
+${fieldError('email', errors)}
+<input type="email" id="email" name="email" autocomplete="email" ${describedBy('email', errors, 'email-hint')} value="${typed.email ?? ''}">
+${destinationPicker(typed.countries, options.highest, errors)}
+${levelChoice(typed.minLevel, errors)}
+<label for="keywords">Only alerts mentioning… <span class="hint" id="keywords-hint">Optional, separated by commas.</span></label>
+${fieldError('keywords', errors)}
+<input type="text" id="keywords" name="keywords" ${describedBy('keywords', errors, 'keywords-hint')} value="${typed.keywords ?? ''}">
+<label for="phone">Mobile number <span class="hint" id="phone-hint">${v.phone ? (v.phoneVerified ? 'Verified.' : 'Not verified yet: we text a code when you save.') : 'Optional, with the country code, e.g. +44 7911 123456.'}${v.smsStopped ? ' Text messages are stopped (you replied STOP); reply START to resume.' : ''}</span></label>
+${fieldError('phone', errors)}
+<input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${typed.phone ?? ''}">
+<label class="choice"><input type="checkbox" name="sms" value="1" ${typed.sms ? html`checked` : ''}> Send alerts by text message too</label>
 <button type="submit">Save changes</button>
 </form>
 <h2>Stop all alerts</h2>
 <form method="post" action="${options.unsubscribeAction}">
 <button type="submit" class="secondary">Unsubscribe from all alerts</button>
 </form>`,
+    { scripts: FORM_SCRIPTS },
   );
 }
 

@@ -14,7 +14,7 @@ import { listFeeds } from '../feeds/repository.ts';
 import { safeEqual } from '../common/tokens.ts';
 import { registerAdminRoutes } from './admin.ts';
 import { HttpError, wantsJson, type WebDeps } from './deps.ts';
-import { CSS } from './html.ts';
+import { CSS, PICKER_JS } from './html.ts';
 import { messagePage } from './pages.ts';
 import { PUBLIC_READ_ROUTES, registerPublicRoutes } from './public.ts';
 import { registerTravelerRoutes } from './traveler.ts';
@@ -140,6 +140,9 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
   });
 
   app.get('/assets/app.css', async (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS));
+  app.get('/assets/picker.js', async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(PICKER_JS),
+  );
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     try {

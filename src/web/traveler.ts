@@ -14,7 +14,8 @@ import {
   parsePreferences,
 } from '../subscriptions/validate.ts';
 import { html } from './html.ts';
-import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage, type FormValues } from './pages.ts';
+import { parseSubscriptionForm } from './forms.ts';
+import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';
 import { HttpError, isFormBody, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
@@ -58,36 +59,6 @@ function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>): { email: 
   };
 }
 
-/** The HTML forms' fields → the same request (checkbox "all", multi-select countries, "sms"). */
-function requestFromForm(body: Body, knownFeeds: ReadonlySet<string>): { email: string; request: RequestedSubscription; values: FormValues } {
-  const list = (v: unknown) => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
-  const values: FormValues = {
-    email: typeof body.email === 'string' ? body.email : '',
-    countries: body.all ? null : list(body.countries),
-    minLevel: Number(body.minLevel) || 1,
-    keywords: list(body.keywords),
-    phone: typeof body.phone === 'string' ? body.phone : null,
-    sms: Boolean(body.sms),
-  };
-  const email = field(() => parseEmail(body.email));
-  const phone = field(() => parsePhone(typeof body.phone === 'string' ? body.phone.replace(/[\s().-]/g, '') : body.phone));
-  if (!body.all && list(body.countries).length === 0) throw new HttpError(400, 'countries: choose at least one destination, or every destination', 'countries');
-  return {
-    email,
-    values,
-    request: {
-      countries: body.all ? null : field(() => parseCountries(list(body.countries))),
-      feeds: field(() => parseFeeds(undefined, knownFeeds)),
-      minLevel: field(() => parseMinLevel(body.minLevel)),
-      keywords: field(() => parseKeywords(body.keywords)),
-      // A number typed in the form is an answer to "also by text message": it is
-      // kept and used (after its code is confirmed) even if the box was not ticked.
-      channels: field(() => parseChannels(body.sms || phone ? ['email', 'sms'] : ['email'], phone)),
-      phone,
-    },
-  };
-}
-
 function page(reply: FastifyReply, status: number, body: string) {
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 }
@@ -119,22 +90,12 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   });
 
   app.post('/subscribe', { ...limited, ...csrfCheck }, async (req, reply) => {
-    const body = asBody(req.body);
-    try {
-      const { email, request } = requestFromForm(body, deps.knownFeeds());
-      await startRequest(email, request);
-      return page(reply, 202, checkInboxPage());
-    } catch (e) {
-      if (!(e instanceof HttpError) || e.statusCode !== 400) throw e;
-      const values = {
-        email: String(body.email ?? ''),
-        countries: body.all ? null : [body.countries ?? []].flat().map(String),
-        phone: typeof body.phone === 'string' ? body.phone : null,
-        sms: Boolean(body.sms),
-        minLevel: Number(body.minLevel) || 1,
-      };
-      return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values, error: e.message, highest: await highest() }));
+    const parsed = parseSubscriptionForm(asBody(req.body), deps.knownFeeds());
+    if (!parsed.ok) {
+      return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values: parsed.values, errors: parsed.errors, highest: await highest() }));
     }
+    await startRequest(parsed.email, parsed.request);
+    return page(reply, 202, checkInboxPage());
   });
 
   app.get<{ Params: { token: string } }>('/confirm/:token', limited, async (req, reply) => {
@@ -243,7 +204,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck }, async (req, reply) => {
     const view = await manageView(req.params.token);
     const body = asBody(req.body);
-    const render = async (status: number, extra: { notices?: string[]; error?: string }, v: SubscriberView = view) =>
+    const render = async (status: number, extra: Pick<Parameters<typeof managePage>[0], 'notices' | 'values' | 'errors'>, v: SubscriberView = view) =>
       page(
         reply,
         status,
@@ -256,19 +217,16 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
           ...extra,
         }),
       );
-    let parsed: ReturnType<typeof requestFromForm>;
-    try {
-      parsed = requestFromForm(body, deps.knownFeeds());
-    } catch (e) {
-      if (e instanceof HttpError && e.statusCode === 400) return render(400, { error: e.message });
-      throw e;
-    }
+    const parsed = parseSubscriptionForm(body, deps.knownFeeds());
+    if (!parsed.ok) return render(400, { values: parsed.values, errors: parsed.errors });
     let notices: string[];
     try {
       notices = await saveManageChanges(traveler, view, parsed.email, parsed.request);
     } catch (e) {
-      if (e instanceof VerificationLimitError) return render(429, { error: e.message });
-      throw e;
+      if (!(e instanceof VerificationLimitError)) throw e;
+      // The cap's reason, as a sentence on the field it concerns; what was typed stays.
+      const reason = e.message.replace(/^(phone|email): /, '');
+      return render(429, { values: parsed.values, errors: { [e.field]: `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` } });
     }
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
     return render(200, { notices }, updated);

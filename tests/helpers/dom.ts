@@ -20,6 +20,11 @@ export class Page {
     return found[0]!;
   }
 
+  /** The element with this id, whatever its tag, or undefined. */
+  byId(id: string): Element | undefined {
+    return DomUtils.findOne((el) => DomUtils.getAttributeValue(el, 'id') === id, this.root.children) ?? undefined;
+  }
+
   static text(el: Element): string {
     return DomUtils.textContent(el).replace(/\s+/g, ' ').trim();
   }

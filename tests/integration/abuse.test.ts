@@ -381,12 +381,12 @@ describe('SMS pumping and email bombing', SLOW, () => {
     expect((await managePost(id, '+447911000001', jar, csrf)).status).toBe(200);
     expect((await managePost(id, '+447911000002', jar, csrf)).status).toBe(429);
     const refused = await managePost(id, '+447911000002', jar, csrf);
-    expect(await refused.text()).toContain('phone: no code sent');
+    expect(await refused.text()).toContain('No code sent: we sent one a moment ago');
     for (const premium of ['+449098790000', '+19005551234', '+447640123456', '+447000123456']) {
       clock.advance(61_000);
       const r = await managePost(id, premium, jar, csrf);
       expect(r.status, premium).toBe(400);
-      expect(await r.text()).toContain('is not a mobile number');
+      expect(await r.text()).toContain('This is not a mobile number.');
     }
     expect(twilio.messages).toHaveLength(1);
   });

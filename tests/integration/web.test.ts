@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Element } from 'domhandler';
 import twilioLib from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/delivery/repository.ts';
@@ -15,6 +16,7 @@ import { ManualClock } from '../helpers/poll.ts';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
 import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
 import { CookieJar, csrfTokenOf, form, startWebApp, TWILIO_FROM, waitFor, type WebApp } from '../helpers/web.ts';
+import { Page } from '../helpers/dom.ts';
 
 /**
  * Every route of the web server over real HTTP (fetch): the subscribe page and
@@ -182,6 +184,42 @@ function postForm(path: string, body: URLSearchParams, jar?: CookieJar, app: Web
   });
 }
 
+/** The destination checkboxes in page order: code, the name shown, ticked or not. */
+function countryBoxes(page: Page): { code: string; name: string; checked: boolean }[] {
+  return page
+    .all('input', (el) => Page.attr(el, 'name') === 'countries')
+    .map((el) => {
+      const label = el.parent as Element;
+      return {
+        code: Page.attr(el, 'value') ?? '',
+        name: Page.text(page.one('span', (s) => Page.attr(s, 'class') === 'name', label)),
+        checked: Page.attr(el, 'checked') !== undefined,
+      };
+    });
+}
+
+/**
+ * The errors shown next to each field (`<p class="field-error" id="<field>-error">`),
+ * checking that the field's input points at its error and that the summary lists the same messages.
+ */
+function fieldErrors(page: Page): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of page.all('p', (el) => Page.attr(el, 'class') === 'field-error')) {
+    const field = (Page.attr(p, 'id') ?? '').replace(/-error$/, '');
+    out[field] = Page.text(p).replace(/^Error: /, '');
+    const target = page.byId(field);
+    expect(target, `#${field}`).toBeDefined();
+    expect(Page.attr(target!, 'aria-describedby') ?? '', field).toContain(`${field}-error`);
+    expect(Page.attr(target!, 'aria-invalid'), field).toBe('true');
+  }
+  if (Object.keys(out).length) {
+    const summary = page.one('div', (el) => Page.attr(el, 'id') === 'error-summary');
+    const listed = page.all('a', () => true, summary).map((a) => [Page.attr(a, 'href'), Page.text(a)]);
+    expect(listed).toEqual(Object.entries(out).map(([f, m]) => [`#${f}`, m]));
+  }
+  return out;
+}
+
 /** Every visible input and select has a label: `<label for=id>` or an enclosing `<label>`. */
 function unlabelledControls(html: string): string[] {
   const labelled = new Set([...html.matchAll(/<label[^>]*\sfor="([^"]+)"/g)].map((m) => m[1]!));
@@ -216,14 +254,16 @@ describe('the subscribe page and its assets', SLOW, () => {
     const html = await res.text();
     expect(html).toContain('<form method="post" action="/subscribe"');
     expect(html).toMatch(/<input type="hidden" name="_csrf" value="[^"]+">/);
-    for (const id of ['email', 'countries', 'keywords', 'phone']) expect(html).toMatch(new RegExp(`<label for="${id}"`));
-    expect(html).toMatch(/<select id="countries" name="countries" multiple/);
-    expect(html).toContain('<option value="RU" >Russia</option>');
+    for (const id of ['email', 'keywords', 'phone', 'country-filter']) expect(html).toMatch(new RegExp(`<label for="${id}"`));
+    expect(html).not.toContain('<select');
+    expect(countryBoxes(new Page(html))).toContainEqual({ code: 'RU', name: 'Russia', checked: false });
     expect(html.match(/name="minLevel"/g)).toHaveLength(4);
     expect(html).toContain('name="sms"');
     expect(unlabelledControls(html)).toEqual([]);
-    // No inline script or style for the CSP to forbid.
-    expect(html).not.toMatch(/<script\b/i);
+    // No inline script or style for the CSP to forbid: scripts are files from our own origin.
+    const scripts = new Page(html).all('script');
+    expect(scripts.map((s) => Page.attr(s, 'src'))).toEqual(['/assets/picker.js']);
+    expect(scripts.every((s) => Page.text(s) === '')).toBe(true);
     expect(html).not.toMatch(/\sstyle="/i);
     expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
   });
@@ -586,9 +626,9 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     );
     expect(r.status).toBe(400);
     const html = await r.text();
-    expect(html).toMatch(/<div class="error" role="alert">email: /);
+    expect(fieldErrors(new Page(html))).toEqual({ email: 'Enter a full email address, like name@example.com.' });
     expect(html).toContain('value="mo@"');
-    expect(html).toContain('<option value="RU" selected>');
+    expect(countryBoxes(new Page(html)).filter((c) => c.checked)).toEqual([{ code: 'RU', name: 'Russia', checked: true }]);
     expect(html).toMatch(/value="2" checked/);
     const noCountry = await postForm(
       '/subscribe',
@@ -599,8 +639,127 @@ describe('the subscribe form without JavaScript', SLOW, () => {
       jar,
     );
     expect(noCountry.status).toBe(400);
-    expect(await noCountry.text()).toContain('countries: choose at least one destination');
+    expect(fieldErrors(new Page(await noCountry.text()))).toEqual({ countries: 'Choose at least one destination, or tick “Every destination”.' });
     expect(await counts()).toEqual(before);
+  });
+});
+
+describe('the forms speak plainly: every problem at once, next to its field, nothing typed lost', SLOW, () => {
+  it('a bad email, no destination, a number without its country code and too many keywords → all four shown, everything kept, nothing stored', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const before = await counts();
+    const keywords = Array.from({ length: 21 }, (_, i) => `word${i}`).join(', ');
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'ana@example'],
+        ['minLevel', '3'],
+        ['keywords', keywords],
+        ['phone', '89123456789'],
+        ['sms', '1'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(400);
+    const html = await r.text();
+    const page = new Page(html);
+    expect(fieldErrors(page)).toEqual({
+      email: 'Enter a full email address, like name@example.com.',
+      countries: 'Choose at least one destination, or tick “Every destination”.',
+      keywords: 'Enter 20 words at most.',
+      phone: 'Enter your mobile number with its country code, starting with + (for example +44 7911 123456).',
+    });
+    // No developer wording: no field names followed by a colon, no quoted input, no "must be".
+    const summary = Page.text(page.one('div', (el) => Page.attr(el, 'id') === 'error-summary'));
+    expect(summary).not.toMatch(/\b(email|phone|countries|keywords|channels): |must be|"/);
+    expect(Page.text(page.one('title'))).toMatch(/^Error: /);
+    // Everything typed is still there.
+    expect(Page.attr(page.byId('email')!, 'value')).toBe('ana@example');
+    expect(Page.attr(page.byId('phone')!, 'value')).toBe('89123456789');
+    expect(Page.attr(page.byId('keywords')!, 'value')).toBe(keywords);
+    expect(
+      Page.attr(
+        page.one('input', (el) => Page.attr(el, 'name') === 'sms'),
+        'checked',
+      ),
+    ).toBeDefined();
+    expect(
+      page.all('input', (el) => Page.attr(el, 'name') === 'minLevel' && Page.attr(el, 'checked') !== undefined).map((el) => Page.attr(el, 'value')),
+    ).toEqual(['3']);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('"also by text message" ticked without a number asks for the number; a landline is refused in words', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const before = await counts();
+    const noNumber = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'bo@example.com'],
+        ['countries', 'RU'],
+        ['countries', 'NL'],
+        ['sms', '1'],
+      ]),
+      jar,
+    );
+    expect(noNumber.status).toBe(400);
+    const page = new Page(await noNumber.text());
+    expect(fieldErrors(page)).toEqual({
+      phone: 'To get alerts by text message, enter your mobile number (for example +44 7911 123456), or untick “text message”.',
+    });
+    expect(
+      countryBoxes(page)
+        .filter((c) => c.checked)
+        .map((c) => c.code),
+    ).toEqual(['NL', 'RU']);
+    const landline = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrfTokenOf(page.html)],
+        ['email', 'bo@example.com'],
+        ['countries', 'RU'],
+        ['phone', '+44 20 7946 0018'],
+      ]),
+      jar,
+    );
+    expect(landline.status).toBe(400);
+    expect(fieldErrors(new Page(await landline.text()))).toEqual({ phone: 'This is not a mobile number. Text messages need a mobile number.' });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('the country chooser: a checkbox list sorted as people read names, consistent names, and a filter script from our own origin', async () => {
+    const html = await (await fetch(web.url('/'))).text();
+    const page = new Page(html);
+    const boxes = countryBoxes(page);
+    expect(boxes.length).toBeGreaterThan(240);
+    const names = boxes.map((b) => b.name);
+    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b, 'en')));
+    expect(names.filter((n) => /^the /i.test(n))).toEqual([]);
+    expect(boxes.find((b) => b.code === 'NL')?.name).toBe('Netherlands');
+    expect(boxes.find((b) => b.code === 'GB')?.name).toBe('United Kingdom');
+    expect(names).not.toContain('UK');
+    // The filter matches what people type: "uk" and "great britain" find the United Kingdom, "burma" Myanmar.
+    const search = (code: string) =>
+      (
+        Page.attr(
+          page.one('input', (el) => Page.attr(el, 'value') === code && Page.attr(el, 'name') === 'countries').parent!.parent as Element,
+          'data-search',
+        ) ?? ''
+      ).split('|');
+    expect(search('GB')).toEqual(expect.arrayContaining(['united kingdom', 'uk', 'great britain', 'gb']));
+    expect(search('MM')).toContain('burma');
+    // The filter box is hidden until the script shows it: without JavaScript the list is the whole chooser.
+    expect(Page.attr(page.byId('country-filter')!, 'hidden')).toBeDefined();
+    const js = await fetch(web.url('/assets/picker.js'));
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const code = await js.text();
+    expect(() => new Function(code)).not.toThrow();
+    expect(code).toContain('data-country-picker');
   });
 });
 
@@ -612,9 +771,14 @@ describe('GET/POST /manage/:token', SLOW, () => {
     expect(r.headers.get('cache-control')).toBe('no-store');
     const html = await r.text();
     expect(html).toContain('<strong>nia@example.com</strong>');
-    expect(html).toContain('<option value="FR" selected>France</option>');
-    expect(html).toContain('<option value="RU" selected>Russia</option>');
-    expect(html).not.toContain('<option value="DE" selected>');
+    // The chosen destinations come first, ticked; the rest follow, unticked.
+    const boxes = countryBoxes(new Page(html));
+    expect(boxes.slice(0, 2)).toEqual([
+      { code: 'FR', name: 'France', checked: true },
+      { code: 'RU', name: 'Russia', checked: true },
+    ]);
+    expect(boxes.filter((b) => b.checked)).toHaveLength(2);
+    expect(boxes.find((b) => b.code === 'DE')).toEqual({ code: 'DE', name: 'Germany', checked: false });
     expect(html).toContain('name="minLevel" value="2" checked');
     expect(html).toContain(`value="${PHONE}"`);
     expect(html).toContain('Unsubscribe from all alerts');
@@ -682,6 +846,40 @@ describe('GET/POST /manage/:token', SLOW, () => {
     expect(await subscriptionOf('oli@example.com')).toMatchObject({ countries: ['DE', 'RU'], min_level: 3 });
     expect((await counts()).tokens).toBe(0);
     expect(await subscriber('oli@example.com')).toMatchObject({ status: 'confirmed' });
+  });
+
+  it('a refused change shows every problem by its field and what was typed, and saves nothing', async () => {
+    const id = await confirmedSubscriber('uma@example.com', { countries: 'FR', minLevel: 1 });
+    const path = `/manage/${manageToken(id)}`;
+    const jar = new CookieJar();
+    const { csrf } = await getPage(path, jar);
+    const r = await postForm(
+      path,
+      form([
+        ['_csrf', csrf],
+        ['email', ''],
+        ['countries', 'DE'],
+        ['countries', 'IT'],
+        ['minLevel', '4'],
+        ['keywords', 'strike'],
+        ['phone', '+44 7911'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(400);
+    const page = new Page(await r.text());
+    expect(fieldErrors(page)).toEqual({
+      email: 'Enter your email address.',
+      phone: 'This is not a phone number we can text. Check the digits and the country code (for example +44 7911 123456).',
+    });
+    expect(
+      countryBoxes(page)
+        .filter((c) => c.checked)
+        .map((c) => c.code),
+    ).toEqual(['DE', 'IT']);
+    expect(Page.attr(page.byId('phone')!, 'value')).toBe('+44 7911');
+    expect(Page.attr(page.byId('keywords')!, 'value')).toBe('strike');
+    expect(await subscriptionOf('uma@example.com')).toMatchObject({ countries: ['FR'], min_level: 1, keywords: [] });
   });
 });
 

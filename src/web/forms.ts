@@ -1,0 +1,117 @@
+import type { RequestedSubscription } from '../subscriptions/repository.ts';
+import { InputError, parseChannels, parseCountries, parseEmail, parseFeeds, parseKeywords, parseMinLevel, parsePhone } from '../subscriptions/validate.ts';
+
+/**
+ * The subscribe and manage forms: what the visitor typed, and every problem
+ * with it in words a traveler can act on, each tied to its field. The JSON API
+ * keeps the validators' developer wording (`phone: … must be …`); a person
+ * filling a form gets "Enter your mobile number with its country code".
+ */
+
+/** What the visitor typed, exactly, so a refused form comes back as they left it. */
+export interface FormValues {
+  email?: string;
+  /** `null`: every destination. */
+  countries?: string[] | null;
+  minLevel?: number;
+  /** As typed ("concert, airport"). */
+  keywords?: string;
+  phone?: string;
+  sms?: boolean;
+}
+
+/** Field name (the input's id) → a plain-language message. Ordered as the form is. */
+export type FieldErrors = Partial<Record<FormField, string>>;
+export type FormField = 'email' | 'countries' | 'minLevel' | 'keywords' | 'phone';
+
+/** The order fields appear on the page: the error summary lists them the same way. */
+export const FIELD_ORDER: readonly FormField[] = ['email', 'countries', 'minLevel', 'keywords', 'phone'];
+
+export type ParsedForm =
+  | { ok: true; values: FormValues; email: string; request: RequestedSubscription }
+  | { ok: false; values: FormValues; errors: FieldErrors };
+
+type Body = Record<string, unknown>;
+
+function list(v: unknown): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : '';
+}
+
+const PHONE_EXAMPLE = 'for example +44 7911 123456';
+
+/** A validator's refusal → what to tell a person. Unknown wording falls back to the validator's own, without the field prefix. */
+export function plainMessage(field: FormField, err: InputError, typed: string): string {
+  const detail = err.message.replace(/^[a-zA-Z]+: /, '');
+  switch (field) {
+    case 'email':
+      return typed.trim() === '' ? 'Enter your email address.' : 'Enter a full email address, like name@example.com.';
+    case 'countries':
+      return /unknown country/.test(detail)
+        ? `We do not know ${detail.replace(/^unknown country codes?: /, '')}. Choose from the list.`
+        : 'Choose a destination.';
+    case 'minLevel':
+      return 'Choose how serious a change must be.';
+    case 'keywords':
+      if (/at most 20/.test(detail)) return 'Enter 20 words at most.';
+      if (/too long/.test(detail)) return `Each word or phrase can be 60 characters at most; ${detail.replace(/ is too long.*$/, '')} is longer.`;
+      return 'Enter words separated by commas.';
+    case 'phone':
+      if (/international format/.test(detail)) return `Enter your mobile number with its country code, starting with + (${PHONE_EXAMPLE}).`;
+      if (/not a mobile/.test(detail)) return 'This is not a mobile number. Text messages need a mobile number.';
+      return `This is not a phone number we can text. Check the digits and the country code (${PHONE_EXAMPLE}).`;
+  }
+}
+
+/**
+ * The form body → a subscription request, or every problem at once. A phone
+ * typed without ticking "also by text message" is kept and used (after its
+ * code is confirmed); the box ticked without a number is a question to answer.
+ */
+export function parseSubscriptionForm(body: Body, knownFeeds: ReadonlySet<string>): ParsedForm {
+  const all = Boolean(body.all);
+  const values: FormValues = {
+    email: text(body.email),
+    countries: all ? null : list(body.countries),
+    minLevel: Number(text(body.minLevel) || body.minLevel) || 1,
+    keywords: list(body.keywords).join(', '),
+    phone: text(body.phone),
+    sms: Boolean(body.sms),
+  };
+  const errors: FieldErrors = {};
+  const attempt = <T>(field: FormField, typed: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      errors[field] = plainMessage(field, e, typed);
+      return undefined;
+    }
+  };
+  const email = attempt('email', values.email ?? '', () => parseEmail(values.email));
+  // Spaces, dots, dashes and brackets are how people write numbers; the + and digits are what count.
+  const phone = attempt('phone', values.phone ?? '', () => parsePhone((values.phone ?? '').replace(/[\s().-]/g, '')));
+  let countries: string[] | null | undefined;
+  if (all) countries = null;
+  else if (values.countries?.length === 0) errors.countries = 'Choose at least one destination, or tick “Every destination”.';
+  else countries = attempt('countries', (values.countries ?? []).join(' '), () => parseCountries(values.countries));
+  const minLevel = attempt('minLevel', text(body.minLevel), () => parseMinLevel(body.minLevel));
+  const keywords = attempt('keywords', values.keywords ?? '', () => parseKeywords(values.keywords));
+  if (values.sms && phone === null && !errors.phone) {
+    errors.phone = `To get alerts by text message, enter your mobile number (${PHONE_EXAMPLE}), or untick “text message”.`;
+  }
+  const wantsSms = values.sms || Boolean(phone);
+  const channels = attempt('phone', values.phone ?? '', () => parseChannels(wantsSms && phone ? ['email', 'sms'] : ['email'], phone ?? null));
+  if (Object.keys(errors).length > 0 || email === undefined || countries === undefined || minLevel === undefined || keywords === undefined || !channels) {
+    return { ok: false, values, errors };
+  }
+  return {
+    ok: true,
+    values,
+    email,
+    request: { countries, feeds: parseFeeds(undefined, knownFeeds), minLevel, keywords, channels, phone: phone ?? null },
+  };
+}
