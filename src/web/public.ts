@@ -69,6 +69,15 @@ function seriesJson(s: LevelSeries) {
   return { government: s.government, steps: s.steps.map((t) => ({ from: t.from.toISOString(), to: t.to.toISOString(), level: t.level })) };
 }
 
+const SLOT = Buffer.from(CSRF_SLOT);
+
+/** The cached country page with this visitor's CSRF token in its slot (bytes in, bytes out: no re-encoding of the page). */
+function withCsrf(page: Buffer, token: string): Buffer {
+  const at = page.indexOf(SLOT);
+  if (at < 0) return page;
+  return Buffer.concat([page.subarray(0, at), Buffer.from(token), page.subarray(at + SLOT.length)]);
+}
+
 export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void {
   const { db, settings } = deps;
   const { clock } = deps.traveler;
@@ -134,7 +143,7 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void 
       return { type: HTML, body: countryPage({ country: cc, name: countryName(cc), ...data }) };
     });
     // The follow form carries this visitor's CSRF token: the page is personal, not cacheable by others.
-    return reply.type(HTML).header('cache-control', 'private, no-store').send(r.body.replace(CSRF_SLOT, reply.generateCsrf()));
+    return reply.type(HTML).header('cache-control', 'private, no-store').send(withCsrf(r.body, reply.generateCsrf()));
   });
 
   const atom = (key: string, country: string | undefined) => async (req: FastifyRequest, reply: FastifyReply) => {

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { PublicCache, strongEtag } from '../../src/web/public-cache.ts';
+
+describe('PublicCache', () => {
+  const page = (text: string) => async () => ({ type: 'text/html', body: text });
+
+  it('renders once per data version and keeps the body as UTF-8 bytes with a strong ETag', async () => {
+    let version = 'v1';
+    let renders = 0;
+    let now = 0;
+    const cache = new PublicCache(
+      async () => version,
+      1000,
+      () => now,
+    );
+    const build = async () => {
+      renders++;
+      return { type: 'text/html', body: `Côte d’Ivoire ${version}` };
+    };
+    const [a, b] = await Promise.all([cache.get('k', build), cache.get('k', build)]);
+    expect(renders).toBe(1);
+    expect(a).toBe(b);
+    expect(Buffer.isBuffer(a.body)).toBe(true);
+    expect(a.body.toString('utf8')).toBe('Côte d’Ivoire v1');
+    expect(a.etag).toBe(strongEtag('Côte d’Ivoire v1'));
+
+    // The data changes: seen once the version is re-read (after refreshMs), not before.
+    version = 'v2';
+    expect((await cache.get('k', build)).body.toString()).toBe('Côte d’Ivoire v1');
+    now = 1000;
+    expect((await cache.get('k', build)).body.toString()).toBe('Côte d’Ivoire v2');
+    expect(renders).toBe(2);
+  });
+
+  it('is bounded by bytes: the least recently used answers go', async () => {
+    const cache = new PublicCache(
+      async () => 'v',
+      1000,
+      () => 0,
+      10_000,
+    );
+    for (let i = 0; i < 50; i++) await cache.get(`page${i}`, page('x'.repeat(1000)));
+    // Let the size bookkeeping of the last rendering run.
+    await new Promise((r) => setImmediate(r));
+    expect(cache.size).toBeLessThanOrEqual(10_000);
+    expect(cache.size).toBeGreaterThanOrEqual(9_000);
+    let rendered = false;
+    await cache.get('page0', async () => {
+      rendered = true;
+      return { type: 'text/html', body: 'again' };
+    });
+    expect(rendered, 'the oldest answer was evicted and rendered again').toBe(true);
+  });
+
+  it('does not keep a failed rendering', async () => {
+    const cache = new PublicCache(
+      async () => 'v',
+      1000,
+      () => 0,
+    );
+    await expect(
+      cache.get('k', async () => {
+        throw new Error('database down');
+      }),
+    ).rejects.toThrow('database down');
+    await new Promise((r) => setImmediate(r));
+    expect((await cache.get('k', page('ok'))).body.toString()).toBe('ok');
+  });
+});
