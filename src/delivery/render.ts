@@ -446,6 +446,10 @@ export function smsParts(e: MessageEvent): SmsParts {
   const actions: string[] = [];
   const statements: string[] = [];
   let inActions = false;
+  // Whether the current action section is a bulleted list: then a plain line after
+  // the bullets is prose again. Written one action per line (paragraphs, <br>), every
+  // line is an action until the next field ("Assistance:").
+  let bulleted = false;
   // A line starting in lower case continues the one before (a hard-wrapped paragraph).
   const lines = e.body.replace(/\n+(?=[a-z])/g, ' ').split(/\n+/);
   for (const line of lines.map((l) => l.trim()).filter(Boolean)) {
@@ -454,9 +458,12 @@ export function smsParts(e: MessageEvent): SmsParts {
     if (field && !/[.!?]/.test(field[1]!)) {
       const label = field[1]!.trim();
       inActions = ACTION_LABEL.test(label);
+      bulleted = false;
       if (SKIPPED_LABEL.test(label)) continue;
       text = field[2]!;
-    } else if (!/^[•*-]/.test(line)) {
+    } else if (/^[•*-]/.test(line)) {
+      bulleted = true;
+    } else if (bulleted) {
       inActions = false;
     }
     for (const s of sentences(text).map(sentence).filter(Boolean)) (inActions ? actions : statements).push(s);

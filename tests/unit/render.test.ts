@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/common/escape.ts';
-import { renderEmail, renderSms, smsEncoding, smsSegments, subjectFor, textChanges, toGsmFriendly, type MessageEvent } from '../../src/delivery/render.ts';
+import {
+  renderEmail,
+  renderSms,
+  smsEncoding,
+  smsParts,
+  smsSegments,
+  subjectFor,
+  textChanges,
+  toGsmFriendly,
+  type MessageEvent,
+} from '../../src/delivery/render.ts';
 import { profileFor } from '../../src/feeds/profiles/index.ts';
 import { fixture } from '../helpers/feed-server.ts';
 import { countSegments } from '../helpers/twilio-server.ts';
@@ -58,9 +68,9 @@ async function israelEvent(): Promise<MessageEvent> {
 }
 
 /** The March 7 security alert of the U.S. Embassy in Moscow. */
-async function moscowEvent(): Promise<MessageEvent> {
-  const items = await profileFor('us-embassy').parse(fixture('us-embassy/us-embassy-russia-alerts_v2.xml'), { id: 'ru', countries: ['RU'] });
-  const alert = items.find((i) => i.title.startsWith('Security Alert'))!;
+async function moscowEvent(file = 'us-embassy-russia-alerts_v2.xml', title = 'Security Alert'): Promise<MessageEvent> {
+  const items = await profileFor('us-embassy').parse(fixture(`us-embassy/${file}`), { id: 'ru', countries: ['RU'] });
+  const alert = items.find((i) => i.title.startsWith(title))!;
   return event({
     feedName: 'U.S. Embassy Russia alerts (local copy)',
     government: 'United States',
@@ -393,6 +403,24 @@ describe('renderSms', () => {
     expect(sms).toContain(' Avoid crowds. Monitor local media for updates. ');
     expect(sms).not.toMatch(/Russia Event|Event:|Location:|Actions to Take/);
     expect(sms.endsWith(' https://ru.usembassy.gov/security-alert-u-s-embassy-moscow-march-7-2024/ Reply STOP to end')).toBe(true);
+  });
+
+  it.each([
+    ['one paragraph per action', 'Security Alert', ['Avoid crowds.', 'Monitor local media for updates.', 'Be aware of your surroundings.']],
+    [
+      'lines split by <br>, then an Assistance field',
+      'Demonstration Alert',
+      ['Avoid crowds and demonstrations.', 'Monitor local media for updates.', 'Keep a low profile.'],
+    ],
+  ])('"Actions to Take" written without bullets (%s): the actions are still the advice', async (_how, title, actions) => {
+    const plain = await moscowEvent('us-embassy-russia-alerts_v2-plain-actions.xml', title);
+    const bulleted = await moscowEvent('us-embassy-russia-alerts_v2.xml', title);
+    expect(smsParts(plain).actions).toEqual(actions);
+    expect(smsParts(plain)).toEqual(smsParts(bulleted));
+    expect(smsParts(plain).gist).not.toMatch(/Assistance|Bolshoy/);
+    const sms = renderSms(plain, { link: HOME });
+    expect(sms).toContain(` ${actions[0]} `);
+    expect(smsSegments(sms)).toBeLessThanOrEqual(2);
   });
 
   it('Smartraveller Israel 3 → 4: the level, the advice to leave, no sentence twice', async () => {
