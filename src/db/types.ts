@@ -170,8 +170,11 @@ export type EventRow = Selectable<EventsTable>;
 
 export type SubscriberStatus = 'pending' | 'confirmed' | 'unsubscribed';
 export type Channel = 'email' | 'sms';
-/** 'digest': a routine email waiting for its subscriber's digest; 'digested': sent inside one. */
-export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain' | 'digest' | 'digested';
+/**
+ * 'digest': a routine email waiting for its subscriber's digest; 'digested': sent inside one;
+ * 'skipped': not sent because the subscriber no longer matches it at send time.
+ */
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'uncertain' | 'digest' | 'digested' | 'skipped';
 export type EmailFrequency = 'immediate' | 'daily' | 'weekly';
 export type SmsUrgency = 'urgent' | 'all';
 /** Subscribers' channels, plus organisations' webhook endpoints (deliveries only). */
@@ -248,7 +251,7 @@ export interface DeliveryAttemptsTable {
   id: Generated<number>;
   delivery_id: number;
   attempted_at: Timestamp;
-  outcome: 'sent' | 'retry' | 'failed' | 'uncertain';
+  outcome: 'sent' | 'retry' | 'failed' | 'uncertain' | 'skipped';
   error: string | null;
   duration_ms: number | null;
 }

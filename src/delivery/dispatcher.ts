@@ -9,7 +9,7 @@ import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { channelOpen } from '../subscriptions/match.ts';
+import { whyNotWanted } from '../subscriptions/match.ts';
 import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
@@ -49,6 +49,8 @@ export interface DispatchSummary {
   sent: number;
   failed: number;
   retrying: number;
+  /** Not sent: the subscriber no longer wanted them at send time (status 'skipped'). */
+  skipped: number;
 }
 
 /**
@@ -81,13 +83,14 @@ export class Dispatcher {
 
   /** Sends everything due now, then returns (the `dispatch` command). */
   async drain(): Promise<DispatchSummary> {
-    const total: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
+    const total: DispatchSummary = { sent: 0, failed: 0, retrying: 0, skipped: 0 };
     for (;;) {
       const r = await this.runBatch();
       if (r === null) return total;
       total.sent += r.sent;
       total.failed += r.failed;
       total.retrying += r.retrying;
+      total.skipped += r.skipped;
     }
   }
 
@@ -219,7 +222,7 @@ export class Dispatcher {
       },
       { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not record delivery outcomes; retrying') },
     );
-    const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0 };
+    const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0, skipped: 0 };
     // Claim the next batch once the queue is down to half a batch (and at least a round
     // of sends): enough lead for a claim round trip at any send rate the workers reach.
     const lowWater = Math.max(settings.concurrency * 2, Math.ceil(settings.batchSize / 2));
@@ -235,6 +238,7 @@ export class Dispatcher {
         const result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
         if (result.outcome === 'sent') summary.sent++;
         else if (result.outcome === 'failed') summary.failed++;
+        else if (result.outcome === 'skipped') summary.skipped++;
         else summary.retrying++;
         this.deps.onResult?.(next.claim.channel, result.outcome, result.durationMs);
         await outcomes.add(result);
@@ -301,11 +305,14 @@ export class Dispatcher {
     const elapsed = () => performance.now() - started;
     if (!ctx || claim.channel === 'webhook') return { id: claim.id, outcome: 'failed', error: 'subscriber or event no longer exists', durationMs: 0 };
     const sub = ctx.subscriber;
-    // Re-check at send time: an unsubscribe or STOP after fan-out wins.
-    if (!channelOpen(sub, claim.channel) || this.stoppedInRun.has(`${sub.id}:${claim.channel}`)) {
-      const why = sub.status === 'confirmed' ? `stopped ${claim.channel}` : sub.status;
-      return { id: claim.id, outcome: 'failed', error: `not sent: subscriber ${why}`, durationMs: 0 };
-    }
+    // The matching rule again, on the subscriber's subscriptions as they are now: an
+    // unsubscribe, a STOP or a narrowed subscription after the fan-out wins. A channel that
+    // a permanent refusal stopped earlier in this run counts as stopped already.
+    const current = this.stoppedInRun.has(`${sub.id}:${claim.channel}`)
+      ? { ...sub, ...(claim.channel === 'email' ? { emailStopped: true } : { smsStopped: true }) }
+      : sub;
+    const unwanted = whyNotWanted(ctx.subscriptions, current, ctx.event, claim.channel);
+    if (unwanted !== null) return { id: claim.id, outcome: 'skipped', error: `not sent: ${unwanted}`, durationMs: 0 };
 
     const event = this.messageEvent(ctx);
     try {

@@ -1,7 +1,8 @@
 import { sql, type Transaction } from 'kysely';
 import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
-import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SubscriberStatus, Urgency } from '../db/types.ts';
+import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
+import type { MatchSubscription } from '../subscriptions/match.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 
@@ -17,7 +18,8 @@ export interface FanOutOptions {
  * the poll's transaction, so no subscriber list is ever loaded into memory and
  * the deliveries commit with the events. The unique (subscriber, event,
  * channel) constraint makes each delivery exist at most once. The matching
- * rule mirrors subscriptions/match.ts (`matchingChannels`).
+ * rule is subscriptions/match.ts's (`matchingChannels`) in SQL: the only two
+ * places it is written (tests/integration/matching.test.ts holds them equal).
  *
  * Routing by the event's urgency and the subscriber's preferences:
  * - email: urgent at once; routine at once for `immediate` subscribers, else
@@ -190,7 +192,18 @@ export async function claimDue(
 
 export interface DeliveryContext {
   deliveryId: number;
-  subscriber: { id: number; email: string; phone: string | null; status: SubscriberStatus; phoneVerified: boolean; emailStopped: boolean; smsStopped: boolean };
+  subscriber: {
+    id: number;
+    email: string;
+    phone: string | null;
+    status: SubscriberStatus;
+    phoneVerified: boolean;
+    emailStopped: boolean;
+    smsStopped: boolean;
+    sms: SmsUrgency;
+  };
+  /** The subscriber's subscriptions as they are now (read with the claim), for the send-time re-check. */
+  subscriptions: MatchSubscription[];
   event: {
     id: number;
     kind: EventKind;
@@ -212,8 +225,9 @@ export interface DeliveryContext {
 }
 
 /**
- * Everything needed to render the claimed deliveries. Two queries: the deliveries with
- * their subscribers, then each distinct event once — a batch is usually hundreds of
+ * Everything needed to re-check and render the claimed deliveries. Three queries: the
+ * deliveries with their subscribers, the subscribers' current subscriptions, then each
+ * distinct event once — a batch is usually hundreds of
  * deliveries of one or two events, and joining the event (its text and the previous
  * version's) into every delivery row made the database send, and the driver parse, the
  * same few kilobytes hundreds of times.
@@ -233,10 +247,22 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
       's.phone_verified',
       's.email_stopped_at',
       's.sms_stopped_at',
+      's.sms_urgency',
     ])
     .where('d.id', 'in', [...deliveryIds])
     .execute();
   if (rows.length === 0) return new Map();
+  const subscriptionRows = await db
+    .selectFrom('subscriptions')
+    .select(['subscriber_id', 'countries', 'feeds', 'min_level', 'keywords', 'channels'])
+    .where('subscriber_id', 'in', [...new Set(rows.map((r) => r.subscriber_id))])
+    .execute();
+  const subscriptions = new Map<number, MatchSubscription[]>();
+  for (const r of subscriptionRows) {
+    const list = subscriptions.get(r.subscriber_id) ?? [];
+    list.push({ countries: r.countries, feeds: r.feeds, minLevel: r.min_level, keywords: r.keywords, channels: r.channels });
+    subscriptions.set(r.subscriber_id, list);
+  }
   const eventRows = await db
     .selectFrom('events as e')
     .innerJoin('feeds as f', 'f.id', 'e.feed_id')
@@ -299,7 +325,9 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
         phoneVerified: r.phone_verified,
         emailStopped: r.email_stopped_at !== null,
         smsStopped: r.sms_stopped_at !== null,
+        sms: r.sms_urgency,
       },
+      subscriptions: subscriptions.get(r.subscriber_id) ?? [],
       event,
     });
   }
@@ -333,7 +361,9 @@ export async function loadWebhookContexts(db: DB, deliveryIds: readonly number[]
 export type Completion =
   | { id: number; outcome: 'sent'; providerId: string; durationMs: number }
   | { id: number; outcome: 'retry' | 'uncertain'; error: string; nextAttemptAt: Date; durationMs: number }
-  | { id: number; outcome: 'failed'; error: string; durationMs: number; stopChannel?: StopChannel };
+  | { id: number; outcome: 'failed'; error: string; durationMs: number; stopChannel?: StopChannel }
+  /** Not sent: the subscriber no longer wants it (the send-time re-check); `error` says why. */
+  | { id: number; outcome: 'skipped'; error: string; durationMs: number };
 
 /** A permanent refusal of the recipient: the subscriber's channel is stopped with the delivery's failure. */
 export interface StopChannel {
@@ -485,7 +515,7 @@ export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, numb
     .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
     .groupBy('status')
     .execute();
-  const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0, digest: 0, digested: 0 };
+  const out: Record<DeliveryStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0, uncertain: 0, digest: 0, digested: 0, skipped: 0 };
   for (const r of rows) out[r.status] = Number(r.n);
   return out;
 }

@@ -2,10 +2,12 @@ import type { Channel, SmsUrgency, SubscriberStatus, Urgency } from '../db/types
 
 /**
  * The matching rule (docs/contract.md, "Subscriptions and matching"), as pure
- * functions. The set-based fan-out in delivery/repository.ts implements the
- * same rule in SQL; the integration tests run one table of cases through both.
- * The dispatcher re-checks `channelOpen` at send time, so an unsubscribe, a
- * STOP or a stopped address after fan-out wins.
+ * functions: one of its two homes. The set-based fan-out in delivery/repository.ts
+ * implements the same rule in SQL; tests/integration/matching.test.ts runs one
+ * table of cases through both. The dispatcher applies this rule again at send
+ * time (`whyNotWanted`) to the subscriber's current subscriptions, so an
+ * unsubscribe, a STOP, a stopped address or a narrowed subscription after the
+ * fan-out wins.
  */
 export interface MatchSubscription {
   countries: readonly string[] | null;
@@ -66,4 +68,27 @@ export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscr
   }
   // A routine event is texted only to those who asked for every text.
   return sub.channels.filter((ch) => channelOpen(subscriber, ch) && (ch !== 'sms' || event.urgency === 'urgent' || subscriber.sms === 'all'));
+}
+
+/**
+ * Why a delivery fanned out earlier is no longer wanted on `channel`, or null when one of
+ * the subscriber's current subscriptions still matches the event there (the dispatcher's
+ * send-time check). The decision is `matchingChannels`'; the rest only names the reason.
+ */
+export function whyNotWanted(
+  subscriptions: readonly MatchSubscription[],
+  subscriber: MatchSubscriber & MatchPreferences,
+  event: MatchEvent,
+  channel: Channel,
+): string | null {
+  if (subscriptions.some((sub) => matchingChannels(sub, subscriber, event).includes(channel))) return null;
+  if (subscriber.status !== 'confirmed') return `subscriber ${subscriber.status}`;
+  if (!channelOpen(subscriber, channel)) {
+    if (channel === 'email' || subscriber.smsStopped) return `${channel} stopped for this subscriber`;
+    return 'no verified phone number';
+  }
+  if (subscriptions.length === 0) return 'no subscription';
+  if (!subscriptions.some((sub) => sub.channels.includes(channel))) return `${channel} no longer chosen`;
+  if (channel === 'sms' && event.urgency !== 'urgent' && subscriber.sms !== 'all') return 'texts only for urgent events';
+  return 'the subscription no longer matches the event';
 }

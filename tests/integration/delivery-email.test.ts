@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
 import type { PollOutcome } from '../../src/feeds/poller.ts';
 import { verifyToken } from '../../src/common/tokens.ts';
-import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
+import { unsubscribe, upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { deliveryRows as deliveryRowsOf, pollServed, startDeliveryRun, type DeliveryRun } from '../helpers/delivery.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -176,7 +176,7 @@ describe('email: the U.S. Embassy Moscow security alert', () => {
     // Fanned out with the event, before any dispatcher ran.
     expect(await deliveryRows()).toMatchObject([{ email: 'traveler@example.com', channel: 'email', status: 'pending', attempts: 0 }]);
 
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
     const mail = smtp.messages[0]!;
     expect(mail.envelope).toEqual({ from: 'alerts@example.org', to: ['traveler@example.com'] });
@@ -215,8 +215,39 @@ describe('email: the U.S. Embassy Moscow security alert', () => {
 
     // Nothing is due any more: a second run sends nothing.
     clock.advance(3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('a subscription narrowed or ended after the fan-out stops its pending email (skipped, with the reason)', async () => {
+    const c = await setup();
+    await subscribe('narrowed@example.com');
+    const gone = await subscribe('gone@example.com');
+    await subscribe('still@example.com');
+    await poll(c, 'us-embassy-russia', EMBASSY_V1);
+    await poll(c, 'us-embassy-russia', EMBASSY_V2);
+    expect((await deliveryRows()).map((r) => [r.email, r.status])).toEqual([
+      ['narrowed@example.com', 'pending'],
+      ['gone@example.com', 'pending'],
+      ['still@example.com', 'pending'],
+    ]);
+
+    // After the fan-out: one follows France instead of Russia, one unsubscribes.
+    await subscribe('narrowed@example.com', { countries: 'FR' });
+    expect(await unsubscribe(t.db, gone, clock.now())).toBe(true);
+
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 2 });
+    expect(smtp.messages.map((m) => m.envelope.to)).toEqual([['still@example.com']]);
+    expect((await deliveryRows()).map((r) => [r.email, r.status, r.last_error])).toEqual([
+      ['narrowed@example.com', 'skipped', 'not sent: the subscription no longer matches the event'],
+      ['gone@example.com', 'skipped', 'not sent: subscriber unsubscribed'],
+      ['still@example.com', 'sent', null],
+    ]);
+    const attempts = await t.db.selectFrom('delivery_attempts').select(['outcome']).orderBy('delivery_id').execute();
+    expect(attempts.map((a) => a.outcome)).toEqual(['skipped', 'skipped', 'sent']);
+    // Closed, not retried: a later run sends nothing.
+    clock.advance(3_600_000);
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
   });
 
   it('an "updated" alert lists the sentences added and removed', async () => {
@@ -358,7 +389,7 @@ describe('email: failures', () => {
     await poll(c, 'us-embassy-russia', EMBASSY_V2);
 
     smtp.failNextRcpt(1, 451);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     expect(smtp.messages).toHaveLength(0);
     let [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
@@ -370,11 +401,11 @@ describe('email: failures', () => {
     expect(row!.next_attempt_at.getTime() - now).toBeLessThanOrEqual(base);
 
     // Not due yet: nothing happens.
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.rcptLog).toHaveLength(1);
 
     clock.advance(row!.next_attempt_at.getTime() - now + 1);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
     expect(smtp.to('traveler@example.com')).toHaveLength(1);
     [row] = await deliveryRows();
@@ -384,7 +415,7 @@ describe('email: failures', () => {
     expect(attempts[0]!.error).toContain('451');
 
     clock.advance(24 * 3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
   });
 
@@ -410,7 +441,7 @@ describe('email: failures', () => {
     await poll(c, 'us-embassy-russia', EMBASSY_V2);
 
     smtp.rejectRecipient('gone@example.com', 550, '5.1.1 <gone@example.com>: Recipient address rejected: User unknown');
-    expect(await drain(c)).toEqual({ sent: 1, failed: 1, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 1, retrying: 0, skipped: 0 });
     expect(smtp.to('traveler@example.com')).toHaveLength(1);
     expect(smtp.to('gone@example.com')).toHaveLength(0);
 
@@ -424,7 +455,7 @@ describe('email: failures', () => {
 
     // Never retried.
     clock.advance(7 * 24 * 3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.rcptLog.filter((r) => r.address === 'gone@example.com')).toHaveLength(1);
 
     // A later event is fanned out to the others only.
@@ -432,7 +463,7 @@ describe('email: failures', () => {
     const rows = await deliveryRows();
     const later = rows.filter((r) => r.event_id !== gone.event_id);
     expect(later.map((r) => r.email)).toEqual(['traveler@example.com']);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.to('traveler@example.com')).toHaveLength(2);
     expect(smtp.rcptLog.filter((r) => r.address === 'gone@example.com')).toHaveLength(1);
   });
@@ -445,12 +476,12 @@ describe('email: failures', () => {
     smtp.failNextRcpt(1_000, 452, '4.2.2 Mailbox full, try later');
 
     for (let attempt = 1; attempt <= 2; attempt++) {
-      expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+      expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
       const [row] = await deliveryRows();
       expect(row).toMatchObject({ status: 'pending', attempts: attempt });
       clock.advance(row!.next_attempt_at.getTime() - clock.now().getTime() + 1);
     }
-    expect(await drain(c)).toEqual({ sent: 0, failed: 1, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 1, retrying: 0, skipped: 0 });
     const [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'failed', attempts: 3 });
     expect(row!.last_error).toMatch(/^gave up after 3 attempts: SMTP 452/);
@@ -459,7 +490,7 @@ describe('email: failures', () => {
     expect(smtp.messages).toHaveLength(0);
 
     clock.advance(24 * 3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.rcptLog).toHaveLength(3);
   });
 
@@ -470,7 +501,7 @@ describe('email: failures', () => {
     await poll(c, 'us-embassy-russia', EMBASSY_V2);
     await smtp.stop();
     try {
-      expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+      expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     } finally {
       await smtp.start();
     }
@@ -478,7 +509,7 @@ describe('email: failures', () => {
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
     expect(row!.last_error).toMatch(/^SMTP /);
     clock.advance(row!.next_attempt_at.getTime() - clock.now().getTime() + 1);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
   });
 });
@@ -489,7 +520,7 @@ describe('email: file outbox (no SMTP_URL)', () => {
     const id = await subscribe('traveler@example.com');
     await poll(c, 'us-embassy-russia', EMBASSY_V1);
     await poll(c, 'us-embassy-russia', EMBASSY_V2);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(0);
 
     const dir = path.join(c.dataDir, 'outbox', 'email');
@@ -516,7 +547,7 @@ describe('email: file outbox (no SMTP_URL)', () => {
 
     // Sent means sent: a second run writes nothing more.
     clock.advance(3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(readdirSync(dir)).toHaveLength(1);
   });
 });

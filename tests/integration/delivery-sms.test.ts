@@ -134,7 +134,7 @@ describe('sms through the twilio client', () => {
     await embassyEvent(c);
     expect(await deliveryRows()).toMatchObject([{ channel: 'sms', status: 'pending' }]);
 
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.messages).toHaveLength(1);
     const msg = twilio.messages[0]!;
     expect(msg).toMatchObject({ to: PHONE, from: FROM, messagingServiceSid: null, accountSid: ACCOUNT_SID });
@@ -153,7 +153,7 @@ describe('sms through the twilio client', () => {
     expect(twilio.creates[0]!.form).toMatchObject({ To: PHONE, From: FROM, Body: msg.body });
 
     clock.advance(3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.creates).toHaveLength(1);
   });
 
@@ -197,16 +197,16 @@ describe('sms failures', () => {
     await subscribeVerified('texter@example.com');
     await embassyEvent(c);
     twilio.throttleNext(1);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     let [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
     expect(row!.last_error).toMatch(/429/);
     expect(row!.next_attempt_at.getTime()).toBeGreaterThan(clock.now().getTime());
     expect(twilio.messages).toHaveLength(0);
 
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     advancePast(row!.next_attempt_at);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.to(PHONE)).toHaveLength(1);
     expect(twilio.creates.map((r) => r.status)).toEqual([429, 201]);
     [row] = await deliveryRows();
@@ -226,7 +226,7 @@ describe('sms failures', () => {
 
     const summary = await drain(c);
     // The email (file outbox) and the other subscriber's SMS go; this SMS fails.
-    expect(summary).toEqual({ sent: 2, failed: 1, retrying: 0 });
+    expect(summary).toEqual({ sent: 2, failed: 1, retrying: 0, skipped: 0 });
     const rows = await deliveryRows();
     const failed = rows.find((r) => r.email === 'texter@example.com' && r.channel === 'sms')!;
     expect(failed).toMatchObject({ status: 'failed', attempts: 1 });
@@ -237,7 +237,7 @@ describe('sms failures', () => {
     expect(sub.email_stopped_at).toBeNull();
 
     clock.advance(7 * 24 * 3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.creates.filter((r) => r.form.To === PHONE)).toHaveLength(1);
 
     // A later (urgent) alert: email still fanned out to them, SMS not.
@@ -259,7 +259,7 @@ describe('sms failures', () => {
     await embassyEvent(c);
     twilio.failNextCreate({ status: 500, accept: true });
 
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     let [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'uncertain', attempts: 1 });
     expect(row!.last_error).toMatch(/500/);
@@ -267,7 +267,7 @@ describe('sms failures', () => {
     const accepted = twilio.messages[0]!;
 
     advancePast(row!.next_attempt_at);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     // Looked up, not re-sent.
     expect(twilio.messages).toHaveLength(1);
     expect(twilio.creates).toHaveLength(1);
@@ -282,20 +282,20 @@ describe('sms failures', () => {
     await embassyEvent(c);
     twilio.failNextCreate({ status: 500, accept: false });
 
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     let [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'uncertain', attempts: 1 });
     expect(twilio.messages).toHaveLength(0);
 
     advancePast(row!.next_attempt_at);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.messages).toHaveLength(1);
     expect(twilio.creates.map((r) => r.status)).toEqual([500, 201]);
     [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'sent', attempts: 2, provider_id: twilio.messages[0]!.sid });
 
     clock.advance(24 * 3_600_000);
-    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.messages).toHaveLength(1);
   });
 
@@ -329,7 +329,7 @@ describe('sms eligibility and the file outbox', () => {
     await embassyEvent(c);
     const rows = await deliveryRows();
     expect(rows.map((r) => `${r.email}/${r.channel}`).sort()).toEqual(['texter@example.com/sms', 'unverified@example.com/email']);
-    expect(await drain(c)).toEqual({ sent: 2, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 2, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.to(OTHER_PHONE)).toHaveLength(0);
     expect(twilio.to(PHONE)).toHaveLength(1);
   });
@@ -338,7 +338,7 @@ describe('sms eligibility and the file outbox', () => {
     const c = await setup({ twilio: false });
     await subscribeVerified('texter@example.com');
     await embassyEvent(c);
-    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0 });
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(twilio.requests).toHaveLength(0);
 
     const dir = path.join(c.dataDir, 'outbox', 'sms');

@@ -217,8 +217,8 @@ describe.skipIf(testDbKind() !== 'postgres')(
       console.info(`2 dispatchers, 2000 deliveries: ${Math.round(ms)} ms; A sent ${ra.sent}, B sent ${rb.sent}`);
 
       expectEachSentOnce(log, ids);
-      expect(ra).toEqual({ sent: log.count('A'), failed: 0, retrying: 0 });
-      expect(rb).toEqual({ sent: log.count('B'), failed: 0, retrying: 0 });
+      expect(ra).toEqual({ sent: log.count('A'), failed: 0, retrying: 0, skipped: 0 });
+      expect(rb).toEqual({ sent: log.count('B'), failed: 0, retrying: 0, skipped: 0 });
       expect(ra.sent).toBeGreaterThan(0);
       expect(rb.sent).toBeGreaterThan(0);
       expect(ra.sent + rb.sent).toBe(2000);
@@ -241,7 +241,7 @@ describe.skipIf(testDbKind() !== 'postgres')(
       expect(recipients.size).toBe(2000);
 
       // Nothing is left to do for either.
-      expect(await a.drain()).toEqual({ sent: 0, failed: 0, retrying: 0 });
+      expect(await a.drain()).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     });
 
     it('a dispatcher that dies between claim and send: its claims come back after the lease, and go out once', async () => {
@@ -256,15 +256,15 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const live = dispatcher(second.db, countingSender('live', log), deliverySettings({ batchSize: 20, concurrency: 4, email: { ratePerSecond: 0 } }), clock);
 
       // Before the lease expires the claims are not touched.
-      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0 });
+      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
       clock.advance(200); // exactly at lease_until: not yet expired
-      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0 });
+      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
       expect(log.byRef.size).toBe(0);
       const leased = await t.db.selectFrom('deliveries').select(['status', 'lease_owner', 'attempts']).distinct().execute();
       expect(leased).toEqual([{ status: 'sending', lease_owner: 'dead', attempts: 1 }]);
 
       clock.advance(1);
-      expect(await live.drain()).toEqual({ sent: 50, failed: 0, retrying: 0 });
+      expect(await live.drain()).toEqual({ sent: 50, failed: 0, retrying: 0, skipped: 0 });
       expectEachSentOnce(log, ids);
       const after = await t.db.selectFrom('deliveries').select(['status', 'lease_owner', 'attempts']).distinct().execute();
       expect(after).toEqual([{ status: 'sent', lease_owner: null, attempts: 2 }]);
@@ -273,7 +273,7 @@ describe.skipIf(testDbKind() !== 'postgres')(
       const late: Completion[] = ids.map((id) => ({ id, outcome: 'failed', error: 'late', durationMs: 1 }));
       expect(await complete(t.db, 'dead', late, clock.now())).toBe(0);
       expect(await statuses(t.db)).toEqual({ sent: 50 });
-      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0 });
+      expect(await live.drain()).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
       expect(log.byRef.size).toBe(50);
     });
 

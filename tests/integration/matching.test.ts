@@ -1,17 +1,25 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DB } from '../../src/db/connect.ts';
 import type { Channel, EventKind, SubscriberStatus } from '../../src/db/types.ts';
+import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { matchingChannels, type MatchEvent, type MatchPreferences, type MatchSubscriber, type MatchSubscription } from '../../src/subscriptions/match.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { startDeliveryRun } from '../helpers/delivery.ts';
+import { ManualClock } from '../helpers/poll.ts';
 
 /**
  * The matching rule (docs/contract.md, "Subscriptions and matching") exists twice: as the pure `matchingChannels`
  * and as the set-based SQL of `fanOut`. One table of cases runs through both,
  * and across the whole cross product (every case's subscription against every
- * case's event) the two must agree delivery for delivery.
+ * case's event) the two must agree delivery for delivery. The same table then
+ * runs through the dispatcher's send-time re-check: deliveries fanned out to a
+ * wide subscription are sent only where the case's (changed) subscription still matches.
  */
 
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -248,6 +256,12 @@ async function insertEvents(db: DB, events: readonly MatchEvent[], keyPrefix: st
 
 /** A subscriber made the way the product makes them, then put into the case's state. */
 async function createSubscriber(db: DB, email: string, sub: MatchSubscription, state: SubscriberState): Promise<number> {
+  const id = await createSubscriberRow(db, email, sub, state);
+  await setState(db, id, sub, state);
+  return id;
+}
+
+async function createSubscriberRow(db: DB, email: string, sub: MatchSubscription, state: SubscriberState): Promise<number> {
   const { id } = await upsertSubscriber(
     db,
     {
@@ -261,10 +275,27 @@ async function createSubscriber(db: DB, email: string, sub: MatchSubscription, s
     },
     { confirmed: state.status === 'confirmed', now: NOW },
   );
+  return id;
+}
+
+/** Puts a subscriber and its subscription into a case's state (as the manage page, STOP or an unsubscribe would). */
+async function setState(db: DB, id: number, sub: MatchSubscription, state: SubscriberState): Promise<void> {
+  await db
+    .updateTable('subscriptions')
+    .set({
+      countries: sub.countries === null ? null : [...sub.countries],
+      feeds: sub.feeds === null ? null : [...sub.feeds],
+      min_level: sub.minLevel,
+      keywords: [...sub.keywords],
+      channels: [...sub.channels],
+    })
+    .where('subscriber_id', '=', id)
+    .execute();
   await db
     .updateTable('subscribers')
     .set({
       status: state.status,
+      phone: state.phone,
       phone_verified: state.phoneVerified,
       email_stopped_at: state.emailStopped ? NOW : null,
       email_stop_reason: state.emailStopped ? 'SMTP 550: no such user' : null,
@@ -275,7 +306,6 @@ async function createSubscriber(db: DB, email: string, sub: MatchSubscription, s
     })
     .where('id', '=', id)
     .execute();
-  return id;
 }
 
 async function deliveryKeys(db: DB): Promise<string[]> {
@@ -362,6 +392,78 @@ describe('matching rule: SQL fanOut (same table)', () => {
 
   it('fanOut of no events does nothing', async () => {
     expect(await fanOut(t.db, [], NOW)).toBe(0);
+  });
+});
+
+describe('matching rule: the dispatcher re-checks it at send time (same table)', () => {
+  // Every case starts wide open: all countries and feeds, level 1, no keywords, both
+  // channels, a verified phone and every text, so the fan-out creates an email and an SMS
+  // for each. Then the subscriber changes into the case's state, and only what the case
+  // expects may be sent; the rest is skipped with a reason.
+  const open: { sub: MatchSubscription; subscriber: SubscriberState } = {
+    sub: { countries: null, feeds: null, minLevel: 1, keywords: [], channels: ['email', 'sms'] },
+    subscriber: { ...baseSubscriber, ...verifiedPhone, sms: 'all' },
+  };
+  const subscriberIds: number[] = [];
+  const eventIds: number[] = [];
+  let root: string;
+  let summary: DispatchSummary;
+
+  beforeAll(async () => {
+    await t.reset();
+    root = mkdtempSync(path.join(tmpdir(), 'aa-match-'));
+    const run = await startDeliveryRun(t.db, new ManualClock(NOW), {
+      root,
+      feedsYaml: `feeds:
+  - { id: us-state-dept, name: U.S. State Department, url: "https://travel.state.gov/feed.xml", source: us-state-dept }
+  - { id: uk-fcdo, name: UK FCDO, url: "https://www.gov.uk/foreign-travel-advice.atom", source: uk-fcdo }
+`,
+      settingsYaml: 'delivery:\n  email:\n    ratePerSecond: 0\n  sms:\n    ratePerSecond: 0\n',
+      env: { PUBLIC_BASE_URL: 'https://alerts.example.org', APP_SECRET: 'x'.repeat(32), MAIL_FROM: 'alerts@example.org' },
+    });
+    try {
+      eventIds.push(
+        ...(await insertEvents(
+          t.db,
+          resolved.map((c) => c.event),
+          'recheck',
+        )),
+      );
+      for (const i of resolved.keys()) subscriberIds.push(await createSubscriber(t.db, `recheck${i}@example.org`, open.sub, open.subscriber));
+      await fanOut(t.db, eventIds, NOW);
+      // Wide open, every subscriber matched every event: keep each case's own pair.
+      await sql`
+        delete from deliveries d where not exists (
+          select 1 from unnest(${sql.val(subscriberIds)}::bigint[], ${sql.val(eventIds)}::bigint[]) as p(s, e)
+          where p.s = d.subscriber_id and p.e = d.event_id)`.execute(t.db);
+      expect(await t.db.selectFrom('deliveries').select('id').execute()).toHaveLength(2 * resolved.length);
+      for (const [i, c] of resolved.entries()) await setState(t.db, subscriberIds[i]!, c.sub, c.subscriber);
+      summary = await run.dispatcher.drain();
+    } finally {
+      await run.close();
+    }
+  });
+  afterAll(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it.each(resolved.map((c, i) => ({ ...c, i })))('$name', async (c) => {
+    const rows = await t.db
+      .selectFrom('deliveries')
+      .select(['channel', 'status', 'last_error'])
+      .where('subscriber_id', '=', subscriberIds[c.i]!)
+      .where('event_id', '=', eventIds[c.i]!)
+      .execute();
+    expect(sorted(rows.filter((r) => r.status === 'sent').map((r) => r.channel))).toEqual(sorted(c.expected));
+    for (const r of rows.filter((r) => r.status !== 'sent')) {
+      expect(r.status).toBe('skipped');
+      expect(r.last_error).toMatch(/^not sent: /);
+    }
+  });
+
+  it('sends exactly what the table expects and skips the rest', () => {
+    const expected = resolved.reduce((n, c) => n + c.expected.length, 0);
+    expect(summary).toEqual({ sent: expected, failed: 0, retrying: 0, skipped: 2 * resolved.length - expected });
   });
 });
 

@@ -8,7 +8,7 @@ export const register: RegisterCommand = (program, cli) => {
   deliveries
     .command('list')
     .description('deliveries: subscriber, event, channel, status, attempts, last error')
-    .addOption(new Option('--status <status>', 'only this status').choices(['pending', 'sending', 'sent', 'failed', 'uncertain']))
+    .addOption(new Option('--status <status>', 'only this status').choices(['pending', 'sending', 'sent', 'failed', 'uncertain', 'skipped']))
     .option('--json', 'JSON output')
     .action(async (opts: { status?: DeliveryStatus; json?: boolean }) => {
       const c = await cli.context();

@@ -18,6 +18,6 @@ export const register: RegisterCommand = (program, cli) => {
         }
       });
       if (opts.json) cli.out(formatJson([summary]));
-      else cli.out(`sent ${summary.sent}, failed ${summary.failed}, retrying ${summary.retrying}`);
+      else cli.out(`sent ${summary.sent}, failed ${summary.failed}, retrying ${summary.retrying}${summary.skipped ? `, skipped ${summary.skipped}` : ''}`);
     });
 };

@@ -62,11 +62,11 @@ describe.skipIf(testDbKind() !== 'postgres')(
       let rounds = 0;
       while (!done) {
         const r = await b.drain();
-        expect(r).toEqual({ sent: 0, failed: 0, retrying: 0 });
+        expect(r).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
         rounds++;
         await new Promise((res) => setTimeout(res, 100));
       }
-      expect(await first).toEqual({ sent: 6, failed: 0, retrying: 0 });
+      expect(await first).toEqual({ sent: 6, failed: 0, retrying: 0, skipped: 0 });
       const ms = Date.now() - started;
       console.info(`[lease renewal] one batch of 6 took ${ms} ms with a 1 s lease; the other dispatcher tried ${rounds} times and claimed nothing`);
       expect(ms).toBeGreaterThan(2000);
