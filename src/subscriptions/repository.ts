@@ -341,7 +341,7 @@ export async function subscriberForConfirmToken(db: DB, tokenHash: string, now: 
   return t && t.expires_at > now ? t.subscriber_id : null;
 }
 
-export async function startPhoneVerification(db: DB, subscriberId: number, phone: string, codeHash: string, now: Date, ttlMs: number): Promise<void> {
+export async function startPhoneVerification(db: DB | Tx, subscriberId: number, phone: string, codeHash: string, now: Date, ttlMs: number): Promise<void> {
   await db
     .insertInto('phone_verifications')
     .values({ subscriber_id: subscriberId, phone, code_hash: codeHash, attempts: 0, created_at: now, expires_at: new Date(now.getTime() + ttlMs) })
@@ -419,17 +419,32 @@ export async function getSubscriberView(db: DB, id: number): Promise<SubscriberV
   };
 }
 
-/** Applies changes that need no new opt-in (fewer destinations, level, channels, keywords, how and when). */
-export async function updatePreferences(
-  db: DB,
-  id: number,
-  prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[]; preferences?: Partial<Preferences> },
-  now: Date,
-): Promise<void> {
+export interface ManageChange {
+  /** Changes that need no new opt-in (fewer destinations, level, channels, keywords, how and when). */
+  prefs: { countries: string[] | null; minLevel: number; keywords: string[]; channels: Channel[]; preferences?: Partial<Preferences> };
+  /** A new or removed number: unverified until its code (already texted) comes back. */
+  phone?: { number: string | null; code?: { hash: string; ttlMs: number } };
+}
+
+/**
+ * Saves a change from the manage page in one transaction: the number and its
+ * code with the rest, or nothing at all.
+ */
+export async function saveManageChange(db: DB, id: number, change: ManageChange, now: Date): Promise<void> {
   await db.transaction().execute(async (tx) => {
+    if (change.phone) {
+      const { number, code } = change.phone;
+      await tx
+        .updateTable('subscribers')
+        .set({ phone: number, phone_verified: false, sms_stopped_at: null, sms_stop_reason: null })
+        .where('id', '=', id)
+        .execute();
+      if (number && code) await startPhoneVerification(tx, id, number, code.hash, now, code.ttlMs);
+      else await tx.deleteFrom('phone_verifications').where('subscriber_id', '=', id).execute();
+    }
     const existing = await tx.selectFrom('subscriptions').select(['id', 'feeds']).where('subscriber_id', '=', id).orderBy('id').executeTakeFirst();
-    await replaceSubscription(tx, id, { ...prefs, feeds: existing?.feeds ?? null }, now);
-    await applyPreferences(tx, id, prefs.preferences);
+    await replaceSubscription(tx, id, { ...change.prefs, feeds: existing?.feeds ?? null }, now);
+    await applyPreferences(tx, id, change.prefs.preferences);
   });
 }
 
@@ -451,12 +466,6 @@ export async function setSmsStoppedByPhone(db: DB, phone: string, stopped: boole
     .where('phone', '=', phone)
     .executeTakeFirst();
   return Number(r.numUpdatedRows);
-}
-
-/** A new or removed mobile number: unverified until its code comes back. */
-export async function setPhone(db: DB, id: number, phone: string | null): Promise<void> {
-  await db.updateTable('subscribers').set({ phone, phone_verified: false, sms_stopped_at: null, sms_stop_reason: null }).where('id', '=', id).execute();
-  if (phone === null) await db.deleteFrom('phone_verifications').where('subscriber_id', '=', id).execute();
 }
 
 // --- Caps on messages sent before opt-in (phone codes, confirmation emails).

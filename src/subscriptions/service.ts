@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
+import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { Clock } from '../common/clock.ts';
 import { countryName } from '../common/countries.ts';
@@ -13,10 +14,10 @@ import {
   confirmSubscription,
   recordSubscriptionRequest,
   reserveVerificationSend,
-  setPhone,
+  saveManageChange,
   startPhoneVerification,
   subscriberForConfirmToken,
-  updatePreferences,
+  type ManageChange,
   type ConfirmResult,
   type RequestedSubscription,
   type SubscriberView,
@@ -41,13 +42,27 @@ export interface TravelerDeps {
   verification: Settings['verification'];
 }
 
-/** A phone code or confirmation email refused by a cap: the form says so on the field. */
-export class VerificationLimitError extends Error {
+/**
+ * A change refused because of one field (a cap on codes, a number the
+ * provider refuses, the provider down): the page names the field and answers
+ * `status`; nothing was saved.
+ */
+export class FieldError extends Error {
   constructor(
     readonly field: 'phone' | 'email',
     message: string,
+    readonly status: number,
+    options?: { cause?: unknown },
   ) {
-    super(`${field}: ${message}`);
+    super(`${field}: ${message}`, options);
+    this.name = 'FieldError';
+  }
+}
+
+/** A phone code or confirmation email refused by a cap. */
+export class VerificationLimitError extends FieldError {
+  constructor(field: 'phone' | 'email', message: string) {
+    super(field, message, 429);
     this.name = 'VerificationLimitError';
   }
 }
@@ -152,6 +167,16 @@ export async function confirm(deps: TravelerDeps, token: string): Promise<Confir
 }
 
 export async function sendPhoneCode(deps: TravelerDeps, subscriberId: number, phone: string): Promise<void> {
+  const hash = await textPhoneCode(deps, subscriberId, phone);
+  await startPhoneVerification(deps.db, subscriberId, phone, hash, deps.clock.now(), PHONE_CODE_TTL_MS);
+}
+
+/**
+ * Texts a fresh code if the caps allow; returns the hash to store. Storing is
+ * the caller's, so that the manage page saves the code with the rest of the
+ * change or not at all.
+ */
+async function textPhoneCode(deps: TravelerDeps, subscriberId: number, phone: string): Promise<string> {
   const v = deps.verification;
   const refused = await reserveVerificationSend(
     deps.db,
@@ -161,8 +186,8 @@ export async function sendPhoneCode(deps: TravelerDeps, subscriberId: number, ph
   );
   if (refused) throw new VerificationLimitError('phone', `no code sent: ${REFUSALS[refused]}`);
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-  await startPhoneVerification(deps.db, subscriberId, phone, codeHash(deps.secret, subscriberId, code), deps.clock.now(), PHONE_CODE_TTL_MS);
   await deps.sms.send({ to: phone, body: `Advisory Alerts: your code is ${code}. It expires in 10 minutes.` }, `verify-${subscriberId}`);
+  return codeHash(deps.secret, subscriberId, code);
 }
 
 /** The confirmation token from the email works here too, as long as it is valid. */
@@ -185,22 +210,22 @@ export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code
  */
 export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView, email: string, request: RequestedSubscription): Promise<string[]> {
   const notices: string[] = [];
+  const prefs = { countries: request.countries, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
+  let phone: ManageChange['phone'];
   if (request.phone !== view.phone) {
-    // The code goes out before anything is saved: a refused or failed text
-    // (a cap, an invalid number) leaves the subscription as it was.
+    phone = { number: request.phone };
+    // The code goes out first, and is stored with the rest of the change in one
+    // transaction: a refused or failed text (a cap, a number the provider
+    // refuses, the provider down) saves nothing at all.
     if (request.phone) {
-      try {
-        await sendPhoneCode(deps, view.id, request.phone);
-      } catch (err) {
-        if (err instanceof VerificationLimitError) throw err;
-        throw new VerificationLimitError('phone', `we could not text a code to ${request.phone}; check the number (nothing was changed)`);
-      }
+      const hash = await textPhoneCode(deps, view.id, request.phone).catch((err: unknown) => {
+        throw phoneSendFailure(err, request.phone!);
+      });
+      phone.code = { hash, ttlMs: PHONE_CODE_TTL_MS };
       notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
     }
-    await setPhone(deps.db, view.id, request.phone);
   }
-  const preferences = { countries: request.countries, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
-  await updatePreferences(deps.db, view.id, preferences, deps.clock.now());
+  await saveManageChange(deps.db, view.id, phone ? { prefs, phone } : { prefs }, deps.clock.now());
   const emailChanged = email !== view.email;
   if (emailChanged || view.status !== 'confirmed') {
     const { mailed } = await requestSubscription(deps, view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
@@ -209,4 +234,14 @@ export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView
   }
   notices.unshift('Your changes are saved.');
   return notices;
+}
+
+/** Why a code could not be texted, on the phone field: the number (400) or the provider (503). */
+function phoneSendFailure(err: unknown, phone: string): FieldError {
+  if (err instanceof FieldError) return err;
+  if (err instanceof SendError && !err.retryable)
+    return new FieldError('phone', `we could not text a code to ${phone}: the number does not take our messages; check it (nothing was changed)`, 400, {
+      cause: err,
+    });
+  return new FieldError('phone', 'we could not send a text message just now; try again in a few minutes (nothing was changed)', 503, { cause: err });
 }

@@ -182,6 +182,8 @@ export function managePage(options: {
   errors?: FieldErrors;
   error?: string;
   highest: Map<string, number>;
+  /** The manage token: /api/phone/verify takes it for the code form shown while the number is unverified. */
+  token: string;
 }): string {
   const v = options.view;
   const errors = options.errors;
@@ -199,6 +201,7 @@ export function managePage(options: {
     html`<h1>Your alerts</h1>
 ${(options.notices ?? []).map((n) => html`<div class="notice" role="status"><p>${n}</p></div>`)}
 ${errorSummary(errors, options.error)}
+${v.phone && !v.phoneVerified && !v.smsStopped ? phoneForm(options.token, options.csrf) : ''}
 <p>Alerts go to <strong>${v.email}</strong>${v.status !== 'confirmed' ? html` (<strong>${v.status}</strong>)` : ''} for ${describeCountries(v.countries)}${v.minLevel > 1 ? `, level ${v.minLevel} and above` : ''}${
       v.keywords.length ? `, when they mention ${v.keywords.map((k) => `“${k}”`).join(' or ')}` : ''
     }.</p>

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyToken } from '../common/tokens.ts';
 import { getSubscriberView, unsubscribe, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
-import { confirm, requestSubscription, saveManageChanges, subscriberForToken, VerificationLimitError, verifyPhone } from '../subscriptions/service.ts';
+import { confirm, FieldError, requestSubscription, saveManageChanges, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
 import {
   InputError,
   parseChannels,
@@ -197,6 +197,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         action: `/manage/${req.params.token}`,
         unsubscribeAction: traveler.links.unsubscribe(view.id).replace(deps.publicBaseUrl, ''),
         highest: await highest(),
+        token: req.params.token,
       }),
     );
   });
@@ -214,6 +215,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
           action: `/manage/${req.params.token}`,
           unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''),
           highest: await highest(),
+          token: req.params.token,
           ...extra,
         }),
       );
@@ -223,10 +225,11 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     try {
       notices = await saveManageChanges(traveler, view, parsed.email, parsed.request);
     } catch (e) {
-      if (!(e instanceof VerificationLimitError)) throw e;
-      // The cap's reason, as a sentence on the field it concerns; what was typed stays.
+      if (!(e instanceof FieldError)) throw e;
+      if (e.status === 503) logger.warn({ subscriber: view.id, err: e.cause }, 'could not text a phone code from the manage page');
+      // The reason (a cap, a refused number, the provider down), as a sentence on the field it concerns; what was typed stays.
       const reason = e.message.replace(/^(phone|email): /, '');
-      return render(429, { values: parsed.values, errors: { [e.field]: `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` } });
+      return render(e.status, { values: parsed.values, errors: { [e.field]: `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` } });
     }
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
     return render(200, { notices }, updated);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { settingsSchema } from '../../src/config/schema.ts';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
@@ -486,5 +487,88 @@ describe('a channel stopped mid-batch', SLOW, () => {
     // The other subscriber in the same batch gets every alert.
     expect(rows.filter((r) => r.email === 'still.here@example.com').every((r) => r.status === 'sent')).toBe(true);
     expect(smtp.to('still.here@example.com')).toHaveLength(mine);
+  });
+});
+
+describe('phone changes on the manage page', SLOW, () => {
+  const PHONE = '+447911123459';
+
+  async function manageSave(id: number, fields: [string, string][]): Promise<{ res: Response; html: string; jar: CookieJar }> {
+    const jar = new CookieJar();
+    const path = `/manage/${signToken(web.secret, 'manage', id)}`;
+    const { csrf } = await getPage(path, jar);
+    const res = await fetch(web.url(path), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: form([['_csrf', csrf], ...fields]),
+    });
+    jar.store(res);
+    return { res, html: await res.text(), jar };
+  }
+
+  const stateOf = async (id: number) => ({
+    subscriber: await t.db.selectFrom('subscribers').select(['phone', 'phone_verified']).where('id', '=', id).executeTakeFirstOrThrow(),
+    subscription: await t.db.selectFrom('subscriptions').select(['countries', 'min_level']).where('subscriber_id', '=', id).executeTakeFirstOrThrow(),
+    codes: await count('phone_verifications'),
+  });
+
+  const change = (email: string): [string, string][] => [
+    ['email', email],
+    ['countries', 'FR'],
+    ['minLevel', '3'],
+    ['phone', PHONE],
+  ];
+
+  it('"Enter it below" with nothing below: after a phone change the manage page shows the code form, and the code entered there verifies the number', async () => {
+    const id = await confirmedSubscriber('coder@example.com');
+    const { res, html, jar } = await manageSave(id, change('coder@example.com'));
+    expect(res.status).toBe(200);
+    expect(html).toContain('Enter it below');
+    expect(html).toContain('action="/api/phone/verify"');
+    expect(html).toMatch(/<label for="code">/);
+    const code = /\b(\d{6})\b/.exec((await waitFor('the code', () => twilio.to(PHONE)[0])).body)![1]!;
+    const token = /name="token" value="([^"]+)"/.exec(html)![1]!;
+    const verified = await fetch(web.url('/api/phone/verify'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: form({ _csrf: csrfTokenOf(html), token, code }),
+    });
+    expect(verified.status).toBe(200);
+    expect((await stateOf(id)).subscriber).toEqual({ phone: PHONE, phone_verified: true });
+    // Verified: the form is gone.
+    expect((await getPage(`/manage/${signToken(web.secret, 'manage', id)}`, new CookieJar())).html).not.toContain('action="/api/phone/verify"');
+  });
+
+  it('half-saved change when Twilio fails: nothing is saved, and the page names the phone field (503 provider down, 400 number refused)', async () => {
+    const id = await confirmedSubscriber('twilio.down@example.com');
+    const before = await stateOf(id);
+    twilio.failNextCreate({ status: 503 });
+    const down = await manageSave(id, change('twilio.down@example.com'));
+    expect(down.res.status).toBe(503);
+    expect(down.html).toContain('We could not send a text message just now');
+    expect(await stateOf(id)).toEqual(before);
+
+    clock.advance(61_000);
+    twilio.rejectNumber(PHONE, 21211);
+    const refused = await manageSave(id, change('twilio.down@example.com'));
+    expect(refused.res.status).toBe(400);
+    expect(refused.html).toContain(`We could not text a code to ${PHONE}`);
+    expect(await stateOf(id)).toEqual(before);
+  });
+
+  it('half-saved change when the database fails mid-save: the number, its code and the rest are one transaction', async () => {
+    const id = await confirmedSubscriber('db.fails@example.com');
+    const before = await stateOf(id);
+    // A real failure inside the save, after the number's row would have been written.
+    await sql`create function fail_subscription_insert() returns trigger language plpgsql as $$ begin raise exception 'disk full (test)'; end $$`.execute(t.db);
+    await sql`create trigger fail_subscription_insert before insert on subscriptions for each row execute function fail_subscription_insert()`.execute(t.db);
+    try {
+      const r = await manageSave(id, change('db.fails@example.com'));
+      expect(r.res.status).toBe(500);
+    } finally {
+      await sql`drop trigger fail_subscription_insert on subscriptions`.execute(t.db);
+      await sql`drop function fail_subscription_insert()`.execute(t.db);
+    }
+    expect(await stateOf(id)).toEqual(before);
   });
 });
