@@ -12,6 +12,7 @@ import type { Clock } from '../common/clock.ts';
 import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { FeedFetchError, fetchFeed } from './fetch.ts';
+import { understandingWarning } from './understood.ts';
 import { profileFor } from './profiles/index.ts';
 import { getFeedRow, leaseFeedForPoll, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
 
@@ -42,10 +43,26 @@ export interface PollOutcome {
   /** Set when the feed is skipped or failed: no poll before this time. */
   notBefore: Date | null;
   baseline: boolean;
+  /** A document the profile read without error but understood nothing of (see understood.ts). */
+  warning: string | null;
 }
 
 function outcome(feed: string, status: PollOutcome['status'], extra: Partial<PollOutcome> = {}): PollOutcome {
-  return { feed, status, new: 0, updated: 0, unchanged: 0, removed: 0, events: 0, httpStatus: null, error: null, notBefore: null, baseline: false, ...extra };
+  return {
+    feed,
+    status,
+    new: 0,
+    updated: 0,
+    unchanged: 0,
+    removed: 0,
+    events: 0,
+    httpStatus: null,
+    error: null,
+    notBefore: null,
+    baseline: false,
+    warning: null,
+    ...extra,
+  };
 }
 
 /**
@@ -154,6 +171,9 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   } catch (err) {
     return fail(err, fetched.httpStatus);
   }
+  // Stored all the same (a profile may be right and the document odd for a while), but said loudly.
+  const warning = understandingWarning(feed.source, items);
+  if (warning) log.warn({ items: items.length }, warning);
 
   try {
     const result = await db.transaction().execute(async (tx) => {
@@ -187,7 +207,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
       return { counts, baseline };
     });
     log.info({ ...result.counts, baseline: result.baseline }, 'polled');
-    return outcome(feed.id, 'ok', { ...result.counts, httpStatus: fetched.httpStatus, baseline: result.baseline });
+    return outcome(feed.id, 'ok', { ...result.counts, httpStatus: fetched.httpStatus, baseline: result.baseline, warning });
   } catch (err) {
     // A database failure mid-poll rolled the transaction back; record it if we still can.
     try {

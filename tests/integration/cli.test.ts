@@ -44,6 +44,7 @@ beforeAll(async () => {
     countries: [ru]
   - id: down
     url: ${server.url('/down')}
+    countries: [de]
   - id: switched-off
     url: ${server.url('/never')}
     enabled: false

@@ -460,3 +460,34 @@ describe('governments side by side', () => {
     for (const a of advisories) expect(Object.keys(a)).toEqual(expect.arrayContaining(['wording', 'title', 'link', 'updatedAt']));
   });
 });
+
+describe('a profile pointed at another government’s document', () => {
+  it('poll: the Smartraveller feed read as us-state-dept polls ok but warns that no level was understood; an embassy feed without countries is warned about too', async () => {
+    const url = server.set('/au/index.rss', { body: SMARTRAVELLER_V1, contentType: 'application/rss+xml; charset=utf-8' });
+    const embassy = server.set('/embassy/alerts', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml'), contentType: 'application/rss+xml' });
+    const configDir = path.join(work, 'wrong-profile');
+    mkdirSync(configDir, { recursive: true });
+    writeFileSync(
+      path.join(configDir, 'feeds.yaml'),
+      `feeds:\n  - id: mixed-up\n    url: ${url}\n    source: us-state-dept\n  - id: embassy\n    url: ${embassy}\n    source: us-embassy\n`,
+    );
+    const env = { CONFIG_DIR: configDir, ...t.cliEnv };
+    const r = await cli(['poll', '--json'], env);
+    const rows = jsonArray(r, { quiet: false });
+    expect(rows.find((row) => row.feed === 'mixed-up')).toMatchObject({ status: 'ok', warning: expect.stringMatching(/no level in any of them/) });
+    expect(rows.find((row) => row.feed === 'embassy')).toMatchObject({ status: 'ok', warning: null });
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warnings).toEqual([
+      'warning: feeds.yaml: feeds[1] (embassy): a us-embassy feed without countries: its alerts reach only subscribers who follow every destination; set countries: [CC, …]',
+      expect.stringMatching(
+        /^warning: feed mixed-up: the us-state-dept profile read \d+ items but no level in any of them; is this document really a us-state-dept one\?/,
+      ),
+    ]);
+    // The service's own log says it too (a JSON line at level warn, naming the feed).
+    const logged = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; feed?: string; msg: string });
+    expect(logged).toContainEqual(expect.objectContaining({ level: 40, feed: 'mixed-up', msg: expect.stringMatching(/no level in any of them/) }));
+  });
+});

@@ -15,12 +15,14 @@ export const register: RegisterCommand = (program, cli) => {
       const unknown = opts.feed.filter((id) => !known.has(id));
       if (unknown.length) throw new UsageError(`unknown feed: ${unknown.join(', ')} (not in feeds.yaml)`);
       const feeds = opts.feed.length ? opts.feed.map((id) => known.get(id)!) : c.config.feeds.filter((f) => f.enabled);
-      const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }, { syncWebhooks }] = await Promise.all([
+      const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }, { syncWebhooks }, { feedWarnings }] = await Promise.all([
         import('../../feeds/poller.ts'),
         import('./feeds.ts'),
         import('../../runtime.ts'),
         import('../../delivery/repository.ts'),
+        import('../../config/warnings.ts'),
       ]);
+
       const results = await withDatabase(c, async ({ db }) => {
         await checkFeedsMatch(c, db, feeds);
         // Events fan out to the endpoints of webhooks.yaml as they are now.
@@ -37,7 +39,13 @@ export const register: RegisterCommand = (program, cli) => {
         events: r.events,
         baseline: r.baseline,
         error: r.error,
+        warning: r.warning,
       }));
+      // The polled feeds' doubtful declarations (as `config check` says them) and what a
+      // profile could not make sense of: on stderr, beside the logs, so stdout stays a listing.
+      const polled = new Set(feeds.map((f) => f.id));
+      for (const w of feedWarnings(c.config.feeds.map((f) => ({ ...f, enabled: polled.has(f.id) })))) cli.err(`warning: ${w}`);
+      for (const r of results) if (r.warning) cli.err(`warning: feed ${r.feed}: ${r.warning}`);
       // A feed that failed is reported (and recorded) here, not turned into a
       // failed command: the poll itself did what was asked. Scripts read `--json`.
       printListing(cli.out, opts.json, rows, ['feed', 'status', 'new', 'updated', 'unchanged', 'removed', 'events', 'error']);
