@@ -13,6 +13,7 @@ import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
 import type { Metrics } from './common/metrics.ts';
 import type { TravelerDeps } from './subscriptions/service.ts';
+import type { BriefingDeps } from './trips/service.ts';
 import type { WebDeps } from './web/deps.ts';
 
 /**
@@ -28,7 +29,10 @@ export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Cl
     settings: config.settings,
     ...(metrics ? { onOutcome: (status) => metrics.polls.inc({ status }) } : {}),
     onEvents: async (tx, eventIds) => {
-      const n = await fanOut(tx, eventIds, clock.now(), { defaultTimezone: config.settings.defaultTimezone });
+      const n = await fanOut(tx, eventIds, clock.now(), {
+        defaultTimezone: config.settings.defaultTimezone,
+        tripLeadDays: config.settings.trips.leadDays,
+      });
       logger.info({ events: eventIds.length, deliveries: n }, 'events fanned out');
       if (afterEvents) setImmediate(afterEvents);
     },
@@ -97,6 +101,19 @@ export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: 
   return {
     db,
     logger: logger.child({ component: 'digests' }),
+    clock,
+    settings: config.settings,
+    email: channels.email,
+    links: links(config),
+    listId: new URL(config.publicBaseUrl).hostname,
+  };
+}
+
+/** What sending pre-trip briefings needs (after a trip is added, and the periodic job). */
+export function briefingDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): BriefingDeps {
+  return {
+    db,
+    logger: logger.child({ component: 'briefings' }),
     clock,
     settings: config.settings,
     email: channels.email,

@@ -115,9 +115,14 @@ export async function startService(config: AppConfig, options: { roles: readonly
     ? cron.schedule(
         config.settings.retention.schedule,
         () =>
-          runHousekeeping({ db: database.db, clock, logger, retention: config.settings.retention, verification: config.settings.verification }).catch(
-            (err: unknown) => logger.error({ err }, 'housekeeping failed'),
-          ),
+          runHousekeeping({
+            db: database.db,
+            clock,
+            logger,
+            retention: config.settings.retention,
+            verification: config.settings.verification,
+            trips: config.settings.trips,
+          }).catch((err: unknown) => logger.error({ err }, 'housekeeping failed')),
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;

@@ -14,12 +14,27 @@ import { register as migrate } from './commands/migrate.ts';
 import { register as poll } from './commands/poll.ts';
 import { register as start } from './commands/start.ts';
 import { register as subscribers } from './commands/subscribers.ts';
+import { register as trips } from './commands/trips.ts';
 
 /**
  * One module per command noun in `commands/`, in the order `--help` lists them.
  * A new command is a new module exporting `register`, added here.
  */
-const COMMANDS: readonly RegisterCommand[] = [start, migrate, config, poll, feeds, advisories, countries, events, subscribers, dispatch, digest, deliveries];
+const COMMANDS: readonly RegisterCommand[] = [
+  start,
+  migrate,
+  config,
+  poll,
+  feeds,
+  advisories,
+  countries,
+  events,
+  subscribers,
+  trips,
+  dispatch,
+  digest,
+  deliveries,
+];
 
 export function buildProgram(env: Env, io: CliIo): Command {
   const { out, err } = io;

@@ -112,6 +112,38 @@ export interface Database {
   digests: DigestsTable;
   verification_sends: VerificationSendsTable;
   webhooks: WebhooksTable;
+  trips: TripsTable;
+  briefings: BriefingsTable;
+}
+
+/**
+ * A trip: `first_day`/`last_day` are dates in the subscriber's zone. Select
+ * them as text (`first_day::text`): the driver would turn a date into a
+ * midnight in the process's own zone.
+ */
+export interface TripsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  countries: string[];
+  first_day: ColumnType<string, string, string>;
+  last_day: ColumnType<string, string, string>;
+  created_at: Timestamp;
+}
+
+/** A pre-trip briefing email waiting to go, or gone (its own small outbox). */
+export interface BriefingsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  /** int8[]: the driver reads it as strings. */
+  trip_ids: ColumnType<(number | string)[], number[], number[]>;
+  status: Generated<'pending' | 'sending' | 'sent' | 'failed'>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
 }
 
 export interface VerificationSendsTable {

@@ -236,7 +236,7 @@ const URGENT_LINE = 'URGENT — act on this now';
 // sees (an "exe.pdf" that is a ".fdp.exe", a URL that reads as another one).
 const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
-function stripBidi(s: string): string {
+export function stripBidi(s: string): string {
   return s.replace(BIDI_CONTROLS, '');
 }
 

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
@@ -11,6 +11,68 @@ type Tx = Transaction<Database>;
 export interface FanOutOptions {
   /** The zone of subscribers who chose none (quiet hours are local times). */
   defaultTimezone?: string;
+  /** Days before a trip's first day from which its countries are followed (setting `trips.leadDays`). */
+  tripLeadDays?: number;
+}
+
+/**
+ * The fan-out's insert, for one way of following the event's country
+ * (`follows`: the join that yields subscriptions `sub`; `window`: any
+ * condition that way adds on the subscriber `s`).
+ */
+function fanOutInsert(now: Date, defaultTz: string, ids: RawBuilder<unknown>, follows: RawBuilder<unknown>, window: RawBuilder<unknown>) {
+  return sql`
+    insert into deliveries (subscriber_id, event_id, channel, status, next_attempt_at, created_at)
+    select distinct on (s.id, e.id, ch.channel) s.id, e.id, ch.channel,
+      case when ch.channel = 'email' and e.urgency = 'routine' and s.email_frequency <> 'immediate' then 'digest' else 'pending' end,
+      ${smsDueAt(sql`ch.channel`, now, sql`lt`)},
+      ${now}::timestamptz
+    from events e
+    join advisory_versions v on v.id = e.version_id
+    ${follows}
+      and (sub.feeds is null or e.feed_id = any(sub.feeds))
+      and (e.level is null or greatest(e.level, coalesce(e.previous_level, 0)) >= sub.min_level)
+      and (cardinality(sub.keywords) = 0 or exists (
+            select 1 from unnest(sub.keywords) k
+            where strpos(lower(e.title || ' ' || v.body), lower(k)) > 0))
+    join subscribers s on s.id = sub.subscriber_id and s.status = 'confirmed'
+    cross join lateral unnest(sub.channels) as ch(channel)
+    cross join lateral (
+      select coalesce(s.timezone, ${defaultTz}) as tz,
+             ${now}::timestamptz at time zone coalesce(s.timezone, ${defaultTz}) as local
+    ) lt
+    where e.id = any(${ids})
+      and ${window}
+      and ((ch.channel = 'email' and s.email_stopped_at is null)
+        or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null
+            and (e.urgency = 'urgent' or s.sms_urgency = 'all')))
+    on conflict (subscriber_id, event_id, channel) do nothing`;
+}
+
+/**
+ * When a delivery on `channel` is due, as of `now`: at once, except a text
+ * during the subscriber's quiet hours, which waits for their end (local
+ * wall-clock times in their zone, start after end = across midnight), unless
+ * the event is a raise to level 4 (or a new level-4 advisory). Needs `s`
+ * (subscribers), `e` (events) and `lt` ({tz, local}: the subscriber's zone and
+ * local time at `now`) in scope. PostgreSQL's `at time zone` does the zone
+ * arithmetic, so the end of the quiet hours is the right instant on the days
+ * clocks change. Used at fan-out and again when a failed text is retried.
+ */
+function smsDueAt(channel: RawBuilder<unknown>, now: Date, lt: RawBuilder<unknown>): RawBuilder<Date> {
+  return sql<Date>`case
+        when ${channel} <> 'sms' or s.quiet_start is null then ${now}::timestamptz
+        when e.level = 4 and e.kind in ('level-raised', 'new') then ${now}::timestamptz
+        -- same-day window (e.g. 13:00-15:00)
+        when s.quiet_start < s.quiet_end then
+          case when ${lt}.local::time >= s.quiet_start and ${lt}.local::time < s.quiet_end
+               then (${lt}.local::date + s.quiet_end) at time zone ${lt}.tz
+               else ${now}::timestamptz end
+        -- across midnight (e.g. 22:00-07:00): late evening waits for tomorrow's end
+        when ${lt}.local::time >= s.quiet_start then (${lt}.local::date + 1 + s.quiet_end) at time zone ${lt}.tz
+        when ${lt}.local::time < s.quiet_end then (${lt}.local::date + s.quiet_end) at time zone ${lt}.tz
+        else ${now}::timestamptz
+      end`;
 }
 
 /**
@@ -34,44 +96,33 @@ export interface FanOutOptions {
 export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date, options: FanOutOptions = {}): Promise<number> {
   if (eventIds.length === 0) return 0;
   const defaultTz = options.defaultTimezone ?? 'UTC';
-  const result = await sql`
-    insert into deliveries (subscriber_id, event_id, channel, status, next_attempt_at, created_at)
-    select distinct on (s.id, e.id, ch.channel) s.id, e.id, ch.channel,
-      case when ch.channel = 'email' and e.urgency = 'routine' and s.email_frequency <> 'immediate' then 'digest' else 'pending' end,
-      case
-        when ch.channel <> 'sms' or s.quiet_start is null then ${now}::timestamptz
-        when e.level = 4 and e.kind in ('level-raised', 'new') then ${now}::timestamptz
-        -- same-day window (e.g. 13:00-15:00)
-        when s.quiet_start < s.quiet_end then
-          case when lt.local::time >= s.quiet_start and lt.local::time < s.quiet_end
-               then (lt.local::date + s.quiet_end) at time zone lt.tz
-               else ${now}::timestamptz end
-        -- across midnight (e.g. 22:00-07:00): late evening waits for tomorrow's end
-        when lt.local::time >= s.quiet_start then (lt.local::date + 1 + s.quiet_end) at time zone lt.tz
-        when lt.local::time < s.quiet_end then (lt.local::date + s.quiet_end) at time zone lt.tz
-        else ${now}::timestamptz
-      end,
-      ${now}::timestamptz
-    from events e
-    join advisory_versions v on v.id = e.version_id
-    join subscriptions sub on
-          (sub.countries is null or sub.countries && e.countries)
-      and (sub.feeds is null or e.feed_id = any(sub.feeds))
-      and (e.level is null or greatest(e.level, coalesce(e.previous_level, 0)) >= sub.min_level)
-      and (cardinality(sub.keywords) = 0 or exists (
-            select 1 from unnest(sub.keywords) k
-            where strpos(lower(e.title || ' ' || v.body), lower(k)) > 0))
-    join subscribers s on s.id = sub.subscriber_id and s.status = 'confirmed'
-    cross join lateral unnest(sub.channels) as ch(channel)
-    cross join lateral (
-      select coalesce(s.timezone, ${defaultTz}) as tz,
-             ${now}::timestamptz at time zone coalesce(s.timezone, ${defaultTz}) as local
-    ) lt
-    where e.id = any(${sql.val([...eventIds])}::bigint[])
-      and ((ch.channel = 'email' and s.email_stopped_at is null)
-        or (ch.channel = 'sms' and s.phone is not null and s.phone_verified and s.sms_stopped_at is null
-            and (e.urgency = 'urgent' or s.sms_urgency = 'all')))
-    on conflict (subscriber_id, event_id, channel) do nothing`.execute(tx);
+  const lead = options.tripLeadDays ?? 14;
+  const ids = sql`${sql.val([...eventIds])}::bigint[]`;
+  // Two statements with the same routing and filters, differing in how a
+  // subscription comes to follow the event's country: its own countries, or a
+  // trip in its window. Apart, each keeps its own plan: the trip side starts
+  // from the few trips about the event's countries (trips_countries) instead
+  // of a per-subscription lookup of trips over every subscription row.
+  // A subscription reached both ways gets one delivery (the unique key).
+  const byCountries = await fanOutInsert(
+    now,
+    defaultTz,
+    ids,
+    sql`join subscriptions sub on (sub.countries is null or sub.countries && e.countries)`,
+    sql`true`,
+  ).execute(tx);
+  const utcDay = sql`(${now}::timestamptz at time zone 'UTC')::date`;
+  const byTrips = await fanOutInsert(
+    now,
+    defaultTz,
+    ids,
+    // Every zone's date is within a day of UTC's: a cheap pre-filter; the exact
+    // window is on the subscriber's own date (lt.local).
+    sql`join trips tr on tr.countries && e.countries
+            and tr.last_day >= ${utcDay} - 1 and tr.first_day - ${lead}::int <= ${utcDay} + 1
+          join subscriptions sub on sub.subscriber_id = tr.subscriber_id`,
+    sql`lt.local::date between tr.first_day - ${lead}::int and tr.last_day`,
+  ).execute(tx);
   // Organisations' webhook endpoints match like a subscription (countries or
   // all, minimum level; events without a level always pass), once per
   // (endpoint, event) by the deliveries_webhook_once index.
@@ -84,7 +135,7 @@ export async function fanOut(tx: Tx | DB, eventIds: readonly number[], now: Date
       and (e.level is null or greatest(e.level, coalesce(e.previous_level, 0)) >= w.min_level)
     where e.id = any(${sql.val([...eventIds])}::bigint[])
     on conflict (webhook_id, event_id) where webhook_id is not null do nothing`.execute(tx);
-  return Number(result.numAffectedRows ?? 0) + Number(hooks.numAffectedRows ?? 0);
+  return Number(byCountries.numAffectedRows ?? 0) + Number(byTrips.numAffectedRows ?? 0) + Number(hooks.numAffectedRows ?? 0);
 }
 
 /** The endpoints of webhooks.yaml, as the fan-out matches them; endpoints no longer there stop matching. */

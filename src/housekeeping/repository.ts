@@ -75,3 +75,17 @@ export async function deleteOldVerificationSends(db: DB, before: Date): Promise<
     return Number(r.numAffectedRows ?? 0);
   });
 }
+
+/**
+ * Trips whose last day is before `lastDayBefore` (a date): past trips stay
+ * visible as past on the manage page for a while, then go. Their briefings
+ * keep the ids of trips that no longer exist, which is harmless (sent ones
+ * are history; a pending one finds nothing and is marked failed).
+ */
+export async function deleteEndedTrips(db: DB, lastDayBefore: string): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from trips where id = any(array(
+      select id from trips where last_day < ${lastDayBefore}::date limit ${BATCH}))`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}

@@ -4,6 +4,7 @@ import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
 import { verificationSendsHorizonMs } from '../subscriptions/repository.ts';
 import {
+  deleteEndedTrips,
   deleteExpiredTokens,
   deleteOldAttempts,
   deleteOldCronClaims,
@@ -22,6 +23,8 @@ export async function runHousekeeping(deps: {
   logger: Logger;
   retention: Settings['retention'];
   verification: Settings['verification'];
+  /** `trips.retentionDays`: trips that ended longer ago are deleted. */
+  trips: Pick<Settings['trips'], 'retentionDays'>;
 }): Promise<Record<string, number>> {
   const { db, retention } = deps;
   const now = deps.clock.now().getTime();
@@ -35,6 +38,8 @@ export async function runHousekeeping(deps: {
     tokens: await deleteExpiredTokens(db, new Date(now)),
     // Kept as long as the longest cap or cool-down window reads them, no longer.
     verificationSends: await deleteOldVerificationSends(db, new Date(now - verificationSendsHorizonMs(deps.verification))),
+    // Dates in UTC: a day's difference in the traveler's zone does not matter after weeks.
+    trips: await deleteEndedTrips(db, ago(deps.trips.retentionDays).toISOString().slice(0, 10)),
   };
   deps.logger.info(result, 'housekeeping done');
   return result;

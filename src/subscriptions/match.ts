@@ -1,4 +1,5 @@
 import type { Channel, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
+import { tripCountries, type TripDates } from '../trips/window.ts';
 
 /**
  * The matching rule (docs/contract.md, "Subscriptions and matching"), as pure
@@ -41,6 +42,26 @@ export interface MatchPreferences {
 }
 
 /**
+ * The subscriber's trips on the day of the event: a trip's countries count as
+ * followed from `leadDays` before its first day through its last day, `today`
+ * being the date in the subscriber's zone (trips/window.ts).
+ */
+export interface MatchTrips {
+  trips: readonly (TripDates & { countries: readonly string[] })[];
+  today: string;
+  leadDays: number;
+}
+
+/** Whether the event is about a country the subscription follows, or one of a trip in its window. */
+export function followsCountry(sub: Pick<MatchSubscription, 'countries'>, event: Pick<MatchEvent, 'countries'>, trips?: MatchTrips): boolean {
+  // Worldwide items (no country) reach only those who follow every country.
+  if (sub.countries === null || sub.countries.some((c) => event.countries.includes(c))) return true;
+  if (!trips || trips.trips.length === 0) return false;
+  const onTrip = tripCountries(trips.trips, trips.today, trips.leadDays);
+  return event.countries.some((c) => onTrip.has(c));
+}
+
+/**
  * Level: events without a level always pass; otherwise the higher of the new
  * and previous level must reach the minimum, so a traveler following only
  * "level 3 and up" still hears that a level-4 destination came down to 2.
@@ -56,10 +77,9 @@ export function channelOpen(subscriber: MatchSubscriber, channel: Channel): bool
   return channel === 'email' ? !subscriber.emailStopped : subscriber.phone !== null && subscriber.phoneVerified && !subscriber.smsStopped;
 }
 
-export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscriber & MatchPreferences, event: MatchEvent): Channel[] {
+export function matchingChannels(sub: MatchSubscription, subscriber: MatchSubscriber & MatchPreferences, event: MatchEvent, trips?: MatchTrips): Channel[] {
   if (subscriber.status !== 'confirmed') return [];
-  // Worldwide items (no country) reach only those who follow every country.
-  if (sub.countries !== null && !sub.countries.some((c) => event.countries.includes(c))) return [];
+  if (!followsCountry(sub, event, trips)) return [];
   if (sub.feeds !== null && !sub.feeds.includes(event.feedId)) return [];
   if (!passesLevel(sub.minLevel, event.level, event.previousLevel)) return [];
   if (sub.keywords.length > 0) {

@@ -103,8 +103,8 @@ describe.skipIf(testDbKind() !== 'postgres')('fault: retention (housekeeping) (P
       ])
       .execute();
 
-    const { retention, verification } = settingsSchema.parse({});
-    const housekeep = (days: number) => runHousekeeping({ db, clock: new ManualClock(at(days)), logger: silentLogger, retention, verification });
+    const { retention, verification, trips } = settingsSchema.parse({});
+    const housekeep = (days: number) => runHousekeeping({ db, clock: new ManualClock(at(days)), logger: silentLogger, retention, verification, trips });
     const ids = async (table: 'deliveries' | 'delivery_attempts' | 'advisory_versions') =>
       (await db.selectFrom(table).select('id').orderBy('id').execute()).map((r) => r.id);
     const attemptsOf = async () => (await db.selectFrom('delivery_attempts').select('delivery_id').orderBy('delivery_id').execute()).map((r) => r.delivery_id);
@@ -128,6 +128,15 @@ describe.skipIf(testDbKind() !== 'postgres')('fault: retention (housekeeping) (P
     expect(await ids('advisory_versions')).toEqual([previous, current]);
     expect(await ids('deliveries')).toEqual([pending, failed]);
     // Running again changes nothing.
-    expect(await housekeep(200)).toEqual({ sentDeliveries: 0, attempts: 0, pollRuns: 0, versions: 0, cronClaims: 0, tokens: 0 });
+    expect(await housekeep(200)).toEqual({
+      sentDeliveries: 0,
+      attempts: 0,
+      pollRuns: 0,
+      versions: 0,
+      cronClaims: 0,
+      tokens: 0,
+      verificationSends: 0,
+      trips: 0,
+    });
   });
 });
