@@ -440,13 +440,13 @@ describe('the counts behind the caps', SLOW, () => {
       ])
       .execute();
     const kept = async () => (await t.db.selectFrom('verification_sends').select('recipient_hash').orderBy('sent_at').execute()).map((r) => r.recipient_hash);
-    const { retention, verification } = settingsSchema.parse({});
+    const { retention, verification, trips } = settingsSchema.parse({});
     // A cool-down longer than the day's caps keeps its rows as long as it lasts.
     const longCooldown = { ...verification, emailCooldownSeconds: 48 * 3600 };
-    const r1 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification: longCooldown });
+    const r1 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification: longCooldown, trips });
     expect(r1).toMatchObject({ verificationSends: 1 });
     expect(await kept()).toEqual(['day-old', 'counts']);
-    const r2 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification });
+    const r2 = await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification, trips });
     expect(r2).toMatchObject({ verificationSends: 1 });
     expect(await kept()).toEqual(['counts']);
   });
