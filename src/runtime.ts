@@ -146,6 +146,7 @@ export function createDispatcher(
     }),
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
+    travelers: { defaultTimezone: config.settings.defaultTimezone, tripLeadDays: config.settings.trips.leadDays },
     ...(metrics
       ? {
           onResult: (channel, outcome, durationMs) => {

@@ -26,6 +26,7 @@ import {
   type ClaimedDelivery,
   type Completion,
   type DeliveryContext,
+  type TravelerTiming,
   type WebhookContext,
 } from './repository.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -41,6 +42,8 @@ export interface DispatcherDeps {
   webhooks?: WebhookSender | undefined;
   links: LinkBuilder;
   listId: string;
+  /** The zone of subscribers who chose none and `trips.leadDays`: trip windows in the send-time re-check (and quiet hours of retried texts). */
+  travelers?: TravelerTiming;
   /** Called once per finished attempt (metrics). */
   onResult?: (channel: DeliveryChannel, outcome: Completion['outcome'], durationMs: number) => void;
 }
@@ -180,6 +183,7 @@ export class Dispatcher {
           const contexts = await loadContexts(
             db,
             claims.filter((c) => c.channel !== 'webhook').map((c) => c.id),
+            this.deps.travelers,
           );
           const hooks = await loadWebhookContexts(
             db,
@@ -217,7 +221,7 @@ export class Dispatcher {
 
     const outcomes = new GroupCommit<Completion>(
       async (batch) => {
-        await complete(db, this.owner, batch, clock.now());
+        await complete(db, this.owner, batch, clock.now(), this.deps.travelers);
         for (const c of batch) this.inFlight.delete(c.id);
       },
       { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not record delivery outcomes; retrying') },
@@ -311,7 +315,7 @@ export class Dispatcher {
     const current = this.stoppedInRun.has(`${sub.id}:${claim.channel}`)
       ? { ...sub, ...(claim.channel === 'email' ? { emailStopped: true } : { smsStopped: true }) }
       : sub;
-    const unwanted = whyNotWanted(ctx.subscriptions, current, ctx.event, claim.channel);
+    const unwanted = whyNotWanted(ctx.subscriptions, current, ctx.event, claim.channel, ctx.trips);
     if (unwanted !== null) return { id: claim.id, outcome: 'skipped', error: `not sent: ${unwanted}`, durationMs: 0 };
 
     const event = this.messageEvent(ctx);

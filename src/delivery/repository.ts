@@ -2,11 +2,18 @@ import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
-import type { MatchSubscription } from '../subscriptions/match.ts';
+import type { MatchSubscription, MatchTrips } from '../subscriptions/match.ts';
+import { localDate } from '../trips/window.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 
 type Tx = Transaction<Database>;
+
+/** The settings trip windows are read with (see FanOutOptions); defaults UTC and 14 days. */
+export interface TravelerTiming {
+  defaultTimezone?: string;
+  tripLeadDays?: number;
+}
 
 export interface FanOutOptions {
   /** The zone of subscribers who chose none (quiet hours are local times). */
@@ -25,7 +32,7 @@ function fanOutInsert(now: Date, defaultTz: string, ids: RawBuilder<unknown>, fo
     insert into deliveries (subscriber_id, event_id, channel, status, next_attempt_at, created_at)
     select distinct on (s.id, e.id, ch.channel) s.id, e.id, ch.channel,
       case when ch.channel = 'email' and e.urgency = 'routine' and s.email_frequency <> 'immediate' then 'digest' else 'pending' end,
-      ${smsDueAt(sql`ch.channel`, now, sql`lt`)},
+      ${smsDueAt(sql`ch.channel`, sql`${now}::timestamptz`, sql`lt`)},
       ${now}::timestamptz
     from events e
     join advisory_versions v on v.id = e.version_id
@@ -50,7 +57,7 @@ function fanOutInsert(now: Date, defaultTz: string, ids: RawBuilder<unknown>, fo
 }
 
 /**
- * When a delivery on `channel` is due, as of `now`: at once, except a text
+ * When a delivery on `channel` is due, as of the instant `at`: at once, except a text
  * during the subscriber's quiet hours, which waits for their end (local
  * wall-clock times in their zone, start after end = across midnight), unless
  * the event is a raise to level 4 (or a new level-4 advisory). Needs `s`
@@ -59,19 +66,19 @@ function fanOutInsert(now: Date, defaultTz: string, ids: RawBuilder<unknown>, fo
  * arithmetic, so the end of the quiet hours is the right instant on the days
  * clocks change. Used at fan-out and again when a failed text is retried.
  */
-function smsDueAt(channel: RawBuilder<unknown>, now: Date, lt: RawBuilder<unknown>): RawBuilder<Date> {
+function smsDueAt(channel: RawBuilder<unknown>, at: RawBuilder<unknown>, lt: RawBuilder<unknown>): RawBuilder<Date> {
   return sql<Date>`case
-        when ${channel} <> 'sms' or s.quiet_start is null then ${now}::timestamptz
-        when e.level = 4 and e.kind in ('level-raised', 'new') then ${now}::timestamptz
+        when ${channel} <> 'sms' or s.quiet_start is null then ${at}
+        when e.level = 4 and e.kind in ('level-raised', 'new') then ${at}
         -- same-day window (e.g. 13:00-15:00)
         when s.quiet_start < s.quiet_end then
           case when ${lt}.local::time >= s.quiet_start and ${lt}.local::time < s.quiet_end
                then (${lt}.local::date + s.quiet_end) at time zone ${lt}.tz
-               else ${now}::timestamptz end
+               else ${at} end
         -- across midnight (e.g. 22:00-07:00): late evening waits for tomorrow's end
         when ${lt}.local::time >= s.quiet_start then (${lt}.local::date + 1 + s.quiet_end) at time zone ${lt}.tz
         when ${lt}.local::time < s.quiet_end then (${lt}.local::date + s.quiet_end) at time zone ${lt}.tz
-        else ${now}::timestamptz
+        else ${at}
       end`;
 }
 
@@ -255,6 +262,8 @@ export interface DeliveryContext {
   };
   /** The subscriber's subscriptions as they are now (read with the claim), for the send-time re-check. */
   subscriptions: MatchSubscription[];
+  /** The subscriber's trips as they are now, with the date the delivery was created on in their zone. */
+  trips: MatchTrips;
   event: {
     id: number;
     kind: EventKind;
@@ -283,7 +292,7 @@ export interface DeliveryContext {
  * version's) into every delivery row made the database send, and the driver parse, the
  * same few kilobytes hundreds of times.
  */
-export async function loadContexts(db: DB, deliveryIds: readonly number[]): Promise<Map<number, DeliveryContext>> {
+export async function loadContexts(db: DB, deliveryIds: readonly number[], travelers: TravelerTiming = {}): Promise<Map<number, DeliveryContext>> {
   if (deliveryIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('deliveries as d')
@@ -299,10 +308,20 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
       's.email_stopped_at',
       's.sms_stopped_at',
       's.sms_urgency',
+      's.timezone',
+      'd.created_at',
     ])
     .where('d.id', 'in', [...deliveryIds])
     .execute();
   if (rows.length === 0) return new Map();
+  const tripRows = await db
+    .selectFrom('trips')
+    .select(['subscriber_id', 'countries', sql<string>`first_day::text`.as('first_day'), sql<string>`last_day::text`.as('last_day')])
+    .where('subscriber_id', 'in', [...new Set(rows.map((r) => r.subscriber_id))])
+    .execute();
+  const trips = new Map<number, MatchTrips['trips'][number][]>();
+  for (const r of tripRows)
+    trips.set(r.subscriber_id, [...(trips.get(r.subscriber_id) ?? []), { countries: r.countries, firstDay: r.first_day, lastDay: r.last_day }]);
   const subscriptionRows = await db
     .selectFrom('subscriptions')
     .select(['subscriber_id', 'countries', 'feeds', 'min_level', 'keywords', 'channels'])
@@ -379,6 +398,13 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[]): Prom
         sms: r.sms_urgency,
       },
       subscriptions: subscriptions.get(r.subscriber_id) ?? [],
+      // The trip window as of the fan-out (the delivery's creation), in the subscriber's
+      // zone: a text held by quiet hours past a trip's last day still goes, a removed trip does not.
+      trips: {
+        trips: trips.get(r.subscriber_id) ?? [],
+        today: localDate(r.created_at, r.timezone ?? travelers.defaultTimezone ?? 'UTC'),
+        leadDays: travelers.tripLeadDays ?? 14,
+      },
       event,
     });
   }
@@ -431,8 +457,24 @@ export interface StopChannel {
  * that stops a subscriber's channel stops it in the same transaction, so the failed
  * delivery and the stopped channel are never seen one without the other.
  */
-export async function complete(db: DB, owner: string, completions: readonly Completion[], now: Date): Promise<number> {
+export async function complete(db: DB, owner: string, completions: readonly Completion[], now: Date, travelers: TravelerTiming = {}): Promise<number> {
   if (completions.length === 0) return 0;
+  const defaultTz = travelers.defaultTimezone ?? 'UTC';
+  // A text retried later is held by quiet hours like its first send: a retry
+  // that falls due inside them waits for their end (a raise to level 4 still
+  // goes). Only written into the statement when the group has retries.
+  const retries = completions.some((c) => c.outcome === 'retry' || c.outcome === 'uncertain');
+  const next = retries
+    ? sql`case when d.channel = 'sms' and v.next is not null then (
+          select ${smsDueAt(sql`d.channel`, sql`v.next`, sql`lt`)}
+          from subscribers s
+          join events e on e.id = d.event_id
+          cross join lateral (
+            select coalesce(s.timezone, ${defaultTz}) as tz, v.next at time zone coalesce(s.timezone, ${defaultTz}) as local
+          ) lt
+          where s.id = d.subscriber_id)
+        else v.next end`
+    : sql`v.next`;
   const values = completions.map((c) => ({
     id: c.id,
     outcome: c.outcome,
@@ -450,7 +492,7 @@ export async function complete(db: DB, owner: string, completions: readonly Comp
       ), updated as (
         update deliveries d set
           status = v.status,
-          next_attempt_at = coalesce(v.next, d.next_attempt_at),
+          next_attempt_at = coalesce(${next}, d.next_attempt_at),
           last_error = coalesce(v.error, d.last_error),
           provider_id = coalesce(v.provider, d.provider_id),
           sent_at = case when v.status = 'sent' then ${now}::timestamptz else d.sent_at end,

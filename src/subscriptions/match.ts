@@ -100,8 +100,9 @@ export function whyNotWanted(
   subscriber: MatchSubscriber & MatchPreferences,
   event: MatchEvent,
   channel: Channel,
+  trips?: MatchTrips,
 ): string | null {
-  if (subscriptions.some((sub) => matchingChannels(sub, subscriber, event).includes(channel))) return null;
+  if (subscriptions.some((sub) => matchingChannels(sub, subscriber, event, trips).includes(channel))) return null;
   if (subscriber.status !== 'confirmed') return `subscriber ${subscriber.status}`;
   if (!channelOpen(subscriber, channel)) {
     if (channel === 'email' || subscriber.smsStopped) return `${channel} stopped for this subscriber`;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimDue, fanOut } from '../../src/delivery/repository.ts';
+import { claimDue, complete, fanOut } from '../../src/delivery/repository.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -134,5 +134,26 @@ describe('quiet hours hold texts until they end', () => {
     const claim = (now: string) => claimDue(t.db, { owner: 'test', limit: 10, leaseMs: 60_000, now: new Date(now), channels: ['sms'] });
     expect(await claim('2026-01-16T06:59:59Z')).toEqual([]);
     expect(await claim('2026-01-16T07:00:00Z')).toHaveLength(1);
+  });
+
+  it.each<[string, Partial<TestEvent>, string, string, string?]>([
+    // [case, event, retry due (UTC), stored due (UTC), default zone]
+    ['a retry due inside the quiet hours waits for their end', {}, '2026-01-15T22:30:00Z', '2026-01-16T07:00:00.000Z'],
+    ['a retry due after them goes when due', {}, '2026-01-15T21:30:00Z', '2026-01-15T21:30:00.000Z'],
+    ['a retry of a raise to level 4 is not held', { level: 4, previousLevel: 3 }, '2026-01-15T22:30:00Z', '2026-01-15T22:30:00.000Z'],
+  ])('retried texts are held like first sends: %s', async (_name, extra, retryAt, due) => {
+    // London, quiet 22:00-07:00; the first send at 20:00 goes at once and fails with a Twilio 5xx.
+    const at = new Date('2026-01-15T20:00:00Z');
+    await route({ quietHours: '22:00-07:00', timezone: 'Europe/London' }, urgent(at.toISOString(), extra));
+    const [claim] = await claimDue(t.db, { owner: 'test', limit: 10, leaseMs: 60_000, now: at, channels: ['sms'] });
+    const [email] = await claimDue(t.db, { owner: 'test', limit: 10, leaseMs: 60_000, now: at, channels: ['email'] });
+    const retry = (id: number) => ({ id, outcome: 'retry' as const, error: 'Twilio 503', nextAttemptAt: new Date(retryAt), durationMs: 5 });
+    expect(await complete(t.db, 'test', [retry(claim!.id), retry(email!.id)], at)).toBe(2);
+    const rows = await t.db.selectFrom('deliveries').select(['channel', 'status', 'next_attempt_at']).orderBy('channel').execute();
+    expect(rows.map((r) => [r.channel, r.status, r.next_attempt_at.toISOString()])).toEqual([
+      // Email is never held.
+      ['email', 'pending', new Date(retryAt).toISOString()],
+      ['sms', 'pending', due],
+    ]);
   });
 });

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { settingsSchema } from '../../src/config/schema.ts';
@@ -8,7 +10,13 @@ import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { addTrips, tripsOf } from '../../src/trips/repository.ts';
 import { localDate } from '../../src/trips/window.ts';
+import { createEmailSender, createSmsSender } from '../../src/channels/senders.ts';
+import { linkBuilder } from '../../src/channels/links.ts';
+import { Dispatcher } from '../../src/delivery/dispatcher.ts';
+import { removeTrip } from '../../src/trips/repository.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { testSettings } from '../helpers/poll.ts';
+import { startSmtpServer } from '../helpers/smtp.ts';
 import { insertEvent } from '../helpers/events.ts';
 import { ManualClock } from '../helpers/poll.ts';
 
@@ -201,5 +209,54 @@ describe('trips in the database', () => {
     expect((await tripsOf(t.db, id)).map((x) => x.countries)).toEqual([['RU'], ['JP']]);
     expect(await housekeep('2026-04-11T12:00:00Z')).toMatchObject({ trips: 1 });
     expect((await tripsOf(t.db, id)).map((x) => x.countries)).toEqual([['JP']]);
+  });
+});
+
+describe('trip deliveries at send time (the dispatcher re-checks the rule with the trips)', () => {
+  it('sends a trip-only country’s alert, also when the text was held past the last day; skips it once the trip is removed', async () => {
+    const smtp = await startSmtpServer();
+    const trip = { countries: ['RU'], from: '2026-12-01', to: '2026-12-14' };
+    const id = await traveler({ timezone: 'UTC' }, [trip]);
+    const keep = await traveler({ timezone: 'UTC' }, [trip]);
+    // On the last day: fanned out inside the window, sent the day after it.
+    const at = new Date('2026-12-14T20:00:00Z');
+    const eventId = await insertEvent(t.db, event(at));
+    expect(await fanOut(t.db, [eventId], at, { tripLeadDays: LEAD })).toBe(2);
+    const [removedTrip] = await tripsOf(t.db, id);
+    expect(await removeTrip(t.db, removedTrip!.id)).toBe(true);
+    const clock = new ManualClock(new Date('2026-12-15T09:00:00Z'));
+    const outbox = path.join(os.tmpdir(), 'aa-trips-outbox');
+    const email = createEmailSender({ smtpUrl: smtp.url, from: 'alerts@example.org', outboxDir: outbox, connections: 1 });
+    try {
+      const dispatcher = new Dispatcher({
+        db: t.db,
+        logger: silentLogger,
+        clock,
+        settings: testSettings().delivery,
+        email,
+        sms: createSmsSender({
+          accountSid: undefined,
+          authToken: undefined,
+          from: undefined,
+          messagingServiceSid: undefined,
+          apiBaseUrl: '',
+          outboxDir: outbox,
+        }),
+        links: linkBuilder('https://alerts.example.org', 'test-secret-0123456789abcdef'),
+        listId: 'alerts.example.org',
+        travelers: { defaultTimezone: 'UTC', tripLeadDays: LEAD },
+      });
+      expect(await dispatcher.drain()).toMatchObject({ sent: 1, skipped: 1 });
+      const rows = await t.db.selectFrom('deliveries').select(['subscriber_id', 'status', 'last_error']).orderBy('subscriber_id').execute();
+      expect(rows).toEqual([
+        { subscriber_id: id, status: 'skipped', last_error: 'not sent: the subscription no longer matches the event' },
+        { subscriber_id: keep, status: 'sent', last_error: null },
+      ]);
+      await smtp.settled();
+      expect(smtp.messages.map((m) => m.envelope.to)).toHaveLength(1);
+    } finally {
+      await email.close();
+      await smtp.stop();
+    }
   });
 });

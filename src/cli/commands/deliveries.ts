@@ -9,16 +9,10 @@ export const register: RegisterCommand = (program, cli) => {
     .command('list')
     .description('deliveries: subscriber, event, channel, status, attempts, last error')
     .addOption(
-      new Option('--status <status>', "only this status ('digest': a routine email waiting for its digest; 'digested': sent inside one; 'skipped': no longer wanted at send time)").choices([
-        'pending',
-        'sending',
-        'sent',
-        'failed',
-        'uncertain',
-        'digest',
-        'digested',
-        'skipped',
-      ] satisfies DeliveryStatus[]),
+      new Option(
+        '--status <status>',
+        "only this status ('digest': a routine email waiting for its digest; 'digested': sent inside one; 'skipped': no longer wanted at send time)",
+      ).choices(['pending', 'sending', 'sent', 'failed', 'uncertain', 'digest', 'digested', 'skipped'] satisfies DeliveryStatus[]),
     )
     .option('--json', 'JSON output')
     .action(async (opts: { status?: DeliveryStatus; json?: boolean }) => {
