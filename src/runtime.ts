@@ -6,9 +6,7 @@ import type { EmailSender, SmsSender } from './channels/senders.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
 import type { DigestDeps } from './digests/run.ts';
 import { linkBuilder, type LinkBuilder } from './channels/links.ts';
-import { fanOut } from './delivery/repository.ts';
 import { createWebhookSender } from './channels/webhook.ts';
-import type { PollDeps } from './feeds/poller.ts';
 import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
 import type { Metrics } from './common/metrics.ts';
@@ -16,28 +14,8 @@ import type { TravelerDeps } from './subscriptions/service.ts';
 import type { BriefingDeps } from './trips/service.ts';
 import type { WebDeps } from './web/deps.ts';
 
-/**
- * Wiring shared by `start` and the one-shot commands: the same poll
- * dependencies (with the fan-out in the poll's transaction) and the same
- * dispatcher, whichever entry point runs them.
- */
-export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, afterEvents?: () => void, metrics?: Metrics): PollDeps {
-  return {
-    db,
-    logger,
-    clock,
-    settings: config.settings,
-    ...(metrics ? { onOutcome: (status) => metrics.polls.inc({ status }) } : {}),
-    onEvents: async (tx, eventIds) => {
-      const n = await fanOut(tx, eventIds, clock.now(), {
-        defaultTimezone: config.settings.defaultTimezone,
-        tripLeadDays: config.settings.trips.leadDays,
-      });
-      logger.info({ events: eventIds.length, deliveries: n }, 'events fanned out');
-      if (afterEvents) setImmediate(afterEvents);
-    },
-  };
-}
+// The poll's wiring lives in its own module so `poll` loads no sender, renderer or dispatcher.
+export { pollDepsFor } from './poll-deps.ts';
 
 export interface Channels {
   email: EmailSender;

@@ -9,24 +9,32 @@ import { resolveUrgency, type UrgencyOverride } from './urgency.ts';
 
 type Tx = Transaction<Database>;
 
-export async function loadStoredAdvisories(tx: Tx | DB, feedId: string): Promise<StoredAdvisory[]> {
+/** The stored advisories of each of the feeds, in one read (a feed with none is absent). */
+export async function loadStoredAdvisories(tx: Tx | DB, feedIds: readonly string[]): Promise<Map<string, StoredAdvisory[]>> {
+  const byFeed = new Map<string, StoredAdvisory[]>();
+  if (feedIds.length === 0) return byFeed;
   const rows = await tx
     .selectFrom('advisories')
-    .select(['id', 'key', 'fingerprint', 'level', 'link', 'guid', 'countries', 'published_at', 'removed_at', 'version_id'])
-    .where('feed_id', '=', feedId)
+    .select(['feed_id', 'id', 'key', 'fingerprint', 'level', 'link', 'guid', 'countries', 'published_at', 'removed_at', 'version_id'])
+    .where('feed_id', 'in', feedIds)
     .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    key: r.key,
-    fingerprint: r.fingerprint,
-    level: r.level,
-    link: r.link,
-    guid: r.guid,
-    countries: r.countries,
-    publishedAt: r.published_at,
-    removed: r.removed_at !== null,
-    versionId: r.version_id,
-  }));
+  for (const r of rows) {
+    const list = byFeed.get(r.feed_id) ?? [];
+    byFeed.set(r.feed_id, list);
+    list.push({
+      id: r.id,
+      key: r.key,
+      fingerprint: r.fingerprint,
+      level: r.level,
+      link: r.link,
+      guid: r.guid,
+      countries: r.countries,
+      publishedAt: r.published_at,
+      removed: r.removed_at !== null,
+      versionId: r.version_id,
+    });
+  }
+  return byFeed;
 }
 
 function versionValues(advisoryId: number, item: FingerprintedItem, now: Date) {
@@ -59,6 +67,8 @@ function currentValues(item: FingerprintedItem) {
 }
 
 interface PendingEvent {
+  /** Index of the feed's entry in applyDiffs' list. */
+  entry: number;
   advisoryId: number;
   kind: EventKind;
   item: FingerprintedItem;
@@ -67,7 +77,7 @@ interface PendingEvent {
   previousVersionId: number | null;
 }
 
-/** What applyDiff needs of the feed: its id, and what decides its events' urgency. */
+/** What applyDiffs needs of a feed: its id, and what decides its events' urgency. */
 export interface DiffFeed {
   id: string;
   source: string;
@@ -75,20 +85,25 @@ export interface DiffFeed {
 }
 
 /**
- * Writes one poll's diff. Must run inside the poll's transaction: advisories,
- * versions and events land together or not at all. Returns the new event ids.
+ * Writes the diffs of many polls (one entry per feed) with one statement per kind of
+ * write, whatever the number of feeds. Must run inside the polls' transaction:
+ * advisories, versions and events land together or not at all. Returns the new event
+ * ids of each entry, in the entries' order.
  */
-export async function applyDiff(tx: Tx, feed: DiffFeed, diff: Diff, now: Date): Promise<number[]> {
-  const feedId = feed.id;
+export async function applyDiffs(tx: Tx, entries: readonly { feed: DiffFeed; diff: Diff }[], now: Date): Promise<number[][]> {
   const pending: PendingEvent[] = [];
+  const added = entries.flatMap(({ feed, diff }, entry) => diff.added.map((a) => ({ entry, feedId: feed.id, ...a })));
+  const changed = entries.flatMap(({ diff }, entry) => diff.changed.map((c) => ({ entry, ...c })));
+  const unchanged = entries.flatMap(({ diff }) => diff.unchanged);
+  const removed = entries.flatMap(({ diff }) => diff.removed);
 
   // Big diffs are written in slices: one statement takes at most 65,535 bind
   // parameters, which a single multi-row insert of ~4,700 advisories exceeds.
-  for (const added of slices(diff.added)) {
+  for (const slice of slices(added)) {
     const inserted = await tx
       .insertInto('advisories')
       .values(
-        added.map(({ item }) => ({
+        slice.map(({ feedId, item }) => ({
           feed_id: feedId,
           key: item.key,
           ...currentValues(item),
@@ -97,16 +112,18 @@ export async function applyDiff(tx: Tx, feed: DiffFeed, diff: Diff, now: Date): 
           changed_at: now,
         })),
       )
-      .returning(['id', 'key'])
+      .returning(['id', 'feed_id', 'key'])
       .execute();
-    const idByKey = new Map(inserted.map((r) => [r.key, r.id]));
+    // Keys are unique within a feed, not across feeds.
+    const idOf = new Map(inserted.map((r) => [`${r.feed_id}\n${r.key}`, r.id]));
+    const advisoryId = (a: (typeof slice)[number]) => idOf.get(`${a.feedId}\n${a.item.key}`)!;
     // The first versions, and the advisories pointing at them, in one statement
-    // (a data-modifying CTE): one round trip less per feed with new items.
+    // (a data-modifying CTE).
     const versions = await tx
       .with('v', (qb) =>
         qb
           .insertInto('advisory_versions')
-          .values(added.map(({ item }) => versionValues(idByKey.get(item.key)!, item, now)))
+          .values(slice.map((a) => versionValues(advisoryId(a), a.item, now)))
           .returning(['id', 'advisory_id']),
       )
       .updateTable('advisories')
@@ -116,93 +133,118 @@ export async function applyDiff(tx: Tx, feed: DiffFeed, diff: Diff, now: Date): 
       .returning(['v.id as id', 'v.advisory_id as advisory_id'])
       .execute();
     const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    for (const { item, event } of added) {
-      if (!event) continue;
-      const advisoryId = idByKey.get(item.key)!;
-      pending.push({ advisoryId, kind: event, item, previousLevel: null, versionId: versionByAdvisory.get(advisoryId)!, previousVersionId: null });
+    for (const a of slice) {
+      if (!a.event) continue;
+      const id = advisoryId(a);
+      pending.push({
+        entry: a.entry,
+        advisoryId: id,
+        kind: a.event,
+        item: a.item,
+        previousLevel: null,
+        versionId: versionByAdvisory.get(id)!,
+        previousVersionId: null,
+      });
     }
   }
 
-  for (const changed of slices(diff.changed)) {
+  for (const slice of slices(changed)) {
     const versions = await tx
       .insertInto('advisory_versions')
-      .values(changed.map(({ stored, item }) => versionValues(stored.id, item, now)))
+      .values(slice.map(({ stored, item }) => versionValues(stored.id, item, now)))
       .returning(['id', 'advisory_id'])
       .execute();
     const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    for (const { stored, item, kind } of changed) {
-      const versionId = versionByAdvisory.get(stored.id)!;
-      await tx
-        .updateTable('advisories')
-        .set({ ...currentValues(item), version_id: versionId, last_seen_at: now, changed_at: now, removed_at: null })
-        .where('id', '=', stored.id)
-        .execute();
+    // Every changed advisory takes its new text and version in one statement.
+    const rows = slice.map(({ stored, item }) => ({ id: stored.id, ...currentValues(item), version_id: versionByAdvisory.get(stored.id)! }));
+    await sql`
+      update advisories set countries = v.countries, level = v.level, level_text = v.level_text, title = v.title, body = v.body,
+        link = v.link, guid = v.guid, published_at = v.published_at, fingerprint = v.fingerprint, version_id = v.version_id,
+        last_seen_at = ${now}::timestamptz, changed_at = ${now}::timestamptz, removed_at = null
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
+        id bigint, countries text[], level int, level_text text, title text, body text, link text, guid text,
+        published_at timestamptz, fingerprint text, version_id bigint)
+      where advisories.id = v.id`.execute(tx);
+    for (const { entry, stored, item, kind } of slice) {
       pending.push({
+        entry,
         advisoryId: stored.id,
         kind,
         item,
         previousLevel: stored.level,
-        versionId,
+        versionId: versionByAdvisory.get(stored.id)!,
         previousVersionId: stored.versionId,
       });
     }
   }
 
-  const refreshed = diff.unchanged.filter((u) => u.refresh);
-  for (const { stored, item } of refreshed) {
-    await tx
-      .updateTable('advisories')
-      .set({ link: item.link, guid: item.guid, countries: item.countries, published_at: item.publishedAt, last_seen_at: now, removed_at: null })
-      .where('id', '=', stored.id)
-      .execute();
+  // Same meaning, but a link, guid, date or presence moved: stored silently.
+  for (const slice of slices(unchanged.filter((u) => u.refresh))) {
+    const rows = slice.map(({ stored, item }) => ({
+      id: stored.id,
+      link: item.link,
+      guid: item.guid,
+      countries: item.countries,
+      published_at: item.publishedAt,
+    }));
+    await sql`
+      update advisories set link = v.link, guid = v.guid, countries = v.countries, published_at = v.published_at,
+        last_seen_at = ${now}::timestamptz, removed_at = null
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id bigint, link text, guid text, countries text[], published_at timestamptz)
+      where advisories.id = v.id`.execute(tx);
   }
-  const touched = diff.unchanged.filter((u) => !u.refresh).map((u) => u.stored.id);
+  const touched = unchanged.filter((u) => !u.refresh).map((u) => u.stored.id);
   for (const ids of slices(touched, 10_000)) {
     await tx.updateTable('advisories').set({ last_seen_at: now }).where('id', 'in', ids).execute();
   }
 
-  for (const removed of slices(diff.removed, 10_000)) {
+  for (const slice of slices(removed, 10_000)) {
     await tx
       .updateTable('advisories')
       .set({ removed_at: now })
       .where(
         'id',
         'in',
-        removed.map((r) => r.id),
+        slice.map((r) => r.id),
       )
       .execute();
   }
 
-  const eventIds: number[] = [];
+  const eventIds: number[][] = entries.map(() => []);
   for (const slice of slices(pending)) {
     const events = await tx
       .insertInto('events')
       .values(
-        slice.map((p) => ({
-          feed_id: feedId,
-          advisory_id: p.advisoryId,
-          kind: p.kind,
-          countries: p.item.countries,
-          level: p.item.level,
-          previous_level: p.previousLevel,
-          title: p.item.title,
-          link: p.item.link,
-          version_id: p.versionId,
-          previous_version_id: p.previousVersionId,
-          created_at: now,
-          urgency: resolveUrgency(feed.urgency, {
+        slice.map((p) => {
+          const { feed } = entries[p.entry]!;
+          return {
+            feed_id: feed.id,
+            advisory_id: p.advisoryId,
             kind: p.kind,
+            countries: p.item.countries,
             level: p.item.level,
-            previousLevel: p.previousLevel,
-            source: feed.source,
-            levelText: p.item.levelText,
+            previous_level: p.previousLevel,
             title: p.item.title,
-          }),
-        })),
+            link: p.item.link,
+            version_id: p.versionId,
+            previous_version_id: p.previousVersionId,
+            created_at: now,
+            urgency: resolveUrgency(feed.urgency, {
+              kind: p.kind,
+              level: p.item.level,
+              previousLevel: p.previousLevel,
+              source: feed.source,
+              levelText: p.item.levelText,
+              title: p.item.title,
+            }),
+          };
+        }),
       )
-      .returning('id')
+      .returning(['id', 'version_id'])
       .execute();
-    for (const e of events) eventIds.push(e.id);
+    // Each event names a version of its own: that tells which feed an event id belongs to.
+    const entryOfVersion = new Map(slice.map((p) => [p.versionId, p.entry]));
+    for (const e of events) eventIds[entryOfVersion.get(e.version_id)!]!.push(e.id);
   }
   return eventIds;
 }

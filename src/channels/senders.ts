@@ -1,11 +1,32 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer, { type Transporter } from 'nodemailer';
-import twilio from 'twilio';
-import RequestClient from 'twilio/lib/base/RequestClient.js';
+import type { Transporter } from 'nodemailer';
+import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import { classifySmtpError, classifyTwilioError } from './errors.ts';
 
 /** The two outbound channels, each behind a small interface so the dispatcher doesn't care where messages go. */
+
+// nodemailer and twilio (with axios and its dependencies) are loaded on the first send, not
+// when a sender is made: commands that build the wiring but send nothing (a `poll`, a
+// `dispatch` with no SMS due) would otherwise pay a few hundred milliseconds to load them.
+async function loadNodemailer() {
+  return (await import('nodemailer')).default;
+}
+
+/** Memoises an async factory; a failed attempt is forgotten so the next call tries again. */
+function lazy<T>(make: () => Promise<T>): { get(): Promise<T>; started(): boolean } {
+  let p: Promise<T> | undefined;
+  return {
+    get: () => {
+      p ??= make().catch((err: unknown) => {
+        p = undefined;
+        throw err;
+      });
+      return p;
+    },
+    started: () => p !== undefined,
+  };
+}
 
 export interface EmailMessage {
   to: string;
@@ -41,23 +62,23 @@ function outboxName(ref: string, ext: string): string {
 export function createEmailSender(options: { smtpUrl: string | undefined; from: string; outboxDir: string; connections: number }): EmailSender {
   if (!options.smtpUrl) {
     // Without SMTP_URL, messages are complete RFC 5322 files, readable by any mail client.
-    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+    const transport = lazy(async () => (await loadNodemailer()).createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
     const dir = path.join(options.outboxDir, 'email');
     return {
       kind: 'file',
       async send(message, ref) {
-        const info = await transport.sendMail({ from: options.from, ...message });
+        const info = await (await transport.get()).sendMail({ from: options.from, ...message });
         await mkdir(dir, { recursive: true });
         const file = outboxName(ref, 'eml');
         await writeFile(path.join(dir, file), info.message as Buffer);
         return { providerId: `file:${file}` };
       },
       async close() {
-        transport.close();
+        if (transport.started()) (await transport.get()).close();
       },
     };
   }
-  const transport: Transporter = nodemailer.createTransport({
+  const smtpOptions = {
     url: options.smtpUrl,
     pool: true,
     maxConnections: options.connections,
@@ -65,19 +86,20 @@ export function createEmailSender(options: { smtpUrl: string | undefined; from: 
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-  } as unknown as string);
+  };
+  const transport = lazy(async (): Promise<Transporter> => (await loadNodemailer()).createTransport(smtpOptions as unknown as string));
   return {
     kind: 'smtp',
     async send(message) {
       try {
-        const info = await transport.sendMail({ from: options.from, ...message });
+        const info = await (await transport.get()).sendMail({ from: options.from, ...message });
         return { providerId: info.messageId };
       } catch (err) {
         throw classifySmtpError(err);
       }
     },
     async close() {
-      transport.close();
+      if (transport.started()) (await transport.get()).close();
     },
   };
 }
@@ -87,13 +109,17 @@ export function createEmailSender(options: { smtpUrl: string | undefined; from: 
  * custom HTTP client. This one rewrites https://*.twilio.com to
  * TWILIO_API_BASE_URL (a proxy, or a local Twilio-compatible server in tests).
  */
-class BaseUrlRequestClient extends RequestClient {
-  constructor(private readonly baseUrl: string) {
-    super({ keepAlive: true, autoRetry: false, timeout: 15_000 });
+async function baseUrlRequestClient(baseUrl: string): Promise<RequestClient> {
+  const { default: Base } = await import('twilio/lib/base/RequestClient.js');
+  class BaseUrlRequestClient extends Base {
+    constructor() {
+      super({ keepAlive: true, autoRetry: false, timeout: 15_000 });
+    }
+    override request<T>(opts: RequestClient.RequestOptions<T>) {
+      return super.request({ ...opts, uri: opts.uri.replace(/^https:\/\/[a-z.]*twilio\.com/, baseUrl.replace(/\/+$/, '')) });
+    }
   }
-  override request<T>(opts: RequestClient.RequestOptions<T>) {
-    return super.request({ ...opts, uri: opts.uri.replace(/^https:\/\/[a-z.]*twilio\.com/, this.baseUrl.replace(/\/+$/, '')) });
-  }
+  return new BaseUrlRequestClient();
 }
 
 export function createSmsSender(options: {
@@ -120,16 +146,20 @@ export function createSmsSender(options: {
       async close() {},
     };
   }
-  const client = twilio(options.accountSid, options.authToken, {
-    httpClient: options.apiBaseUrl === 'https://api.twilio.com' ? undefined : new BaseUrlRequestClient(options.apiBaseUrl),
-    autoRetry: false,
+  const { accountSid, authToken, apiBaseUrl } = options;
+  const twilioClient = lazy(async () => {
+    const { default: twilio } = await import('twilio');
+    return twilio(accountSid, authToken, {
+      httpClient: apiBaseUrl === 'https://api.twilio.com' ? undefined : await baseUrlRequestClient(apiBaseUrl),
+      autoRetry: false,
+    });
   });
   const sender = options.messagingServiceSid ? { messagingServiceSid: options.messagingServiceSid } : { from: options.from! };
   return {
     kind: 'twilio',
     async send(message) {
       try {
-        const m = await client.messages.create({ to: message.to, body: message.body, ...sender });
+        const m = await (await twilioClient.get()).messages.create({ to: message.to, body: message.body, ...sender });
         return { providerId: m.sid };
       } catch (err) {
         throw classifyTwilioError(err);
@@ -138,7 +168,7 @@ export function createSmsSender(options: {
     async findSent(message, since) {
       try {
         // Filter on creation time ourselves: a queued message has no DateSent yet.
-        const list = await client.messages.list({ to: message.to, limit: 50 });
+        const list = await (await twilioClient.get()).messages.list({ to: message.to, limit: 50 });
         const after = since.getTime() - 60_000;
         return (
           list.find((m) => m.body === message.body && m.dateCreated.getTime() >= after && m.status !== 'failed' && m.status !== 'undelivered')?.sid ?? null

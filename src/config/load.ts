@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { createRequire } from 'node:module';
+import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { feedsFileSchema, settingsSchema, webhooksFileSchema, type FeedConfig, type Settings, type WebhookConfig } from './schema.ts';
 
@@ -58,6 +60,9 @@ function zodProblems(file: string, error: z.ZodError): string[] {
   });
 }
 
+// `yaml` is loaded only when a file needs its error messages (see readYaml).
+const requireCjs = createRequire(import.meta.url);
+
 function readYaml(dir: string, file: string, problems: string[]): unknown {
   const full = path.join(dir, file);
   let text: string;
@@ -68,6 +73,17 @@ function readYaml(dir: string, file: string, problems: string[]): unknown {
     problems.push(`${file}: cannot be read: ${(err as Error).message}`);
     return undefined;
   }
+  try {
+    // js-yaml with the YAML 1.2 core schema (what `yaml` reads by default; duplicate keys
+    // refused too) parses a 200-feed feeds.yaml about ten times faster than `yaml` — a
+    // large share of every one-shot command's start.
+    // An empty (or comments-only) file is an empty mapping, not a missing file.
+    return loadYaml(text, { schema: CORE_SCHEMA, filename: file }) ?? {};
+  } catch {
+    // Whatever js-yaml refuses, `yaml` reads again: it decides, and words the problems
+    // with their line and column.
+  }
+  const { parseDocument } = requireCjs('yaml') as typeof Yaml;
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${e.message.split('\n')[0]}`);

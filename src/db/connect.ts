@@ -1,11 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Kysely, Migrator, PostgresDialect, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import pg from 'pg';
 import { DatabaseError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { openEmbedded } from './embedded.ts';
 import type { Database } from './types.ts';
 
 export type DB = Kysely<Database>;
@@ -59,6 +58,8 @@ export async function connectDatabase(options: {
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, embedded: false, close: () => db.destroy() };
   }
+  // PGlite (a WebAssembly PostgreSQL) is loaded only for the embedded database.
+  const { openEmbedded } = await import('./embedded.ts');
   const embedded = await openEmbedded({ dataDir: options.dataDir, role: options.role, logger });
   // pglite-socket runs one query at a time anyway; a few connections let a
   // transaction in one part of the service not stall reads in another.
@@ -74,20 +75,46 @@ export async function connectDatabase(options: {
   };
 }
 
+async function migrationFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).sort();
+}
+
+const migrationName = (file: string) => file.replace(/\.(ts|js|mjs)$/, '');
+
 class DirectoryMigrationProvider implements MigrationProvider {
   constructor(private readonly dir: string) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await readdir(this.dir)).filter((f) => /\.(ts|js|mjs)$/.test(f) && !f.endsWith('.d.ts')).sort();
+    const files = await migrationFiles(this.dir);
     const out: Record<string, Migration> = {};
     for (const file of files) {
       const mod = (await import(pathToFileURL(path.join(this.dir, file)).href)) as Migration;
-      out[file.replace(/\.(ts|js|mjs)$/, '')] = mod;
+      out[migrationName(file)] = mod;
     }
     return out;
   }
 }
 
+/**
+ * True when the database has applied exactly the migrations in the folder: one read, no
+ * migration module loaded, no lock taken. Every one-shot command migrates first, and the
+ * migrator's own check (creating its tables if missing, a lock, a transaction, importing
+ * every migration) is several round trips and module loads on each run. Anything else —
+ * a fresh database, a pending or unknown migration, an unreadable table — goes to the
+ * migrator, which applies or refuses as before.
+ */
+async function upToDate(db: DB): Promise<boolean> {
+  try {
+    const [files, applied] = await Promise.all([migrationFiles(MIGRATIONS_DIR), sql<{ name: string }>`select name from kysely_migration`.execute(db)]);
+    const names = files.map(migrationName);
+    const done = applied.rows.map((r) => r.name).sort();
+    return names.length === done.length && names.every((n, i) => n === done[i]);
+  } catch {
+    return false;
+  }
+}
+
 export async function migrateToLatest(db: DB, logger: Logger): Promise<MigrationResultSet> {
+  if (await upToDate(db)) return { results: [] };
   const migrator = new Migrator({ db, provider: new DirectoryMigrationProvider(MIGRATIONS_DIR) });
   const result = await migrator.migrateToLatest();
   for (const r of result.results ?? []) {

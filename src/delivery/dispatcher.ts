@@ -29,7 +29,7 @@ import {
   type TravelerTiming,
   type WebhookContext,
 } from './repository.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit } from '../common/group-commit.ts';
 
 export interface DispatcherDeps {
   db: DB;
@@ -154,7 +154,7 @@ export class Dispatcher {
    * The workers take claimed deliveries from a queue that is refilled ahead of need: the
    * next batch is claimed (and its context loaded) while the current one is still being
    * sent, so sending never idles on a claim round trip. Each worker records a send's
-   * outcome (group commit, see group-commit.ts) before its next send, so at most
+   * outcome (group commit, see common/group-commit.ts) before its next send, so at most
    * `concurrency` messages are ever sent-but-unrecorded: the duplicates a crash can cause.
    */
   private async runBatch(): Promise<DispatchSummary | null> {

@@ -452,7 +452,7 @@ export interface StopChannel {
 /**
  * Records the outcomes of a batch of sends: the deliveries' new state and one attempt row
  * each, in one statement (one round trip: the dispatcher records outcomes in small groups
- * as they come, see group-commit.ts). Only rows still leased by `owner` are updated: if our
+ * as they come, see common/group-commit.ts). Only rows still leased by `owner` are updated: if our
  * lease expired and another dispatcher took the delivery over, its result wins. A failure
  * that stops a subscriber's channel stops it in the same transaction, so the failed
  * delivery and the stopped channel are never seen one without the other.

@@ -1,8 +1,7 @@
 import type { Transaction } from 'kysely';
 import pLimit from 'p-limit';
-import { diffAdvisories } from '../advisories/detect.ts';
 import type { AdvisoryItem } from '../advisories/model.ts';
-import { applyDiff, loadStoredAdvisories } from '../advisories/repository.ts';
+import { applyDiffs, loadStoredAdvisories } from '../advisories/repository.ts';
 import type { FeedConfig, Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { randomBytes } from 'node:crypto';
@@ -13,8 +12,29 @@ import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { FeedFetchError, fetchFeed } from './fetch.ts';
 import { understandingWarning } from './understood.ts';
-import { profileFor } from './profiles/index.ts';
-import { getFeedRow, leaseFeedForPoll, lockFeedRow, recordFailure, recordNotModified, recordSuccess, releasePollLease } from './repository.ts';
+import { GroupCommit } from '../common/group-commit.ts';
+import {
+  getFeedRow,
+  leaseFeedsForPoll,
+  lockFeedRows,
+  recordFailure,
+  recordSuccesses,
+  releasePollLease,
+  type LeaseRequest,
+  type SuccessRecord,
+} from './repository.ts';
+
+// Parsing and change detection (rss-parser, xml2js, html-to-text and the profiles) are
+// loaded when a feed first sends a document: a poll answered 304 throughout — the usual
+// cron run — never needs them.
+let changeDetectionModules:
+  | Promise<{ profileFor: typeof import('./profiles/index.ts').profileFor; diffAdvisories: typeof import('../advisories/detect.ts').diffAdvisories }>
+  | undefined;
+const changeDetection = () =>
+  (changeDetectionModules ??= Promise.all([import('./profiles/index.ts'), import('../advisories/detect.ts')]).then(([{ profileFor }, { diffAdvisories }]) => ({
+    profileFor,
+    diffAdvisories,
+  })));
 
 export interface PollDeps {
   db: DB;
@@ -65,6 +85,123 @@ function outcome(feed: string, status: PollOutcome['status'], extra: Partial<Pol
   };
 }
 
+/** A fetched and parsed document, to be stored with the diffs of the polls around it. */
+interface StoreJob {
+  feed: FeedConfig;
+  items: AdvisoryItem[];
+  retainsWhenAbsent: ((key: string) => boolean) | undefined;
+  startedAt: Date;
+  httpStatus: number;
+  etag: string | null;
+  lastModified: string | null;
+  leaseOwner: string;
+}
+
+type Counts = { new: number; updated: number; unchanged: number; removed: number; events: number };
+type Stored = { counts: Counts; baseline: boolean; duplicates: number } | { error: unknown };
+
+/**
+ * The database side of polls, batched: polls that run at the same time (a cycle's
+ * concurrent fetches, or a schedule's feeds firing together) share their round trips.
+ * Each kind of write is a group commit (common/group-commit.ts): one statement in flight,
+ * and whatever arrives meanwhile goes into the next. A cycle of N feeds thus costs a few
+ * statements per batch instead of two (304) to about eight (new items) per feed.
+ */
+class PollBatches {
+  readonly lease: GroupCommit<LeaseRequest, FeedRow | undefined>;
+  readonly notModified: GroupCommit<SuccessRecord>;
+  readonly store: GroupCommit<StoreJob, Stored>;
+
+  constructor(deps: PollDeps) {
+    // No retry: a failed lease or record fails those polls, which are recorded as such.
+    this.lease = new GroupCommit(
+      async (requests) => {
+        const leased = await leaseFeedsForPoll(deps.db, requests);
+        return requests.map((r) => leased.get(r.feedId));
+      },
+      { maxBatch: 500, retryForMs: 0 },
+    );
+    this.notModified = new GroupCommit((records) => recordSuccesses(deps.db, records), { maxBatch: 500, retryForMs: 0 });
+    this.store = new GroupCommit(
+      async (jobs) => {
+        try {
+          return await storeAll(deps, jobs);
+        } catch (err) {
+          if (jobs.length === 1) return [{ error: err }];
+          // The batch rolled back: each feed alone, so one feed's failure stays its own.
+          const out: Stored[] = [];
+          for (const job of jobs)
+            out.push(
+              await storeAll(deps, [job]).then(
+                (r) => r[0]!,
+                (e: unknown) => ({ error: e }),
+              ),
+            );
+          return out;
+        }
+      },
+      // Bounded so one transaction holds few row locks, and a failure redoes little.
+      { maxBatch: 50, retryForMs: 0 },
+    );
+  }
+}
+
+const batchesByDeps = new WeakMap<PollDeps, PollBatches>();
+function batchesFor(deps: PollDeps): PollBatches {
+  const b = batchesByDeps.get(deps) ?? new PollBatches(deps);
+  batchesByDeps.set(deps, b);
+  return b;
+}
+
+/**
+ * Stores the parsed documents of several polls in one transaction: the feeds' rows locked
+ * (serialising concurrent polls of one feed at the write step), their stored advisories
+ * read, each diffed, and every advisory, version, event, fan-out and poll record written
+ * with one statement per kind.
+ */
+async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stored[]> {
+  const { diffAdvisories } = await changeDetection();
+  return deps.db.transaction().execute(async (tx) => {
+    const ids = jobs.map((j) => j.feed.id);
+    const baselineAt = await lockFeedRows(tx, ids);
+    const stored = await loadStoredAdvisories(tx, ids);
+    const entries = jobs.map((j) => {
+      const baseline = !baselineAt.get(j.feed.id) && !j.feed.alertOnFirstPoll;
+      return { feed: j.feed, baseline, diff: diffAdvisories(stored.get(j.feed.id) ?? [], j.items, { baseline, retainsWhenAbsent: j.retainsWhenAbsent }) };
+    });
+    const now = deps.clock.now();
+    const eventIds = await applyDiffs(tx, entries, now);
+    const all = eventIds.flat();
+    if (all.length > 0 && deps.onEvents) await deps.onEvents(tx, all);
+    const results = entries.map(({ baseline, diff }, i) => ({
+      counts: {
+        new: diff.added.length,
+        updated: diff.changed.length,
+        unchanged: diff.unchanged.length,
+        removed: diff.removed.length,
+        events: eventIds[i]!.length,
+      },
+      baseline,
+      duplicates: diff.duplicates,
+    }));
+    await recordSuccesses(
+      tx,
+      jobs.map((j, i) => ({
+        feedId: j.feed.id,
+        startedAt: j.startedAt,
+        finishedAt: now,
+        status: 'ok' as const,
+        httpStatus: j.httpStatus,
+        counts: results[i]!.counts,
+        etag: j.etag,
+        lastModified: j.lastModified,
+        leaseOwner: j.leaseOwner,
+      })),
+    );
+    return results;
+  });
+}
+
 /**
  * One poll of one feed: fetch, parse, diff, write. A failure at any step is
  * recorded on the feed and changes nothing else; the feed's stored advisories,
@@ -80,14 +217,15 @@ export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: { forc
 
 async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?: boolean }): Promise<PollOutcome> {
   const { db, logger, clock, settings } = deps;
+  const batches = batchesFor(deps);
   const log = logger.child({ feed: feed.id });
   const startedAt = clock.now();
   // Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one).
   const owner = `${process.pid}:${randomBytes(4).toString('hex')}`;
   const leaseMs = (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
-  // The feed's row and its lease in one round trip; only when that is refused
-  // does a second look at the row tell why.
-  const row = await leaseFeedForPoll(db, feed.id, owner, startedAt, leaseMs, { force: options.force === true });
+  // The feed's row and its lease in one statement (shared with the polls starting with
+  // it); only when that is refused does a second look at the row tell why.
+  const row = await batches.lease.add({ feedId: feed.id, owner, now: startedAt, leaseMs, force: options.force === true });
   if (!row) {
     const current = await getFeedRow(db, feed.id);
     if (!current) throw new Error(`feed "${feed.id}" is not in the database; sync the configuration first`);
@@ -100,14 +238,22 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?:
   }
   try {
     // Every way pollLeased returns records the poll, and that same statement gives the lease back.
-    return await pollLeased(deps, feed, row, startedAt, log, owner);
+    return await pollLeased(deps, batches, feed, row, startedAt, log, owner);
   } catch (err) {
     await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
     throw err;
   }
 }
 
-async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, startedAt: Date, log: Logger, leaseOwner: string): Promise<PollOutcome> {
+async function pollLeased(
+  deps: PollDeps,
+  batches: PollBatches,
+  feed: FeedConfig,
+  row: FeedRow,
+  startedAt: Date,
+  log: Logger,
+  leaseOwner: string,
+): Promise<PollOutcome> {
   const { db, clock, settings } = deps;
 
   const fail = async (err: unknown, httpStatus: number | null): Promise<PollOutcome> => {
@@ -149,11 +295,10 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   }
 
   if (fetched.status === 'not-modified') {
-    const finishedAt = clock.now();
-    await recordNotModified(db, {
+    await batches.notModified.add({
       feedId: feed.id,
       startedAt,
-      finishedAt,
+      finishedAt: clock.now(),
       status: 'not-modified',
       httpStatus: 304,
       etag: fetched.validators.etag,
@@ -165,6 +310,7 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   }
 
   let items: AdvisoryItem[];
+  const { profileFor } = await changeDetection();
   const profile = profileFor(feed.source);
   try {
     items = await profile.parse(fetched.text, feed);
@@ -175,47 +321,27 @@ async function pollLeased(deps: PollDeps, feed: FeedConfig, row: FeedRow, starte
   const warning = understandingWarning(feed.source, items);
   if (warning) log.warn({ items: items.length }, warning);
 
-  try {
-    const result = await db.transaction().execute(async (tx) => {
-      // The row lock serialises concurrent polls of one feed at the write step.
-      const locked = await lockFeedRow(tx, feed.id);
-      const baseline = !locked?.baseline_at && !feed.alertOnFirstPoll;
-      const stored = await loadStoredAdvisories(tx, feed.id);
-      const diff = diffAdvisories(stored, items, { baseline, retainsWhenAbsent: profile.retainsWhenAbsent?.bind(profile) });
-      const now = clock.now();
-      const eventIds = await applyDiff(tx, feed, diff, now);
-      if (eventIds.length > 0 && deps.onEvents) await deps.onEvents(tx, eventIds);
-      const counts = {
-        new: diff.added.length,
-        updated: diff.changed.length,
-        unchanged: diff.unchanged.length,
-        removed: diff.removed.length,
-        events: eventIds.length,
-      };
-      await recordSuccess(tx, {
-        feedId: feed.id,
-        startedAt,
-        finishedAt: now,
-        status: 'ok',
-        httpStatus: fetched.httpStatus,
-        counts,
-        etag: fetched.validators.etag,
-        lastModified: fetched.validators.lastModified,
-        leaseOwner,
-      });
-      if (diff.duplicates > 0) log.warn({ duplicates: diff.duplicates }, 'items with a repeated identity were ignored');
-      return { counts, baseline };
-    });
-    log.info({ ...result.counts, baseline: result.baseline }, 'polled');
-    return outcome(feed.id, 'ok', { ...result.counts, httpStatus: fetched.httpStatus, baseline: result.baseline, warning });
-  } catch (err) {
+  const stored = await batches.store.add({
+    feed,
+    items,
+    retainsWhenAbsent: profile.retainsWhenAbsent?.bind(profile),
+    startedAt,
+    httpStatus: fetched.httpStatus,
+    etag: fetched.validators.etag,
+    lastModified: fetched.validators.lastModified,
+    leaseOwner,
+  });
+  if ('error' in stored) {
     // A database failure mid-poll rolled the transaction back; record it if we still can.
     try {
-      return await fail(new Error(`storing the poll failed: ${errorMessage(err)}`, { cause: err }), fetched.httpStatus);
+      return await fail(new Error(`storing the poll failed: ${errorMessage(stored.error)}`, { cause: stored.error }), fetched.httpStatus);
     } catch {
-      throw err;
+      throw stored.error;
     }
   }
+  if (stored.duplicates > 0) log.warn({ duplicates: stored.duplicates }, 'items with a repeated identity were ignored');
+  log.info({ ...stored.counts, baseline: stored.baseline }, 'polled');
+  return outcome(feed.id, 'ok', { ...stored.counts, httpStatus: fetched.httpStatus, baseline: stored.baseline, warning });
 }
 
 /** Polls feeds with bounded concurrency; one feed's failure never stops the others. */

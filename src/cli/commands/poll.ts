@@ -18,7 +18,7 @@ export const register: RegisterCommand = (program, cli) => {
       const [{ pollFeeds }, { checkFeedsMatch }, { pollDepsFor }, { syncWebhooks }, { feedWarnings }] = await Promise.all([
         import('../../feeds/poller.ts'),
         import('./feeds.ts'),
-        import('../../runtime.ts'),
+        import('../../poll-deps.ts'),
         import('../../delivery/repository.ts'),
         import('../../config/warnings.ts'),
       ]);

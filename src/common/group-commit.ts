@@ -13,21 +13,26 @@ import { backoffMs } from '../common/backoff.ts';
  * out twice if its outcome was not yet recorded, and at any moment at most one message
  * per worker is sent-but-unrecorded or in flight.
  *
+ * The poller batches its leases and poll records the same way: each feed's poll waits
+ * for the one statement that carries its row along with those of the polls around it.
+ * A write may answer each item (`R`, in the items' order).
+ *
  * A failed write is retried with back-off for up to `retryForMs` (a PostgreSQL restart:
  * the sends did happen, and recording them is what keeps them from going out again);
  * after that its callers get the error.
  */
-export class GroupCommit<T> {
-  private queue: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
+export class GroupCommit<T, R = void> {
+  private queue: { item: T; resolve: (result: R) => void; reject: (err: unknown) => void }[] = [];
   private writing = false;
 
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a write that answers nothing (R = void) returns nothing
+    private readonly write: (items: T[]) => Promise<R[] | void>,
     private readonly options: { maxBatch: number; retryForMs: number; onRetry?: (err: unknown) => void },
   ) {}
 
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (!this.writing) void this.drain();
     });
@@ -39,8 +44,8 @@ export class GroupCommit<T> {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.options.maxBatch);
         try {
-          await this.writeWithRetry(batch.map((b) => b.item));
-          for (const b of batch) b.resolve();
+          const results = await this.writeWithRetry(batch.map((b) => b.item));
+          for (const [i, b] of batch.entries()) b.resolve(results?.[i] as R);
         } catch (err) {
           for (const b of batch) b.reject(err);
         }
@@ -50,7 +55,8 @@ export class GroupCommit<T> {
     }
   }
 
-  private async writeWithRetry(items: T[]): Promise<void> {
+  // biome-ignore lint/suspicious/noConfusingVoidType: as `write`
+  private async writeWithRetry(items: T[]): Promise<R[] | void> {
     const giveUpAt = Date.now() + this.options.retryForMs;
     for (let attempt = 1; ; attempt++) {
       try {
