@@ -2,8 +2,9 @@ import { signToken } from '../common/tokens.ts';
 
 /** Absolute links in messages, built on PUBLIC_BASE_URL with signed tokens. */
 export interface LinkBuilder {
-  manage(subscriberId: number): string;
-  unsubscribe(subscriberId: number): string;
+  /** `linkVersion`: the subscriber's `link_version` (links signed with an older one no longer work). */
+  manage(subscriberId: number, linkVersion: number): string;
+  unsubscribe(subscriberId: number, linkVersion: number): string;
   home(): string;
   /** The public page with every government's advice for one country. */
   country(code: string): string;
@@ -12,8 +13,8 @@ export interface LinkBuilder {
 export function linkBuilder(publicBaseUrl: string, secret: string): LinkBuilder {
   const base = publicBaseUrl.replace(/\/+$/, '');
   return {
-    manage: (id) => `${base}/manage/${signToken(secret, 'manage', id)}`,
-    unsubscribe: (id) => `${base}/unsubscribe/${signToken(secret, 'unsubscribe', id)}`,
+    manage: (id, version) => `${base}/manage/${signToken(secret, 'manage', id, version)}`,
+    unsubscribe: (id, version) => `${base}/unsubscribe/${signToken(secret, 'unsubscribe', id, version)}`,
     home: () => `${base}/`,
     country: (code) => `${base}/countries/${encodeURIComponent(code)}`,
   };

@@ -231,6 +231,8 @@ export interface SubscribersTable {
   quiet_start: string | null;
   quiet_end: string | null;
   timezone: string | null;
+  /** Generation of the manage/unsubscribe links (common/tokens.ts): raised when the address changes. */
+  link_version: Generated<number>;
 }
 
 export interface DigestsTable {

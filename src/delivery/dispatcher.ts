@@ -324,9 +324,9 @@ export class Dispatcher {
       let providerId: string;
       if (claim.channel === 'email') {
         const links = {
-          manage: this.deps.links.manage(sub.id),
-          unsubscribe: this.deps.links.unsubscribe(sub.id),
-          unsubscribeOneClick: this.deps.links.unsubscribe(sub.id),
+          manage: this.deps.links.manage(sub.id, sub.linkVersion),
+          unsubscribe: this.deps.links.unsubscribe(sub.id, sub.linkVersion),
+          unsubscribeOneClick: this.deps.links.unsubscribe(sub.id, sub.linkVersion),
           countryPage: event.countries[0] ? this.deps.links.country(event.countries[0]) : undefined,
         };
         const mail = renderEmail(event, links, { listId: this.deps.listId });

@@ -259,6 +259,7 @@ export interface DeliveryContext {
     emailStopped: boolean;
     smsStopped: boolean;
     sms: SmsUrgency;
+    linkVersion: number;
   };
   /** The subscriber's subscriptions as they are now (read with the claim), for the send-time re-check. */
   subscriptions: MatchSubscription[];
@@ -310,6 +311,7 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[], trave
       's.sms_urgency',
       's.timezone',
       'd.created_at',
+      's.link_version',
     ])
     .where('d.id', 'in', [...deliveryIds])
     .execute();
@@ -396,6 +398,7 @@ export async function loadContexts(db: DB, deliveryIds: readonly number[], trave
         emailStopped: r.email_stopped_at !== null,
         smsStopped: r.sms_stopped_at !== null,
         sms: r.sms_urgency,
+        linkVersion: r.link_version,
       },
       subscriptions: subscriptions.get(r.subscriber_id) ?? [],
       // The trip window as of the fan-out (the delivery's creation), in the subscriber's

@@ -67,6 +67,7 @@ export interface ClaimedDigest {
   id: number;
   subscriberId: number;
   email: string;
+  linkVersion: number;
   status: string;
   emailStopped: boolean;
   period: string;
@@ -93,7 +94,7 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
   const ids = rows.rows.map((r) => Number(r.id));
   const subs = await db
     .selectFrom('subscribers')
-    .select(['id', 'email', 'status', 'email_stopped_at'])
+    .select(['id', 'email', 'status', 'email_stopped_at', 'link_version'])
     .where(
       'id',
       'in',
@@ -107,6 +108,7 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
       id: Number(r.id),
       subscriberId: Number(r.subscriber_id),
       email: sub.email,
+      linkVersion: sub.link_version,
       status: sub.status,
       emailStopped: sub.email_stopped_at !== null,
       period: r.period,

@@ -60,9 +60,9 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         return ctx ? [messageEventOf(ctx)] : [];
       });
       const links = {
-        manage: deps.links.manage(d.subscriberId),
-        unsubscribe: deps.links.unsubscribe(d.subscriberId),
-        unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId),
+        manage: deps.links.manage(d.subscriberId, d.linkVersion),
+        unsubscribe: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
+        unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
       };
       const mail = renderDigest({ frequency: d.frequency, day: d.period.split(':')[1] ?? d.period, events }, links, { listId: deps.listId });
       try {

@@ -154,6 +154,7 @@ function subscriberRows(db: DB) {
       'subscribers.quiet_start',
       'subscribers.quiet_end',
       'subscribers.timezone',
+      'subscribers.link_version',
       'subscriptions.countries',
       'subscriptions.feeds',
       'subscriptions.min_level',
@@ -287,6 +288,7 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
     const current = await tx.selectFrom('subscribers').selectAll().where('id', '=', token.subscriber_id).forUpdate().executeTakeFirstOrThrow();
     if (token.used_at === null) {
       const phoneChanged = current.phone !== request.phone;
+      const moved = request.newEmail !== undefined && request.newEmail !== current.email;
       if (request.newEmail && request.newEmail !== current.email) {
         const taken = await tx.selectFrom('subscribers').select('id').where('email', '=', request.newEmail).executeTakeFirst();
         if (taken) {
@@ -305,9 +307,22 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
           phone: request.phone,
           ...(phoneChanged ? { phone_verified: false, sms_stopped_at: null, sms_stop_reason: null } : {}),
           ...(request.newEmail ? { email_stopped_at: null, email_stop_reason: null } : {}),
+          // A move to another address retires every manage and unsubscribe link
+          // mailed before: they went to the old address, which no longer owns it.
+          ...(moved ? { link_version: current.link_version + 1 } : {}),
         })
         .where('id', '=', current.id)
         .execute();
+      if (moved) {
+        // So do the other confirmation links (they also open the phone code form).
+        await tx
+          .updateTable('subscriber_tokens')
+          .set({ expires_at: now })
+          .where('subscriber_id', '=', current.id)
+          .where('token_hash', '!=', tokenHash)
+          .where('expires_at', '>', now)
+          .execute();
+      }
       await replaceSubscription(tx, current.id, request, now);
       await applyPreferences(tx, current.id, request.preferences);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
@@ -398,6 +413,8 @@ export interface SubscriberView {
   sms: SmsUrgency;
   quietHours: string | null;
   timezone: string | null;
+  /** The generation its manage/unsubscribe links must carry. */
+  linkVersion: number;
 }
 
 export async function getSubscriberView(db: DB, id: number): Promise<SubscriberView | undefined> {
@@ -416,6 +433,7 @@ export async function getSubscriberView(db: DB, id: number): Promise<SubscriberV
     keywords: r.keywords ?? [],
     channels: r.channels ?? ['email'],
     ...preferencesOf(r),
+    linkVersion: r.link_version,
   };
 }
 

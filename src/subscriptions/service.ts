@@ -6,9 +6,9 @@ import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { Clock } from '../common/clock.ts';
 import { countryName } from '../common/countries.ts';
-import { escapeHtml } from '../common/escape.ts';
 import type { Logger } from '../common/logger.ts';
 import { safeEqual } from '../common/tokens.ts';
+import { confirmationMail } from './confirmation-mail.ts';
 import {
   checkPhoneCode,
   confirmSubscription,
@@ -134,25 +134,8 @@ export async function requestSubscription(
     return { token, subscriberId, mailed };
   }
   const link = `${deps.publicBaseUrl}/confirm/${token}`;
-  const what = describe(request);
-  const text = [
-    'Please confirm your travel advisory alerts.',
-    '',
-    `You (or someone using this address) asked for alerts about ${what}.`,
-    '',
-    `Confirm: ${link}`,
-    '',
-    'The link works for 48 hours. If you did not ask for this, ignore this message: nothing will be sent.',
-  ].join('\n');
-  const html = `<!doctype html><html lang="en"><body style="font-family:Arial,Helvetica,sans-serif">
-<p>Please confirm your travel advisory alerts.</p>
-<p>You (or someone using this address) asked for alerts about ${escapeHtml(what)}.</p>
-<p><a href="${escapeHtml(link)}">Confirm my alerts</a></p>
-<p style="color:#555">The link works for 48 hours. If you did not ask for this, ignore this message: nothing will be sent.</p>
-</body></html>`;
-  const mailed = deps.email
-    .send({ to, subject: 'Confirm your travel advisory alerts', text, html, headers: {} }, `confirm-${subscriberId}`)
-    .then(() => undefined);
+  const mail = confirmationMail(request.newEmail ? 'move' : 'subscribe', describe(request), link);
+  const mailed = deps.email.send({ to, ...mail, headers: {} }, `confirm-${subscriberId}`).then(() => undefined);
   return { token, subscriberId, mailed };
 }
 
@@ -191,8 +174,8 @@ async function textPhoneCode(deps: TravelerDeps, subscriberId: number, phone: st
 }
 
 /** The confirmation token from the email works here too, as long as it is valid. */
-export async function subscriberForToken(deps: TravelerDeps, token: string, verifyManage: (t: string) => number | null): Promise<number | null> {
-  return verifyManage(token) ?? (await subscriberForConfirmToken(deps.db, hashToken(token), deps.clock.now()));
+export async function subscriberForToken(deps: TravelerDeps, token: string, verifyManage: (t: string) => Promise<number | null>): Promise<number | null> {
+  return (await verifyManage(token)) ?? (await subscriberForConfirmToken(deps.db, hashToken(token), deps.clock.now()));
 }
 
 export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code: string): Promise<VerifyResult> {

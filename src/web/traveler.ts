@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { verifyToken } from '../common/tokens.ts';
+import { type TokenPurpose, verifyToken } from '../common/tokens.ts';
 import { getSubscriberView, unsubscribe, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
 import { confirm, FieldError, requestSubscription, saveManageChanges, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
 import {
@@ -74,6 +74,13 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   };
   const { traveler, logger } = deps;
 
+  /** The subscriber a manage or unsubscribe link names, if it is of their current link generation. */
+  const linkedView = async (purpose: TokenPurpose, token: string): Promise<SubscriberView | undefined> => {
+    const link = TOKEN.test(token) ? verifyToken(deps.secret, purpose, token) : null;
+    const view = link ? await getSubscriberView(deps.db, link.subscriberId) : undefined;
+    return view && link && view.linkVersion === link.version ? view : undefined;
+  };
+
   const startRequest = async (email: string, request: RequestedSubscription) => {
     const { mailed } = await requestSubscription(traveler, email, request);
     mailed.catch((err: unknown) => logger.error({ err }, 'confirmation email not sent'));
@@ -139,7 +146,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         token,
         csrf: reply.generateCsrf(),
         phonePending: Boolean(view?.phone && !view.phoneVerified),
-        manageUrl: traveler.links.manage(result.subscriberId),
+        manageUrl: traveler.links.manage(result.subscriberId, view?.linkVersion ?? 0),
       }),
     );
   });
@@ -151,7 +158,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     const code = typeof body.code === 'string' ? body.code.trim() : typeof body.code === 'number' ? String(body.code).padStart(6, '0') : '';
     if (!TOKEN.test(token)) throw new HttpError(400, 'token: is required', 'token');
     if (!/^\d{6}$/.test(code)) throw new HttpError(400, 'code: must be the 6 digits from the text message', 'code');
-    const subscriberId = await subscriberForToken(traveler, token, (t) => verifyToken(deps.secret, 'manage', t));
+    const subscriberId = await subscriberForToken(traveler, token, async (t) => (await linkedView('manage', t))?.id ?? null);
     if (subscriberId === null) throw new HttpError(404, 'token: unknown or expired', 'token');
     const result = await verifyPhone(traveler, subscriberId, code);
     const outcomes = {
@@ -163,12 +170,14 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     } as const;
     const [status, message] = outcomes[result];
     if (!form) return reply.code(status).send(result === 'verified' ? { status: 'verified' } : { error: message, field: 'code' });
-    if (result === 'verified')
+    if (result === 'verified') {
+      const linkVersion = (await getSubscriberView(deps.db, subscriberId))?.linkVersion ?? 0;
       return page(
         reply,
         200,
-        messagePage('Number verified', message, { extra: html`<p><a href="${traveler.links.manage(subscriberId)}">Your alerts</a></p>` }),
+        messagePage('Number verified', message, { extra: html`<p><a href="${traveler.links.manage(subscriberId, linkVersion)}">Your alerts</a></p>` }),
       );
+    }
     return page(
       reply,
       status,
@@ -180,8 +189,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   });
 
   const manageView = async (token: string): Promise<SubscriberView> => {
-    const id = TOKEN.test(token) ? verifyToken(deps.secret, 'manage', token) : null;
-    const view = id === null ? undefined : await getSubscriberView(deps.db, id);
+    const view = await linkedView('manage', token);
     if (!view) throw new HttpError(404, 'This link is not valid.');
     return view;
   };
@@ -195,7 +203,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         view,
         csrf: reply.generateCsrf(),
         action: `/manage/${req.params.token}`,
-        unsubscribeAction: traveler.links.unsubscribe(view.id).replace(deps.publicBaseUrl, ''),
+        unsubscribeAction: traveler.links.unsubscribe(view.id, view.linkVersion).replace(deps.publicBaseUrl, ''),
         highest: await highest(),
         token: req.params.token,
       }),
@@ -213,7 +221,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
           view: v,
           csrf: reply.generateCsrf(),
           action: `/manage/${req.params.token}`,
-          unsubscribeAction: traveler.links.unsubscribe(v.id).replace(deps.publicBaseUrl, ''),
+          unsubscribeAction: traveler.links.unsubscribe(v.id, v.linkVersion).replace(deps.publicBaseUrl, ''),
           highest: await highest(),
           token: req.params.token,
           ...extra,
@@ -236,8 +244,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   });
 
   app.get<{ Params: { token: string } }>('/unsubscribe/:token', async (req, reply) => {
-    const id = TOKEN.test(req.params.token) ? verifyToken(deps.secret, 'unsubscribe', req.params.token) : null;
-    const view = id === null ? undefined : await getSubscriberView(deps.db, id);
+    const view = await linkedView('unsubscribe', req.params.token);
     if (!view) return page(reply, 404, messagePage('This link does not work', 'The unsubscribe link is not valid.', { status: 'error' }));
     if (view.status === 'unsubscribed') return page(reply, 200, messagePage('You are unsubscribed', 'No more alerts will be sent to this address.'));
     return page(reply, 200, unsubscribeAskPage({ email: view.email, action: `/unsubscribe/${req.params.token}` }));
@@ -246,12 +253,12 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   // RFC 8058 one-click target: no CSRF token, no confirmation step. Mail
   // providers POST "List-Unsubscribe=One-Click"; the ask page's button posts here too.
   app.post<{ Params: { token: string } }>('/unsubscribe/:token', async (req: FastifyRequest<{ Params: { token: string } }>, reply) => {
-    const id = TOKEN.test(req.params.token) ? verifyToken(deps.secret, 'unsubscribe', req.params.token) : null;
-    if (id === null || !(await getSubscriberView(deps.db, id))) {
+    const view = await linkedView('unsubscribe', req.params.token);
+    if (!view) {
       if (wantsJson(req) || isOneClick(req.body)) return reply.code(404).send({ error: 'unknown unsubscribe link' });
       return page(reply, 404, messagePage('This link does not work', 'The unsubscribe link is not valid.', { status: 'error' }));
     }
-    await unsubscribe(deps.db, id, traveler.clock.now());
+    await unsubscribe(deps.db, view.id, traveler.clock.now());
     if (wantsJson(req) || isOneClick(req.body)) return reply.code(200).send({ status: 'unsubscribed' });
     return page(reply, 200, messagePage('You are unsubscribed', 'No more alerts will be sent to this address. You can subscribe again at any time.'));
   });

@@ -497,7 +497,7 @@ async function benchEmail(db: DB, eventId: number, message: MessageEvent): Promi
     const links = linkBuilder(PUBLIC_BASE, SECRET);
     const mail = renderEmail(
       message,
-      { manage: links.manage(1), unsubscribe: links.unsubscribe(1), unsubscribeOneClick: links.unsubscribe(1) },
+      { manage: links.manage(1, 0), unsubscribe: links.unsubscribe(1, 0), unsubscribeOneClick: links.unsubscribe(1, 0) },
       { listId: new URL(PUBLIC_BASE).hostname },
     );
 

@@ -459,7 +459,7 @@ async function floorRate(sink: SinkProcess, connections: number, inflight: numbe
       link: `https://example0.usembassy.gov/${item.slug}/`,
       publishedAt: item.pubDate,
     },
-    { manage: links.manage(1), unsubscribe: links.unsubscribe(1), unsubscribeOneClick: links.unsubscribe(1) },
+    { manage: links.manage(1, 0), unsubscribe: links.unsubscribe(1, 0), unsubscribeOneClick: links.unsubscribe(1, 0) },
     { listId: 'alerts.example.org' },
   );
   const sample = Math.min(SUBSCRIBERS, FLOOR_SAMPLE);

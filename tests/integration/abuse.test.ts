@@ -572,3 +572,49 @@ describe('phone changes on the manage page', SLOW, () => {
     expect(await stateOf(id)).toEqual(before);
   });
 });
+
+describe('moving a subscription to another address', SLOW, () => {
+  it('takeover through an old manage link: after a move to a new address the old manage and unsubscribe links stop working, and the new address is told it is a move', async () => {
+    const id = await confirmedSubscriber('old.owner@example.com');
+    const oldManage = `/manage/${signToken(web.secret, 'manage', id)}`;
+    const oldUnsubscribe = `/unsubscribe/${signToken(web.secret, 'unsubscribe', id)}`;
+    const jar = new CookieJar();
+    const { csrf } = await getPage(oldManage, jar);
+    const saved = await fetch(web.url(oldManage), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body: form({ _csrf: csrf, email: 'new.owner@example.com', countries: 'RU' }),
+    });
+    expect(saved.status).toBe(200);
+    // Until the new address confirms, the old one still owns the subscription.
+    expect((await fetch(web.url(oldManage))).status).toBe(200);
+
+    const mail = await mailTo('new.owner@example.com');
+    expect(mail.subject).toMatch(/move/i);
+    expect(mail.text).toContain('move its alerts');
+    expect(mail.text).toContain('links in emails sent before stop working');
+    for (const part of [mail.subject, mail.text, mail.html]) expect(part).not.toContain('old.owner');
+    const confirm = /http:\/\/127\.0\.0\.1:\d+\/confirm\/[A-Za-z0-9_-]+/.exec(mail.text)![0];
+    const confirmed = await fetch(confirm);
+    expect(confirmed.status).toBe(200);
+    const newManage = /href="http:\/\/127\.0\.0\.1:\d+(\/manage\/[^"]+)"/.exec(await confirmed.text())![1]!;
+    expect(newManage).not.toBe(oldManage);
+
+    expect((await fetch(web.url(oldManage))).status).toBe(404);
+    expect((await fetch(web.url(oldUnsubscribe))).status).toBe(404);
+    const oneClick = await fetch(web.url(oldUnsubscribe), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(oneClick.status).toBe(404);
+    expect(await t.db.selectFrom('subscribers').select(['email', 'status']).where('id', '=', id).executeTakeFirstOrThrow()).toEqual({
+      email: 'new.owner@example.com',
+      status: 'confirmed',
+    });
+    // The new address's links work.
+    const page = await fetch(web.url(newManage));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('new.owner@example.com');
+  });
+});

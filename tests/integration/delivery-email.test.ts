@@ -199,8 +199,8 @@ describe('email: the U.S. Embassy Moscow security alert', () => {
     const { manage, unsubscribe } = linksOf(mail);
     expect(manage.startsWith(`${BASE}/manage/`)).toBe(true);
     expect(unsubscribe.startsWith(`${BASE}/unsubscribe/`)).toBe(true);
-    expect(verifyToken(SECRET, 'manage', manage.slice(`${BASE}/manage/`.length))).toBe(id);
-    expect(verifyToken(SECRET, 'unsubscribe', unsubscribe.slice(`${BASE}/unsubscribe/`.length))).toBe(id);
+    expect(verifyToken(SECRET, 'manage', manage.slice(`${BASE}/manage/`.length))).toEqual({ subscriberId: id, version: 0 });
+    expect(verifyToken(SECRET, 'unsubscribe', unsubscribe.slice(`${BASE}/unsubscribe/`.length))).toEqual({ subscriberId: id, version: 0 });
     expect(mail.html).toContain(`href="${manage}"`);
     expect(mail.html).toContain(`href="${unsubscribe}"`);
 
@@ -541,7 +541,7 @@ describe('email: file outbox (no SMTP_URL)', () => {
         .replace(/\r?\n[ \t]+/g, ' ');
     const unsubscribe = raw('list-unsubscribe');
     expect(unsubscribe).toMatch(new RegExp(`^<${BASE.replace(/\./g, '\\.')}/unsubscribe/[A-Za-z0-9._-]+>$`));
-    expect(verifyToken(SECRET, 'unsubscribe', unsubscribe!.slice(`<${BASE}/unsubscribe/`.length, -1))).toBe(id);
+    expect(verifyToken(SECRET, 'unsubscribe', unsubscribe!.slice(`<${BASE}/unsubscribe/`.length, -1))).toEqual({ subscriberId: id, version: 0 });
     expect(raw('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     expect(raw('list-id')).toMatch(/<[a-z0-9.-]*alerts\.example\.org>$/);
 

@@ -3,6 +3,7 @@ import { isPublicAddress } from '../../src/feeds/address-guard.ts';
 import { FeedFetchError, fetchFeed } from '../../src/feeds/fetch.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
 import { redactContacts } from '../../src/channels/errors.ts';
+import { signToken, verifyToken } from '../../src/common/tokens.ts';
 
 // Attacks on the pure parts (parsers, guards, validators). The web-facing
 // attacks are in tests/integration/abuse.test.ts.
@@ -94,5 +95,19 @@ describe('contacts masked in logged provider errors', () => {
       'event 20261130 v3.1234567',
     ])
       expect(redactContacts(text), text).toBe(text);
+  });
+});
+
+describe('link tokens across a move', () => {
+  const secret = 'unit-secret-0123456789abcdef';
+  it('replayed old link: a token carries its link version, and the version cannot be stripped, forged or zero-padded', () => {
+    const v0 = signToken(secret, 'manage', 42);
+    const v2 = signToken(secret, 'manage', 42, 2);
+    expect(verifyToken(secret, 'manage', v0)).toEqual({ subscriberId: 42, version: 0 });
+    expect(verifyToken(secret, 'manage', v2)).toEqual({ subscriberId: 42, version: 2 });
+    const [payload, mac] = v2.split('.') as [string, string];
+    for (const forged of [`${payload.replace(/_2$/, '')}.${mac}`, `${payload.replace(/_2$/, '_3')}.${mac}`, `${v0.split('.')[0]}_0.${v0.split('.')[1]}`])
+      expect(verifyToken(secret, 'manage', forged), forged).toBeNull();
+    expect(verifyToken(secret, 'unsubscribe', v2)).toBeNull();
   });
 });
