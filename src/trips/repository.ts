@@ -177,6 +177,8 @@ export interface ClaimedBriefing {
   id: number;
   subscriberId: number;
   email: string;
+  /** The generation of the subscriber's manage/unsubscribe links. */
+  linkVersion: number;
   status: SubscriberStatus;
   emailStopped: boolean;
   timezone: string | null;
@@ -209,7 +211,7 @@ export async function claimBriefings(
   if (rows.rows.length === 0) return [];
   const subs = await db
     .selectFrom('subscribers')
-    .select(['id', 'email', 'status', 'email_stopped_at', 'timezone'])
+    .select(['id', 'email', 'status', 'email_stopped_at', 'timezone', 'link_version'])
     .where(
       'id',
       'in',
@@ -224,6 +226,7 @@ export async function claimBriefings(
         id: Number(r.id),
         subscriberId: Number(r.subscriber_id),
         email: sub.email,
+        linkVersion: sub.link_version,
         status: sub.status,
         emailStopped: sub.email_stopped_at !== null,
         timezone: sub.timezone,

@@ -79,9 +79,9 @@ async function sendOne(deps: BriefingDeps, owner: string, b: ClaimedBriefing): P
   }
   const countries = [...new Set(trips.flatMap((t) => t.countries))];
   const links = {
-    manage: deps.links.manage(b.subscriberId),
-    unsubscribe: deps.links.unsubscribe(b.subscriberId),
-    unsubscribeOneClick: deps.links.unsubscribe(b.subscriberId),
+    manage: deps.links.manage(b.subscriberId, b.linkVersion),
+    unsubscribe: deps.links.unsubscribe(b.subscriberId, b.linkVersion),
+    unsubscribeOneClick: deps.links.unsubscribe(b.subscriberId, b.linkVersion),
   };
   const mail = renderBriefing(
     { trips, leadDays: settings.trips.leadDays, destinations: await destinations(deps, countries), eventDays: BRIEFING_EVENT_DAYS },
