@@ -43,7 +43,6 @@
  * postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,7 +51,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import countries from 'i18n-iso-countries';
 import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
@@ -62,7 +60,20 @@ import { linkBuilder } from '../../src/channels/links.ts';
 import { renderEmail } from '../../src/delivery/render.ts';
 import { governmentOf } from '../../src/advisories/governments.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { benchDatabaseUrl, createDatabase, feedPath, GeneratedFeed, generateItem, ITEMS_PER_FEED, machineDescription, redactUrl, table } from './lib.ts';
+import {
+  answerFeedRequest,
+  benchDatabaseUrl,
+  createDatabase,
+  feedPath,
+  GeneratedFeed,
+  generateItem,
+  ITEMS_PER_FEED,
+  machineDescription,
+  redactUrl,
+  servedDocument,
+  table,
+  type Served,
+} from './lib.ts';
 import { int, loadavg, memoryDescription, pct, postgresCpuSeconds, processCpuSeconds, procStatusMiB, SinkProcess } from './sinks.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -102,13 +113,6 @@ const APP_SECRET = 'bench-app-secret-0123456789abcdef';
 // ---------------------------------------------------------------------------
 // The feeds, served from this process (the services poll them over HTTP)
 
-interface Served {
-  body: Buffer;
-  gzip: Buffer;
-  etag: string;
-  lastModified: string;
-}
-
 class FeedServer {
   readonly feeds: GeneratedFeed[];
   private served = new Map<string, Served>();
@@ -121,38 +125,15 @@ class FeedServer {
     for (const f of this.feeds) this.serve(f);
     this.server = http.createServer((req, res) => {
       this.stats.requests++;
-      const doc = this.served.get(req.url ?? '');
-      if (!doc) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      const inm = req.headers['if-none-match'];
-      if (inm?.split(/\s*,\s*/).includes(doc.etag)) {
-        this.stats.notModified++;
-        return void res.writeHead(304, { etag: doc.etag, 'last-modified': doc.lastModified }).end();
-      }
-      this.stats.ok++;
-      const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-      const payload = gzip ? doc.gzip : doc.body;
-      res
-        .writeHead(200, {
-          'content-type': 'application/rss+xml; charset=UTF-8',
-          etag: doc.etag,
-          'last-modified': doc.lastModified,
-          vary: 'Accept-Encoding',
-          'content-length': String(payload.length),
-          ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-        })
-        .end(payload);
+      const outcome = answerFeedRequest(req, res, this.served.get(req.url ?? ''));
+      if (outcome === 'ok') this.stats.ok++;
+      else if (outcome === 'not-modified') this.stats.notModified++;
     });
     this.server.keepAliveTimeout = 60_000;
   }
 
   private serve(feed: GeneratedFeed): void {
-    const body = Buffer.from(feed.render(), 'utf8');
-    this.served.set(feedPath(feed.index), {
-      body,
-      gzip: gzipSync(body),
-      etag: `"${createHash('sha1').update(body).digest('hex')}"`,
-      lastModified: feed.updated.toUTCString(),
-    });
+    this.served.set(feedPath(feed.index), servedDocument(feed));
   }
 
   async start(): Promise<void> {

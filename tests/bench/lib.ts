@@ -235,14 +235,15 @@ type ServerReply =
   | { type: 'changed'; indexes: number[] }
   | { type: 'stats'; requests: number; ok: number; notModified: number };
 
-interface Served {
+/** A feed document as the bench feed servers keep it: its bytes, gzipped too, and its validators. */
+export interface Served {
   body: Buffer;
   gzip: Buffer;
   etag: string;
   lastModified: string;
 }
 
-function serve(feed: GeneratedFeed): Served {
+export function servedDocument(feed: GeneratedFeed): Served {
   const body = Buffer.from(feed.render(), 'utf8');
   return {
     body,
@@ -250,6 +251,36 @@ function serve(feed: GeneratedFeed): Served {
     etag: `"${createHash('sha1').update(body).digest('hex')}"`,
     lastModified: feed.updated.toUTCString(),
   };
+}
+
+/**
+ * A government server's answer to a feed GET: 404 for an unknown path, 304 when the
+ * client's If-None-Match names the document's ETag, otherwise the document (gzipped
+ * when the client accepts it) with its validators.
+ */
+export function answerFeedRequest(req: http.IncomingMessage, res: http.ServerResponse, doc: Served | undefined): 'not-found' | 'not-modified' | 'ok' {
+  if (!doc) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    return 'not-found';
+  }
+  const inm = req.headers['if-none-match'];
+  if (inm?.split(/\s*,\s*/).includes(doc.etag)) {
+    res.writeHead(304, { etag: doc.etag, 'last-modified': doc.lastModified }).end();
+    return 'not-modified';
+  }
+  const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const payload = gzip ? doc.gzip : doc.body;
+  res
+    .writeHead(200, {
+      'content-type': 'application/rss+xml; charset=UTF-8',
+      etag: doc.etag,
+      'last-modified': doc.lastModified,
+      vary: 'Accept-Encoding',
+      'content-length': String(payload.length),
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    })
+    .end(payload);
+  return 'ok';
 }
 
 function runServerProcess(): void {
@@ -262,30 +293,9 @@ function runServerProcess(): void {
 
   const server = http.createServer((req, res) => {
     stats.requests++;
-    const doc = served.get(req.url ?? '');
-    if (!doc) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    const inm = req.headers['if-none-match'];
-    if (inm?.split(/\s*,\s*/).includes(doc.etag)) {
-      stats.notModified++;
-      res.writeHead(304, { etag: doc.etag, 'last-modified': doc.lastModified }).end();
-      return;
-    }
-    stats.ok++;
-    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-    const payload = gzip ? doc.gzip : doc.body;
-    res
-      .writeHead(200, {
-        'content-type': 'application/rss+xml; charset=UTF-8',
-        etag: doc.etag,
-        'last-modified': doc.lastModified,
-        vary: 'Accept-Encoding',
-        'content-length': String(payload.length),
-        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-      })
-      .end(payload);
+    const outcome = answerFeedRequest(req, res, served.get(req.url ?? ''));
+    if (outcome === 'ok') stats.ok++;
+    else if (outcome === 'not-modified') stats.notModified++;
   });
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () => {
@@ -298,7 +308,7 @@ function runServerProcess(): void {
       served.clear();
       let bytes = 0;
       for (const f of feeds) {
-        const s = serve(f);
+        const s = servedDocument(f);
         bytes += s.body.length;
         served.set(feedPath(f.index), s);
       }
@@ -311,7 +321,7 @@ function runServerProcess(): void {
       for (const i of indexes) {
         const f = feeds[i]!;
         f.change();
-        served.set(feedPath(i), serve(f));
+        served.set(feedPath(i), servedDocument(f));
       }
       port.postMessage({ type: 'changed', indexes } satisfies ServerReply);
     } else if (msg.type === 'stats') {

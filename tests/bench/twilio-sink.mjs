@@ -10,31 +10,18 @@
  *
  * Plain JavaScript on purpose: no tsx loader in the child.
  *
- * Control over the IPC channel, as smtp-sink.mjs:
- *   → { type: 'listening', port }
- *   ← { type: 'stats' } → { type: 'stats', accepted, unique, duplicates, firstAt, lastAt, cpuUser, cpuSystem, connections }
- *   ← { type: 'reset' } → { type: 'reset' }
- *
- * Environment: SINK_ACCOUNT_SID, SINK_AUTH_TOKEN (required), SINK_DELAY_MS
- * (default 0), SINK_TRACK_RECIPIENTS=1.
+ * Control over the IPC channel and options (SINK_DELAY_MS, SINK_TRACK_RECIPIENTS):
+ * sink-control.mjs. Environment: SINK_ACCOUNT_SID, SINK_AUTH_TOKEN (required).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { accepted, afterDelay, connected, serveControl } from './sink-control.mjs';
 
 const accountSid = process.env.SINK_ACCOUNT_SID;
 const authToken = process.env.SINK_AUTH_TOKEN;
 if (!accountSid || !authToken) throw new Error('twilio-sink: SINK_ACCOUNT_SID and SINK_AUTH_TOKEN are required');
-const delayMs = Number(process.env.SINK_DELAY_MS ?? 0);
-const trackRecipients = process.env.SINK_TRACK_RECIPIENTS === '1';
 const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
 const path = `/2010-04-01/Accounts/${accountSid}/Messages.json`;
-
-let accepted = 0;
-let firstAt = 0;
-let lastAt = 0;
-let recipients = new Set();
-let duplicates = 0;
-let connections = 0;
 
 function send(res, status, body) {
   const payload = Buffer.from(JSON.stringify(body));
@@ -61,15 +48,9 @@ const server = http.createServer((req, res) => {
     if (!to) return error(res, 400, 21604, "A 'To' phone number is required.");
     if (!from && !messagingServiceSid) return error(res, 400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send a message.");
     if (!body) return error(res, 400, 21602, 'Message body is required.');
-    const done = () => {
+    afterDelay(() => {
       const now = Date.now();
-      accepted++;
-      if (firstAt === 0) firstAt = now;
-      lastAt = now;
-      if (trackRecipients) {
-        if (recipients.has(to)) duplicates++;
-        else recipients.add(to);
-      }
+      accepted([to]);
       const sid = `SM${randomBytes(16).toString('hex')}`;
       const created = new Date(now).toUTCString().replace(/GMT$/, '+0000');
       send(res, 201, {
@@ -94,30 +75,10 @@ const server = http.createServer((req, res) => {
         to,
         uri: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`,
       });
-    };
-    if (delayMs > 0) setTimeout(done, delayMs);
-    else done();
+    });
   });
 });
 server.keepAliveTimeout = 60_000;
-server.on('connection', () => connections++);
+server.on('connection', connected);
 
-process.on('disconnect', () => process.exit(0));
-process.on('message', (msg) => {
-  if (msg?.type === 'stats') {
-    const cpu = process.cpuUsage();
-    process.send({ type: 'stats', accepted, unique: recipients.size, duplicates, firstAt, lastAt, cpuUser: cpu.user, cpuSystem: cpu.system, connections });
-  } else if (msg?.type === 'reset') {
-    accepted = 0;
-    firstAt = 0;
-    lastAt = 0;
-    recipients = new Set();
-    duplicates = 0;
-    connections = 0;
-    process.send({ type: 'reset' });
-  }
-});
-
-server.listen(0, '127.0.0.1', () => {
-  process.send({ type: 'listening', port: server.address().port });
-});
+serveControl((ready) => server.listen(0, '127.0.0.1', () => ready(server.address().port)));

@@ -9,6 +9,7 @@ import { killChildren } from './cli.ts';
 import { openTestDatabase, type TestDatabase } from './db.ts';
 import { fixture, startFeedServer, type FeedServer } from './feed-server.ts';
 import { TestSmtpServer } from './smtp.ts';
+import { ensureFeed, insertEvent } from './events.ts';
 
 /**
  * Shared by the fault tests (tests/integration/faults/, one file per failure mode):
@@ -95,56 +96,11 @@ export function withApplicationName(url: string, name: string): string {
 
 /** An embassy-style event (no level: it passes every min_level) for RU, as a poll would have recorded it. */
 export async function seedEvent(db: DB, now: Date, title = 'Security Alert – U.S. Embassy Moscow (seeded)'): Promise<number> {
-  await db
-    .insertInto('feeds')
-    .values({ id: 'seeded', name: 'U.S. Embassy Moscow', url: 'https://ru.usembassy.gov/category/alert/feed/', source: 'us-embassy' })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  const key = `k-${now.getTime()}-${Math.random()}`;
-  const advisory = await db
-    .insertInto('advisories')
-    .values({
-      feed_id: 'seeded',
-      key,
-      countries: ['RU'],
-      title,
-      body: 'Avoid large gatherings.',
-      fingerprint: key,
-      first_seen_at: now,
-      last_seen_at: now,
-      changed_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const version = await db
-    .insertInto('advisory_versions')
-    .values({
-      advisory_id: advisory.id,
-      fingerprint: key,
-      countries: ['RU'],
-      title,
-      body: 'Avoid large gatherings.',
-      link: 'https://ru.usembassy.gov/alert',
-      created_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await db.updateTable('advisories').set({ version_id: version.id }).where('id', '=', advisory.id).execute();
-  const event = await db
-    .insertInto('events')
-    .values({
-      feed_id: 'seeded',
-      advisory_id: advisory.id,
-      kind: 'new',
-      countries: ['RU'],
-      title,
-      link: 'https://ru.usembassy.gov/alert',
-      version_id: version.id,
-      created_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  return event.id;
+  await ensureFeed(db, 'seeded', 'us-embassy', 'U.S. Embassy Moscow');
+  const id = await insertEvent(db, { feedId: 'seeded', level: null, title, body: 'Avoid large gatherings.', link: 'https://ru.usembassy.gov/alert', at: now });
+  // As a poll leaves it: the advisory points at its current version.
+  await sql`update advisories a set version_id = e.version_id from events e where e.id = ${id} and a.id = e.advisory_id`.execute(db);
+  return id;
 }
 
 /** `n` confirmed email subscribers following RU, in one INSERT…SELECT generate_series. */

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { waitFor } from './wait.ts';
 
 /**
  * An in-process SMTP server (npm `smtp-server`) for delivery tests: plain SMTP
@@ -131,6 +132,14 @@ export class TestSmtpServer {
   to(address: string): ReceivedMail[] {
     const a = address.toLowerCase();
     return this.messages.filter((m) => m.envelope.to.includes(a));
+  }
+
+  /** The `n`th (1-based) message to `address`, waiting for it to arrive. */
+  mail(address: string, n = 1): Promise<ReceivedMail> {
+    return waitFor(`mail #${n} to ${address}`, async () => {
+      await this.settled();
+      return this.to(address)[n - 1];
+    });
   }
 
   /** Waits until every accepted message has been parsed into `messages`. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,10 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { createMetrics, type Metrics } from '../../src/common/metrics.ts';
 import type { WebDeps } from '../../src/web/deps.ts';
 import { buildWebServer } from '../../src/web/server.ts';
-import type { TestSmtpServer } from './smtp.ts';
-import type { TwilioServer } from './twilio-server.ts';
+import { openTestDatabase, type TestDatabase } from './db.ts';
+import { startFeedServer, type FeedServer } from './feed-server.ts';
+import { startSmtpServer, type TestSmtpServer } from './smtp.ts';
+import { startTwilioServer, type TwilioServer } from './twilio-server.ts';
 
 /**
  * The real web server (src/web/server.ts) in-process for a test, wired the way
@@ -147,6 +150,79 @@ export async function startWebApp(options: WebAppOptions): Promise<WebApp> {
   }
   rmSync(root, { recursive: true, force: true });
   throw new Error(`could not start the web server: ${String(lastError)}`);
+}
+
+/** Where the feed server serves the U.S. Embassy Moscow alerts in the web tests. */
+export const EMBASSY_PATH = '/ru/alerts';
+
+/** feeds.yaml with the one feed of the web tests: the embassy's alerts, served by `feeds`. */
+export function embassyFeedsYaml(feeds: FeedServer): string {
+  return `feeds:
+  - id: us-embassy-russia
+    name: "U.S. Embassy & Consulates in Russia — alerts"
+    url: ${feeds.url(EMBASSY_PATH)}
+    source: us-embassy
+    countries: [RU]
+`;
+}
+
+/** Everything a web test talks to, started together (startWebStack). */
+export interface WebStack {
+  t: TestDatabase;
+  smtp: TestSmtpServer;
+  twilio: TwilioServer;
+  feeds: FeedServer;
+  web: WebApp;
+  /** The embassy feed's feeds.yaml, for a second server on the same peers. */
+  feedsYaml: string;
+  /** Between tests: empties the database (feeds registered again, as `start` does at boot) and the mail and SMS servers. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The test database, an SMTP server, a Twilio-compatible server (fresh credentials), a
+ * feed server and the web server over them with the embassy feed configured.
+ */
+export async function startWebStack(clock: Clock, options: Omit<Partial<WebAppOptions>, 'db' | 'smtp' | 'twilio' | 'clock'> = {}): Promise<WebStack> {
+  const [t, smtp, twilio, feeds] = await Promise.all([
+    openTestDatabase(),
+    startSmtpServer(),
+    startTwilioServer(`AC${randomBytes(16).toString('hex')}`, randomBytes(16).toString('hex')),
+    startFeedServer(),
+  ]);
+  const stopPeers = () => Promise.all([t.close(), smtp.stop(), twilio.stop(), feeds.stop()]);
+  const feedsYaml = embassyFeedsYaml(feeds);
+  let web: WebApp;
+  try {
+    web = await startWebApp({ db: t.db, smtp, twilio, clock, feedsYaml, ...options });
+  } catch (err) {
+    await stopPeers();
+    throw err;
+  }
+  return {
+    t,
+    smtp,
+    twilio,
+    feeds,
+    web,
+    feedsYaml,
+    async reset() {
+      await t.reset();
+      await syncFeeds(t.db, web.config.feeds);
+      smtp.reset();
+      twilio.reset();
+    },
+    async close() {
+      await web.close();
+      await stopPeers();
+    },
+  };
+}
+
+/** POSTs `body` as JSON to the app's `path`. */
+export function postJsonTo(app: WebApp, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 }
 
 // Waiting for a mail or a text to arrive: the one waitFor of the test helpers.

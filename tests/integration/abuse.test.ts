@@ -5,7 +5,6 @@ import { settingsSchema } from '../../src/config/schema.ts';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
 import { pollFeed } from '../../src/feeds/poller.ts';
 import { runHousekeeping } from '../../src/housekeeping/run.ts';
-import { syncFeeds } from '../../src/feeds/repository.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { pino } from 'pino';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
@@ -14,12 +13,24 @@ import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { insertEvent } from '../helpers/events.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
-import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
-import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { fixture, type FeedServer } from '../helpers/feed-server.ts';
+import type { TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
-import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
-import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
-import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp, type WebAppOptions } from '../helpers/web.ts';
+import type { TestSmtpServer } from '../helpers/smtp.ts';
+import type { TwilioServer } from '../helpers/twilio-server.ts';
+import {
+  CookieJar,
+  csrfTokenOf,
+  EMBASSY_PATH,
+  form,
+  postJsonTo,
+  startWebApp,
+  startWebStack,
+  waitFor,
+  type WebApp,
+  type WebAppOptions,
+  type WebStack,
+} from '../helpers/web.ts';
 
 /**
  * The abuse a public sign-up form invites, and the defects a hostile probe
@@ -30,44 +41,26 @@ import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp, type W
  */
 
 const SLOW = { timeout: 120_000 };
-const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
-const AUTH_TOKEN = randomBytes(16).toString('hex');
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 
 const EMBASSY_V1 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml');
 const EMBASSY_V2 = fixture('us-embassy/us-embassy-russia-alerts_v2.xml');
-const EMBASSY_PATH = '/ru/alerts';
 
+let stack: WebStack;
 let t: TestDatabase;
 let smtp: TestSmtpServer;
 let twilio: TwilioServer;
 let feeds: FeedServer;
-let clock: ManualClock;
 let web: WebApp;
 let feedsYaml: string;
+const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
 
 beforeAll(async () => {
-  clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
-  [t, smtp, twilio, feeds] = await Promise.all([openTestDatabase(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN), startFeedServer()]);
-  feedsYaml = `feeds:
-  - id: us-embassy-russia
-    name: "U.S. Embassy & Consulates in Russia — alerts"
-    url: ${feeds.url(EMBASSY_PATH)}
-    source: us-embassy
-    countries: [RU]
-`;
-  web = await startWebApp({ db: t.db, smtp, twilio, clock, adminToken: ADMIN_TOKEN, feedsYaml });
+  stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
+  ({ t, smtp, twilio, feeds, web, feedsYaml } = stack);
 }, 120_000);
-afterAll(async () => {
-  await web?.close();
-  await Promise.all([t?.close(), smtp?.stop(), twilio?.stop(), feeds?.stop()]);
-}, 120_000);
-beforeEach(async () => {
-  await t.reset();
-  await syncFeeds(t.db, web.config.feeds);
-  smtp.reset();
-  twilio.reset();
-});
+afterAll(() => stack?.close(), 120_000);
+beforeEach(() => stack.reset());
 
 /** A second server on the same database and mail/SMS servers, with other settings or environment. */
 async function withApp<T>(options: Partial<WebAppOptions>, run: (app: WebApp) => Promise<T>): Promise<T> {
@@ -79,16 +72,9 @@ async function withApp<T>(options: Partial<WebAppOptions>, run: (app: WebApp) =>
   }
 }
 
-function postJson(path: string, body: unknown, app: WebApp = web, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-}
+const postJson = (path: string, body: unknown, app: WebApp = web, headers: Record<string, string> = {}) => postJsonTo(app, path, body, headers);
 
-async function mailTo(email: string, n = 1): Promise<ReceivedMail> {
-  return waitFor(`mail #${n} to ${email}`, async () => {
-    await smtp.settled();
-    return smtp.to(email)[n - 1];
-  });
-}
+const mailTo = (email: string, n = 1) => smtp.mail(email, n);
 
 async function getPage(path: string, jar: CookieJar, app: WebApp = web): Promise<{ res: Response; html: string; csrf: string }> {
   const res = await fetch(app.url(path), { headers: { cookie: jar.header() } });

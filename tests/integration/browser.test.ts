@@ -1,16 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollFeed } from '../../src/feeds/poller.ts';
 import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
-import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { testDbKind, type TestDatabase } from '../helpers/db.ts';
+import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
-import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
-import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
-import { startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
+import type { TestSmtpServer } from '../helpers/smtp.ts';
+import type { TwilioServer } from '../helpers/twilio-server.ts';
+import { EMBASSY_PATH, startWebStack, waitFor, type WebApp, type WebStack } from '../helpers/web.ts';
 
 /**
  * One traveler, end to end, in real headless Chromium driven by playwright-core:
@@ -23,9 +22,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENS = '/tmp/aa-screens';
 const EMAIL = 'traveler@example.com';
 const PHONE = '+447911123456';
-const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
-const AUTH_TOKEN = randomBytes(16).toString('hex');
-const EMBASSY_PATH = '/ru/alerts';
 
 const noChromium = !existsSync(CHROMIUM);
 // Once is enough: the database under the web server is not what this test is about.
@@ -35,6 +31,7 @@ if (noChromium) {
 }
 
 describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headless Chromium)', () => {
+  let stack: WebStack;
   let t: TestDatabase;
   let smtp: TestSmtpServer;
   let twilio: TwilioServer;
@@ -45,20 +42,8 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
   beforeAll(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    [t, smtp, twilio, feeds] = await Promise.all([openTestDatabase(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN), startFeedServer()]);
-    web = await startWebApp({
-      db: t.db,
-      smtp,
-      twilio,
-      clock,
-      feedsYaml: `feeds:
-  - id: us-embassy-russia
-    name: "U.S. Embassy & Consulates in Russia — alerts"
-    url: ${feeds.url(EMBASSY_PATH)}
-    source: us-embassy
-    countries: [RU]
-`,
-    });
+    stack = await startWebStack(clock);
+    ({ t, smtp, twilio, feeds, web } = stack);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -68,8 +53,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
   afterAll(async () => {
     await browser?.close();
-    await web?.close();
-    await Promise.all([t?.close(), smtp?.stop(), twilio?.stop(), feeds?.stop()]);
+    await stack?.close();
   }, 120_000);
 
   const shots: string[] = [];
@@ -88,12 +72,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
     expect(Number(await page.evaluate('document.documentElement.scrollWidth')), `${name}: horizontal scroll at 375 px`).toBeLessThanOrEqual(375);
   }
 
-  async function mailTo(n: number): Promise<ReceivedMail> {
-    return waitFor(`mail #${n} to ${EMAIL}`, async () => {
-      await smtp.settled();
-      return smtp.to(EMAIL)[n - 1];
-    });
-  }
+  const mailTo = (n: number) => smtp.mail(EMAIL, n);
 
   async function poll(body: string) {
     feeds.set(EMBASSY_PATH, { body });

@@ -11,6 +11,8 @@ import { systemClock, type Clock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock, testSettings } from '../helpers/poll.ts';
+import { insertEvent } from '../helpers/events.ts';
+import { seedSubscribers } from '../helpers/faults.ts';
 
 /**
  * At most once per (subscriber, event, channel) with several dispatchers on
@@ -101,64 +103,18 @@ function dispatcher(db: DB, email: EmailSender, settings: Settings['delivery'], 
 
 /** One event and `n` confirmed email subscribers for it, fanned out: `n` due deliveries. */
 async function seed(db: DB, n: number, now: Date): Promise<number[]> {
-  await db
-    .insertInto('feeds')
-    .values({ id: 'us-state-dept', name: 'U.S. State Department', url: 'https://travel.state.gov/feed.xml', source: 'us-state-dept' })
-    .execute();
-  const advisory = await db
-    .insertInto('advisories')
-    .values({
-      feed_id: 'us-state-dept',
-      key: 'ru',
-      countries: ['RU'],
-      level: 4,
-      title: 'Russia - Level 4: Do Not Travel',
-      body: 'Do not travel to Russia.',
-      fingerprint: 'fp',
-      first_seen_at: now,
-      last_seen_at: now,
-      changed_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const version = await db
-    .insertInto('advisory_versions')
-    .values({
-      advisory_id: advisory.id,
-      fingerprint: 'fp',
-      countries: ['RU'],
-      level: 4,
-      level_text: 'Do Not Travel',
-      title: 'Russia - Level 4: Do Not Travel',
-      body: 'Do not travel to Russia.',
-      created_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  const event = await db
-    .insertInto('events')
-    .values({
-      feed_id: 'us-state-dept',
-      advisory_id: advisory.id,
-      kind: 'level-raised',
-      countries: ['RU'],
-      level: 4,
-      previous_level: 3,
-      title: 'Russia - Level 4: Do Not Travel',
-      link: 'https://travel.state.gov/ru',
-      version_id: version.id,
-      created_at: now,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await sql`
-    with s as (
-      insert into subscribers (email, status, created_at, confirmed_at)
-      select 'traveler-' || g || '@example.org', 'confirmed', ${now}::timestamptz, ${now}::timestamptz from generate_series(1, ${n}) g
-      returning id)
-    insert into subscriptions (subscriber_id, countries, channels, created_at)
-    select id, '{RU}', '{email}', ${now}::timestamptz from s`.execute(db);
-  expect(await fanOut(db, [event.id], now)).toBe(n);
+  const event = await insertEvent(db, {
+    kind: 'level-raised',
+    level: 4,
+    previousLevel: 3,
+    levelText: 'Do Not Travel',
+    title: 'Russia - Level 4: Do Not Travel',
+    body: 'Do not travel to Russia.',
+    link: 'https://travel.state.gov/ru',
+    at: now,
+  });
+  await seedSubscribers(db, n, now);
+  expect(await fanOut(db, [event], now)).toBe(n);
   const rows = await db.selectFrom('deliveries').select('id').orderBy('id').execute();
   return rows.map((r) => r.id);
 }

@@ -4,18 +4,29 @@ import twilioLib from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
-import { syncFeeds } from '../../src/feeds/repository.ts';
 import { pollDepsFor } from '../../src/runtime.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
-import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import type { TestDatabase } from '../helpers/db.ts';
+import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
-import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
-import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
-import { CookieJar, csrfTokenOf, form, startWebApp, TWILIO_FROM, waitFor, type WebApp } from '../helpers/web.ts';
+import type { ReceivedMail, TestSmtpServer } from '../helpers/smtp.ts';
+import type { TwilioServer } from '../helpers/twilio-server.ts';
+import {
+  CookieJar,
+  csrfTokenOf,
+  EMBASSY_PATH,
+  form,
+  postJsonTo,
+  startWebApp,
+  startWebStack,
+  TWILIO_FROM,
+  waitFor,
+  type WebApp,
+  type WebStack,
+} from '../helpers/web.ts';
 import { Page } from '../helpers/dom.ts';
 
 /**
@@ -28,57 +39,30 @@ import { Page } from '../helpers/dom.ts';
  */
 
 const SLOW = { timeout: 120_000 };
-const ACCOUNT_SID = `AC${randomBytes(16).toString('hex')}`;
-const AUTH_TOKEN = randomBytes(16).toString('hex');
 const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 const PHONE = '+447911123456';
 const OTHER_PHONE = '+33612345678';
 const EMBASSY_V1 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml');
 const EMBASSY_V2 = fixture('us-embassy/us-embassy-russia-alerts_v2.xml');
-const EMBASSY_PATH = '/ru/alerts';
 
+let stack: WebStack;
 let t: TestDatabase;
 let smtp: TestSmtpServer;
 let twilio: TwilioServer;
 let feeds: FeedServer;
-let clock: ManualClock;
 let web: WebApp;
+const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
 
 beforeAll(async () => {
-  clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
-  [t, smtp, twilio, feeds] = await Promise.all([openTestDatabase(), startSmtpServer(), startTwilioServer(ACCOUNT_SID, AUTH_TOKEN), startFeedServer()]);
-  web = await startWebApp({
-    db: t.db,
-    smtp,
-    twilio,
-    clock,
-    adminToken: ADMIN_TOKEN,
-    feedsYaml: `feeds:
-  - id: us-embassy-russia
-    name: "U.S. Embassy & Consulates in Russia — alerts"
-    url: ${feeds.url(EMBASSY_PATH)}
-    source: us-embassy
-    countries: [RU]
-`,
-  });
+  stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
+  ({ t, smtp, twilio, feeds, web } = stack);
 }, 120_000);
-afterAll(async () => {
-  await web?.close();
-  await Promise.all([t?.close(), smtp?.stop(), twilio?.stop(), feeds?.stop()]);
-}, 120_000);
-beforeEach(async () => {
-  await t.reset();
-  // The truncation took the feeds too; `start` registers them at boot.
-  await syncFeeds(t.db, web.config.feeds);
-  smtp.reset();
-  twilio.reset();
-});
+afterAll(() => stack?.close(), 120_000);
+beforeEach(() => stack.reset());
 
 // --- helpers
 
-function postJson(path: string, body: unknown, app: WebApp = web): Promise<Response> {
-  return fetch(app.url(path), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
+const postJson = (path: string, body: unknown, app: WebApp = web) => postJsonTo(app, path, body);
 
 async function counts() {
   const n = async (table: 'subscribers' | 'subscriptions' | 'subscriber_tokens' | 'phone_verifications' | 'deliveries') =>
@@ -110,12 +94,7 @@ async function subscriptionOf(email: string) {
 }
 
 /** The `n`th (1-based) message to `email`, waiting for it. */
-async function mailTo(email: string, n = 1): Promise<ReceivedMail> {
-  return waitFor(`mail #${n} to ${email}`, async () => {
-    await smtp.settled();
-    return smtp.to(email)[n - 1];
-  });
-}
+const mailTo = (email: string, n = 1) => smtp.mail(email, n);
 
 function confirmLinkOf(mail: ReceivedMail): string {
   const re = new RegExp(`${web.baseUrl.replace(/[.:/]/g, '\\$&')}/confirm/([A-Za-z0-9_-]+)`);
@@ -506,16 +485,16 @@ describe('bad input: a clear 4xx and nothing stored', SLOW, () => {
 
   it('an unsigned or wrongly signed Twilio webhook → 403 and nothing changes', async () => {
     await confirmedSubscriber('ivy@example.com', { phone: PHONE, channels: 'email,sms' });
-    const params = { From: PHONE, To: TWILIO_FROM, Body: 'STOP', MessageSid: `SM${randomBytes(16).toString('hex')}`, AccountSid: ACCOUNT_SID };
+    const params = { From: PHONE, To: TWILIO_FROM, Body: 'STOP', MessageSid: `SM${randomBytes(16).toString('hex')}`, AccountSid: twilio.accountSid };
     const url = `${web.config.publicBaseUrl}/webhooks/twilio`;
     const attempts: Record<string, string>[] = [
       {},
       { 'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl' },
       { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature('another-auth-token', url, params) },
       // Signed over another URL (the Host the request came with, not PUBLIC_BASE_URL).
-      { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature(AUTH_TOKEN, 'https://evil.example.net/webhooks/twilio', params) },
+      { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature(twilio.authToken, 'https://evil.example.net/webhooks/twilio', params) },
       // Signed over other parameters.
-      { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature(AUTH_TOKEN, url, { ...params, Body: 'HELP' }) },
+      { 'x-twilio-signature': twilioLib.getExpectedTwilioSignature(twilio.authToken, url, { ...params, Body: 'HELP' }) },
     ];
     for (const headers of attempts) {
       const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form(params) });
@@ -939,9 +918,16 @@ describe('GET/POST /unsubscribe/:token', SLOW, () => {
 
 describe('POST /webhooks/twilio (inbound SMS)', SLOW, () => {
   function inbound(body: string, from = PHONE): Promise<Response> {
-    const params = { From: from, To: TWILIO_FROM, Body: body, MessageSid: `SM${randomBytes(16).toString('hex')}`, AccountSid: ACCOUNT_SID, NumMedia: '0' };
+    const params = {
+      From: from,
+      To: TWILIO_FROM,
+      Body: body,
+      MessageSid: `SM${randomBytes(16).toString('hex')}`,
+      AccountSid: twilio.accountSid,
+      NumMedia: '0',
+    };
     const url = `${web.config.publicBaseUrl}/webhooks/twilio`;
-    const signature = twilioLib.getExpectedTwilioSignature(AUTH_TOKEN, url, params);
+    const signature = twilioLib.getExpectedTwilioSignature(twilio.authToken, url, params);
     return fetch(web.url('/webhooks/twilio'), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
