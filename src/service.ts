@@ -5,6 +5,9 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import cron from 'node-cron';
 import { FeedScheduler, databaseCoordinator } from './feeds/scheduler.ts';
+import type { PollOutcome } from './feeds/poller.ts';
+import { feedWarnings } from './config/warnings.ts';
+import path from 'node:path';
 import { runHousekeeping } from './housekeeping/run.ts';
 import { claimCronSlot, syncFeeds } from './feeds/repository.ts';
 import type { Clock } from './common/clock.ts';
@@ -25,6 +28,26 @@ export interface RunningService {
   stop(): Promise<void>;
   port: number | undefined;
   database: DatabaseHandle;
+  /** The start-up poll of every enabled feed (this process's share of it); empty without the poll role. */
+  startupPolls: Promise<PollOutcome[]>;
+  /** What is running, for the human summary `start` prints on a terminal. */
+  summary(): ServiceSummary;
+}
+
+export interface ServiceSummary {
+  roles: Role[];
+  /** Where the pages listen, when the web role runs. */
+  url: string | undefined;
+  /** The base of links in messages (PUBLIC_BASE_URL). */
+  publicBaseUrl: string;
+  adminEnabled: boolean;
+  database: { embedded: true; dir: string } | { embedded: false };
+  /** Where email and SMS go: a file outbox or the real thing. */
+  email: { outbox: string } | { smtp: true };
+  sms: { outbox: string } | { twilio: true };
+  feeds: { id: string; enabled: boolean; nextPoll: Date | null }[];
+  /** `config check`'s warnings about feeds.yaml (also logged at start). */
+  warnings: string[];
 }
 
 /**
@@ -70,6 +93,8 @@ export async function startService(config: AppConfig, options: { roles: readonly
   }
 
   let feeds: FeedConfig[] = config.feeds;
+  const warnings = feedWarnings(config.feeds);
+  for (const w of warnings) logger.warn(w);
   const metrics = createMetrics();
   const channels = createChannels(config);
 
@@ -135,14 +160,36 @@ export async function startService(config: AppConfig, options: { roles: readonly
         { name: 'digests', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;
+  let startupPolls: Promise<PollOutcome[]> = Promise.resolve([]);
   if (scheduler) {
     const r = scheduler.apply(feeds);
     logger.info({ feeds: r.added }, 'feeds scheduled');
+    startupPolls = scheduler.pollAllNow(feeds, clock.now()).then((outcomes) => {
+      const failing = outcomes.filter((o) => o.status === 'error');
+      logger[failing.length ? 'warn' : 'info'](
+        { polled: outcomes.length, failing: failing.map((o) => ({ feed: o.feed, error: o.error })) },
+        'start-up poll done',
+      );
+      return outcomes;
+    });
   }
 
+  const outbox = path.join(config.dataDir, 'outbox');
   return {
     port,
     database,
+    startupPolls,
+    summary: () => ({
+      roles: [...roles],
+      url: port === undefined ? undefined : `http://localhost:${port}`,
+      publicBaseUrl: config.publicBaseUrl,
+      adminEnabled: Boolean(config.adminToken),
+      database: config.databaseUrl ? { embedded: false } : { embedded: true, dir: path.join(config.dataDir, 'pglite') },
+      email: config.smtpUrl ? { smtp: true } : { outbox: path.join(outbox, 'email') },
+      sms: config.twilio.accountSid && config.twilio.authToken ? { twilio: true } : { outbox: path.join(outbox, 'sms') },
+      feeds: feeds.map((f) => ({ id: f.id, enabled: f.enabled, nextPoll: scheduler?.nextRun(f.id) ?? null })),
+      warnings: feedWarnings(feeds),
+    }),
     async reload() {
       let next: FeedConfig[];
       try {
@@ -180,7 +227,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
  */
 export async function runService(
   config: AppConfig,
-  options: { roles: readonly Role[]; logger: Logger; clock: Clock },
+  options: { roles: readonly Role[]; logger: Logger; clock: Clock; onStarted?: (service: RunningService) => void },
   signals: NodeJS.EventEmitter = process,
 ): Promise<void> {
   const { logger } = options;
@@ -204,6 +251,7 @@ export async function runService(
   signals.on('SIGHUP', onHup);
   try {
     const service = await startService(config, options);
+    options.onStarted?.(service);
     await new Promise<void>((resolve) => {
       onSignal = () => {
         if (stopSignal) {

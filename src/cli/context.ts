@@ -11,6 +11,8 @@ export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   log?: LogDestination;
+  /** stdout is a terminal (a person is watching): `start` prints a human summary there. */
+  terminal?: boolean;
 }
 
 /** What one command line runs with: where output goes and how to load the configuration. */

@@ -49,7 +49,11 @@ export function buildProgram(env: Env, io: CliIo): Command {
   return program;
 }
 
-const processIo: CliIo = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
+const processIo: CliIo = {
+  out: (s) => process.stdout.write(`${s}\n`),
+  err: (s) => process.stderr.write(`${s}\n`),
+  terminal: process.stdout.isTTY === true,
+};
 
 /**
  * Runs one command line; returns the exit status. Reasons go to stderr as one line.

@@ -67,7 +67,8 @@ export interface PollOutcome {
   warning: string | null;
 }
 
-function outcome(feed: string, status: PollOutcome['status'], extra: Partial<PollOutcome> = {}): PollOutcome {
+/** A poll's outcome: zero counts, nothing wrong, unless `extra` says otherwise. */
+export function outcome(feed: string, status: PollOutcome['status'], extra: Partial<PollOutcome> = {}): PollOutcome {
   return {
     feed,
     status,

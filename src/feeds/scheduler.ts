@@ -78,6 +78,33 @@ export class FeedScheduler {
     return p;
   }
 
+  /**
+   * Polls every enabled feed once now (`start`: a broken feed shows at once, not
+   * at its first slot, which may be hours away). Like a scheduled slot, each
+   * feed's start-up poll runs in one process however many start in the same
+   * minute: the coordinator is asked for `start:<feed>:<minute>`. A feed backing
+   * off is left alone (the poll is not forced). Resolves with what ran here.
+   */
+  async pollAllNow(feeds: readonly FeedConfig[], now: Date): Promise<PollOutcome[]> {
+    const minute = now.toISOString().slice(0, 16);
+    const outcomes = await Promise.all(
+      feeds
+        .filter((f) => f.enabled)
+        .map(async (feed) => {
+          let elected = true;
+          try {
+            elected = this.coordinator ? await this.coordinator.shouldRun(`start:${feed.id}:${minute}`, 60_000) : true;
+          } catch (err) {
+            // The database is unreachable at start: the scheduled slots will try again.
+            this.deps.logger.warn({ feed: feed.id, err }, 'start-up poll skipped: could not claim it');
+            return undefined;
+          }
+          return elected ? this.run(feed) : undefined;
+        }),
+    );
+    return outcomes.filter((o): o is PollOutcome => o !== undefined);
+  }
+
   nextRun(feedId: string): Date | null {
     return this.tasks.get(feedId)?.task.getNextRun() ?? null;
   }
