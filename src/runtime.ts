@@ -11,7 +11,7 @@ import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
 import type { Metrics } from './common/metrics.ts';
 import type { TravelerDeps } from './subscriptions/service.ts';
-import type { BriefingDeps } from './trips/service.ts';
+import { sendDueBriefings, type BriefingDeps } from './trips/service.ts';
 import type { WebDeps } from './web/deps.ts';
 
 // The poll's wiring lives in its own module so `poll` loads no sender, renderer or dispatcher.
@@ -47,6 +47,8 @@ export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock
     publicBaseUrl: config.publicBaseUrl,
     secret: appSecret(config),
     verification: config.settings.verification,
+    defaultTimezone: config.settings.defaultTimezone,
+    sendBriefings: (subscriberId) => sendDueBriefings(briefingDepsFor(config, db, logger, clock, channels), { subscriberId }),
   };
 }
 

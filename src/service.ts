@@ -14,7 +14,8 @@ import type { Clock } from './common/clock.ts';
 import { errorMessage } from './common/errors.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
-import { createChannels, createDispatcher, digestDepsFor, pollDepsFor, webDepsFor } from './runtime.ts';
+import { briefingDepsFor, createChannels, createDispatcher, digestDepsFor, pollDepsFor, webDepsFor } from './runtime.ts';
+import { sendDueBriefings } from './trips/service.ts';
 import { runDigests } from './digests/run.ts';
 import type { Role } from './roles.ts';
 import { createMetrics } from './common/metrics.ts';
@@ -151,12 +152,18 @@ export async function startService(config: AppConfig, options: { roles: readonly
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;
-  // Digests go with delivery, each slot once across all processes (and each
+  // Digests (and briefings still due) go with delivery, each slot once across all processes (and each
   // digest once anyway: its (subscriber, period) row is unique).
   const digests = roles.has('deliver')
     ? cron.schedule(
         config.settings.digestSchedule,
-        () => runDigests(digestDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) => logger.error({ err }, 'digest run failed')),
+        async () => {
+          await runDigests(digestDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) => logger.error({ err }, 'digest run failed'));
+          // Briefings not sent at once (a mail server down, a process that died) go on the same beat.
+          await sendDueBriefings(briefingDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) =>
+            logger.error({ err }, 'briefing run failed'),
+          );
+        },
         { name: 'digests', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;

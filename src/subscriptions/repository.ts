@@ -1,6 +1,9 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
+import { insertTrips, queueBriefing, unbriefedOpenTrips } from '../trips/repository.ts';
+import type { TripInput } from '../trips/validate.ts';
+import { localDate } from '../trips/window.ts';
 import type { Preferences, SubscriberInput } from './validate.ts';
 
 // All SQL about subscribers and their subscriptions.
@@ -212,6 +215,8 @@ export interface RequestedSubscription {
   newEmail?: string;
   /** Only the preferences asked for; the others keep their value. */
   preferences?: Partial<Preferences>;
+  /** Trips to add once the request is confirmed (validated when it was made). */
+  trips?: TripInput[];
 }
 
 /**
@@ -265,6 +270,8 @@ export type ConfirmResult =
       firstUse: boolean;
       /** Now: a used link opened again reports what happened since (an unsubscribe), not the old confirmation. */
       status: SubscriberStatus;
+      /** The pre-trip briefing this confirmation queued, if it added or confirmed trips. */
+      briefingId: number | null;
     }
   | { ok: false; reason: 'unknown' | 'expired' };
 
@@ -273,7 +280,12 @@ export type ConfirmResult =
  * in the token is applied (subscription replaced, phone and address updated).
  * Using it again (a mail client prefetching the link) is harmless.
  */
-export async function confirmSubscription(db: DB, tokenHash: string, now: Date): Promise<ConfirmResult> {
+export async function confirmSubscription(
+  db: DB,
+  tokenHash: string,
+  now: Date,
+  travelers: { defaultTimezone: string } = { defaultTimezone: 'UTC' },
+): Promise<ConfirmResult> {
   return db.transaction().execute(async (tx) => {
     const token = await tx
       .selectFrom('subscriber_tokens')
@@ -325,8 +337,18 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
       }
       await replaceSubscription(tx, current.id, request, now);
       await applyPreferences(tx, current.id, request.preferences);
+      // The request's trips, and the pre-trip briefing in the same transaction: about the
+      // new trips for someone already confirmed, about every trip not over yet (some may
+      // have been added by an admin while pending) for someone confirming now. The cap on
+      // trips was applied to the request (a few trips each, each needing a click in the mailbox).
+      const zone = (request.preferences?.timezone !== undefined ? request.preferences.timezone : current.timezone) ?? travelers.defaultTimezone;
+      const today = localDate(now, zone);
+      const added = await insertTrips(tx, current.id, request.trips ?? [], { now, today, maxOpenTrips: Number.POSITIVE_INFINITY });
+      const briefed = current.status === 'confirmed' ? added : await unbriefedOpenTrips(tx, current.id, today);
+      const briefingId = await queueBriefing(tx, current.id, briefed, now);
       await tx.updateTable('subscriber_tokens').set({ used_at: now }).where('token_hash', '=', tokenHash).execute();
       return {
+        briefingId,
         ok: true as const,
         subscriberId: current.id,
         email: request.newEmail ?? current.email,
@@ -346,6 +368,7 @@ export async function confirmSubscription(db: DB, tokenHash: string, now: Date):
       request,
       firstUse: false,
       status: current.status,
+      briefingId: null,
     };
   });
 }

@@ -40,6 +40,21 @@ export interface TravelerDeps {
   secret: string;
   /** Caps on phone codes and confirmation emails (settings `verification.*`). */
   verification: Settings['verification'];
+  /** The zone of travelers who chose none: trip dates are days in it. */
+  defaultTimezone: string;
+  /**
+   * Sends a subscriber's queued pre-trip briefing now (trips/service.ts). The
+   * briefing is queued in the transaction that adds the trips; when this is
+   * absent or fails, the periodic job sends it.
+   */
+  sendBriefings?: (subscriberId: number) => Promise<unknown>;
+}
+
+/** Sends a queued briefing now without holding up the answer; the periodic job retries what fails. */
+export function briefNow(deps: TravelerDeps, subscriberId: number): void {
+  deps
+    .sendBriefings?.(subscriberId)
+    .catch((err: unknown) => deps.logger.error({ err, subscriber: subscriberId }, 'pre-trip briefing not sent now; retried later'));
 }
 
 /**
@@ -96,7 +111,10 @@ function describe(r: RequestedSubscription): string {
   // The keywords are free text from whoever filled in the form: never echoed
   // into mail sent before the address owner opted in (a phishing link would be).
   const kw = r.keywords.length ? `, only when they mention the ${r.keywords.length === 1 ? 'word' : 'words'} you chose` : '';
-  return `${where}${level}${kw}, by ${r.channels.join(' and ')}`;
+  // Trips are country codes and dates, checked: safe to repeat.
+  const trips = (r.trips ?? []).map((t) => `${t.countries.map(countryName).join(', ')} from ${t.from} to ${t.to}`);
+  const destinations = r.countries?.length === 0 ? (trips.length ? 'your trips' : 'no destination') : where;
+  return `${destinations}${level}${kw}, by ${r.channels.join(' and ')}${trips.length ? `; trips: ${trips.join('; ')}` : ''}`;
 }
 
 /**
@@ -140,7 +158,8 @@ export async function requestSubscription(
 }
 
 export async function confirm(deps: TravelerDeps, token: string): Promise<ConfirmResult> {
-  const result = await confirmSubscription(deps.db, hashToken(token), deps.clock.now());
+  const result = await confirmSubscription(deps.db, hashToken(token), deps.clock.now(), { defaultTimezone: deps.defaultTimezone });
+  if (result.ok && result.briefingId !== null) briefNow(deps, result.subscriberId);
   if (result.ok && result.firstUse && result.phone && !result.phoneVerified) {
     await sendPhoneCode(deps, result.subscriberId, result.phone).catch((err: unknown) =>
       deps.logger.warn({ subscriber: result.subscriberId, err }, 'could not send the phone verification code'),

@@ -13,6 +13,8 @@ import {
   parsePhone,
   parsePreferences,
 } from '../subscriptions/validate.ts';
+import { parseTrips } from '../trips/validate.ts';
+import { localDate } from '../trips/window.ts';
 import { html } from './html.ts';
 import { parseSubscriptionForm } from './forms.ts';
 import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';
@@ -20,7 +22,20 @@ import { HttpError, isFormBody, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
 
-const JSON_FIELDS = new Set(['email', 'countries', 'minLevel', 'keywords', 'phone', 'channels', 'feeds', 'emailFrequency', 'sms', 'quietHours', 'timezone']);
+const JSON_FIELDS = new Set([
+  'email',
+  'countries',
+  'minLevel',
+  'keywords',
+  'phone',
+  'channels',
+  'feeds',
+  'emailFrequency',
+  'sms',
+  'quietHours',
+  'timezone',
+  'trips',
+]);
 const TOKEN = /^[A-Za-z0-9_.-]{10,200}$/;
 
 function field<T>(fn: () => T): T {
@@ -38,23 +53,30 @@ function asBody(body: unknown): Body {
 }
 
 /** JSON API body → a subscription request. Unknown fields are refused, not ignored. */
-function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>): { email: string; request: RequestedSubscription } {
+function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>, now: Date, defaultTimezone: string): { email: string; request: RequestedSubscription } {
   const unknown = Object.keys(body).filter((k) => !JSON_FIELDS.has(k));
   if (unknown.length) throw new HttpError(400, `${unknown[0]}: unknown field`, unknown[0]);
   if (body.countries === undefined) throw new HttpError(400, 'countries: is required (ISO 3166-1 alpha-2 codes, or "all")', 'countries');
   const email = field(() => parseEmail(body.email));
   const phone = field(() => parsePhone(body.phone));
+  const preferences = field(() => parsePreferences(body));
+  // Trip dates are days in the traveler's zone: the one they give, else the service's.
+  const today = localDate(now, preferences.timezone ?? defaultTimezone);
+  const trips = field(() => parseTrips(body.trips, today));
+  // Someone who only wants to hear around their trips follows no other country.
+  const tripsOnly = trips.length > 0 && Array.isArray(body.countries) && body.countries.length === 0;
   return {
     email,
     request: {
-      countries: field(() => parseCountries(body.countries)),
+      countries: tripsOnly ? [] : field(() => parseCountries(body.countries)),
       feeds: field(() => parseFeeds(body.feeds, knownFeeds)),
       minLevel: field(() => parseMinLevel(body.minLevel)),
       keywords: field(() => parseKeywords(body.keywords)),
       // A number given without channels is given to receive texts.
       channels: field(() => parseChannels(body.channels ?? (phone ? ['email', 'sms'] : ['email']), phone)),
       phone,
-      preferences: field(() => parsePreferences(body)),
+      preferences,
+      ...(trips.length ? { trips } : {}),
     },
   };
 }
@@ -89,7 +111,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest() })));
 
   app.post('/api/subscriptions', { ...limited, ...csrfForForms }, async (req, reply) => {
-    const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds());
+    const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds(), traveler.clock.now(), deps.settings.defaultTimezone);
     await startRequest(email, request);
     return reply
       .code(202)
