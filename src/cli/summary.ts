@@ -38,7 +38,7 @@ export function startSummary(s: ServiceSummary, options: { version: string; now:
       byTime.set(t, [...(byTime.get(t) ?? []), f.id]);
     }
     const times = [...byTime.entries()];
-    times.slice(0, 4).forEach(([t, ids], i) => lines.push(`  ${i === 0 ? 'Next polls:' : '           '}  ${t}  ${ids.join(', ')}`));
+    for (const [i, [t, ids]] of times.slice(0, 4).entries()) lines.push(`  ${i === 0 ? 'Next polls:' : '           '}  ${t}  ${ids.join(', ')}`);
     if (times.length > 4) lines.push(`               … and ${times.length - 4} later time(s): \`advisory-alerts feeds list\``);
   } else {
     lines.push('  Feeds:       not polled here (no poll role)');
