@@ -133,7 +133,8 @@ button.secondary{background:#fff;color:#8a1c1c;border:2px solid #8a1c1c}
 .lvl1{background:#2e7d32}.lvl2{background:#8a6d00}.lvl3{background:#b35900}.lvl4{background:#b3261e}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;border-bottom:1px solid #ddd;padding:.4rem .5rem;vertical-align:top}
-.scroll{overflow-x:auto}
+/* A wide table scrolls inside its box; position:relative keeps the screen-reader-only text in its cells (absolutely positioned) inside that box too, or it widens the whole page on a phone */
+.scroll{overflow-x:auto;position:relative}
 .levels dt{font-weight:700}.levels dd{margin:0 0 .5rem}
 svg.chart{width:100%;height:auto;max-height:9rem;display:block}
 svg.chart text{font-size:11px;fill:#1b1b1b}

@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollFeed } from '../../src/feeds/poller.ts';
-import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
+import { createDispatcher, links, pollDepsFor } from '../../src/runtime.ts';
 import { silentLogger } from '../../src/common/logger.ts';
+import { addAdvisory, addFeed } from '../helpers/advice.ts';
 import { testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -187,5 +189,152 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       await context.close();
       console.log(`browser.test.ts: screenshots:\n${shots.join('\n')}`);
     }
+  });
+
+  // ---- The public pages (issue 11): the country list, one country, following it; axe-core on every page ----
+
+  describe('the public pages', () => {
+    const FOLLOWER = 'follower@example.com';
+    const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    const day = (iso: string) => new Date(`${iso}T09:00:00Z`);
+
+    /** Russia: four governments at four levels; France and Norway for the list. */
+    async function seedAdvice(): Promise<void> {
+      const db = t.db;
+      await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
+      await addFeed(db, { id: 'uk-fcdo', name: 'UK FCDO travel advice', source: 'uk-fcdo' });
+      await addFeed(db, { id: 'ca-travel', name: 'Travel.gc.ca advisories', source: 'ca-travel' });
+      await addFeed(db, { id: 'au-smartraveller', name: 'Smartraveller', source: 'au-smartraveller' });
+      const advice = [
+        ['us-state-dept', 'RU', 4, 'Level 4: Do Not Travel'],
+        ['uk-fcdo', 'RU', 3, 'Advise against all but essential travel'],
+        ['ca-travel', 'RU', 2, 'Exercise a high degree of caution'],
+        ['au-smartraveller', 'RU', 1, 'Exercise normal safety precautions'],
+        ['us-state-dept', 'FR', 2, 'Level 2: Exercise Increased Caution'],
+        ['uk-fcdo', 'FR', 1, 'See travel advice before travelling'],
+        ['us-state-dept', 'NO', 1, 'Level 1: Exercise Normal Precautions'],
+      ] as const;
+      for (const [feed, cc, level, levelText] of advice) {
+        await addAdvisory(
+          db,
+          feed,
+          cc.toLowerCase(),
+          [cc],
+          { level, levelText, title: `${cc} travel advice`, link: `https://example.org/${feed}/${cc}`, at: day('2026-01-05') },
+          { event: true },
+        );
+      }
+    }
+
+    /** axe-core's serious and critical violations on the page as it stands (WCAG 2.1 A/AA and best practices). */
+    async function axeViolations(page: Page): Promise<string[]> {
+      // Evaluated through the DevTools protocol, which the pages' CSP (script-src 'self') does not govern.
+      await page.evaluate(AXE_SOURCE);
+      const results = (await page.evaluate(
+        `axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })`,
+      )) as {
+        violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
+        passes: unknown[];
+      };
+      // axe really ran: it checked (and passed) dozens of rules on any page.
+      expect(results.passes.length).toBeGreaterThan(10);
+      return results.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+    }
+
+    it('finds Russia on /countries by name, opens it, and follows it from its page', { timeout: 300_000 }, async () => {
+      await seedAdvice();
+      const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
+      context.setDefaultTimeout(60_000);
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(e.message));
+      try {
+        // From the subscribe page to the list of every country.
+        await page.goto(web.url('/'));
+        await page.getByRole('navigation', { name: 'Site' }).getByRole('link', { name: 'Advice by country' }).click();
+        await page.getByRole('heading', { name: 'Travel advice by country', level: 1 }).waitFor();
+        expect(new URL(page.url()).pathname).toBe('/countries');
+        await expect(page.locator('table.countries tbody tr').count()).resolves.toBe(3);
+        await screenshots(page, 'countries');
+
+        // Filter by name: a plain GET form, no script needed.
+        await page.getByLabel('Country name').fill('russ');
+        await page.getByRole('button', { name: 'Show' }).click();
+        await page.waitForURL(/\/countries\?q=russ/);
+        const rows = page.locator('table.countries tbody tr');
+        await expect(rows.count()).resolves.toBe(1);
+        const row = await rows.first().textContent();
+        // Four governments, four levels, and the mark that they disagree.
+        expect(row).toMatch(/Russia/);
+        expect(row).toMatch(/Yes, levels 1 to 4/);
+        await screenshots(page, 'countries-filtered');
+
+        // One country: every government's level in words, the chart, the follow form.
+        await page.getByRole('link', { name: 'Russia' }).click();
+        await page.getByRole('heading', { name: 'Russia: what each government advises' }).waitFor();
+        const table = await page.locator('main table').first().textContent();
+        for (const words of [
+          'Level 4: Do Not Travel',
+          'Advise against all but essential travel',
+          'Exercise a high degree of caution',
+          'Exercise normal safety precautions',
+        ])
+          expect(table).toContain(words);
+        await expect(page.locator('svg.chart').count()).resolves.toBeGreaterThanOrEqual(4);
+        await screenshots(page, 'country');
+
+        // Follow it: the form already holds Russia; only the address is asked.
+        const follow = page.locator('form.follow');
+        await expect(follow.locator('input[name=countries]').inputValue()).resolves.toBe('RU');
+        await follow.getByLabel('Email address').fill(FOLLOWER);
+        await follow.getByRole('button', { name: 'Follow Russia' }).click();
+        await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
+        const follower = await t.db.selectFrom('subscribers').selectAll().where('email', '=', FOLLOWER).executeTakeFirstOrThrow();
+        expect(follower.status).toBe('pending');
+        const sub = await t.db.selectFrom('subscriptions').selectAll().where('subscriber_id', '=', follower.id).executeTakeFirstOrThrow();
+        expect(sub.countries).toEqual(['RU']);
+        const confirmation = await smtp.mail(FOLLOWER, 1);
+        expect(confirmation.subject).toBe('Confirm your travel advisory alerts');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('has no serious or critical axe-core violations on /, /countries, /countries/RU and the manage page', { timeout: 300_000 }, async () => {
+      // A confirmed traveler of its own, whose manage page is audited.
+      const traveler = await t.db
+        .insertInto('subscribers')
+        .values({ email: 'axe@example.com', status: 'confirmed', confirmed_at: new Date() })
+        .returning(['id', 'link_version'])
+        .executeTakeFirstOrThrow();
+      await t.db
+        .insertInto('subscriptions')
+        .values({ subscriber_id: traveler.id, countries: ['RU', 'FR'], feeds: null })
+        .execute();
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      context.setDefaultTimeout(60_000);
+      const page = await context.newPage();
+      const found: Record<string, string[]> = {};
+      try {
+        for (const [name, url] of [
+          ['/', web.url('/')],
+          ['/countries', web.url('/countries')],
+          ['/countries/RU', web.url('/countries/RU')],
+          ['manage page', links(web.config).manage(traveler.id, traveler.link_version)],
+        ] as const) {
+          await page.goto(url);
+          found[name] = await axeViolations(page);
+        }
+      } finally {
+        await context.close();
+      }
+      expect(found).toEqual({ '/': [], '/countries': [], '/countries/RU': [], 'manage page': [] });
+    });
   });
 });
