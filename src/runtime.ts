@@ -13,6 +13,7 @@ import type { Metrics } from './common/metrics.ts';
 import type { TravelerDeps } from './subscriptions/service.ts';
 import { sendDueBriefings, type BriefingDeps } from './trips/service.ts';
 import type { WebDeps } from './web/deps.ts';
+import type { WebhookConfig } from './config/schema.ts';
 
 // The poll's wiring lives in its own module so `poll` loads no sender, renderer or dispatcher.
 export { pollDepsFor } from './poll-deps.ts';
@@ -107,7 +108,7 @@ export function createDispatcher(
   db: DB,
   logger: Logger,
   clock: Clock,
-  options: { channels?: Channels; metrics?: Metrics } = {},
+  options: { channels?: Channels; metrics?: Metrics; webhooks?: () => readonly WebhookConfig[] } = {},
 ): { dispatcher: Dispatcher; close(): Promise<void> } {
   const channels = options.channels ?? createChannels(config);
   const metrics = options.metrics;
@@ -119,7 +120,8 @@ export function createDispatcher(
     email: channels.email,
     sms: channels.sms,
     webhooks: createWebhookSender({
-      endpoints: config.webhooks,
+      // `start` passes its current list, which a SIGHUP replaces.
+      endpoints: options.webhooks ?? (() => config.webhooks),
       timeoutMs: config.settings.delivery.webhook.timeoutSeconds * 1000,
       userAgent: config.settings.http.userAgent,
       now: () => clock.now(),

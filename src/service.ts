@@ -1,5 +1,5 @@
 import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load.ts';
-import type { FeedConfig } from './config/schema.ts';
+import type { FeedConfig, WebhookConfig } from './config/schema.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
@@ -23,9 +23,22 @@ import { syncWebhooks } from './delivery/repository.ts';
 
 export { ROLES, type Role } from './roles.ts';
 
+/** Endpoint ids added, removed and changed (any field, the secret included) between two lists. */
+export function webhookChanges(before: readonly WebhookConfig[], after: readonly WebhookConfig[]): { added: string[]; removed: string[]; changed: string[] } {
+  const old = new Map(before.map((w) => [w.id, JSON.stringify(w)]));
+  const now = new Map(after.map((w) => [w.id, JSON.stringify(w)]));
+  return {
+    added: [...now.keys()].filter((id) => !old.has(id)),
+    removed: [...old.keys()].filter((id) => !now.has(id)),
+    changed: [...now.keys()].filter((id) => old.has(id) && old.get(id) !== now.get(id)),
+  };
+}
+
 export interface RunningService {
   /** Re-reads feeds.yaml; an invalid file is refused and the running config stays. */
   reload(): Promise<{ ok: true; added: string[]; removed: string[]; changed: string[] } | { ok: false; problems: string[] }>;
+  /** Re-reads webhooks.yaml, on its own: an invalid file is refused and the running endpoints stay. */
+  reloadWebhooks(): Promise<{ ok: true; added: string[]; removed: string[]; changed: string[] } | { ok: false; problems: string[] }>;
   stop(): Promise<void>;
   port: number | undefined;
   database: DatabaseHandle;
@@ -96,6 +109,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
   let feeds: FeedConfig[] = config.feeds;
   const warnings = feedWarnings(config.feeds);
   for (const w of warnings) logger.warn(w);
+  let webhooks: WebhookConfig[] = config.webhooks;
   const metrics = createMetrics();
   const channels = createChannels(config);
 
@@ -125,7 +139,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
     logger.info({ url: `http://localhost:${port}`, pid: process.pid }, 'web listening');
   }
 
-  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics }) : undefined;
+  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics, webhooks: () => webhooks }) : undefined;
   delivery?.dispatcher.start();
   const owner = `${hostname()}:${process.pid}`;
   const coordinator = databaseCoordinator((key) => claimCronSlot(database.db, key, owner, clock.now()));
@@ -212,6 +226,22 @@ export async function startService(config: AppConfig, options: { roles: readonly
       logger.info(r, 'feeds.yaml reloaded');
       return { ok: true as const, ...r };
     },
+    async reloadWebhooks() {
+      let next: WebhookConfig[];
+      try {
+        next = config.rereadWebhooks();
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [errorMessage(err)];
+        logger.error({ problems }, 'webhooks.yaml refused on reload; the previous endpoints stay in force');
+        return { ok: false as const, problems };
+      }
+      // The fan-out matches the database's endpoints; the sender posts to this list.
+      await syncWebhooks(database.db, next);
+      const r = webhookChanges(webhooks, next);
+      webhooks = next;
+      logger.info(r, 'webhooks.yaml reloaded');
+      return { ok: true as const, ...r };
+    },
     async stop() {
       logger.info('stopping: no new work is taken');
       await web?.close();
@@ -272,7 +302,9 @@ export async function runService(
         if (!reloadRequested) return;
         reloadRequested = false;
         // A reload that fails (database unreachable) is logged; it must not crash the service.
+        // The two files are independent: a bad one never holds back the other.
         service.reload().catch((e: unknown) => logger.error({ err: e }, 'feeds.yaml reload failed; the previous configuration stays in force'));
+        service.reloadWebhooks().catch((e: unknown) => logger.error({ err: e }, 'webhooks.yaml reload failed; the previous endpoints stay in force'));
       };
       onSignal();
     });

@@ -13,8 +13,34 @@ import { SendError } from './errors.ts';
  */
 
 export interface WebhookSender {
-  /** POSTs the event to the endpoint; throws a classified SendError. `messageId` is the same on every retry. */
+  /** POSTs the event to the endpoint; throws a classified SendError (a WebhookSendError with the receiver's Retry-After). `messageId` is the same on every retry. */
   send(webhookId: string, event: PublicEvent, messageId: string): Promise<{ providerId: string }>;
+  /** The endpoint as webhooks.yaml declares it now (it is re-read on SIGHUP). */
+  endpoint(webhookId: string): WebhookConfig | undefined;
+}
+
+/** A failed POST; `retryAfterMs` when a 429 or 503 said how long to wait (Retry-After). */
+export class WebhookSendError extends SendError {
+  constructor(
+    message: string,
+    options: ConstructorParameters<typeof SendError>[1],
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * A Retry-After header in milliseconds from `now`: delay-seconds or an HTTP-date
+ * (RFC 9110 §10.2.3). Undefined when absent or unreadable; never negative.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: Date): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at) || !/[a-z]/i.test(v)) return undefined;
+  return Math.max(0, at - now.getTime());
 }
 
 /** The key bytes of a Standard Webhooks secret (`whsec_` + base64). */
@@ -55,11 +81,18 @@ export function webhookBody(format: WebhookConfig['format'], e: PublicEvent, now
   return JSON.stringify({ type: `advisory.${e.kind}`, timestamp: now.toISOString(), data: eventJson(e) });
 }
 
-export function createWebhookSender(options: { endpoints: readonly WebhookConfig[]; timeoutMs: number; userAgent: string; now: () => Date }): WebhookSender {
-  const byId = new Map(options.endpoints.map((w) => [w.id, w]));
+export function createWebhookSender(options: {
+  /** Read at every send: `start` swaps the list when webhooks.yaml is reloaded. */
+  endpoints: () => readonly WebhookConfig[];
+  timeoutMs: number;
+  userAgent: string;
+  now: () => Date;
+}): WebhookSender {
+  const find = (id: string) => options.endpoints().find((w) => w.id === id);
   return {
+    endpoint: find,
     async send(webhookId, event, messageId) {
-      const endpoint = byId.get(webhookId);
+      const endpoint = find(webhookId);
       if (!endpoint) throw new SendError(`webhook "${webhookId}" is no longer in webhooks.yaml`, { classification: 'permanent' });
       const now = options.now();
       const body = webhookBody(endpoint.format, event, now);
@@ -85,7 +118,14 @@ export function createWebhookSender(options: { endpoints: readonly WebhookConfig
       await res.body?.cancel().catch(() => undefined);
       if (res.ok) return { providerId: `${webhookId}:${res.status}` };
       const detail = `webhook ${webhookId}: HTTP ${res.status}`;
-      if (res.status >= 500 || res.status === 429 || res.status === 408) throw new SendError(detail, { classification: 'retryable' });
+      // Only these two statuses define Retry-After as "come back then" for a request like ours.
+      const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers.get('retry-after'), options.now()) : undefined;
+      if (res.status >= 500 || res.status === 429 || res.status === 408)
+        throw new WebhookSendError(
+          retryAfterMs === undefined ? detail : `${detail} (Retry-After ${Math.ceil(retryAfterMs / 1000)} s)`,
+          { classification: 'retryable' },
+          retryAfterMs,
+        );
       throw new SendError(detail, { classification: 'permanent' });
     },
   };

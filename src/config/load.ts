@@ -40,6 +40,8 @@ export interface AppConfig {
   feeds: FeedConfig[];
   /** Outgoing webhook endpoints (`webhooks.yaml`, optional), secrets resolved from the environment. */
   webhooks: WebhookConfig[];
+  /** Reads `webhooks.yaml` again (SIGHUP), with the environment this configuration was loaded from; throws ConfigError. */
+  rereadWebhooks: () => WebhookConfig[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -220,6 +222,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     settings,
     feeds,
     webhooks,
+    rereadWebhooks: () => loadWebhooks(configDir, env),
   };
 }
 

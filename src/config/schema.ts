@@ -107,6 +107,8 @@ export const webhookSchema = z
     minLevel: z.number().int().min(1).max(4).default(1),
     format: z.enum(['standard', 'slack']).default('standard'),
     enabled: z.boolean().default(true),
+    /** POSTs per second to this endpoint across all processes; default `delivery.webhook.ratePerSecond`; 0 = unlimited. */
+    ratePerSecond: z.number().min(0).optional(),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -176,8 +178,14 @@ export const settingsSchema = z
           .prefault({}),
         webhook: z
           .object({
-            /** POSTs per second to all webhook endpoints together, across all processes; 0 = unlimited. */
+            /**
+             * POSTs per second to each endpoint (its own budget: a slow or limited receiver never
+             * holds back the others), across all processes; 0 = unlimited. An endpoint's
+             * `ratePerSecond` in webhooks.yaml overrides it.
+             */
             ratePerSecond: z.number().min(0).default(20),
+            /** The longest a receiver's Retry-After (on 429 or 503) may hold its deliveries back. */
+            retryAfterMaxSeconds: z.number().positive().default(3600),
             /** An endpoint that has not answered by then is retried later. */
             timeoutSeconds: z.number().positive().max(120).default(10),
           })

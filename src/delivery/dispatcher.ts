@@ -13,23 +13,29 @@ import { whyNotWanted } from '../subscriptions/match.ts';
 import { SendError } from '../channels/errors.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
-import type { WebhookSender } from '../channels/webhook.ts';
+import { WebhookSendError, type WebhookSender } from '../channels/webhook.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
 import {
   claimDue,
   complete,
+  deferDeliveries,
   loadContexts,
   loadWebhookContexts,
+  pauseSends,
   releaseLeases,
   renewLeases,
-  reserveSends,
+  reserveSendsWithin,
   type ClaimedDelivery,
   type Completion,
   type DeliveryContext,
   type TravelerTiming,
+  type Deferral,
   type WebhookContext,
 } from './repository.ts';
 import { GroupCommit } from '../common/group-commit.ts';
+
+/** A webhook delivery whose turn is further away than this goes back to the outbox for then. */
+const DEFER_AFTER_MS = 2000;
 
 export interface DispatcherDeps {
   db: DB;
@@ -70,8 +76,12 @@ export class Dispatcher {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private inFlight = new Set<number>();
-  private limiterSlots = new Map<DeliveryChannel, number[]>();
-  private reserving = new Map<DeliveryChannel, Promise<void>>();
+  // Rate-limit slots and reservations per budget: 'email', 'sms', and 'webhook:<id>' for each endpoint.
+  private limiterSlots = new Map<string, number[]>();
+  /** A reservation in flight per budget; it resolves to the budget's next free time when it reserved nothing. */
+  private reserving = new Map<string, Promise<number | undefined>>();
+  /** Endpoints whose receiver asked us (Retry-After) to wait until then. */
+  private pausedUntil = new Map<string, number>();
   private smsBodies = new Map<number, string>();
   private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
   /**
@@ -226,6 +236,14 @@ export class Dispatcher {
       },
       { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not record delivery outcomes; retrying') },
     );
+    // Deliveries handed back unsent for later (their endpoint's budget or Retry-After): no attempt is counted.
+    const deferrals = new GroupCommit<Deferral>(
+      async (batch) => {
+        await deferDeliveries(db, this.owner, batch);
+        for (const d of batch) this.inFlight.delete(d.id);
+      },
+      { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not hand back deferred deliveries; retrying') },
+    );
     const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0, skipped: 0 };
     // Claim the next batch once the queue is down to half a batch (and at least a round
     // of sends): enough lead for a claim round trip at any send rate the workers reach.
@@ -240,6 +258,11 @@ export class Dispatcher {
           continue;
         }
         const result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
+        if (result.outcome === 'deferred') {
+          summary.retrying++;
+          await deferrals.add(result);
+          continue;
+        }
         if (result.outcome === 'sent') summary.sent++;
         else if (result.outcome === 'failed') summary.failed++;
         else if (result.outcome === 'skipped') summary.skipped++;
@@ -274,31 +297,66 @@ export class Dispatcher {
    * One POST to an organisation's endpoint. The webhook-id is the event's, the
    * same on every retry, so a receiver that got a timed-out attempt can drop
    * the duplicate; the outbox row makes it once per (endpoint, event).
+   *
+   * Each endpoint has its own rate budget (`webhook:<id>`), so one slow or
+   * limited receiver never holds back the others. A delivery whose turn is more
+   * than DEFER_AFTER_MS away (its endpoint's backlog, or a Retry-After the
+   * receiver sent) is handed back for then instead of holding a worker asleep.
    */
-  private async deliverWebhook(claim: ClaimedDelivery, ctx: WebhookContext | undefined): Promise<Completion> {
+  private async deliverWebhook(claim: ClaimedDelivery, ctx: WebhookContext | undefined): Promise<Completion | Deferral> {
+    const { clock, settings } = this.deps;
     const started = performance.now();
     const elapsed = () => performance.now() - started;
     if (!ctx) return { id: claim.id, outcome: 'failed', error: 'event no longer exists', durationMs: 0 };
     const sender = this.deps.webhooks;
+    const budget = `webhook:${ctx.webhookId}`;
     try {
       if (!sender) throw new SendError('no webhook endpoints are configured in this process', { classification: 'retryable' });
-      await this.pace('webhook');
+      const paused = this.pausedUntil.get(budget);
+      if (paused !== undefined && paused > clock.now().getTime()) return { id: claim.id, outcome: 'deferred', until: new Date(paused) };
+      const rate = sender.endpoint(ctx.webhookId)?.ratePerSecond ?? settings.webhook.ratePerSecond;
+      const later = await this.pace(budget, rate, DEFER_AFTER_MS);
+      if (later) return { id: claim.id, outcome: 'deferred', until: later };
       const { providerId } = await sender.send(ctx.webhookId, ctx.event, `evt_${ctx.event.id}`);
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
     } catch (err) {
       const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
       if (!e.retryable) return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
-      return this.retryLater(claim, e, elapsed());
+      let retryAfterMs: number | undefined;
+      if (e instanceof WebhookSendError && e.retryAfterMs !== undefined) {
+        // Honoured, within reason: a typo upstream must not park an endpoint for days.
+        retryAfterMs = Math.min(e.retryAfterMs, settings.webhook.retryAfterMaxSeconds * 1000);
+        await this.pause(budget, new Date(clock.now().getTime() + retryAfterMs));
+      }
+      return this.retryLater(claim, e, elapsed(), retryAfterMs);
     }
   }
 
+  /**
+   * The receiver asked for a pause: every process's sends to it wait (its
+   * budget's next slot moves to `until` in PostgreSQL), and so do this
+   * process's, even for an endpoint without a rate limit.
+   */
+  private async pause(budget: string, until: Date): Promise<void> {
+    this.pausedUntil.set(budget, Math.max(this.pausedUntil.get(budget) ?? 0, until.getTime()));
+    this.limiterSlots.delete(budget);
+    await pauseSends(this.deps.db, budget, until).catch((err: unknown) =>
+      this.deps.logger.warn({ err, budget }, 'could not record a receiver’s Retry-After for other processes'),
+    );
+  }
+
   /** A retryable failure: again after a back-off, or given up after maxAttempts. */
-  private retryLater(claim: ClaimedDelivery, e: SendError, durationMs: number): Completion {
+  private retryLater(claim: ClaimedDelivery, e: SendError, durationMs: number, retryAfterMs?: number): Completion {
     const { clock, settings, logger } = this.deps;
     if (claim.attempts >= settings.maxAttempts) {
       return { id: claim.id, outcome: 'failed', error: `gave up after ${claim.attempts} attempts: ${e.message}`, durationMs };
     }
-    const delay = backoffMs(claim.attempts, { baseMs: settings.retryBaseSeconds * 1000, maxMs: settings.retryMaxSeconds * 1000, jitter: true });
+    const delay = backoffMs(claim.attempts, {
+      baseMs: settings.retryBaseSeconds * 1000,
+      maxMs: settings.retryMaxSeconds * 1000,
+      jitter: true,
+      retryAfterMs,
+    });
     logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
     return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(clock.now().getTime() + delay), durationMs };
   }
@@ -320,7 +378,7 @@ export class Dispatcher {
 
     const event = this.messageEvent(ctx);
     try {
-      await this.pace(claim.channel);
+      await this.pace(claim.channel, this.deps.settings[claim.channel].ratePerSecond);
       let providerId: string;
       if (claim.channel === 'email') {
         const links = {
@@ -379,38 +437,48 @@ export class Dispatcher {
     return event;
   }
 
-  /** Waits for this send's slot on the channel's shared rate limit. */
-  private async pace(channel: DeliveryChannel): Promise<void> {
-    const rate = this.deps.settings[channel].ratePerSecond;
-    if (!rate) return;
+  /**
+   * Waits for this send's slot on a shared rate limit (`budget`: a channel, or
+   * one webhook endpoint). When the slot is more than `maxWaitMs` away, takes
+   * nothing and returns its time instead (the caller defers the send).
+   */
+  private async pace(budget: string, rate: number, maxWaitMs = Number.POSITIVE_INFINITY): Promise<Date | undefined> {
+    if (!rate) return undefined;
     for (;;) {
-      const slots = this.limiterSlots.get(channel);
+      const now = this.deps.clock.now().getTime();
+      const slots = this.limiterSlots.get(budget);
       // Slots reserved long ago and never used are not budget for now: spending
       // them after an idle spell would burst past the rate.
-      if (slots?.length && slots[0]! < this.deps.clock.now().getTime() - 1000) slots.length = 0;
-      const at = slots?.shift();
+      if (slots?.length && slots[0]! < now - 1000) slots.length = 0;
+      const at = slots?.[0];
       if (at !== undefined) {
-        const wait = at - this.deps.clock.now().getTime();
+        const wait = at - now;
+        if (wait > maxWaitMs) return new Date(at);
+        slots!.shift();
         if (wait > 0) await sleep(wait);
-        return;
+        return undefined;
       }
-      // One reservation at a time per channel, for up to a second's worth of
-      // sends: one round trip per chunk, not per message.
-      let reserving = this.reserving.get(channel);
+      // One reservation at a time per budget, for up to a second's worth of
+      // sends: one round trip per chunk, not per message. None when the
+      // budget's next slot is further away than this send would wait.
+      let reserving = this.reserving.get(budget);
       if (!reserving) {
         const chunk = Math.max(1, Math.min(Math.ceil(rate), 200));
-        reserving = reserveSends(this.deps.db, channel, chunk, rate, this.deps.clock.now())
-          .then((start) => {
+        reserving = reserveSendsWithin(this.deps.db, budget, chunk, rate, this.deps.clock.now(), maxWaitMs)
+          .then(({ reserved, start }) => {
             const t0 = start.getTime();
+            if (!reserved) return t0;
             this.limiterSlots.set(
-              channel,
+              budget,
               Array.from({ length: chunk }, (_, i) => t0 + (i * 1000) / rate),
             );
+            return undefined;
           })
-          .finally(() => this.reserving.delete(channel));
-        this.reserving.set(channel, reserving);
+          .finally(() => this.reserving.delete(budget));
+        this.reserving.set(budget, reserving);
       }
-      await reserving;
+      const busyUntil = await reserving;
+      if (busyUntil !== undefined) return new Date(busyUntil);
     }
   }
 }

@@ -542,6 +542,27 @@ export async function renewLeases(db: DB, owner: string, ids: readonly number[],
   return Number(r.numUpdatedRows);
 }
 
+/** A claimed delivery handed back unsent, due again at `until` (not an attempt). */
+export interface Deferral {
+  id: number;
+  outcome: 'deferred';
+  until: Date;
+}
+
+/**
+ * Hands back claims this process holds without sending them (their endpoint's
+ * turn is later): pending again from `until`, the claim's attempt not counted.
+ */
+export async function deferDeliveries(db: DB, owner: string, deferrals: readonly Deferral[]): Promise<number> {
+  if (deferrals.length === 0) return 0;
+  const values = JSON.stringify(deferrals.map((d) => ({ id: d.id, until: d.until.toISOString() })));
+  const r = await sql`
+    update deliveries d set status = 'pending', lease_owner = null, lease_until = null, attempts = d.attempts - 1, next_attempt_at = v.until
+    from jsonb_to_recordset(${values}::jsonb) as v(id bigint, until timestamptz)
+    where d.id = v.id and d.lease_owner = ${owner} and d.status = 'sending'`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
 /** Gives back claims this process holds (graceful shutdown): they become due again at once. */
 export async function releaseLeases(db: DB, owner: string, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
@@ -617,22 +638,55 @@ export async function countByStatus(db: DB): Promise<Record<DeliveryStatus, numb
 }
 
 /**
- * Reserves `count` sends on a channel's shared rate limit (GCRA, one row per
- * channel, advanced atomically so every process draws from one budget).
+ * Reserves `count` sends on a shared rate limit (GCRA, one row per budget — a
+ * channel, or `webhook:<id>` for one endpoint — advanced atomically so every
+ * process draws from one budget).
  * Returns when the first of them may go; the rest follow at 1/rate intervals.
  * `burstMs` lets an idle channel start immediately instead of pacing from now.
  */
-export async function reserveSends(db: DB, channel: DeliveryChannel, count: number, ratePerSecond: number, now: Date, burstMs = 1000): Promise<Date> {
+export async function reserveSends(db: DB, channel: string, count: number, ratePerSecond: number, now: Date, burstMs = 1000): Promise<Date> {
+  const r = await reserveSendsWithin(db, channel, count, ratePerSecond, now, Number.POSITIVE_INFINITY, burstMs);
+  return r.start;
+}
+
+/**
+ * `reserveSends`, but only when the first of them may go within `maxWaitMs`:
+ * otherwise nothing is reserved (a reservation not used would be budget lost
+ * for good) and `start` is when the budget's next slot is free.
+ */
+export async function reserveSendsWithin(
+  db: DB,
+  channel: string,
+  count: number,
+  ratePerSecond: number,
+  now: Date,
+  maxWaitMs: number,
+  burstMs = 1000,
+): Promise<{ reserved: boolean; start: Date }> {
   const intervalMs = 1000 / ratePerSecond;
   const floor = new Date(now.getTime() - burstMs);
+  const latest = Number.isFinite(maxWaitMs) ? new Date(now.getTime() + maxWaitMs) : null;
   const r = await sql<{ start: Date }>`
     insert into rate_limits as r (channel, tat)
     values (${channel}, ${floor}::timestamptz + make_interval(secs => ${(count * intervalMs) / 1000}))
     on conflict (channel) do update
       set tat = greatest(r.tat, ${floor}::timestamptz) + make_interval(secs => ${(count * intervalMs) / 1000})
+      where ${latest}::timestamptz is null or r.tat <= ${latest}::timestamptz
     returning tat - make_interval(secs => ${(count * intervalMs) / 1000}) as start`.execute(db);
-  const start = r.rows[0]!.start;
-  return start < now ? now : start;
+  const start = r.rows[0]?.start;
+  if (start) return { reserved: true, start: start < now ? now : start };
+  const row = await db.selectFrom('rate_limits').select('tat').where('channel', '=', channel).executeTakeFirstOrThrow();
+  return { reserved: false, start: new Date(row.tat) };
+}
+
+/**
+ * A receiver asked for a pause (Retry-After): the budget's next slot moves to
+ * `until` at the earliest, for every process that draws from it.
+ */
+export async function pauseSends(db: DB, budget: string, until: Date): Promise<void> {
+  await sql`
+    insert into rate_limits as r (channel, tat) values (${budget}, ${until}::timestamptz)
+    on conflict (channel) do update set tat = greatest(r.tat, excluded.tat)`.execute(db);
 }
 
 /** Deliveries created in the last hours, per hour and status (the admin page's chart). */

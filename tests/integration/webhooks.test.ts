@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,12 +8,14 @@ import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/common/clock.ts';
-import { silentLogger } from '../../src/common/logger.ts';
+import { createLogger, silentLogger } from '../../src/common/logger.ts';
 import { loadConfig, type AppConfig } from '../../src/config/load.ts';
 import { fanOut, listDeliveries, syncWebhooks } from '../../src/delivery/repository.ts';
 import { createDispatcher } from '../../src/runtime.ts';
+import { runService } from '../../src/service.ts';
 import { addAdvisory, addFeed, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { ManualClock } from '../helpers/poll.ts';
 import { waitFor } from '../helpers/web.ts';
 
 // Outgoing webhooks through the deliveries outbox, against a real local HTTP
@@ -25,11 +28,14 @@ interface Received {
   verified: boolean;
 }
 
-/** Answers per path from a script: a status, or 'hang' (never answers in time). */
+/** A scripted answer: a status, a status with a Retry-After header, or 'hang' (never answers in time). */
+type Answer = 'hang' | number | { status: number; retryAfter: string };
+
+/** Answers per path from a script (then 200). */
 class Receiver {
   readonly received: Received[] = [];
   private server: http.Server;
-  private scripts = new Map<string, ('hang' | number)[]>();
+  private scripts = new Map<string, Answer[]>();
   url = '';
 
   constructor(private readonly secret: string) {
@@ -52,12 +58,14 @@ class Receiver {
           setTimeout(() => res.writeHead(200).end(), 3000).unref();
           return;
         }
-        res.writeHead(next, { 'content-type': 'text/plain' }).end(next === 200 ? 'ok' : 'nope');
+        const status = typeof next === 'number' ? next : next.status;
+        const headers = { 'content-type': 'text/plain', ...(typeof next === 'number' ? {} : { 'retry-after': next.retryAfter }) };
+        res.writeHead(status, headers).end(status === 200 ? 'ok' : 'nope');
       });
     });
   }
 
-  script(p: string, answers: ('hang' | number)[]): void {
+  script(p: string, answers: Answer[]): void {
     this.scripts.set(p, answers);
   }
 
@@ -219,5 +227,211 @@ describe('outgoing webhooks', () => {
     });
     expect(forged.status).toBe(200);
     expect(receiver.at('/probe')[0]?.verified).toBe(false);
+  });
+});
+
+// ---- Per-endpoint budgets, Retry-After, and webhooks.yaml reloaded on SIGHUP ----
+
+/** A config folder of its own (the endpoints below), read with the secret in the environment. */
+function configWith(webhooksYaml: string, settings: object): { config: AppConfig; dir: string } {
+  const dir = mkdtempSync(path.join(root, 'config-'));
+  writeFileSync(path.join(dir, 'feeds.yaml'), 'feeds: []\n');
+  writeFileSync(path.join(dir, 'settings.yaml'), JSON.stringify(settings));
+  writeFileSync(path.join(dir, 'webhooks.yaml'), webhooksYaml);
+  return {
+    dir,
+    config: loadConfig({
+      ...tdb.cliEnv,
+      CONFIG_DIR: dir,
+      DATA_DIR: path.join(root, 'data'),
+      SECURITY_TEAM_WEBHOOK_SECRET: SECRET,
+      APP_SECRET: 'webhook-test-secret-0123456789',
+    }),
+  };
+}
+
+const endpointYaml = (id: string, extra = '') =>
+  `  - id: ${id}\n    url: ${receiver.url}/${id}\n    secret: \${SECURITY_TEAM_WEBHOOK_SECRET}\n    countries: [DE]\n${extra}`;
+
+/** A level change for Germany (each call a new advisory and event), fanned out to the database's endpoints. */
+async function germanyEvent(db: TestDatabase['db'], at: Date): Promise<number> {
+  await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
+  const { advisoryId } = await addAdvisory(db, 'us-state-dept', `germany-${randomBytes(4).toString('hex')}`, ['DE'], {
+    level: 1,
+    title: 'Germany - Level 1',
+    at,
+  });
+  const eventId = await changeAdvisory(db, advisoryId, { level: 2, title: 'Germany - Level 2', at });
+  await fanOut(db, [eventId], at);
+  return eventId;
+}
+
+async function deliveriesOf(db: TestDatabase['db'], eventIds: number[]) {
+  return db
+    .selectFrom('deliveries')
+    .select(['id', 'webhook_id', 'event_id', 'status', 'attempts', 'next_attempt_at'])
+    .where('event_id', 'in', eventIds)
+    .orderBy('id')
+    .execute();
+}
+
+describe('webhook budgets and Retry-After', () => {
+  it('paces each endpoint on its own budget: a slow one does not hold back the others, and its waiting deliveries are not attempts', async () => {
+    const db = tdb.db;
+    const clock = new ManualClock(new Date('2026-06-01T10:00:00Z'));
+    const { config } = configWith(`webhooks:\n${endpointYaml('slow', '    ratePerSecond: 0.2\n')}${endpointYaml('fast')}`, {
+      delivery: { retryBaseSeconds: 0.02, retryMaxSeconds: 0.05, webhook: { timeoutSeconds: 2, ratePerSecond: 20 } },
+    });
+    await syncWebhooks(db, config.webhooks);
+    const events = [await germanyEvent(db, clock.now()), await germanyEvent(db, clock.now()), await germanyEvent(db, clock.now())];
+    const { dispatcher, close } = createDispatcher(config, db, silentLogger, clock);
+    try {
+      await dispatcher.drain();
+    } finally {
+      await close();
+    }
+    // The fast endpoint got all three at once; the slow one (one every 5 s) its first.
+    expect(receiver.at('/fast')).toHaveLength(3);
+    expect(receiver.at('/slow')).toHaveLength(1);
+    const rows = await deliveriesOf(db, events);
+    expect(rows.filter((r) => r.webhook_id === 'fast').map((r) => r.status)).toEqual(['sent', 'sent', 'sent']);
+    const slow = rows.filter((r) => r.webhook_id === 'slow');
+    expect(slow.map((r) => [r.status, r.attempts])).toEqual([
+      ['sent', 1],
+      ['pending', 0],
+      ['pending', 0],
+    ]);
+    // Handed back for when the endpoint's budget frees (in 5 s), unsent and not counted as attempts.
+    for (const r of slow.slice(1)) {
+      const wait = (new Date(r.next_attempt_at).getTime() - clock.now().getTime()) / 1000;
+      expect(wait).toBeGreaterThanOrEqual(4);
+      expect(wait).toBeLessThanOrEqual(6);
+    }
+    const budgets = (await db.selectFrom('rate_limits').select('channel').execute()).map((r) => r.channel);
+    expect(budgets).toEqual(expect.arrayContaining(['webhook:slow', 'webhook:fast']));
+
+    // Their turns come, one every 5 s: each goes once, on its first attempt.
+    for (let turn = 0; turn < 3; turn++) {
+      clock.advance(5_000);
+      const again = createDispatcher(config, db, silentLogger, clock);
+      try {
+        await again.dispatcher.drain();
+      } finally {
+        await again.close();
+      }
+    }
+    expect(receiver.at('/slow')).toHaveLength(3);
+    expect(receiver.at('/fast')).toHaveLength(3);
+    expect((await deliveriesOf(db, events)).map((r) => [r.webhook_id, r.status, r.attempts]).sort()).toEqual([
+      ['fast', 'sent', 1],
+      ['fast', 'sent', 1],
+      ['fast', 'sent', 1],
+      ['slow', 'sent', 1],
+      ['slow', 'sent', 1],
+      ['slow', 'sent', 1],
+    ]);
+  });
+
+  it('honours a Retry-After on 429/503 for the whole endpoint, bounded by retryAfterMaxSeconds', async () => {
+    const db = tdb.db;
+    const clock = new ManualClock(new Date());
+    const { config } = configWith(`webhooks:\n${endpointYaml('busy')}${endpointYaml('boastful')}${endpointYaml('calm')}`, {
+      delivery: { retryBaseSeconds: 0.02, retryMaxSeconds: 0.05, webhook: { timeoutSeconds: 2, retryAfterMaxSeconds: 600 } },
+    });
+    await syncWebhooks(db, config.webhooks);
+    receiver.script('/busy', [{ status: 429, retryAfter: '120' }]);
+    // An HTTP-date a day away: held to the 600 s bound.
+    receiver.script('/boastful', [{ status: 503, retryAfter: new Date(clock.now().getTime() + 86_400_000).toUTCString() }]);
+    const first = await germanyEvent(db, clock.now());
+    const drain = async () => {
+      const d = createDispatcher(config, db, silentLogger, clock);
+      try {
+        return await d.dispatcher.drain();
+      } finally {
+        await d.close();
+      }
+    };
+    await drain();
+    const stateOf = (rows: Awaited<ReturnType<typeof deliveriesOf>>, id: string) => {
+      const r = rows.find((x) => x.webhook_id === id)!;
+      return { status: r.status, attempts: r.attempts, inSeconds: Math.round((new Date(r.next_attempt_at).getTime() - clock.now().getTime()) / 1000) };
+    };
+    let rows = await deliveriesOf(db, [first]);
+    expect(stateOf(rows, 'busy')).toEqual({ status: 'pending', attempts: 1, inSeconds: 120 });
+    expect(stateOf(rows, 'boastful')).toEqual({ status: 'pending', attempts: 1, inSeconds: 600 });
+    expect(rows.find((r) => r.webhook_id === 'calm')?.status).toBe('sent');
+    const lastError = await db
+      .selectFrom('deliveries')
+      .select('last_error')
+      .where('event_id', '=', first)
+      .where('webhook_id', '=', 'busy')
+      .executeTakeFirstOrThrow();
+    expect(lastError.last_error).toBe('webhook busy: HTTP 429 (Retry-After 120 s)');
+
+    // The pause is the endpoint's: a new event for it waits too (not an attempt), the others go.
+    clock.advance(10_000);
+    const second = await germanyEvent(db, clock.now());
+    await drain();
+    rows = await deliveriesOf(db, [second]);
+    expect(stateOf(rows, 'busy')).toEqual({ status: 'pending', attempts: 0, inSeconds: 110 });
+    expect(rows.find((r) => r.webhook_id === 'calm')?.status).toBe('sent');
+    expect(receiver.at('/busy')).toHaveLength(1);
+
+    // Once the receiver's time has passed, both go, once each.
+    clock.advance(111_000);
+    await drain();
+    expect((await deliveriesOf(db, [first, second])).filter((r) => r.webhook_id === 'busy').map((r) => [r.status, r.attempts])).toEqual([
+      ['sent', 2],
+      ['sent', 1],
+    ]);
+    expect(receiver.at('/busy')).toHaveLength(3);
+    expect(receiver.at('/busy').every((r) => r.verified)).toBe(true);
+  });
+});
+
+describe('webhooks.yaml on SIGHUP', () => {
+  it('picks up added, changed and removed endpoints in a running service; an invalid file is refused and the endpoints stay', async () => {
+    const db = tdb.db;
+    const { config, dir } = configWith(`webhooks:\n${endpointYaml('before')}`, {
+      delivery: { retryBaseSeconds: 0.02, retryMaxSeconds: 0.05, idlePollMs: 50, webhook: { timeoutSeconds: 2 } },
+    });
+    const logs: { msg?: string; problems?: string[]; added?: string[]; removed?: string[] }[] = [];
+    const logger = createLogger('info', { write: (line: string) => logs.push(JSON.parse(line)) });
+    const signals = new EventEmitter();
+    const running = runService(config, { roles: ['deliver'], logger, clock: systemClock }, signals);
+    try {
+      await waitFor(
+        'the endpoint in the database',
+        async () => (await db.selectFrom('webhooks').select('in_config').where('id', '=', 'before').executeTakeFirst())?.in_config,
+      );
+
+      writeFileSync(path.join(dir, 'webhooks.yaml'), `webhooks:\n${endpointYaml('after')}`);
+      signals.emit('SIGHUP');
+      const reloaded = await waitFor('the reload', () => logs.find((l) => l.msg === 'webhooks.yaml reloaded'));
+      expect(reloaded).toMatchObject({ added: ['after'], removed: ['before'] });
+      const inConfig = await db.selectFrom('webhooks').select(['id', 'in_config']).where('id', 'in', ['before', 'after']).orderBy('id').execute();
+      expect(inConfig).toEqual([
+        { id: 'after', in_config: true },
+        { id: 'before', in_config: false },
+      ]);
+
+      // The next event reaches the new endpoint (posted by the running service) and not the removed one.
+      const eventId = await germanyEvent(db, new Date());
+      const got = await waitFor('the new endpoint to get the event', () => receiver.at('/after').find((r) => JSON.parse(r.body).data?.id === eventId));
+      expect(got.verified).toBe(true);
+      expect(receiver.at('/before')).toHaveLength(0);
+
+      // A broken file: refused with the reason, the running endpoints unchanged.
+      writeFileSync(path.join(dir, 'webhooks.yaml'), 'webhooks:\n  - id: after\n    url: ftp://example.org/x\n');
+      signals.emit('SIGHUP');
+      const refused = await waitFor('the refusal', () => logs.find((l) => l.msg?.startsWith('webhooks.yaml refused')));
+      expect(refused.problems).toContain('webhooks.yaml: webhooks[0].url: must be an http(s) URL');
+      expect((await db.selectFrom('webhooks').select('in_config').where('id', '=', 'after').executeTakeFirstOrThrow()).in_config).toBe(true);
+      const next = await germanyEvent(db, new Date());
+      await waitFor('the kept endpoint to get the next event', () => receiver.at('/after').find((r) => JSON.parse(r.body).data?.id === next));
+    } finally {
+      signals.emit('SIGTERM');
+      await running;
+    }
   });
 });

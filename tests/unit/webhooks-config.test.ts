@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signWebhook } from '../../src/channels/webhook.ts';
+import { parseRetryAfter, signWebhook } from '../../src/channels/webhook.ts';
+import type { WebhookConfig } from '../../src/config/schema.ts';
+import { webhookChanges } from '../../src/service.ts';
 import { ConfigError, loadWebhooks } from '../../src/config/load.ts';
 
 const dirs: string[] = [];
@@ -70,6 +72,44 @@ describe('webhooks.yaml', () => {
       'webhooks.yaml: webhooks[1].minLevel: Too big: expected number to be <=4',
       'webhooks.yaml: webhooks[1]: Unrecognized key: "colour"',
     ]);
+    expect(problems('webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, ratePerSecond: -1}\n')).toEqual([
+      'webhooks.yaml: webhooks[0].ratePerSecond: Too small: expected number to be >=0',
+    ]);
+    expect(loadWebhooks(configDir('webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, ratePerSecond: 0.5}\n'), {})[0]?.ratePerSecond).toBe(0.5);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = new Date('2026-11-30T12:00:00Z');
+  it('reads delay-seconds and HTTP-dates, and nothing else', () => {
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Mon, 30 Nov 2026 12:01:30 GMT', now)).toBe(90_000);
+    // A date already past: no wait (never negative).
+    expect(parseRetryAfter('Mon, 30 Nov 2026 11:00:00 GMT', now)).toBe(0);
+    for (const bad of [undefined, null, '', 'soon', '-5', '1.5', '2026-12-01', 'Mon, 99 Foo 2026'])
+      expect(parseRetryAfter(bad, now), String(bad)).toBeUndefined();
+  });
+});
+
+describe('webhookChanges', () => {
+  const hook = (id: string, extra: Partial<WebhookConfig> = {}): WebhookConfig => ({
+    id,
+    url: `https://h.example/${id}`,
+    countries: 'all',
+    minLevel: 1,
+    format: 'slack',
+    enabled: true,
+    ...extra,
+  });
+  it('names the endpoints added, removed and changed in any field', () => {
+    expect(webhookChanges([hook('a'), hook('b'), hook('c')], [hook('a'), hook('b', { minLevel: 3 }), hook('d')])).toEqual({
+      added: ['d'],
+      removed: ['c'],
+      changed: ['b'],
+    });
+    expect(webhookChanges([hook('a', { secret: SECRET })], [hook('a', { secret: `${SECRET}x` })]).changed).toEqual(['a']);
+    expect(webhookChanges([hook('a')], [hook('a')])).toEqual({ added: [], removed: [], changed: [] });
   });
 });
 
