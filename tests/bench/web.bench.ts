@@ -21,15 +21,18 @@
  *   combinations (pages nobody asked for before: the database's work, not the
  *   in-memory answer cache's).
  *
+ * Rows 6 and 7 ask for /countries and the first /api/events page with
+ * `Accept-Encoding: gzip`, as browsers do (the cached gzip representation).
+ *
  * The floor for each route: `GET /__floor/<bytes>` on the same server, a static
- * body of the same size held in memory — the same Fastify instance with the
+ * body of the same size (bytes on the wire) held in memory — the same Fastify instance with the
  * same plugins and hooks, no work. Also printed: the first (cold) answer of
  * each route, rendered from the database.
  *
  * Percentiles come from every response's own time (autocannon's per-response
  * event), not from autocannon's summary, which has no 95th percentile.
  *
- * Usage: npm run bench:web [-- --connections 50 --duration 10 --events 100000 --subscribers 10000 --countries 250 --routes 1,2,3,4,5]
+ * Usage: npm run bench:web [-- --connections 50 --duration 10 --events 100000 --subscribers 10000 --countries 250 --routes 1,2,3,4,5,6,7]
  * BENCH_CPU_PROFILE=<dir> writes a V8 CPU profile of the server process there.
  * Environment: DATABASE_URL or TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
  */
@@ -61,8 +64,8 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '100000' },
     subscribers: { type: 'string', default: '10000' },
     countries: { type: 'string', default: '250' },
-    /** Only these routes of the load table, by number (1–5): `--routes 4,5`. */
-    routes: { type: 'string', default: '1,2,3,4,5' },
+    /** Only these routes of the load table, by number (1–7): `--routes 4,5`. */
+    routes: { type: 'string', default: '1,2,3,4,5,6,7' },
     /** Seed only, print the database's URL and keep it (for EXPLAIN); drop it yourself. */
     'seed-only': { type: 'boolean', default: false },
   },
@@ -195,7 +198,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** `paths` are requested round-robin per client (one path: the same request every time). */
-async function load(base: string, paths: readonly string[]): Promise<Figures> {
+async function load(base: string, paths: readonly string[], headers: Record<string, string> = {}): Promise<Figures> {
   const times: number[] = [];
   let bytes = 0;
   let next = 0;
@@ -203,6 +206,7 @@ async function load(base: string, paths: readonly string[]): Promise<Figures> {
     url: base,
     connections: CONNECTIONS,
     duration: DURATION,
+    headers,
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
     setupClient: (client) => {
       client.on('response', (_status, resBytes, responseTime) => {
@@ -303,12 +307,15 @@ async function main(): Promise<void> {
     });
     child = server.child;
 
-    const routes: { name: string; paths: string[]; goal: number }[] = [
+    const routes: { name: string; paths: string[]; goal: number; headers?: Record<string, string> }[] = [
       { name: '/countries', paths: ['/countries'], goal: 50 },
       { name: '/countries/RU', paths: ['/countries/RU'], goal: 50 },
       { name: '/api/events (first page)', paths: ['/api/events'], goal: 30 },
       { name: '/api/events?cursor= (middle page)', paths: [`/api/events?cursor=${midCursor}`], goal: 30 },
       { name: '/api/events, 2,000 distinct pages (uncached)', paths: walkPaths, goal: 30 },
+      // As browsers and most HTTP clients ask: the cached gzip representation.
+      { name: '/countries, Accept-Encoding: gzip', paths: ['/countries'], goal: 50, headers: { 'accept-encoding': 'gzip, deflate, br' } },
+      { name: '/api/events (first page), gzip', paths: ['/api/events'], goal: 30, headers: { 'accept-encoding': 'gzip, deflate, br' } },
     ];
 
     // The first answer of each route: rendered from the database (nothing cached yet).
@@ -326,7 +333,7 @@ async function main(): Promise<void> {
     const chosen = new Set(args.routes.split(',').map(Number));
     for (const r of routes.filter((_, i) => chosen.has(i + 1))) {
       const loadBefore = loadavg().split(' ')[0]!;
-      const ours = await load(server.base, r.paths);
+      const ours = await load(server.base, r.paths, r.headers);
       const floor = await load(server.base, [`/__floor/${ours.bytes}`]);
       if (ours.non2xx || ours.errors) console.warn(`${r.name}: ${ours.non2xx} non-2xx answers, ${ours.errors} errors/timeouts`);
       rows.push([

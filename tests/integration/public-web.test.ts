@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import * as DomUtils from 'domutils';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -380,6 +382,31 @@ describe('JSON API', () => {
     const changed = await get('/api/countries', { 'if-none-match': etag });
     expect(changed.res.status).toBe(200);
     expect(changed.res.headers.get('etag')).not.toBe(etag);
+  });
+
+  it('sends the gzipped representation to clients that take it, with its own ETag, and the plain one to others', async () => {
+    const raw = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        http
+          .get(web.url(path), { headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
+      });
+    const plain = await raw('/countries', { 'accept-encoding': 'identity' });
+    const zipped = await raw('/countries', { 'accept-encoding': 'gzip, deflate, br' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.headers.vary).toMatch(/Accept-Encoding/);
+    expect(gunzipSync(zipped.body).toString('utf8')).toBe(plain.body.toString('utf8'));
+    expect(zipped.body.length).toBeLessThan(plain.body.length / 3);
+    expect(zipped.headers.etag).not.toBe(plain.headers.etag);
+    // Each representation revalidates against its own validator.
+    expect((await raw('/countries', { 'accept-encoding': 'gzip', 'if-none-match': zipped.headers.etag! })).status).toBe(304);
+    expect((await raw('/countries', { 'accept-encoding': 'identity', 'if-none-match': plain.headers.etag! })).status).toBe(304);
+    expect((await raw('/countries', { 'accept-encoding': 'identity', 'if-none-match': zipped.headers.etag! })).status).toBe(200);
   });
 
   it('answers a CORS preflight for GET from any origin, and not for the subscription API', async () => {

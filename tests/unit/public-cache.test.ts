@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PublicCache, strongEtag } from '../../src/web/public-cache.ts';
+import { gunzipSync } from 'node:zlib';
+import { acceptsGzip, PublicCache, strongEtag } from '../../src/web/public-cache.ts';
 
 describe('PublicCache', () => {
   const page = (text: string) => async () => ({ type: 'text/html', body: text });
@@ -65,5 +66,28 @@ describe('PublicCache', () => {
     ).rejects.toThrow('database down');
     await new Promise((r) => setImmediate(r));
     expect((await cache.get('k', page('ok'))).body.toString()).toBe('ok');
+  });
+});
+
+describe('gzip representations', () => {
+  it('keeps a gzipped copy of large answers with an ETag of its own, and none of small ones', async () => {
+    const cache = new PublicCache(
+      async () => 'v',
+      1000,
+      () => 0,
+    );
+    const page = '<tr><td><span class="lvl lvl2">2</span></td></tr>\n'.repeat(2000);
+    const big = await cache.get('big', async () => ({ type: 'text/html', body: page }));
+    expect(big.gzip).toBeDefined();
+    expect(big.gzip!.body.length).toBeLessThan(big.body.length / 10);
+    expect(gunzipSync(big.gzip!.body).toString('utf8')).toBe(page);
+    expect(big.gzip!.etag).toBe(`${big.etag.slice(0, -1)}.gz"`);
+    expect(big.gzip!.etag).not.toBe(big.etag);
+    expect((await cache.get('small', async () => ({ type: 'text/html', body: 'ok' }))).gzip).toBeUndefined();
+  });
+
+  it('reads Accept-Encoding: gzip listed and not refused with q=0', () => {
+    for (const yes of ['gzip', 'gzip, deflate, br', 'br;q=1.0, GZIP;q=0.5', 'deflate, gzip ; q=0.001']) expect(acceptsGzip(yes), yes).toBe(true);
+    for (const no of [undefined, '', 'identity', 'br, deflate', 'gzip;q=0', 'gzip; q=0.0', 'x-gzip2']) expect(acceptsGzip(no), String(no)).toBe(false);
   });
 });
