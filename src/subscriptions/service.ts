@@ -24,6 +24,9 @@ import {
   type VerifyResult,
   type VerificationRefusal,
 } from './repository.ts';
+import { addTrips, TooManyTripsError } from '../trips/repository.ts';
+import { TRIP_LIMITS } from '../trips/validate.ts';
+import { localDate } from '../trips/window.ts';
 
 /**
  * The traveler's side of subscriptions: double opt-in, phone verification.
@@ -64,7 +67,7 @@ export function briefNow(deps: TravelerDeps, subscriberId: number): void {
  */
 export class FieldError extends Error {
   constructor(
-    readonly field: 'phone' | 'email',
+    readonly field: 'phone' | 'email' | 'tripCountries',
     message: string,
     readonly status: number,
     options?: { cause?: unknown },
@@ -212,7 +215,13 @@ export async function verifyPhone(deps: TravelerDeps, subscriberId: number, code
  */
 export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView, email: string, request: RequestedSubscription): Promise<string[]> {
   const notices: string[] = [];
-  const prefs = { countries: request.countries, minLevel: request.minLevel, keywords: request.keywords, channels: request.channels };
+  const prefs = {
+    countries: request.countries,
+    minLevel: request.minLevel,
+    keywords: request.keywords,
+    channels: request.channels,
+    ...(request.preferences ? { preferences: request.preferences } : {}),
+  };
   let phone: ManageChange['phone'];
   if (request.phone !== view.phone) {
     phone = { number: request.phone };
@@ -225,6 +234,30 @@ export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView
       });
       phone.code = { hash, ttlMs: PHONE_CODE_TTL_MS };
       notices.push(`We texted a code to ${request.phone}. Enter it below to get alerts by SMS.`);
+    }
+  }
+  // A confirmed traveler's new trip is theirs at once (the signed link proves the
+  // address), with its briefing queued in the same transaction; a pending one's
+  // waits in the confirmation request below, like the rest of the change.
+  const trips = view.status === 'confirmed' ? (request.trips ?? []) : [];
+  if (trips.length) {
+    const zone = (request.preferences?.timezone !== undefined ? request.preferences.timezone : view.timezone) ?? deps.defaultTimezone;
+    const now = deps.clock.now();
+    try {
+      const { briefingId } = await addTrips(deps.db, view.id, trips, { now, today: localDate(now, zone), maxOpenTrips: TRIP_LIMITS.maxOpenTrips });
+      if (briefingId !== null) {
+        briefNow(deps, view.id);
+        notices.push(
+          `Trip added. We are emailing you a briefing about ${trips
+            .flatMap((t) => t.countries)
+            .map(countryName)
+            .join(', ')}.`,
+        );
+      } else notices.push('You already had this trip.');
+    } catch (e) {
+      if (e instanceof TooManyTripsError)
+        throw new FieldError('tripCountries', `you have ${TRIP_LIMITS.maxOpenTrips} trips already; remove one first (nothing was changed)`, 400);
+      throw e;
     }
   }
   await saveManageChange(deps.db, view.id, phone ? { prefs, phone } : { prefs }, deps.clock.now());

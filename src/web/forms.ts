@@ -1,5 +1,21 @@
 import type { RequestedSubscription } from '../subscriptions/repository.ts';
-import { InputError, parseChannels, parseCountries, parseEmail, parseFeeds, parseKeywords, parseMinLevel, parsePhone } from '../subscriptions/validate.ts';
+import {
+  InputError,
+  parseChannels,
+  parseCountries,
+  parseEmail,
+  parseEmailFrequency,
+  parseFeeds,
+  parseKeywords,
+  parseMinLevel,
+  parsePhone,
+  parseQuietHours,
+  parseSmsUrgency,
+  parseTimezone,
+  type Preferences,
+} from '../subscriptions/validate.ts';
+import { parseTrip, type TripInput } from '../trips/validate.ts';
+import { localDate } from '../trips/window.ts';
 
 /**
  * The subscribe and manage forms: what the visitor typed, and every problem
@@ -18,14 +34,48 @@ export interface FormValues {
   keywords?: string;
   phone?: string;
   sms?: boolean;
+  emailFrequency?: string;
+  /** Texts for urgent events only, or all ('sms' is the "also by text message" box). */
+  smsUrgency?: string;
+  quietHours?: string;
+  timezone?: string;
+  /** A trip to add: countries as typed, and the two days from the date inputs. */
+  tripCountries?: string;
+  tripFrom?: string;
+  tripTo?: string;
 }
 
 /** Field name (the input's id) → a plain-language message. Ordered as the form is. */
 export type FieldErrors = Partial<Record<FormField, string>>;
-export type FormField = 'email' | 'countries' | 'minLevel' | 'keywords' | 'phone';
+export type FormField =
+  | 'email'
+  | 'countries'
+  | 'minLevel'
+  | 'keywords'
+  | 'phone'
+  | 'emailFrequency'
+  | 'smsUrgency'
+  | 'quietHours'
+  | 'timezone'
+  | 'tripCountries'
+  | 'tripFrom'
+  | 'tripTo';
 
 /** The order fields appear on the page: the error summary lists them the same way. */
-export const FIELD_ORDER: readonly FormField[] = ['email', 'countries', 'minLevel', 'keywords', 'phone'];
+export const FIELD_ORDER: readonly FormField[] = [
+  'email',
+  'countries',
+  'minLevel',
+  'keywords',
+  'phone',
+  'emailFrequency',
+  'smsUrgency',
+  'quietHours',
+  'timezone',
+  'tripCountries',
+  'tripFrom',
+  'tripTo',
+];
 
 export type ParsedForm =
   | { ok: true; values: FormValues; email: string; request: RequestedSubscription }
@@ -63,15 +113,44 @@ export function plainMessage(field: FormField, err: InputError, typed: string): 
       if (/international format/.test(detail)) return `Enter your mobile number with its country code, starting with + (${PHONE_EXAMPLE}).`;
       if (/not a mobile/.test(detail)) return 'This is not a mobile number. Text messages need a mobile number.';
       return `This is not a phone number we can text. Check the digits and the country code (${PHONE_EXAMPLE}).`;
+    case 'emailFrequency':
+      return 'Choose when routine changes are emailed: at once, daily or weekly.';
+    case 'smsUrgency':
+      return 'Choose which alerts come by text message.';
+    case 'quietHours':
+      return /must differ/.test(detail)
+        ? 'Quiet hours must start and end at different times.'
+        : `Enter quiet hours as two times from 00:00 to 23:59, such as 22:00-07:00; “${typed.trim().slice(0, 40)}” is not.`;
+    case 'timezone':
+      return `We do not know the time zone “${typed.trim().slice(0, 64)}”. Choose one from the list, such as Europe/London.`;
+    case 'tripCountries':
+      if (/unknown country/.test(detail)) return `We do not know ${detail.replace(/^unknown country codes?: /, '')}. Enter country names or two-letter codes.`;
+      if (/at most/.test(detail)) return `A trip can have ${detail.replace(/^at most /, 'at most ')}; add another trip for the rest.`;
+      if (/"all"/.test(detail)) return 'Name the countries of your trip.';
+      return 'Enter the countries of your trip.';
+    case 'tripFrom':
+      if (/two years/.test(detail)) return 'The first day is more than two years away. Add the trip nearer the time.';
+      return 'Enter the first day of your trip.';
+    case 'tripTo':
+      if (/before the first day/.test(detail)) return 'The last day is before the first day.';
+      if (/in the past/.test(detail)) return 'This trip is over: the last day is in the past.';
+      if (/a year/.test(detail)) return 'A trip can last a year at most.';
+      return 'Enter the last day of your trip.';
   }
 }
+
+const TRIP_FIELDS = { countries: 'tripCountries', from: 'tripFrom', to: 'tripTo' } as const;
 
 /**
  * The form body → a subscription request, or every problem at once. A phone
  * typed without ticking "also by text message" is kept and used (after its
  * code is confirmed); the box ticked without a number is a question to answer.
  */
-export function parseSubscriptionForm(body: Body, knownFeeds: ReadonlySet<string>): ParsedForm {
+export function parseSubscriptionForm(
+  body: Body,
+  knownFeeds: ReadonlySet<string>,
+  context: { now: Date; defaultTimezone: string; currentTimezone?: string | null },
+): ParsedForm {
   const all = Boolean(body.all);
   const values: FormValues = {
     email: text(body.email),
@@ -80,6 +159,13 @@ export function parseSubscriptionForm(body: Body, knownFeeds: ReadonlySet<string
     keywords: list(body.keywords).join(', '),
     phone: text(body.phone),
     sms: Boolean(body.sms),
+    emailFrequency: text(body.emailFrequency),
+    smsUrgency: text(body.smsUrgency),
+    quietHours: text(body.quietHours),
+    timezone: text(body.timezone),
+    tripCountries: text(body.tripCountries),
+    tripFrom: text(body.tripFrom),
+    tripTo: text(body.tripTo),
   };
   const errors: FieldErrors = {};
   const attempt = <T>(field: FormField, typed: string, fn: () => T): T | undefined => {
@@ -94,9 +180,41 @@ export function parseSubscriptionForm(body: Body, knownFeeds: ReadonlySet<string
   const email = attempt('email', values.email ?? '', () => parseEmail(values.email));
   // Spaces, dots, dashes and brackets are how people write numbers; the + and digits are what count.
   const phone = attempt('phone', values.phone ?? '', () => parsePhone((values.phone ?? '').replace(/[\s().-]/g, '')));
+  // How and when: a choice left out (a page without these fields) keeps its value; empty quiet hours or zone clear them.
+  const preferences: Partial<Preferences> = {};
+  if (values.emailFrequency) {
+    const f = attempt('emailFrequency', values.emailFrequency, () => parseEmailFrequency(values.emailFrequency));
+    if (f) preferences.emailFrequency = f;
+  }
+  if (values.smsUrgency) {
+    const u = attempt('smsUrgency', values.smsUrgency, () => parseSmsUrgency(values.smsUrgency));
+    if (u) preferences.sms = u;
+  }
+  if (body.quietHours !== undefined) {
+    const q = attempt('quietHours', values.quietHours ?? '', () => parseQuietHours(values.quietHours));
+    if (q !== undefined) preferences.quietHours = q;
+  }
+  if (body.timezone !== undefined) {
+    const z = attempt('timezone', values.timezone ?? '', () => parseTimezone(values.timezone));
+    if (z !== undefined) preferences.timezone = z;
+  }
+  // A trip to add, when any of its fields is filled in. Its days are in the traveler's zone.
+  let trip: TripInput | undefined;
+  if (values.tripCountries || values.tripFrom || values.tripTo) {
+    const today = localDate(context.now, preferences.timezone ?? context.currentTimezone ?? context.defaultTimezone);
+    try {
+      trip = parseTrip({ countries: values.tripCountries, from: values.tripFrom, to: values.tripTo }, today);
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      const field = TRIP_FIELDS[e.field as keyof typeof TRIP_FIELDS] ?? 'tripCountries';
+      errors[field] = plainMessage(field, e, field === 'tripCountries' ? (values.tripCountries ?? '') : '');
+    }
+  }
   let countries: string[] | null | undefined;
   if (all) countries = null;
-  else if (values.countries?.length === 0) errors.countries = 'Choose at least one destination, or tick “Every destination”.';
+  // Someone who only wants to hear around a trip follows no other country.
+  else if (values.countries?.length === 0 && (values.tripCountries || values.tripFrom || values.tripTo)) countries = [];
+  else if (values.countries?.length === 0) errors.countries = 'Choose at least one destination, tick “Every destination”, or add a trip.';
   else countries = attempt('countries', (values.countries ?? []).join(' '), () => parseCountries(values.countries));
   const minLevel = attempt('minLevel', text(body.minLevel), () => parseMinLevel(body.minLevel));
   const keywords = attempt('keywords', values.keywords ?? '', () => parseKeywords(values.keywords));
@@ -112,6 +230,15 @@ export function parseSubscriptionForm(body: Body, knownFeeds: ReadonlySet<string
     ok: true,
     values,
     email,
-    request: { countries, feeds: parseFeeds(undefined, knownFeeds), minLevel, keywords, channels, phone: phone ?? null },
+    request: {
+      countries,
+      feeds: parseFeeds(undefined, knownFeeds),
+      minLevel,
+      keywords,
+      channels,
+      phone: phone ?? null,
+      ...(Object.keys(preferences).length ? { preferences } : {}),
+      ...(trip ? { trips: [trip] } : {}),
+    },
   };
 }

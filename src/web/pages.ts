@@ -1,5 +1,7 @@
 import { allCountries, countryName, countrySearchNames } from '../common/countries.ts';
 import type { SubscriberView } from '../subscriptions/repository.ts';
+import type { Trip } from '../trips/repository.ts';
+import type { TripPhase } from '../trips/window.ts';
 import { FIELD_ORDER, type FieldErrors, type FormField, type FormValues } from './forms.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 
@@ -82,10 +84,100 @@ ${[1, 2, 3, 4].map(
 </fieldset>`;
 }
 
+/** A trip as the manage page lists it. */
+export interface TripRow extends Trip {
+  phase: TripPhase;
+}
+
+const FREQUENCY_WORDS: Record<string, string> = {
+  immediate: 'At once, one email per change',
+  daily: 'In one email a day (urgent alerts still at once)',
+  weekly: 'In one email a week, on Mondays (urgent alerts still at once)',
+};
+const SMS_WORDS: Record<string, string> = {
+  urgent: 'Only urgent alerts (a raise to level 3 or 4, an embassy security alert)',
+  all: 'Every alert',
+};
+
+/** Every IANA zone this server knows, for the time zone field's suggestions. */
+const TIME_ZONES: readonly string[] = Intl.supportedValuesOf('timeZone');
+
+function radios(
+  name: FormField,
+  words: Record<string, string>,
+  current: string | undefined,
+  errors: FieldErrors | undefined,
+  legend: string,
+  hint: string,
+): SafeHtml {
+  return html`<fieldset id="${name}" ${describedBy(name, errors, `${name}-hint`)}>
+<legend>${legend}</legend>
+<span class="hint" id="${name}-hint">${hint}</span>
+${fieldError(name, errors)}
+${Object.entries(words).map(
+  ([value, label]) =>
+    html`<label class="choice"><input type="radio" name="${name}" value="${value}" ${current === value ? html`checked` : ''}> ${label}</label>`,
+)}
+</fieldset>`;
+}
+
+/** Email frequency, which alerts are texted, quiet hours and time zone (README, "For travelers"). */
+function preferenceFields(v: FormValues, errors: FieldErrors | undefined, defaultTimezone: string): SafeHtml {
+  return html`<h2>How and when you hear</h2>
+${radios('emailFrequency', FREQUENCY_WORDS, v.emailFrequency || 'immediate', errors, 'Routine changes by email', 'Urgent alerts are always emailed at once.')}
+${radios('smsUrgency', SMS_WORDS, v.smsUrgency || 'urgent', errors, 'Which alerts come by text message', 'Only if you give a mobile number.')}
+<label for="quietHours">Quiet hours for text messages <span class="hint" id="quietHours-hint">Optional, such as 22:00-07:00 (24-hour clock, in your time zone). Texts wait until they end, except a raise to level 4. Leave empty for none.</span></label>
+${fieldError('quietHours', errors)}
+<input type="text" id="quietHours" name="quietHours" inputmode="numeric" autocomplete="off" placeholder="22:00-07:00" ${describedBy('quietHours', errors, 'quietHours-hint')} value="${v.quietHours ?? ''}">
+<label for="timezone">Your time zone <span class="hint" id="timezone-hint">Such as Europe/London or Asia/Tokyo: for quiet hours, digests and trip dates. Empty: ${defaultTimezone}.</span></label>
+${fieldError('timezone', errors)}
+<input type="text" id="timezone" name="timezone" list="timezones" autocomplete="off" ${describedBy('timezone', errors, 'timezone-hint')} value="${v.timezone ?? ''}">
+<datalist id="timezones">${TIME_ZONES.map((z) => html`<option value="${z}"></option>`)}</datalist>`;
+}
+
+/** The fields of one new trip: countries, and the first and last day with the browser's own date picker. */
+function tripFields(v: FormValues, errors: FieldErrors | undefined, leadDays: number, heading: string): SafeHtml {
+  return html`<h2>${heading}</h2>
+<p class="hint">We follow a trip’s countries for you from ${leadDays} days before its first day until its last day, and email you a briefing as soon as you add it.</p>
+<label for="tripCountries">Countries of the trip <span class="hint" id="tripCountries-hint">Names or two-letter codes, separated by commas, such as “Russia, Georgia”.</span></label>
+${fieldError('tripCountries', errors)}
+<input type="text" id="tripCountries" name="tripCountries" autocomplete="off" ${describedBy('tripCountries', errors, 'tripCountries-hint')} value="${v.tripCountries ?? ''}">
+<label for="tripFrom">First day</label>
+${fieldError('tripFrom', errors)}
+<input type="date" id="tripFrom" name="tripFrom" ${describedBy('tripFrom', errors)} value="${v.tripFrom ?? ''}">
+<label for="tripTo">Last day</label>
+${fieldError('tripTo', errors)}
+<input type="date" id="tripTo" name="tripTo" ${describedBy('tripTo', errors)} value="${v.tripTo ?? ''}">`;
+}
+
+const PHASE_WORDS: Record<TripPhase, string> = { upcoming: 'upcoming', followed: 'followed now', past: 'past' };
+
+/** The traveler's trips, each with its own remove button (forms cannot nest, so this sits outside the main form). */
+function tripList(trips: readonly TripRow[], csrf: string, action: string): SafeHtml {
+  if (trips.length === 0) return html`<p>No trips yet.</p>`;
+  return html`<ul class="trips">
+${trips.map(
+  (
+    t,
+  ) => html`<li class="trip trip-${t.phase}"><span><strong>${t.countries.map(countryName).join(', ')}</strong>: ${t.from} to ${t.to} <span class="tag">(${PHASE_WORDS[t.phase]})</span></span>
+<form method="post" action="${action}/trips/${t.id}/remove"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit" class="secondary small" aria-label="Remove the trip to ${t.countries.map(countryName).join(', ')} from ${t.from}">Remove</button></form></li>`,
+)}
+</ul>`;
+}
+
 /** The scripts a form page loads: files from our own origin (the CSP allows no inline script). */
 const FORM_SCRIPTS = ['/assets/picker.js'];
 
-export function subscribePage(options: { csrf: string; values?: FormValues; errors?: FieldErrors; error?: string; highest: Map<string, number> }): string {
+export function subscribePage(options: {
+  csrf: string;
+  values?: FormValues;
+  errors?: FieldErrors;
+  error?: string;
+  highest: Map<string, number>;
+  /** The service's zone (settings `defaultTimezone`) and `trips.leadDays`, for the hints. */
+  travelers?: { defaultTimezone: string; leadDays: number };
+}): string {
+  const travelers = options.travelers ?? { defaultTimezone: 'UTC', leadDays: 14 };
   const v = options.values ?? {};
   const errors = options.errors;
   const failed = Boolean(options.error || (errors && Object.keys(errors).length));
@@ -109,6 +201,8 @@ ${fieldError('keywords', errors)}
 ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${v.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${v.sms ? html`checked` : ''}> Also send alerts by text message</label>
+${preferenceFields(v, errors, travelers.defaultTimezone)}
+${tripFields(v, errors, travelers.leadDays, 'Going on a trip? (optional)')}
 <button type="submit">Subscribe</button>
 </form>`,
     { scripts: FORM_SCRIPTS },
@@ -184,8 +278,11 @@ export function managePage(options: {
   highest: Map<string, number>;
   /** The manage token: /api/phone/verify takes it for the code form shown while the number is unverified. */
   token: string;
+  trips?: readonly TripRow[];
+  travelers?: { defaultTimezone: string; leadDays: number };
 }): string {
   const v = options.view;
+  const travelers = options.travelers ?? { defaultTimezone: 'UTC', leadDays: 14 };
   const errors = options.errors;
   const typed: FormValues = options.values ?? {
     email: v.email,
@@ -194,6 +291,10 @@ export function managePage(options: {
     keywords: v.keywords.join(', '),
     phone: v.phone ?? '',
     sms: v.channels.includes('sms'),
+    emailFrequency: v.emailFrequency,
+    smsUrgency: v.sms,
+    quietHours: v.quietHours ?? '',
+    timezone: v.timezone ?? '',
   };
   const failed = Boolean(options.error || (errors && Object.keys(errors).length));
   return layout(
@@ -219,8 +320,12 @@ ${fieldError('keywords', errors)}
 ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${typed.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${typed.sms ? html`checked` : ''}> Send alerts by text message too</label>
+${preferenceFields(typed, errors, travelers.defaultTimezone)}
+${tripFields(typed, errors, travelers.leadDays, 'Add a trip')}
 <button type="submit">Save changes</button>
 </form>
+<h2>Your trips</h2>
+${tripList(options.trips ?? [], options.csrf, options.action)}
 <h2>Stop all alerts</h2>
 <form method="post" action="${options.unsubscribeAction}">
 <button type="submit" class="secondary">Unsubscribe from all alerts</button>

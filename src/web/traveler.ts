@@ -14,10 +14,11 @@ import {
   parsePreferences,
 } from '../subscriptions/validate.ts';
 import { parseTrips } from '../trips/validate.ts';
-import { localDate } from '../trips/window.ts';
+import { removeTrip, tripsOf } from '../trips/repository.ts';
+import { localDate, tripPhase } from '../trips/window.ts';
 import { html } from './html.ts';
 import { parseSubscriptionForm } from './forms.ts';
-import { checkInboxPage, confirmedPage, managePage, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';
+import { checkInboxPage, confirmedPage, managePage, type TripRow, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';
 import { HttpError, isFormBody, wantsJson, type WebDeps } from './deps.ts';
 
 type Body = Record<string, unknown>;
@@ -103,12 +104,22 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     return view && link && view.linkVersion === link.version ? view : undefined;
   };
 
+  const travelers = { defaultTimezone: deps.settings.defaultTimezone, leadDays: deps.settings.trips.leadDays };
+  /** The traveler's trips for the manage page, each as upcoming, followed now or past in their zone. */
+  const tripRows = async (view: SubscriberView): Promise<TripRow[]> => {
+    const today = localDate(traveler.clock.now(), view.timezone ?? deps.settings.defaultTimezone);
+    return (await tripsOf(deps.db, view.id)).map((trip) => ({
+      ...trip,
+      phase: tripPhase({ firstDay: trip.from, lastDay: trip.to }, today, deps.settings.trips.leadDays),
+    }));
+  };
+
   const startRequest = async (email: string, request: RequestedSubscription) => {
     const { mailed } = await requestSubscription(traveler, email, request);
     mailed.catch((err: unknown) => logger.error({ err }, 'confirmation email not sent'));
   };
 
-  app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest() })));
+  app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest(), travelers })));
 
   app.post('/api/subscriptions', { ...limited, ...csrfForForms }, async (req, reply) => {
     const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds(), traveler.clock.now(), deps.settings.defaultTimezone);
@@ -119,9 +130,9 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   });
 
   app.post('/subscribe', { ...limited, ...csrfCheck }, async (req, reply) => {
-    const parsed = parseSubscriptionForm(asBody(req.body), deps.knownFeeds());
+    const parsed = parseSubscriptionForm(asBody(req.body), deps.knownFeeds(), { now: traveler.clock.now(), defaultTimezone: deps.settings.defaultTimezone });
     if (!parsed.ok) {
-      return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values: parsed.values, errors: parsed.errors, highest: await highest() }));
+      return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values: parsed.values, errors: parsed.errors, highest: await highest(), travelers }));
     }
     await startRequest(parsed.email, parsed.request);
     return page(reply, 202, checkInboxPage());
@@ -228,8 +239,18 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         unsubscribeAction: traveler.links.unsubscribe(view.id, view.linkVersion).replace(deps.publicBaseUrl, ''),
         highest: await highest(),
         token: req.params.token,
+        trips: await tripRows(view),
+        travelers,
       }),
     );
+  });
+
+  // Removing a trip: its own small form beside each trip on the manage page.
+  app.post<{ Params: { token: string; id: string } }>('/manage/:token/trips/:id/remove', { ...limited, ...csrfCheck }, async (req, reply) => {
+    const view = await manageView(req.params.token);
+    if (!/^\d{1,15}$/.test(req.params.id)) throw new HttpError(404, 'No such trip.');
+    await removeTrip(deps.db, Number(req.params.id), view.id);
+    return reply.code(303).header('location', `/manage/${req.params.token}`).send();
   });
 
   app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck }, async (req, reply) => {
@@ -246,10 +267,16 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
           unsubscribeAction: traveler.links.unsubscribe(v.id, v.linkVersion).replace(deps.publicBaseUrl, ''),
           highest: await highest(),
           token: req.params.token,
+          trips: await tripRows(v),
+          travelers,
           ...extra,
         }),
       );
-    const parsed = parseSubscriptionForm(body, deps.knownFeeds());
+    const parsed = parseSubscriptionForm(body, deps.knownFeeds(), {
+      now: traveler.clock.now(),
+      defaultTimezone: deps.settings.defaultTimezone,
+      currentTimezone: view.timezone,
+    });
     if (!parsed.ok) return render(400, { values: parsed.values, errors: parsed.errors });
     let notices: string[];
     try {
@@ -258,7 +285,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       if (!(e instanceof FieldError)) throw e;
       if (e.status === 503) logger.warn({ subscriber: view.id, err: e.cause }, 'could not text a phone code from the manage page');
       // The reason (a cap, a refused number, the provider down), as a sentence on the field it concerns; what was typed stays.
-      const reason = e.message.replace(/^(phone|email): /, '');
+      const reason = e.message.replace(/^(phone|email|tripCountries): /, '');
       return render(e.status, { values: parsed.values, errors: { [e.field]: `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` } });
     }
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;

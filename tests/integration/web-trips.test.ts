@@ -3,7 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
-import { startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
+import { getSubscriberView, upsertSubscriber } from '../../src/subscriptions/repository.ts';
+import { parseSubscriber } from '../../src/subscriptions/validate.ts';
+import { Page } from '../helpers/dom.ts';
+import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
 
 /**
  * Trips through the JSON API: `trips: [{countries, from, to}]` in POST
@@ -176,5 +179,209 @@ describe('POST /api/subscriptions with trips', () => {
     expect(await tripsOf()).toEqual([]);
     await smtp.settled();
     expect(smtp.messages).toEqual([]);
+  });
+});
+
+describe('the subscribe and manage pages: preferences and trips', () => {
+  async function getPage(pathname: string, jar: CookieJar) {
+    const res = await fetch(web.url(pathname), { headers: { cookie: jar.header() } });
+    jar.store(res);
+    const body = await res.text();
+    return { status: res.status, page: new Page(body), csrf: csrfTokenOf(body) };
+  }
+  function postForm(pathname: string, body: URLSearchParams, jar: CookieJar) {
+    return fetch(web.url(pathname), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
+      body,
+      redirect: 'manual',
+    });
+  }
+  const input = (page: Page, id: string) => page.byId(id)!;
+  const value = (page: Page, id: string) => input(page, id).attribs.value;
+  const checked = (page: Page, name: string) => page.all('input', (el) => el.attribs.name === name && 'checked' in el.attribs).map((el) => el.attribs.value);
+  const errorOf = (page: Page, field: string) => {
+    const el = page.byId(`${field}-error`);
+    return el ? Page.text(el) : undefined;
+  };
+
+  async function confirmedTraveler(): Promise<{ id: number; manage: string }> {
+    const input = parseSubscriber({ email: 'wes@example.org', countries: 'FR', timezone: 'Europe/Berlin', quietHours: '22:00-07:00' }, new Set());
+    const { id } = await upsertSubscriber(t.db, input, { confirmed: true, now: clock.now() });
+    const view = await getSubscriberView(t.db, id);
+    return { id, manage: new URL(web.links.manage(id, view!.linkVersion)).pathname };
+  }
+
+  it('the subscribe page offers every preference and a trip with native date inputs', async () => {
+    const { page } = await getPage('/', new CookieJar());
+    expect(checked(page, 'emailFrequency')).toEqual(['immediate']);
+    expect(checked(page, 'smsUrgency')).toEqual(['urgent']);
+    expect(input(page, 'quietHours').attribs.name).toBe('quietHours');
+    expect(input(page, 'timezone').attribs.list).toBe('timezones');
+    expect(page.all('option', (el) => el.attribs.value === 'Asia/Tokyo')).toHaveLength(1);
+    expect(input(page, 'tripFrom').attribs.type).toBe('date');
+    expect(input(page, 'tripTo').attribs.type).toBe('date');
+  });
+
+  it('the subscribe form refuses a bad zone, 25:00-07:00 and a last day before the first, each on its field, keeps what was typed, stores nothing', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'xan@example.org'],
+        ['countries', 'FR'],
+        ['minLevel', '1'],
+        ['emailFrequency', 'daily'],
+        ['smsUrgency', 'all'],
+        ['quietHours', '25:00-07:00'],
+        ['timezone', 'Mars/Olympus'],
+        ['tripCountries', 'Russia'],
+        ['tripFrom', '2026-12-14'],
+        ['tripTo', '2026-12-01'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(400);
+    const page = new Page(await r.text());
+    expect(errorOf(page, 'quietHours')).toMatch(/such as 22:00-07:00; “25:00-07:00” is not/);
+    expect(errorOf(page, 'timezone')).toMatch(/We do not know the time zone “Mars\/Olympus”/);
+    expect(errorOf(page, 'tripTo')).toMatch(/The last day is before the first day/);
+    expect(input(page, 'quietHours').attribs['aria-invalid']).toBe('true');
+    // What was typed comes back.
+    expect(value(page, 'quietHours')).toBe('25:00-07:00');
+    expect(value(page, 'timezone')).toBe('Mars/Olympus');
+    expect(value(page, 'tripCountries')).toBe('Russia');
+    expect([value(page, 'tripFrom'), value(page, 'tripTo')]).toEqual(['2026-12-14', '2026-12-01']);
+    expect(checked(page, 'emailFrequency')).toEqual(['daily']);
+    expect(checked(page, 'smsUrgency')).toEqual(['all']);
+    expect(await t.db.selectFrom('subscribers').select('id').execute()).toEqual([]);
+  });
+
+  it('a trip typed on the subscribe form is stored at confirmation, with the preferences', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'yul@example.org'],
+        ['minLevel', '1'],
+        ['emailFrequency', 'weekly'],
+        ['smsUrgency', 'urgent'],
+        ['quietHours', ''],
+        ['timezone', 'Asia/Tokyo'],
+        ['tripCountries', 'Russia, GE'],
+        ['tripFrom', '2026-12-01'],
+        ['tripTo', '2026-12-14'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(202);
+    await fetch(confirmLink(await mailTo('yul@example.org', 1)));
+    expect((await mailTo('yul@example.org', 2)).subject).toBe('Your pre-trip briefing: Georgia, Russia');
+    const s = await t.db.selectFrom('subscribers').select(['email_frequency', 'timezone']).executeTakeFirstOrThrow();
+    expect(s).toEqual({ email_frequency: 'weekly', timezone: 'Asia/Tokyo' });
+  });
+
+  it('the manage page shows the preferences, changes the frequency, adds a trip (briefing mailed) and lists past trips as past', async () => {
+    const { id, manage } = await confirmedTraveler();
+    await t.db
+      .insertInto('trips')
+      .values({ subscriber_id: id, countries: ['IT'], first_day: '2026-08-01', last_day: '2026-08-10', created_at: clock.now() })
+      .execute();
+    const jar = new CookieJar();
+    const before = await getPage(manage, jar);
+    expect(checked(before.page, 'emailFrequency')).toEqual(['immediate']);
+    expect(value(before.page, 'quietHours')).toBe('22:00-07:00');
+    expect(value(before.page, 'timezone')).toBe('Europe/Berlin');
+    expect(Page.text(before.page.one('li', (el) => el.attribs.class === 'trip trip-past'))).toMatch(/Italy: 2026-08-01 to 2026-08-10 \(past\)/);
+    const r = await postForm(
+      manage,
+      form([
+        ['_csrf', before.csrf],
+        ['email', 'wes@example.org'],
+        ['countries', 'FR'],
+        ['minLevel', '1'],
+        ['emailFrequency', 'daily'],
+        ['smsUrgency', 'urgent'],
+        ['quietHours', '22:00-07:00'],
+        ['timezone', 'Europe/Berlin'],
+        ['tripCountries', 'RU'],
+        ['tripFrom', '2026-12-01'],
+        ['tripTo', '2026-12-14'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(200);
+    const after = new Page(await r.text());
+    expect(checked(after, 'emailFrequency')).toEqual(['daily']);
+    expect(Page.text(after.one('ul', (el) => el.attribs.class === 'trips'))).toMatch(
+      /Italy: 2026-08-01 to 2026-08-10 \(past\).*Russia: 2026-12-01 to 2026-12-14 \(upcoming\)/,
+    );
+    expect((await mailTo('wes@example.org', 1)).subject).toBe('Your pre-trip briefing: Russia');
+    expect((await t.db.selectFrom('subscribers').select('email_frequency').executeTakeFirstOrThrow()).email_frequency).toBe('daily');
+  });
+
+  it('the manage page refuses 25:00-07:00 and an unknown trip country on their fields, keeps what was typed, changes nothing', async () => {
+    const { manage } = await confirmedTraveler();
+    const jar = new CookieJar();
+    const { csrf } = await getPage(manage, jar);
+    const r = await postForm(
+      manage,
+      form([
+        ['_csrf', csrf],
+        ['email', 'wes@example.org'],
+        ['countries', 'FR'],
+        ['minLevel', '1'],
+        ['emailFrequency', 'weekly'],
+        ['quietHours', '25:00-07:00'],
+        ['timezone', 'Europe/Berlin'],
+        ['tripCountries', 'Atlantis'],
+        ['tripFrom', '2026-12-01'],
+        ['tripTo', '2026-12-14'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(400);
+    const page = new Page(await r.text());
+    expect(errorOf(page, 'quietHours')).toBeDefined();
+    expect(errorOf(page, 'tripCountries')).toMatch(/We do not know ATLANTIS|We do not know Atlantis/);
+    expect(value(page, 'quietHours')).toBe('25:00-07:00');
+    expect(value(page, 'tripCountries')).toBe('Atlantis');
+    expect(checked(page, 'emailFrequency')).toEqual(['weekly']);
+    const s = await t.db.selectFrom('subscribers').select(['email_frequency', 'quiet_start']).executeTakeFirstOrThrow();
+    expect(s).toEqual({ email_frequency: 'immediate', quiet_start: '22:00:00' });
+    expect(await tripsOf()).toEqual([]);
+    await smtp.settled();
+    expect(smtp.messages).toEqual([]);
+  });
+
+  it('a trip is removed by its own button; another subscriber’s trip cannot be', async () => {
+    const { id, manage } = await confirmedTraveler();
+    const other = await upsertSubscriber(t.db, parseSubscriber({ email: 'zed@example.org', countries: 'FR' }, new Set()), {
+      confirmed: true,
+      now: clock.now(),
+    });
+    const [mine, theirs] = await t.db
+      .insertInto('trips')
+      .values([
+        { subscriber_id: id, countries: ['JP'], first_day: '2026-12-01', last_day: '2026-12-10', created_at: clock.now() },
+        { subscriber_id: other.id, countries: ['JP'], first_day: '2026-12-01', last_day: '2026-12-10', created_at: clock.now() },
+      ])
+      .returning('id')
+      .execute();
+    const jar = new CookieJar();
+    const { csrf, page } = await getPage(manage, jar);
+    expect(page.all('form', (el) => el.attribs.action === `${manage}/trips/${mine!.id}/remove`)).toHaveLength(1);
+    const removeOther = await postForm(`${manage}/trips/${theirs!.id}/remove`, form([['_csrf', csrf]]), jar);
+    expect(removeOther.status).toBe(303);
+    const removeMine = await postForm(`${manage}/trips/${mine!.id}/remove`, form([['_csrf', csrf]]), jar);
+    expect(removeMine.status).toBe(303);
+    expect(removeMine.headers.get('location')).toBe(manage);
+    expect((await t.db.selectFrom('trips').select('subscriber_id').execute()).map((r) => r.subscriber_id)).toEqual([other.id]);
+    // Without the CSRF token: refused.
+    expect((await postForm(`${manage}/trips/${theirs!.id}/remove`, form([]), jar)).status).toBe(403);
   });
 });

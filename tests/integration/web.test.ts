@@ -618,7 +618,7 @@ describe('the subscribe form without JavaScript', SLOW, () => {
       jar,
     );
     expect(noCountry.status).toBe(400);
-    expect(fieldErrors(new Page(await noCountry.text()))).toEqual({ countries: 'Choose at least one destination, or tick “Every destination”.' });
+    expect(fieldErrors(new Page(await noCountry.text()))).toEqual({ countries: 'Choose at least one destination, tick “Every destination”, or add a trip.' });
     expect(await counts()).toEqual(before);
   });
 });
@@ -646,7 +646,7 @@ describe('the forms speak plainly: every problem at once, next to its field, not
     const page = new Page(html);
     expect(fieldErrors(page)).toEqual({
       email: 'Enter a full email address, like name@example.com.',
-      countries: 'Choose at least one destination, or tick “Every destination”.',
+      countries: 'Choose at least one destination, tick “Every destination”, or add a trip.',
       keywords: 'Enter 20 words at most.',
       phone: 'Enter your mobile number with its country code, starting with + (for example +44 7911 123456).',
     });
