@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compile } from 'html-to-text';
+import { LRUCache } from 'lru-cache';
 
 // Block elements become line breaks and inline markup disappears, so the same
 // words re-flowed into different markup yield the same text. Links keep only
@@ -50,10 +51,20 @@ export function tidyText(text: string): string {
     .trim();
 }
 
+// A running service polls the same items again and again, and converting HTML is most of a
+// poll's CPU after parsing: the text of markup seen recently is remembered (bounded by size:
+// keys and values together at most 4 M characters), so an unchanged item in a changed
+// document, or a feed without validators, is not converted again.
+const converted = new LRUCache<string, string>({ maxSize: 4 * 2 ** 20, sizeCalculation: (text, html) => Math.max(1, text.length + html.length) });
+
 /** HTML (or text that may hold markup and entities) to tidy plain text. */
 export function htmlToText(html: string | null | undefined): string {
   if (!html) return '';
-  return tidyText(convert(html));
+  const known = converted.get(html);
+  if (known !== undefined) return known;
+  const text = tidyText(convert(html));
+  converted.set(html, text);
+  return text;
 }
 
 /** A one-line string (titles): entities decoded, markup dropped, whitespace collapsed. */

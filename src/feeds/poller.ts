@@ -210,23 +210,38 @@ async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stor
  *
  * `force` ignores the back-off / Retry-After window (an admin's explicit `poll`).
  */
-export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: { force?: boolean } = {}): Promise<PollOutcome> {
+export async function pollFeed(deps: PollDeps, feed: FeedConfig, options: PollOptions = {}): Promise<PollOutcome> {
   const result = await pollFeedOnce(deps, feed, options);
   deps.onOutcome?.(result.status);
   return result;
 }
 
-async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?: boolean }): Promise<PollOutcome> {
+interface PollOptions {
+  force?: boolean;
+  /** A lease pollFeeds asked for ahead (the row, or undefined when refused) and its owner. */
+  lease?: { row: Promise<FeedRow | undefined>; owner: string };
+  /** Called once the feed's fetch is over, before its writes: pollFeeds starts the next fetch then. */
+  onFetched?: () => void;
+}
+
+/** Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one). */
+const leaseOwner = () => `${process.pid}:${randomBytes(4).toString('hex')}`;
+
+/** The longest a poll of `feed` can take once its fetch starts. */
+function pollLeaseMs(feed: FeedConfig, settings: Settings): number {
+  return (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
+}
+
+async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptions): Promise<PollOutcome> {
   const { db, logger, clock, settings } = deps;
   const batches = batchesFor(deps);
   const log = logger.child({ feed: feed.id });
   const startedAt = clock.now();
-  // Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one).
-  const owner = `${process.pid}:${randomBytes(4).toString('hex')}`;
-  const leaseMs = (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
+  const owner = options.lease?.owner ?? leaseOwner();
   // The feed's row and its lease in one statement (shared with the polls starting with
   // it); only when that is refused does a second look at the row tell why.
-  const row = await batches.lease.add({ feedId: feed.id, owner, now: startedAt, leaseMs, force: options.force === true });
+  const row = await (options.lease?.row ??
+    batches.lease.add({ feedId: feed.id, owner, now: startedAt, leaseMs: pollLeaseMs(feed, settings), force: options.force === true }));
   if (!row) {
     const current = await getFeedRow(db, feed.id);
     if (!current) throw new Error(`feed "${feed.id}" is not in the database; sync the configuration first`);
@@ -239,7 +254,7 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: { force?:
   }
   try {
     // Every way pollLeased returns records the poll, and that same statement gives the lease back.
-    return await pollLeased(deps, batches, feed, row, startedAt, log, owner);
+    return await pollLeased(deps, batches, feed, row, startedAt, log, owner, options.onFetched);
   } catch (err) {
     await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
     throw err;
@@ -254,6 +269,7 @@ async function pollLeased(
   startedAt: Date,
   log: Logger,
   leaseOwner: string,
+  onFetched: (() => void) | undefined,
 ): Promise<PollOutcome> {
   const { db, clock, settings } = deps;
 
@@ -292,8 +308,10 @@ async function pollLeased(
       },
     );
   } catch (err) {
+    onFetched?.();
     return fail(err, err instanceof FeedFetchError ? (err.details.status ?? null) : null);
   }
+  onFetched?.();
 
   if (fetched.status === 'not-modified') {
     await batches.notModified.add({
@@ -345,19 +363,47 @@ async function pollLeased(
   return outcome(feed.id, 'ok', { ...stored.counts, httpStatus: fetched.httpStatus, baseline: stored.baseline, warning });
 }
 
-/** Polls feeds with bounded concurrency; one feed's failure never stops the others. */
+/**
+ * Polls feeds with bounded concurrency; one feed's failure never stops the others.
+ *
+ * The concurrency bounds fetches only: a feed's slot goes to the next feed as soon as its
+ * fetch is over, and its writes join the batches of the polls around it. The leases of all
+ * the feeds are asked for at once (a statement per 500); as a feed may wait for a slot, its
+ * lease lasts one poll's length for each round of `concurrency` feeds before it, so it
+ * still outlives the poll and a crashed poller's leases still expire on their own.
+ */
 export async function pollFeeds(deps: PollDeps, feeds: readonly FeedConfig[], options: { force?: boolean; concurrency?: number } = {}): Promise<PollOutcome[]> {
-  const limit = pLimit(Math.max(1, options.concurrency ?? deps.settings.http.concurrency));
+  const concurrency = Math.max(1, options.concurrency ?? deps.settings.http.concurrency);
+  const limit = pLimit(concurrency);
+  const batches = batchesFor(deps);
+  const now = deps.clock.now();
+  const leases = feeds.map((feed, i) => {
+    const owner = leaseOwner();
+    const leaseMs = pollLeaseMs(feed, deps.settings) * (Math.floor(i / concurrency) + 1);
+    const row = batches.lease.add({ feedId: feed.id, owner, now, leaseMs, force: options.force === true });
+    // Awaited when the feed's turn comes; a failure is that feed's error, not an unhandled rejection now.
+    row.catch(() => {});
+    return { row, owner };
+  });
   return Promise.all(
-    feeds.map((feed) =>
-      limit(async () => {
-        try {
-          return await pollFeed(deps, feed, options);
-        } catch (err) {
-          deps.logger.error({ feed: feed.id, err }, 'poll crashed');
-          return outcome(feed.id, 'error', { error: errorMessage(err) });
-        }
-      }),
+    feeds.map(
+      (feed, i) =>
+        new Promise<PollOutcome>((resolve) => {
+          void limit(
+            () =>
+              new Promise<void>((release) => {
+                void pollFeed(deps, feed, { ...(options.force !== undefined ? { force: options.force } : {}), lease: leases[i]!, onFetched: release })
+                  .catch((err: unknown) => {
+                    deps.logger.error({ feed: feed.id, err }, 'poll crashed');
+                    return outcome(feed.id, 'error', { error: errorMessage(err) });
+                  })
+                  .then((result) => {
+                    release();
+                    resolve(result);
+                  });
+              }),
+          );
+        }),
     ),
   );
 }
