@@ -127,7 +127,7 @@ legend{padding:0}
 .choice input{width:1.4rem;height:1.4rem;margin:.1rem 0 0;flex:none}
 button{font:inherit;font-weight:700;background:#0b6e3b;color:#fff;border:0;border-radius:4px;padding:.7rem 1.2rem;margin-top:1.25rem;cursor:pointer;min-height:44px}
 button.secondary{background:#fff;color:#8a1c1c;border:2px solid #8a1c1c}
-input[type=date]{font:inherit;padding:.5rem;border:2px solid #1b1b1b;border-radius:4px;background:#fff}
+input[type=date]{display:block;font:inherit;padding:.5rem;border:2px solid #1b1b1b;border-radius:4px;background:#fff}
 .trips{list-style:none;margin:.5rem 0;padding:0}
 .trip{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.5rem 1rem;align-items:center;border-bottom:1px solid #eee;padding:.4rem 0}
 .trip-past{color:#4a4a4a}

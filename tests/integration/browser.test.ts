@@ -121,6 +121,11 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       await page.getByLabel('Level 3 and above (reconsider travel)').check();
       await page.getByLabel('Mobile number for text messages').fill('+44 7911 123456');
       await page.getByLabel('Also send alerts by text message').check();
+      // Texts only for urgent alerts, and a trip to Russia with the browser's own date inputs.
+      await page.locator('input[name=smsUrgency][value=urgent]').check();
+      await page.getByLabel('Countries of the trip').fill('Russia');
+      await page.getByLabel('First day').fill('2026-03-10');
+      await page.getByLabel('Last day').fill('2026-03-20');
       await screenshots(page, 'subscribe-filled');
       await page.getByRole('button', { name: 'Subscribe' }).click();
       await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
@@ -154,6 +159,12 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
         .where('subscriber_id', '=', (await subscriber())!.id)
         .executeTakeFirstOrThrow();
       expect(sub).toMatchObject({ countries: ['RU'], min_level: 3, channels: ['email', 'sms'] });
+      expect(await subscriber()).toMatchObject({ sms_urgency: 'urgent' });
+
+      // The pre-trip briefing, mailed once the address was confirmed.
+      const briefing = await mailTo(2);
+      expect(briefing.subject).toBe('Your pre-trip briefing: Russia');
+      expect(briefing.text).toContain('Russia: 10 Mar 2026 to 20 Mar 2026');
 
       // 4. An alert: the embassy's March 7 security alert, by email and by SMS.
       expect(await poll(fixture('us-embassy/us-embassy-russia-alerts_v1.xml'))).toMatchObject({ baseline: true, events: 0 });
@@ -164,7 +175,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       } finally {
         await close();
       }
-      const alert = await mailTo(2);
+      const alert = await mailTo(3);
       expect(alert.subject).toBe('Security Alert — U.S. Embassy Moscow');
       expect(alert.text).toContain('extremists have imminent plans to target large gatherings in Moscow');
       const alertSms = await waitFor('the alert SMS', () => twilio.to(PHONE)[1]);
@@ -178,6 +189,13 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       expect(await page.getByLabel('Email address').inputValue()).toBe(EMAIL);
       expect(await page.locator('#countries input[name=countries]:checked').evaluateAll((boxes) => boxes.map((b) => b.getAttribute('value')))).toEqual(['RU']);
       await screenshots(page, 'manage');
+      // The trip is listed, and the email frequency changes to a daily digest.
+      expect(await page.locator('ul.trips').textContent()).toMatch(/Russia: 2026-03-10 to 2026-03-20 \(followed now\)/);
+      await page.locator('input[name=emailFrequency][value=daily]').check();
+      await page.getByRole('button', { name: 'Save changes' }).click();
+      await page.getByText('Your changes are saved.').waitFor();
+      expect(await subscriber()).toMatchObject({ email_frequency: 'daily' });
+      expect(await page.locator('input[name=emailFrequency][value=daily]').isChecked()).toBe(true);
       await page.getByRole('button', { name: 'Unsubscribe from all alerts' }).click();
       await page.getByRole('heading', { name: 'You are unsubscribed' }).waitFor();
       await screenshots(page, 'unsubscribed');
