@@ -25,9 +25,24 @@ function authorized(req: FastifyRequest, token: string): boolean {
 // The legend's swatches use the st-<status> classes in app.css with the same colours (the CSP allows no inline style).
 const STATUS_COLORS: Record<string, string> = { sent: '#2e7d32', pending: '#0b57b0', sending: '#6a1b9a', uncertain: '#b35900', failed: '#b3261e' };
 
-/** Deliveries per hour over 24 h as stacked bars: an inline SVG, no script. */
-function chart(rows: { hour: Date; status: string; n: number }[], now: Date): SafeHtml {
-  const hours = Array.from({ length: 24 }, (_, i) => new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - (23 - i) * 3_600_000));
+/** The smallest 1, 2 or 5 × 10^k at or above `n`: a y-axis top people can read. */
+export function niceCeiling(n: number): number {
+  if (n <= 1) return 1;
+  const p = 10 ** Math.floor(Math.log10(n));
+  for (const m of [1, 2, 5, 10]) if (m * p >= n) return m * p;
+  return 10 * p;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Deliveries per hour over 24 h as stacked bars: an inline SVG, no script. A
+ * y-axis (0, half, top, with grid lines) says how many; hour labels every six
+ * hours run to the last bar (the current hour, labelled too), centred under
+ * their bars, and the drawing leaves room for them on both sides.
+ */
+export function deliveriesChart(rows: { hour: Date; status: string; n: number }[], now: Date): SafeHtml {
+  const hours = Array.from({ length: 24 }, (_, i) => new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS - (23 - i) * HOUR_MS));
   const byHour = new Map<number, Map<string, number>>();
   for (const r of rows) {
     const key = new Date(r.hour).getTime();
@@ -35,21 +50,35 @@ function chart(rows: { hour: Date; status: string; n: number }[], now: Date): Sa
     m.set(r.status, (m.get(r.status) ?? 0) + r.n);
     byHour.set(key, m);
   }
-  const max = Math.max(1, ...hours.map((h) => [...(byHour.get(h.getTime())?.values() ?? [])].reduce((a, b) => a + b, 0)));
+  const top = niceCeiling(Math.max(0, ...hours.map((h) => [...(byHour.get(h.getTime())?.values() ?? [])].reduce((a, b) => a + b, 0))));
   const w = 24;
-  const height = 120;
+  const left = 40; // the y-axis labels
+  // Half an hour label past the last bar, and the y-axis again on the right: on a
+  // phone the chart opens at its right end, where the left axis is out of view.
+  const right = 36;
+  const plot = 120;
+  const topPad = 8;
+  const y = (n: number) => topPad + plot - (n / top) * plot;
+  const ticks = top >= 2 && top % 2 === 0 ? [0, top / 2, top] : [0, top];
+  const axis = ticks.map(
+    (t) =>
+      html`<line class="grid" x1="${left}" x2="${left + 24 * w}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"></line><text class="y-label" x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${t}</text><text class="y-label" x="${left + 24 * w + 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="start">${t}</text>`,
+  );
   const bars = hours.map((h, i) => {
-    let y = height;
+    let base = 0;
     const parts = [...(byHour.get(h.getTime()) ?? new Map<string, number>()).entries()].map(([status, n]) => {
-      const bh = (n / max) * (height - 10);
-      y -= bh;
-      return html`<rect x="${i * w + 2}" y="${y.toFixed(1)}" width="${w - 4}" height="${bh.toFixed(1)}" fill="${STATUS_COLORS[status] ?? '#777'}"><title>${h.toISOString().slice(11, 16)} UTC: ${n} ${status}</title></rect>`;
+      const y1 = y(base + n);
+      const bh = y(base) - y1;
+      base += n;
+      return html`<rect x="${left + i * w + 2}" y="${y1.toFixed(1)}" width="${w - 4}" height="${bh.toFixed(1)}" fill="${STATUS_COLORS[status] ?? '#777'}"><title>${h.toISOString().slice(11, 16)} UTC: ${n} ${status}</title></rect>`;
     });
-    return html`${parts}${i % 6 === 0 ? html`<text x="${i * w + 2}" y="${height + 14}">${h.toISOString().slice(11, 16)}</text>` : ''}`;
+    const labelled = i % 6 === 5 || i === 23 || i === 0;
+    return html`${parts}${labelled ? html`<text class="x-label" x="${left + i * w + w / 2}" y="${topPad + plot + 16}" text-anchor="middle">${h.toISOString().slice(11, 16)}</text>` : ''}`;
   });
   const totals = new Map<string, number>();
   for (const r of rows) totals.set(r.status, (totals.get(r.status) ?? 0) + r.n);
-  return html`<svg class="chart" viewBox="0 0 ${24 * w} ${height + 20}" width="100%" role="img" aria-label="Deliveries per hour over the last 24 hours">${bars}</svg>
+  return html`<div class="scroll chart-box" role="region" aria-label="Deliveries chart" tabindex="0"><svg class="chart" viewBox="0 0 ${left + 24 * w + right} ${topPad + plot + 22}" width="100%" role="img" aria-label="Deliveries per hour over the last 24 hours (UTC), from 0 to ${top}">${axis}<line class="axis" x1="${left}" x2="${left}" y1="${topPad}" y2="${topPad + plot}"></line>${bars}</svg></div>
+<p class="chart-note">Hours in UTC; each bar is one hour, the last the current one.</p>
 <p>${[...totals.entries()].map(([s, n]) => html`<span class="lvl ${s in STATUS_COLORS ? `st-${s}` : 'st-other'}">${n}</span> ${s} `)}</p>`;
 }
 
@@ -99,22 +128,22 @@ export function registerAdminRoutes(app: FastifyInstance, deps: WebDeps): void {
       deliveriesPerHour(deps.db, new Date(now.getTime() - 24 * 3_600_000)),
     ]);
     const body = html`<h1>Status</h1>
-<h2>Feeds</h2>
-<div class="scroll"><table><thead><tr><th>Feed</th><th>Last poll</th><th>Status</th><th>Failures</th><th>Advisories</th><th>Last error</th></tr></thead><tbody>
+<h2 id="feeds">Feeds</h2>
+<div class="scroll" role="region" aria-labelledby="feeds" tabindex="0"><table class="admin"><thead><tr><th>Feed</th><th>Last poll</th><th>Status</th><th>Failures</th><th>Advisories</th><th>Last error</th></tr></thead><tbody>
 ${feeds
   .filter((f) => f.inConfig)
   .map(
     (f) =>
-      html`<tr><td>${f.id}</td><td>${f.lastPolledAt?.toISOString().replace(/\.\d+Z$/, 'Z') ?? '–'}</td><td>${f.lastStatus ?? 'never polled'}</td><td>${f.consecutiveFailures}</td><td>${f.advisories}</td><td>${f.lastError ?? ''}</td></tr>`,
+      html`<tr><td data-label="Feed">${f.id}</td><td data-label="Last poll">${f.lastPolledAt?.toISOString().replace(/\.\d+Z$/, 'Z') ?? '–'}</td><td data-label="Status">${f.lastStatus ?? 'never polled'}</td><td data-label="Failures">${f.consecutiveFailures}</td><td data-label="Advisories">${f.advisories}</td><td data-label="Last error">${f.lastError ?? ''}</td></tr>`,
   )}
 </tbody></table></div>
 <h2>Deliveries, last 24 hours</h2>
-${chart(perHour, now)}
-<h2>Recent events</h2>
-<div class="scroll"><table><thead><tr><th>When</th><th>Feed</th><th>Kind</th><th>Country</th><th>Level</th><th>Title</th></tr></thead><tbody>
+${deliveriesChart(perHour, now)}
+<h2 id="events">Recent events</h2>
+<div class="scroll" role="region" aria-labelledby="events" tabindex="0"><table class="admin"><thead><tr><th>When</th><th>Feed</th><th>Kind</th><th>Country</th><th>Level</th><th>Title</th></tr></thead><tbody>
 ${events.map(
   (e) =>
-    html`<tr><td>${e.createdAt.toISOString().replace(/\.\d+Z$/, 'Z')}</td><td>${e.feed}</td><td>${e.kind}</td><td>${e.countries.join(', ')}</td><td>${e.previousLevel !== null ? `${e.previousLevel} → ` : ''}${e.level ?? ''}</td><td>${e.link ? html`<a href="${e.link}" rel="noreferrer">${e.title}</a>` : e.title}</td></tr>`,
+    html`<tr><td data-label="When">${e.createdAt.toISOString().replace(/\.\d+Z$/, 'Z')}</td><td data-label="Feed">${e.feed}</td><td data-label="Kind">${e.kind}</td><td data-label="Country">${e.countries.join(', ')}</td><td data-label="Level">${e.previousLevel !== null ? `${e.previousLevel} → ` : ''}${e.level ?? ''}</td><td data-label="Title">${e.link ? html`<a href="${e.link}" rel="noreferrer">${e.title}</a>` : e.title}</td></tr>`,
 )}
 </tbody></table></div>`;
     return reply

@@ -140,10 +140,19 @@ input[type=date]{display:block;font:inherit;padding:.5rem;border:2px solid #1b1b
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;border-bottom:1px solid #ddd;padding:.4rem .5rem;vertical-align:top}
 /* A wide table scrolls inside its box; position:relative keeps the screen-reader-only text in its cells (absolutely positioned) inside that box too, or it widens the whole page on a phone */
-.scroll{overflow-x:auto;position:relative}
+.scroll{overflow-x:auto;position:relative;max-width:100%}
+.scroll:focus{outline:3px solid #ffbf47}
+table.admin td{overflow-wrap:anywhere}
+@media (min-width:40.01rem){table.admin td:first-child,table.admin td:nth-child(2){white-space:nowrap}}
+@media (max-width:40rem){table.admin thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0,0,0,0)}table.admin tr{display:block;border-bottom:2px solid #ccc;padding:.25rem 0}table.admin td{display:grid;grid-template-columns:7rem 1fr;gap:.5rem;border:0;padding:.15rem .25rem}table.admin td::before{content:attr(data-label);font-weight:600}}
 .levels dt{font-weight:700}.levels dd{margin:0 0 .5rem}
-svg.chart{width:100%;height:auto;max-height:9rem;display:block}
+svg.chart{width:100%;height:auto;max-height:12rem;display:block}
+.scroll svg.chart{min-width:36rem}
+/* A chart wider than a phone opens at its right end, the current hour (no script needed). */
+.chart-box{direction:rtl}.chart-box svg{direction:ltr}
 svg.chart text{font-size:11px;fill:#1b1b1b}
+svg.chart .axis{stroke:#1b1b1b;stroke-width:1}
+.chart-note{font-size:.85rem;color:#4a4a4a;margin:.25rem 0}
 svg.chart .grid{stroke:#ccc;stroke-width:1}
 svg.chart .line{fill:none;stroke:#1b1b1b;stroke-width:2}
 svg.chart .band{opacity:.35}

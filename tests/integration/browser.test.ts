@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -24,6 +25,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENS = '/tmp/aa-screens';
 const EMAIL = 'traveler@example.com';
 const PHONE = '+447911123456';
+const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 
 const noChromium = !existsSync(CHROMIUM);
 // Once is enough: the database under the web server is not what this test is about.
@@ -44,7 +46,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
   beforeAll(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    stack = await startWebStack(clock);
+    stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
     ({ t, smtp, twilio, feeds, web } = stack);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -199,6 +201,46 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       await page.getByRole('button', { name: 'Unsubscribe from all alerts' }).click();
       await page.getByRole('heading', { name: 'You are unsubscribed' }).waitFor();
       await screenshots(page, 'unsubscribed');
+
+      // 6. The admin page on a phone: the tables become one card a row (each cell with its
+      // column's name), the chart scrolls inside its box; the page never scrolls sideways.
+      await page.setExtraHTTPHeaders({ authorization: `Bearer ${ADMIN_TOKEN}` });
+      await page.goto(web.url('/admin'));
+      await page.getByRole('heading', { name: 'Status' }).waitFor();
+      await screenshots(page, 'admin');
+      const boxes = await page.locator('div.scroll').evaluateAll((els) =>
+        els.map((el) => {
+          el.scrollLeft = el.scrollWidth;
+          const box = el.getBoundingClientRect();
+          const last = el.firstElementChild;
+          const end = last ? last.getBoundingClientRect().right : 0;
+          return { overflow: el.ownerDocument.defaultView?.getComputedStyle(el).overflowX, fitsPage: box.right <= 375, lastReachable: end <= box.right + 1 };
+        }),
+      );
+      expect(boxes).toHaveLength(3);
+      for (const b of boxes) expect(b).toEqual({ overflow: 'auto', fitsPage: true, lastReachable: true });
+      // Nothing in a table is cut off: every cell fits the phone's width, labelled by its column.
+      const cells = await page
+        .locator('table.admin td')
+        .evaluateAll((els) => els.map((el) => ({ right: Math.round(el.getBoundingClientRect().right), clipped: el.scrollWidth > el.clientWidth + 1 })));
+      expect(cells.length).toBeGreaterThan(6);
+      for (const c of cells) expect(c.right <= 375 && !c.clipped, JSON.stringify(c)).toBe(true);
+      await expect(
+        page
+          .locator('table.admin td[data-label="Status"]')
+          .first()
+          .evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el, '::before').content),
+      ).resolves.toBe('"Status"');
+      // On the phone the chart opens at its right end: the current hour's bar is in view.
+      const lastBar = await page
+        .locator('svg.chart rect')
+        .last()
+        .evaluate((el) => el.getBoundingClientRect().right);
+      expect(lastBar).toBeLessThanOrEqual(375);
+      expect(lastBar).toBeGreaterThan(0);
+      // The chart's labels stay legible: its text is drawn at 9 px or more on the phone.
+      const smallest = await page.locator('svg.chart text').evaluateAll((els) => Math.min(...els.map((e) => e.getBoundingClientRect().height)));
+      expect(smallest).toBeGreaterThanOrEqual(9);
       expect(await subscriber()).toMatchObject({ status: 'unsubscribed' });
 
       // No inline script or style was blocked, nothing failed to load.

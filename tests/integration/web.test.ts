@@ -1060,13 +1060,15 @@ describe('operations: health, readiness, metrics, admin', SLOW, () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     const html = await r.text();
-    expect(html).toContain('<h2>Feeds</h2>');
+    expect(html).toContain('<h2 id="feeds">Feeds</h2>');
     const polledAt = clock
       .now()
       .toISOString()
       .replace(/\.\d+Z$/, 'Z');
-    expect(html).toContain(`<tr><td>us-embassy-russia</td><td>${polledAt}</td><td>ok</td><td>0</td>`);
-    expect(html).toContain('<h2>Recent events</h2>');
+    expect(html).toContain(
+      `<tr><td data-label="Feed">us-embassy-russia</td><td data-label="Last poll">${polledAt}</td><td data-label="Status">ok</td><td data-label="Failures">0</td>`,
+    );
+    expect(html).toContain('<h2 id="events">Recent events</h2>');
     expect(html).toContain('Security Alert – U.S. Embassy Moscow (March 7, 2024)');
     expect(html).toMatch(/<svg class="chart"[^>]*role="img"/);
     expect(html).toMatch(/<rect [^>]*><title>\d\d:\d\d UTC: 1 pending<\/title><\/rect>/);
