@@ -50,6 +50,7 @@ export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock
     verification: config.settings.verification,
     defaultTimezone: config.settings.defaultTimezone,
     sendBriefings: (subscriberId) => sendDueBriefings(briefingDepsFor(config, db, logger, clock, channels), { subscriberId }),
+    delivery: config.settings.delivery,
   };
 }
 

@@ -114,6 +114,7 @@ export interface Database {
   webhooks: WebhooksTable;
   trips: TripsTable;
   briefings: BriefingsTable;
+  confirmation_emails: ConfirmationEmailsTable;
 }
 
 /**
@@ -131,6 +132,26 @@ export interface TripsTable {
 }
 
 /** A pre-trip briefing email waiting to go, or gone (its own small outbox). */
+/** The double opt-in emails' outbox (subscriptions/confirmations.ts). */
+export interface ConfirmationEmailsTable {
+  id: Generated<number>;
+  /** The address the request named (the subscriber's current one for a move). */
+  email: string;
+  /** The RequestedSubscription, as asked. */
+  request: ColumnType<unknown, string, string>;
+  subscriber_id: number | null;
+  /** The rendered email ({to, subject, text, html}) once prepared; null again once sent or given up. */
+  message: ColumnType<unknown, string | null, string | null>;
+  status: Generated<'pending' | 'sending' | 'sent' | 'failed' | 'refused'>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
 export interface BriefingsTable {
   id: Generated<number>;
   subscriber_id: number;

@@ -89,3 +89,12 @@ export async function deleteEndedTrips(db: DB, lastDayBefore: string): Promise<n
     return Number(r.numAffectedRows ?? 0);
   });
 }
+
+/** Confirmation emails done with (sent, refused, given up) before `before`; waiting ones stay. */
+export async function deleteFinishedConfirmations(db: DB, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`delete from confirmation_emails where id = any(array(
+      select id from confirmation_emails where status in ('sent', 'failed', 'refused') and created_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}

@@ -10,6 +10,7 @@ import {
   deleteOldCronClaims,
   deleteOldPollRuns,
   deleteOldVerificationSends,
+  deleteFinishedConfirmations,
   deleteOrphanVersions,
   deleteSentDeliveries,
 } from './repository.ts';
@@ -40,6 +41,9 @@ export async function runHousekeeping(deps: {
     verificationSends: await deleteOldVerificationSends(db, new Date(now - verificationSendsHorizonMs(deps.verification))),
     // Dates in UTC: a day's difference in the traveler's zone does not matter after weeks.
     trips: await deleteEndedTrips(db, ago(deps.trips.retentionDays).toISOString().slice(0, 10)),
+    // A queued subscribe request holds an address and what was asked: once it is
+    // done with (sent, refused, given up), it goes when its link would have expired.
+    confirmationEmails: await deleteFinishedConfirmations(db, ago(2)),
   };
   deps.logger.info(result, 'housekeeping done');
   return result;

@@ -586,3 +586,107 @@ export async function reserveVerificationSend(
     return null;
   });
 }
+
+// --- The confirmation emails' outbox (see subscriptions/confirmations.ts).
+
+/** A rendered confirmation email, kept until it is sent or given up (it holds the link). */
+export interface ConfirmationMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface ClaimedConfirmation {
+  id: number;
+  email: string;
+  request: RequestedSubscription;
+  subscriberId: number | null;
+  message: ConfirmationMessage | null;
+  /** Counting this one. */
+  attempts: number;
+}
+
+function jsonColumn<T>(v: unknown): T {
+  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+}
+
+/** One insert, the same for any address: all a subscribe request does before it is answered. */
+export async function enqueueConfirmation(db: DB, email: string, request: RequestedSubscription, now: Date): Promise<number> {
+  const r = await db
+    .insertInto('confirmation_emails')
+    .values({ email, request: JSON.stringify(request), next_attempt_at: now, created_at: now })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(r.id);
+}
+
+/** Leases due confirmations: pending ones whose time has come, and sending ones whose lease expired (their process died). */
+export async function claimConfirmations(
+  db: DB,
+  options: { owner: string; limit: number; leaseMs: number; now: Date; id?: number | undefined },
+): Promise<ClaimedConfirmation[]> {
+  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
+  const only = options.id === undefined ? sql`true` : sql`id = ${options.id}`;
+  const rows = await sql<{ id: number; email: string; request: unknown; subscriber_id: number | null; message: unknown; attempts: number }>`
+    update confirmation_emails c set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = c.attempts + 1
+    where c.id in (
+      select id from confirmation_emails
+      where ((status = 'pending' and next_attempt_at <= ${options.now}::timestamptz)
+          or (status = 'sending' and lease_until < ${options.now}::timestamptz))
+        and ${only}
+      order by next_attempt_at
+      limit ${options.limit}
+      for update skip locked)
+    returning c.id, c.email, c.request, c.subscriber_id, c.message, c.attempts`.execute(db);
+  return rows.rows.map((r) => ({
+    id: Number(r.id),
+    email: r.email,
+    request: jsonColumn<RequestedSubscription>(r.request),
+    subscriberId: r.subscriber_id === null ? null : Number(r.subscriber_id),
+    message: r.message === null ? null : jsonColumn<ConfirmationMessage>(r.message),
+    attempts: r.attempts,
+  }));
+}
+
+/** The prepared email (subscriber and token recorded, caps passed): a retry sends this one, with the same link. */
+export async function storeConfirmationMessage(db: DB, owner: string, id: number, subscriberId: number, message: ConfirmationMessage): Promise<void> {
+  await db
+    .updateTable('confirmation_emails')
+    .set({ subscriber_id: subscriberId, message: JSON.stringify(message) })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .execute();
+}
+
+export type ConfirmationOutcome =
+  | { status: 'sent'; at: Date }
+  | { status: 'pending'; error: string; nextAttemptAt: Date }
+  | { status: 'failed' | 'refused'; error: string };
+
+/** Records how a claimed confirmation ended; the link leaves the database unless it is to be retried. */
+export async function completeConfirmation(db: DB, owner: string, id: number, outcome: ConfirmationOutcome): Promise<void> {
+  await db
+    .updateTable('confirmation_emails')
+    .set({
+      status: outcome.status,
+      lease_owner: null,
+      lease_until: null,
+      ...(outcome.status === 'sent' ? { sent_at: outcome.at, last_error: null } : { last_error: outcome.error }),
+      ...(outcome.status === 'pending' ? { next_attempt_at: outcome.nextAttemptAt } : { message: null }),
+    })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'sending')
+    .execute();
+}
+
+/** When the next confirmation falls due (a retry's back-off, or a lease to expire), if any is waiting. */
+export async function nextConfirmationDue(db: DB): Promise<Date | null> {
+  const r = await db
+    .selectFrom('confirmation_emails')
+    .select(sql<Date | null>`min(case when status = 'pending' then next_attempt_at else lease_until end)`.as('due'))
+    .where('status', 'in', ['pending', 'sending'])
+    .executeTakeFirst();
+  return r?.due ? new Date(r.due) : null;
+}

@@ -12,12 +12,14 @@ import { confirmationMail } from './confirmation-mail.ts';
 import {
   checkPhoneCode,
   confirmSubscription,
+  enqueueConfirmation,
   recordSubscriptionRequest,
   reserveVerificationSend,
   saveManageChange,
   startPhoneVerification,
   subscriberForConfirmToken,
   type ManageChange,
+  type ConfirmationMessage,
   type ConfirmResult,
   type RequestedSubscription,
   type SubscriberView,
@@ -51,6 +53,8 @@ export interface TravelerDeps {
    * absent or fails, the periodic job sends it.
    */
   sendBriefings?: (subscriberId: number) => Promise<unknown>;
+  /** Leases and back-off of the confirmation outbox: the delivery outbox's settings. */
+  delivery: Pick<Settings['delivery'], 'leaseSeconds' | 'maxAttempts' | 'retryBaseSeconds' | 'retryMaxSeconds'>;
 }
 
 /** Sends a queued briefing now without holding up the answer; the periodic job retries what fails. */
@@ -121,16 +125,27 @@ function describe(r: RequestedSubscription): string {
 }
 
 /**
- * Records the request, then mails a confirmation link. The returned `mailed`
- * promise settles when the mail is handed over: the web API answers without
- * waiting for it, so its answer (and its timing) is the same whether or not
- * the address was already known.
+ * Queues a subscription request: one insert into the confirmation outbox, the
+ * same whatever the address, and nothing else. Everything that depends on
+ * whether the address is known (the subscriber, the token, the caps, the
+ * email) happens after the answer, in sendDueConfirmations
+ * (subscriptions/confirmations.ts): neither the answer nor its timing can tell.
  */
-export async function requestSubscription(
+export async function requestSubscription(deps: TravelerDeps, email: string, request: RequestedSubscription): Promise<number> {
+  return enqueueConfirmation(deps.db, email, request, deps.clock.now());
+}
+
+/**
+ * The work behind a queued request: records it (a new or unsubscribed address
+ * becomes a pending subscriber; a known one keeps what they have until the
+ * link is opened), counts it against the caps and renders the email. `refused`
+ * names the cap that refused it: then nothing is sent.
+ */
+export async function prepareConfirmation(
   deps: TravelerDeps,
   email: string,
   request: RequestedSubscription,
-): Promise<{ token: string; subscriberId: number; mailed: Promise<void> }> {
+): Promise<{ refused: string } | { subscriberId: number; message: ConfirmationMessage }> {
   const now = deps.clock.now();
   const token = randomBytes(24).toString('base64url');
   const to = request.newEmail ?? email;
@@ -150,14 +165,9 @@ export async function requestSubscription(
     { perRecipientPerDay: v.emailsPerAddressPerDay, cooldownSeconds: v.emailCooldownSeconds },
     now,
   );
-  if (refused) {
-    const mailed = Promise.reject(new VerificationLimitError('email', `no confirmation email sent: ${REFUSALS[refused]}`));
-    return { token, subscriberId, mailed };
-  }
+  if (refused) return { refused: `no confirmation email sent: ${REFUSALS[refused]}` };
   const link = `${deps.publicBaseUrl}/confirm/${token}`;
-  const mail = confirmationMail(request.newEmail ? 'move' : 'subscribe', describe(request), link);
-  const mailed = deps.email.send({ to, ...mail, headers: {} }, `confirm-${subscriberId}`).then(() => undefined);
-  return { token, subscriberId, mailed };
+  return { subscriberId, message: { to, ...confirmationMail(request.newEmail ? 'move' : 'subscribe', describe(request), link) } };
 }
 
 export async function confirm(deps: TravelerDeps, token: string): Promise<ConfirmResult> {
@@ -263,8 +273,7 @@ export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView
   await saveManageChange(deps.db, view.id, phone ? { prefs, phone } : { prefs }, deps.clock.now());
   const emailChanged = email !== view.email;
   if (emailChanged || view.status !== 'confirmed') {
-    const { mailed } = await requestSubscription(deps, view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
-    mailed.catch((err: unknown) => deps.logger.error({ err }, 'confirmation email not sent'));
+    await requestSubscription(deps, view.email, { ...request, ...(emailChanged ? { newEmail: email } : {}) });
     notices.push(`We sent a confirmation link to ${email}. ${emailChanged ? 'Alerts go there' : 'Alerts start'} once you open it.`);
   }
   notices.unshift('Your changes are saved.');

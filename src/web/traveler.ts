@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type TokenPurpose, verifyToken } from '../common/tokens.ts';
 import { getSubscriberView, unsubscribe, type RequestedSubscription, type SubscriberView } from '../subscriptions/repository.ts';
+import { ConfirmationRunner } from '../subscriptions/confirmations.ts';
 import { confirm, FieldError, requestSubscription, saveManageChanges, subscriberForToken, verifyPhone } from '../subscriptions/service.ts';
 import {
   InputError,
@@ -114,14 +115,26 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     }));
   };
 
+  // Subscribe requests are only queued before the answer (the same insert for
+  // any address); the confirmation outbox is worked off once the answer is
+  // out, so whether the address was known shapes neither the answer nor its timing.
+  const confirmations = new ConfirmationRunner(traveler);
+  const afterAnswer = {
+    onResponse: (_req: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+      confirmations.kick();
+      done();
+    },
+  };
+  // Requests queued while no web process ran (or by the command line) go out at start.
+  app.addHook('onReady', async () => confirmations.kick());
+  app.addHook('onClose', async () => confirmations.close());
   const startRequest = async (email: string, request: RequestedSubscription) => {
-    const { mailed } = await requestSubscription(traveler, email, request);
-    mailed.catch((err: unknown) => logger.error({ err }, 'confirmation email not sent'));
+    await requestSubscription(traveler, email, request);
   };
 
   app.get('/', async (_req, reply) => page(reply, 200, subscribePage({ csrf: reply.generateCsrf(), highest: await highest(), travelers })));
 
-  app.post('/api/subscriptions', { ...limited, ...csrfForForms }, async (req, reply) => {
+  app.post('/api/subscriptions', { ...limited, ...csrfForForms, ...afterAnswer }, async (req, reply) => {
     const { email, request } = requestFromJson(asBody(req.body), deps.knownFeeds(), traveler.clock.now(), deps.settings.defaultTimezone);
     await startRequest(email, request);
     return reply
@@ -129,7 +142,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       .send({ status: 'pending', message: 'If this address can receive alerts, a confirmation link is on its way. It works for 48 hours.' });
   });
 
-  app.post('/subscribe', { ...limited, ...csrfCheck }, async (req, reply) => {
+  app.post('/subscribe', { ...limited, ...csrfCheck, ...afterAnswer }, async (req, reply) => {
     const parsed = parseSubscriptionForm(asBody(req.body), deps.knownFeeds(), { now: traveler.clock.now(), defaultTimezone: deps.settings.defaultTimezone });
     if (!parsed.ok) {
       return page(reply, 400, subscribePage({ csrf: reply.generateCsrf(), values: parsed.values, errors: parsed.errors, highest: await highest(), travelers }));
@@ -253,7 +266,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     return reply.code(303).header('location', `/manage/${req.params.token}`).send();
   });
 
-  app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck }, async (req, reply) => {
+  app.post<{ Params: { token: string } }>('/manage/:token', { ...limited, ...csrfCheck, ...afterAnswer }, async (req, reply) => {
     const view = await manageView(req.params.token);
     const body = asBody(req.body);
     const render = async (status: number, extra: Pick<Parameters<typeof managePage>[0], 'notices' | 'values' | 'errors'>, v: SubscriberView = view) =>

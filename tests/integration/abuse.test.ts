@@ -7,7 +7,8 @@ import { pollFeed } from '../../src/feeds/poller.ts';
 import { runHousekeeping } from '../../src/housekeeping/run.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { pino } from 'pino';
-import { createDispatcher, pollDepsFor } from '../../src/runtime.ts';
+import { createDispatcher, pollDepsFor, travelerDepsFor } from '../../src/runtime.ts';
+import { sendDueConfirmations } from '../../src/subscriptions/confirmations.ts';
 import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
@@ -116,6 +117,14 @@ async function count(table: 'subscribers' | 'subscriber_tokens' | 'phone_verific
         .executeTakeFirstOrThrow()
     ).n,
   );
+}
+
+/** Every queued confirmation email prepared and sent, refused or given up (the web process works them off after answering). */
+async function outboxWorkedOff(): Promise<void> {
+  await waitFor('the confirmation outbox to be worked off', async () => {
+    const waiting = await t.db.selectFrom('confirmation_emails').select('id').where('status', 'in', ['pending', 'sending']).execute();
+    return waiting.length === 0 || undefined;
+  });
 }
 
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
@@ -392,9 +401,12 @@ describe('SMS pumping and email bombing', SLOW, () => {
       expect(r.status).toBe(202);
     }
     await mailTo(victim);
+    await outboxWorkedOff();
     for (let i = 0; i < 10; i++) {
       clock.advance(61_000);
       await postJson('/api/subscriptions', { email: victim, countries: ['RU'] });
+      // Caps and cool-downs count when the queued request is worked off, at the (manual) clock's time then.
+      await outboxWorkedOff();
     }
     await mailTo(victim, 5);
     await smtp.settled();
@@ -604,3 +616,94 @@ describe('moving a subscription to another address', SLOW, () => {
     expect(await page.text()).toContain('new.owner@example.com');
   });
 });
+
+describe('confirmation emails through the outbox', SLOW, () => {
+  /** Another process working off the outbox (the web process's own runner does the same after each answer). */
+  async function workOffOutbox() {
+    return sendDueConfirmations(travelerDepsFor(web.config, t.db, silentLogger, clock, web.channels));
+  }
+  const confirmLink = (text: string) => /http:\/\/127\.0\.0\.1:\d+\/confirm\/[A-Za-z0-9_-]+/.exec(text)![0];
+
+  it('timing enumeration: a confirmed and an unknown address are answered before any work on the address, so that work cannot shape the answer', async () => {
+    await confirmedSubscriber('known@example.com');
+    // Any work on the address after the answer fails here: recording a request writes a token.
+    await sql`create function fail_token_insert() returns trigger language plpgsql as $$ begin raise exception 'tokens unavailable (test)'; end $$`.execute(
+      t.db,
+    );
+    await sql`create trigger fail_token_insert before insert on subscriber_tokens for each row execute function fail_token_insert()`.execute(t.db);
+    const answers: { status: number; body: string }[] = [];
+    try {
+      for (const email of ['known@example.com', 'unknown@example.com']) {
+        const r = await postJson('/api/subscriptions', { email, countries: ['RU'] });
+        answers.push({ status: r.status, body: await r.text() });
+      }
+      expect(answers[0]!.status).toBe(202);
+      expect(answers[1]).toEqual(answers[0]);
+      // The same single piece of work on both paths before the answer: one queued request each.
+      const queued = await t.db.selectFrom('confirmation_emails').select(['email', 'subscriber_id']).orderBy('id').execute();
+      expect(queued).toEqual([
+        { email: 'known@example.com', subscriber_id: null },
+        { email: 'unknown@example.com', subscriber_id: null },
+      ]);
+      await outboxWorkedOffOrRetrying();
+      expect(await count('subscribers')).toBe(1);
+    } finally {
+      await sql`drop trigger fail_token_insert on subscriber_tokens`.execute(t.db);
+      await sql`drop function fail_token_insert()`.execute(t.db);
+    }
+    // The failed work was not lost: it is retried after its back-off.
+    clock.advance(web.config.settings.delivery.retryMaxSeconds * 1000);
+    expect((await workOffOutbox()).summary).toMatchObject({ sent: 2 });
+    for (const email of ['known@example.com', 'unknown@example.com']) expect((await mailTo(email)).subject).toBe('Confirm your travel advisory alerts');
+  });
+
+  it('451 on a confirmation email: retried after a back-off with the same link, not dropped; a 550 is given up', async () => {
+    smtp.failNextRcpt(1, 451);
+    expect((await postJson('/api/subscriptions', { email: 'greylisted@example.com', countries: ['RU'] })).status).toBe(202);
+    const row = () =>
+      t.db.selectFrom('confirmation_emails').select(['status', 'attempts', 'last_error', 'message', 'next_attempt_at']).executeTakeFirstOrThrow();
+    const waiting = await waitFor('the 451 to be recorded', async () => {
+      const r = await row();
+      return r.status === 'pending' && r.attempts === 1 ? r : undefined;
+    });
+    expect(waiting.last_error).toContain('SMTP 451');
+    expect(waiting.next_attempt_at.getTime()).toBeGreaterThan(clock.now().getTime());
+    expect(smtp.to('greylisted@example.com')).toHaveLength(0);
+    // Not before its time.
+    expect((await workOffOutbox()).summary).toMatchObject({ sent: 0 });
+    clock.advance(web.config.settings.delivery.retryMaxSeconds * 1000);
+    expect((await workOffOutbox()).summary).toMatchObject({ sent: 1 });
+    const mail = await mailTo('greylisted@example.com');
+    expect((await fetch(confirmLink(mail.text))).status).toBe(200);
+    expect(await row()).toMatchObject({ status: 'sent', attempts: 2, message: null });
+    expect(await t.db.selectFrom('subscribers').select('status').where('email', '=', 'greylisted@example.com').executeTakeFirstOrThrow()).toEqual({
+      status: 'confirmed',
+    });
+
+    smtp.rejectRecipient('nobody.here@example.com', 550);
+    await postJson('/api/subscriptions', { email: 'nobody.here@example.com', countries: ['RU'] });
+    await outboxWorkedOffOrRetrying();
+    expect(
+      await t.db.selectFrom('confirmation_emails').select(['status', 'message']).where('email', '=', 'nobody.here@example.com').executeTakeFirstOrThrow(),
+    ).toEqual({
+      status: 'failed',
+      message: null,
+    });
+    // Done with: the queued requests (an address and what was asked) go once their links would have expired.
+    clock.advance(3 * 24 * 3600_000);
+    const { retention, verification, trips } = settingsSchema.parse({});
+    expect(await runHousekeeping({ db: t.db, clock, logger: silentLogger, retention, verification, trips })).toMatchObject({ confirmationEmails: 2 });
+  });
+});
+
+/** Nothing queued is being worked on or due now (what is left waits for a back-off). */
+async function outboxWorkedOffOrRetrying(): Promise<void> {
+  await waitFor('the confirmation outbox to be worked off', async () => {
+    const busy = await t.db
+      .selectFrom('confirmation_emails')
+      .select('id')
+      .where((eb) => eb.or([eb('status', '=', 'sending'), eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', clock.now())])]))
+      .execute();
+    return busy.length === 0 || undefined;
+  });
+}

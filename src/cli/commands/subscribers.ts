@@ -181,14 +181,17 @@ async function validated<T>(fn: (v: Validation) => T): Promise<T> {
 async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
   const { getSubscriberView, upsertSubscriber } = await import('../../subscriptions/repository.ts');
   if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
-  const [{ createChannels, travelerDepsFor }, { requestSubscription }] = await Promise.all([
+  const [{ createChannels, travelerDepsFor }, { requestSubscription, VerificationLimitError }, { sendDueConfirmations }] = await Promise.all([
     import('../../runtime.ts'),
     import('../../subscriptions/service.ts'),
+    import('../../subscriptions/confirmations.ts'),
   ]);
   const channels = createChannels(c.config);
   try {
     const traveler = travelerDepsFor(c.config, db, c.logger, c.clock, channels);
-    const { subscriberId, mailed } = await requestSubscription(traveler, input.email, {
+    // Through the confirmation outbox like the web's requests, sent at once; a
+    // temporary refusal stays queued there and a web process retries it.
+    const queued = await requestSubscription(traveler, input.email, {
       countries: input.countries,
       feeds: input.feeds,
       minLevel: input.minLevel,
@@ -197,9 +200,18 @@ async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, 
       phone: input.phone,
       ...(input.preferences ? { preferences: input.preferences } : {}),
     });
-    await mailed;
+    const { results } = await sendDueConfirmations(traveler, { id: queued });
+    const result = results[0];
+    if (result?.outcome === 'refused') throw new VerificationLimitError('email', result.error ?? 'no confirmation email sent');
+    if (result?.outcome === 'failed') throw new Error(`confirmation email not sent: ${result.error ?? 'unknown error'}`);
+    const subscriberId = result?.subscriberId;
+    if (subscriberId === undefined) throw new Error(`confirmation request queued but not recorded yet: ${result?.error ?? 'unknown error'}`);
     const view = await getSubscriberView(db, subscriberId);
-    return { id: subscriberId, created: view?.status !== 'confirmed', status: view?.status ?? 'pending', note: `confirmation email sent to ${input.email}` };
+    const note =
+      result?.outcome === 'sent'
+        ? `confirmation email sent to ${input.email}`
+        : `confirmation email to ${input.email} queued: ${result?.error ?? 'will retry'}`;
+    return { id: subscriberId, created: view?.status !== 'confirmed', status: view?.status ?? 'pending', note };
   } finally {
     await channels.close();
   }

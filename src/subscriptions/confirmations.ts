@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { backoffMs } from '../common/backoff.ts';
+import { AppError, errorMessage } from '../common/errors.ts';
+import { claimConfirmations, completeConfirmation, nextConfirmationDue, storeConfirmationMessage, type ClaimedConfirmation } from './repository.ts';
+import { prepareConfirmation, type TravelerDeps } from './service.ts';
+
+/**
+ * The confirmation outbox, worked off: each queued request is leased, prepared
+ * (subscriber, token, caps, email) and sent like an alert: a temporary refusal
+ * (SMTP 4xx such as 451, the server down) waits a back-off and is tried again
+ * with the same link, up to `delivery.maxAttempts`; a permanent one (5xx) is
+ * given up. A process that dies mid-way leaves a lease that expires, and any
+ * process takes the row again (at least once).
+ */
+export interface ConfirmationSummary {
+  sent: number;
+  retrying: number;
+  failed: number;
+  refused: number;
+}
+
+export interface ConfirmationResult {
+  id: number;
+  outcome: keyof ConfirmationSummary;
+  /** Once the request is recorded. */
+  subscriberId?: number | undefined;
+  error?: string;
+}
+
+export async function sendDueConfirmations(
+  deps: TravelerDeps,
+  options: { id?: number } = {},
+): Promise<{ summary: ConfirmationSummary; results: ConfirmationResult[] }> {
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const summary: ConfirmationSummary = { sent: 0, retrying: 0, failed: 0, refused: 0 };
+  const results: ConfirmationResult[] = [];
+  for (;;) {
+    const claims = await claimConfirmations(deps.db, { owner, limit: 20, leaseMs: deps.delivery.leaseSeconds * 1000, now: deps.clock.now(), id: options.id });
+    if (claims.length === 0) break;
+    for (const c of claims) {
+      const r = await sendOne(deps, owner, c);
+      summary[r.outcome]++;
+      results.push(r);
+    }
+  }
+  return { summary, results };
+}
+
+async function sendOne(deps: TravelerDeps, owner: string, c: ClaimedConfirmation): Promise<ConfirmationResult> {
+  const { db, clock, delivery } = deps;
+  let subscriberId = c.subscriberId ?? undefined;
+  try {
+    let message = c.message;
+    if (!message) {
+      const prepared = await prepareConfirmation(deps, c.email, c.request);
+      if ('refused' in prepared) {
+        await completeConfirmation(db, owner, c.id, { status: 'refused', error: prepared.refused });
+        return { id: c.id, outcome: 'refused', error: prepared.refused };
+      }
+      message = prepared.message;
+      subscriberId = prepared.subscriberId;
+      await storeConfirmationMessage(db, owner, c.id, prepared.subscriberId, message);
+    }
+    await deps.email.send({ ...message, headers: {} }, `confirm-${c.id}`);
+    await completeConfirmation(db, owner, c.id, { status: 'sent', at: clock.now() });
+    return { id: c.id, outcome: 'sent', subscriberId };
+  } catch (err) {
+    // Provider errors are classified (and their addresses masked) at the channel;
+    // anything else (the database) is worth another try.
+    const retryable = !(err instanceof AppError) || err.retryable;
+    const error = errorMessage(err);
+    deps.logger.warn({ confirmation: c.id, attempt: c.attempts, err }, 'confirmation email not sent');
+    if (!retryable || c.attempts >= delivery.maxAttempts) {
+      await completeConfirmation(db, owner, c.id, { status: 'failed', error });
+      return { id: c.id, outcome: 'failed', subscriberId, error };
+    }
+    const delay = backoffMs(c.attempts, { baseMs: delivery.retryBaseSeconds * 1000, maxMs: delivery.retryMaxSeconds * 1000, jitter: true });
+    await completeConfirmation(db, owner, c.id, { status: 'pending', error, nextAttemptAt: new Date(clock.now().getTime() + delay) });
+    return { id: c.id, outcome: 'retrying', subscriberId, error };
+  }
+}
+
+/**
+ * The web process's sender: `kick()` after answering a request works off the
+ * outbox in the background (one run at a time; a kick during a run makes
+ * another), then sleeps until the next retry falls due.
+ */
+export class ConfirmationRunner {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly deps: TravelerDeps) {}
+
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Waits for the run in progress; no new one starts. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await sendDueConfirmations(this.deps);
+        await this.schedule();
+      } catch (err) {
+        this.deps.logger.error({ err }, 'confirmation outbox run failed; trying again shortly');
+        this.wakeIn(this.deps.delivery.retryBaseSeconds * 1000);
+      }
+    } while (this.again && !this.closed);
+  }
+
+  private async schedule(): Promise<void> {
+    const due = await nextConfirmationDue(this.deps.db);
+    if (due) this.wakeIn(due.getTime() - this.deps.clock.now().getTime());
+  }
+
+  private wakeIn(ms: number): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    // At least a second: a due time the clock has not reached yet is not polled in a tight loop.
+    this.timer = setTimeout(() => this.kick(), Math.min(Math.max(ms, 1000), 3600_000));
+    this.timer.unref();
+  }
+}
