@@ -262,7 +262,8 @@ ${options.extra ?? ''}
 
 function describeCountries(countries: string[] | null): string {
   if (countries === null) return 'every destination';
-  return countries.map(countryName).join(', ') || 'no destination';
+  // No destination of their own: they follow only the countries of their trips.
+  return countries.map(countryName).join(', ') || 'the countries of your trips, around their dates';
 }
 
 export function managePage(options: {

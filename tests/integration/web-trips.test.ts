@@ -90,7 +90,9 @@ describe('POST /api/subscriptions with trips', () => {
     const confirmMail = await mailTo('tia@example.org', 1);
     expect(confirmMail.text).toContain('alerts about your trips, by email; trips: Russia from 2026-12-01 to 2026-12-14');
     expect(await tripsOf()).toEqual([]);
-    expect((await fetch(confirmLink(confirmMail))).status).toBe(200);
+    const confirmed = await fetch(confirmLink(confirmMail));
+    expect(confirmed.status).toBe(200);
+    expect(await confirmed.text()).toContain('when advice changes for the countries of your trips, around their dates');
     expect(await tripsOf()).toEqual([{ countries: ['RU'], from: '2026-12-01' }]);
     const briefing = await mailTo('tia@example.org', 2);
     expect(briefing.subject).toBe('Your pre-trip briefing: Russia');
