@@ -24,20 +24,25 @@ export interface Rendered {
   etag: string;
   headers?: Record<string, string>;
   /**
-   * The same answer gzipped, once per rendering, for clients that accept it
-   * (every browser): the country list is ~200 KB of repetitive table markup
-   * and ~10× smaller compressed. A representation of its own, with its own
-   * strong ETag. Absent for small bodies.
+   * The same answer gzipped, made once, on the first request that accepts it
+   * (every browser does; a script reading the API may not, and compressing a
+   * page nobody asks for compressed would cost more CPU than the page did):
+   * the country list is ~200 KB of repetitive table markup and ~20× smaller
+   * compressed. A representation of its own, with its own strong ETag;
+   * undefined for small bodies or when compressing does not make it smaller.
    */
-  gzip?: { body: Buffer; etag: string };
+  gzip: () => Promise<{ body: Buffer; etag: string } | undefined>;
 }
 
 const gzip = promisify(gzipCallback);
 /** Below this a body is sent as it is: compressing would save less than the header costs. */
 const GZIP_MIN_BYTES = 1024;
 
-/** Cached bodies, in bytes, before the least recently used go (a page of 500 events is ~0.8 MB). */
-const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Cached bytes before the least recently used answers go (a page of 500 events is ~0.8 MB).
+ * Each answer counts twice its size: room for its gzipped copy, always smaller.
+ */
+const DEFAULT_MAX_BYTES = 128 * 1024 * 1024;
 
 /**
  * Public pages, feeds and API answers are read far more often than the data
@@ -82,19 +87,23 @@ export class PublicCache {
     const fullKey = `${await this.currentVersion()}\u0000${key}`;
     const entry = this.entries.get(fullKey)?.rendered;
     if (entry) return entry;
-    const pending = build().then(async (r): Promise<Rendered> => {
+    const pending = build().then((r): Rendered => {
       const body = Buffer.from(r.body, 'utf8');
       const etag = strongEtag(body);
-      // zlib's thread pool, not the event loop.
-      const gz = body.length >= GZIP_MIN_BYTES ? await gzip(body) : undefined;
-      return { ...r, body, etag, ...(gz && gz.length < body.length ? { gzip: { body: gz, etag: `${etag.slice(0, -1)}.gz"` } } : {}) };
+      let gzipped: Promise<{ body: Buffer; etag: string } | undefined> | undefined;
+      const compress = async () => {
+        if (body.length < GZIP_MIN_BYTES) return undefined;
+        // zlib's thread pool, not the event loop.
+        const gz = await gzip(body);
+        return gz.length < body.length ? { body: gz, etag: `${etag.slice(0, -1)}.gz"` } : undefined;
+      };
+      return { ...r, body, etag, gzip: () => (gzipped ??= compress()) };
     });
     // Counted as one byte while it renders, then at its size.
     this.entries.set(fullKey, { rendered: pending });
     pending.then(
       (r) => {
-        const size = r.body.length + (r.gzip?.body.length ?? 0);
-        if (this.entries.peek(fullKey)?.rendered === pending) this.entries.set(fullKey, { rendered: pending }, { size: Math.max(1, size) });
+        if (this.entries.peek(fullKey)?.rendered === pending) this.entries.set(fullKey, { rendered: pending }, { size: Math.max(1, 2 * r.body.length) });
       },
       // A failed rendering is not kept: the next request tries again.
       () => {
@@ -139,8 +148,8 @@ export function acceptsGzip(header: string | undefined): boolean {
  * Sends a cached answer — gzipped when the client takes it — with its ETag,
  * Cache-Control and Vary, or 304 when the client has that representation.
  */
-export function sendRendered(req: FastifyRequest, reply: FastifyReply, r: Rendered, cacheControl: string): FastifyReply {
-  const gz = r.gzip && acceptsGzip(req.headers['accept-encoding']) ? r.gzip : undefined;
+export async function sendRendered(req: FastifyRequest, reply: FastifyReply, r: Rendered, cacheControl: string): Promise<FastifyReply> {
+  const gz = acceptsGzip(req.headers['accept-encoding']) ? await r.gzip() : undefined;
   const etag = gz?.etag ?? r.etag;
   const vary = reply.getHeader('vary');
   reply.headers({ ...r.headers, etag, 'cache-control': cacheControl, vary: vary ? `${String(vary)}, Accept-Encoding` : 'Accept-Encoding' });

@@ -29,6 +29,9 @@
  * same plugins and hooks, no work. Also printed: the first (cold) answer of
  * each route, rendered from the database.
  *
+ * Also per route: the server process's CPU time per answer (from /proc), ours
+ * and the floor's — a figure a loaded machine inflates far less than latency.
+ *
  * Percentiles come from every response's own time (autocannon's per-response
  * event), not from autocannon's summary, which has no 95th percentile.
  *
@@ -54,7 +57,7 @@ import { connectDatabase, migrateToLatest, type DB } from '../../src/db/connect.
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { encodeCursor } from '../../src/web/public.ts';
 import { benchDatabaseUrl, createDatabase, machineDescription, redactUrl, table } from './lib.ts';
-import { loadavg, nextMessage } from './sinks.ts';
+import { loadavg, nextMessage, processCpuSeconds } from './sinks.ts';
 import type { WebServerMessage } from './web-server.ts';
 
 const { values: args } = parseArgs({
@@ -190,6 +193,8 @@ interface Figures {
   p95: number;
   p99: number;
   bytes: number;
+  /** The server process's CPU time (user + system) per answer: what the load average does not inflate much. */
+  cpuMsPerRequest: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -198,8 +203,9 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** `paths` are requested round-robin per client (one path: the same request every time). */
-async function load(base: string, paths: readonly string[], headers: Record<string, string> = {}): Promise<Figures> {
+async function load(base: string, serverPid: number, paths: readonly string[], headers: Record<string, string> = {}): Promise<Figures> {
   const times: number[] = [];
+  const cpuBefore = processCpuSeconds(serverPid) ?? Number.NaN;
   let bytes = 0;
   let next = 0;
   const result = await autocannon({
@@ -216,7 +222,9 @@ async function load(base: string, paths: readonly string[], headers: Record<stri
     },
   });
   times.sort((a, b) => a - b);
+  const cpu = (processCpuSeconds(serverPid) ?? Number.NaN) - cpuBefore;
   return {
+    cpuMsPerRequest: times.length ? (cpu * 1000) / times.length : Number.NaN,
     requests: times.length,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
@@ -333,8 +341,8 @@ async function main(): Promise<void> {
     const chosen = new Set(args.routes.split(',').map(Number));
     for (const r of routes.filter((_, i) => chosen.has(i + 1))) {
       const loadBefore = loadavg().split(' ')[0]!;
-      const ours = await load(server.base, r.paths, r.headers);
-      const floor = await load(server.base, [`/__floor/${ours.bytes}`]);
+      const ours = await load(server.base, child.pid!, r.paths, r.headers);
+      const floor = await load(server.base, child.pid!, [`/__floor/${ours.bytes}`]);
       if (ours.non2xx || ours.errors) console.warn(`${r.name}: ${ours.non2xx} non-2xx answers, ${ours.errors} errors/timeouts`);
       rows.push([
         r.name,
@@ -347,13 +355,33 @@ async function main(): Promise<void> {
         Math.round(floor.rps).toLocaleString('en-US'),
         (ours.p95 / floor.p95).toFixed(2),
         (floor.rps / ours.rps).toFixed(2),
+        ours.cpuMsPerRequest.toFixed(2),
+        floor.cpuMsPerRequest.toFixed(2),
         `< ${r.goal}`,
         loadBefore,
       ]);
     }
     console.log(`\n${CONNECTIONS} concurrent clients, ${DURATION} s per route; floor = a static body of the same size from the same server\n`);
     console.log(
-      table(['route', 'bytes', 'p50 ms', 'p95 ms', 'p99 ms', 'req/s', 'floor p95', 'floor req/s', 'p95 ÷ floor', 'floor ÷ req/s', 'goal p95', 'load'], rows),
+      table(
+        [
+          'route',
+          'bytes',
+          'p50 ms',
+          'p95 ms',
+          'p99 ms',
+          'req/s',
+          'floor p95',
+          'floor req/s',
+          'p95 ÷ floor',
+          'floor ÷ req/s',
+          'CPU ms/req',
+          'floor CPU',
+          'goal p95',
+          'load',
+        ],
+        rows,
+      ),
     );
     console.log(`\nLoad:   ${loadavg()} (1/5/15 min) at end. (!) marks a p95 over its goal.`);
   } finally {
