@@ -59,6 +59,8 @@ export interface UpsertResult {
   id: number;
   created: boolean;
   status: SubscriberStatus;
+  /** The pre-trip briefing queued because this confirmed someone with trips, if any. */
+  briefingId: number | null;
 }
 
 /**
@@ -66,11 +68,15 @@ export interface UpsertResult {
  * subscriptions with the given one. `confirmed` is the admin's import path:
  * it skips double opt-in and phone verification.
  */
-export async function upsertSubscriber(db: DB, input: SubscriberInput, options: { confirmed: boolean; now: Date }): Promise<UpsertResult> {
+export async function upsertSubscriber(
+  db: DB,
+  input: SubscriberInput,
+  options: { confirmed: boolean; now: Date; defaultTimezone?: string },
+): Promise<UpsertResult> {
   return db.transaction().execute(async (tx) => {
     const existing = await tx
       .selectFrom('subscribers')
-      .select(['id', 'status', 'phone', 'phone_verified'])
+      .select(['id', 'status', 'phone', 'phone_verified', 'timezone'])
       .where('email', '=', input.email)
       .forUpdate()
       .executeTakeFirst();
@@ -111,7 +117,15 @@ export async function upsertSubscriber(db: DB, input: SubscriberInput, options: 
     }
     await replaceSubscription(tx, id, input, options.now);
     await applyPreferences(tx, id, input.preferences);
-    return { id, created: !existing, status };
+    // An admin confirming someone who had trips (added while pending) briefs them, as
+    // their own confirmation would have.
+    let briefingId: number | null = null;
+    if (existing && existing.status !== 'confirmed' && status === 'confirmed') {
+      const zone = (input.preferences?.timezone !== undefined ? input.preferences.timezone : existing.timezone) ?? options.defaultTimezone ?? 'UTC';
+      const today = localDate(options.now, zone);
+      briefingId = await queueBriefing(tx, id, await unbriefedOpenTrips(tx, id, today), options.now);
+    }
+    return { id, created: !existing, status, briefingId };
   });
 }
 

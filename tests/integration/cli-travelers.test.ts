@@ -228,6 +228,20 @@ describe('trips add|list|remove and the pre-trip briefing', () => {
   });
 });
 
+describe('an admin confirming a pending traveler who has trips', () => {
+  it('subscribers add --confirmed mails the briefing about the trips added while pending', async () => {
+    const out = ok(await run('subscribers', 'add', '--email', 'pat@example.org', '--countries', 'FR', '--confirmed'));
+    expect(out).toBe('updated pat@example.org (confirmed) — pre-trip briefing sent to pat@example.org\n');
+    await smtp.settled();
+    const mails = smtp.to('pat@example.org');
+    expect(mails.map((m) => m.subject)).toEqual(['Your pre-trip briefing: Japan']);
+    // Confirming again is not a new confirmation: no second briefing.
+    expect(ok(await run('subscribers', 'add', '--email', 'pat@example.org', '--countries', 'FR', '--confirmed'))).toBe('updated pat@example.org (confirmed)\n');
+    await smtp.settled();
+    expect(smtp.to('pat@example.org')).toHaveLength(1);
+  });
+});
+
 describe('digest', () => {
   it('sends the due digest of a daily subscriber once, grouped by country, and nothing on a second run', async () => {
     ok(await run('subscribers', 'add', '--email', 'dan@example.org', '--countries', 'RU', '--email-frequency', 'daily', '--timezone', TZ, '--confirmed'));

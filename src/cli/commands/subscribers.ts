@@ -88,9 +88,11 @@ export const register: RegisterCommand = (program, cli) => {
       const imported = await withDatabase(c, async ({ db }) => {
         let n = 0;
         for (const row of parsed.rows) {
-          await upsertSubscriber(db, row.input, { confirmed: true, now: c.clock.now() });
+          await upsertSubscriber(db, row.input, { confirmed: true, now: c.clock.now(), defaultTimezone: c.config.settings.defaultTimezone });
           n++;
         }
+        // Briefings queued for confirmed travelers who had trips go out now (retried by dispatch if not).
+        await sendBriefings(c, db);
         return n;
       });
       if (opts.json) {
@@ -173,6 +175,17 @@ async function validated<T>(fn: (v: Validation) => T): Promise<T> {
   }
 }
 
+/** Sends the pre-trip briefings due now (one subscriber's, or all); returns how many went. */
+async function sendBriefings(c: CommandContext, db: DB, subscriberId?: number): Promise<number> {
+  const [{ createChannels, briefingDepsFor }, { sendDueBriefings }] = await Promise.all([import('../../runtime.ts'), import('../../trips/service.ts')]);
+  const channels = createChannels(c.config);
+  try {
+    return (await sendDueBriefings(briefingDepsFor(c.config, db, c.logger, c.clock, channels), subscriberId === undefined ? {} : { subscriberId })).sent;
+  } finally {
+    await channels.close();
+  }
+}
+
 /**
  * `--confirmed` is the admin's import path. Without it the address gets the
  * same double opt-in as the web form: a confirmation email, and nothing sent
@@ -180,7 +193,11 @@ async function validated<T>(fn: (v: Validation) => T): Promise<T> {
  */
 async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, confirmed: boolean) {
   const { getSubscriberView, upsertSubscriber } = await import('../../subscriptions/repository.ts');
-  if (confirmed) return { ...(await upsertSubscriber(db, input, { confirmed, now: c.clock.now() })), note: null };
+  if (confirmed) {
+    const result = await upsertSubscriber(db, input, { confirmed, now: c.clock.now(), defaultTimezone: c.config.settings.defaultTimezone });
+    const briefed = result.briefingId !== null && (await sendBriefings(c, db, result.id)) > 0;
+    return { id: result.id, created: result.created, status: result.status, note: briefed ? `pre-trip briefing sent to ${input.email}` : null };
+  }
   const [{ createChannels, travelerDepsFor }, { requestSubscription, VerificationLimitError }, { sendDueConfirmations }] = await Promise.all([
     import('../../runtime.ts'),
     import('../../subscriptions/service.ts'),
