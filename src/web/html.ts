@@ -63,10 +63,12 @@ export const PICKER_JS = `'use strict';
     var list = picker.querySelector('#country-list');
     if (!input || !status || !list) return;
     var label = picker.querySelector('label[for="' + input.id + '"]');
+    var hint = picker.querySelector('#' + input.id + '-hint');
     var items = Array.prototype.slice.call(list.querySelectorAll('li[data-search]'));
     input.hidden = false;
     status.hidden = false;
     if (label) label.hidden = false;
+    if (hint) hint.hidden = false;
     var update = function () {
       var q = norm(input.value);
       var shown = 0;
@@ -92,6 +94,8 @@ export const PICKER_JS = `'use strict';
 /** Styles served as a file: the CSP allows no inline script or style. */
 export const CSS = `
 *,*::before,*::after{box-sizing:border-box}
+/* The hidden attribute wins over display:block below (labels, hints): without script the filter box's label and hint stay out of sight */
+[hidden]{display:none!important}
 html{font-size:100%}
 body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;line-height:1.5;color:#1b1b1b;background:#f5f6f7}
 a{color:#0b57b0}

@@ -61,8 +61,9 @@ function destinationPicker(selected: string[] | null | undefined, highest: Map<s
 ${fieldError('countries', errors)}
 <label class="choice"><input type="checkbox" name="all" value="1" ${all ? html`checked` : ''}> Every destination</label>
 <div class="picker" data-country-picker>
-<label for="country-filter" hidden>Find a country <span class="hint">Type a few letters, such as “neth” or “uk”.</span></label>
-<input type="search" id="country-filter" autocomplete="off" aria-controls="country-list" hidden>
+<label for="country-filter" hidden>Find a country</label>
+<span class="hint" id="country-filter-hint" hidden>Type a few letters, such as “neth” or “uk”.</span>
+<input type="search" id="country-filter" autocomplete="off" aria-controls="country-list" aria-describedby="country-filter-hint" hidden>
 <p class="picker-status" id="country-count" aria-live="polite" hidden></p>
 ${picked.length ? html`<p class="group">Chosen</p><ul class="country-list chosen">${picked.map((c) => countryItem(c.code, c.name, true, highest))}</ul><p class="group">All countries</p>` : ''}
 <ul class="country-list" id="country-list">
@@ -126,10 +127,12 @@ function preferenceFields(v: FormValues, errors: FieldErrors | undefined, defaul
   return html`<h2>How and when you hear</h2>
 ${radios('emailFrequency', FREQUENCY_WORDS, v.emailFrequency || 'immediate', errors, 'Routine changes by email', 'Urgent alerts are always emailed at once.')}
 ${radios('smsUrgency', SMS_WORDS, v.smsUrgency || 'urgent', errors, 'Which alerts come by text message', 'Only if you give a mobile number.')}
-<label for="quietHours">Quiet hours for text messages <span class="hint" id="quietHours-hint">Optional, such as 22:00-07:00 (24-hour clock, in your time zone). Texts wait until they end, except a raise to level 4. Leave empty for none.</span></label>
+<label for="quietHours">Quiet hours for text messages</label>
+<span class="hint" id="quietHours-hint">Optional, such as 22:00-07:00 (24-hour clock, in your time zone). Texts wait until they end, except a raise to level 4. Leave empty for none.</span>
 ${fieldError('quietHours', errors)}
 <input type="text" id="quietHours" name="quietHours" inputmode="numeric" autocomplete="off" placeholder="22:00-07:00" ${describedBy('quietHours', errors, 'quietHours-hint')} value="${v.quietHours ?? ''}">
-<label for="timezone">Your time zone <span class="hint" id="timezone-hint">Such as Europe/London or Asia/Tokyo: for quiet hours, digests and trip dates. Empty: ${defaultTimezone}.</span></label>
+<label for="timezone">Your time zone</label>
+<span class="hint" id="timezone-hint">Such as Europe/London or Asia/Tokyo: for quiet hours, digests and trip dates. Empty: ${defaultTimezone}.</span>
 ${fieldError('timezone', errors)}
 <input type="text" id="timezone" name="timezone" list="timezones" autocomplete="off" ${describedBy('timezone', errors, 'timezone-hint')} value="${v.timezone ?? ''}">
 <datalist id="timezones">${TIME_ZONES.map((z) => html`<option value="${z}"></option>`)}</datalist>`;
@@ -139,7 +142,8 @@ ${fieldError('timezone', errors)}
 function tripFields(v: FormValues, errors: FieldErrors | undefined, leadDays: number, heading: string): SafeHtml {
   return html`<h2>${heading}</h2>
 <p class="hint">We follow a trip’s countries for you from ${leadDays} days before its first day until its last day, and email you a briefing as soon as you add it.</p>
-<label for="tripCountries">Countries of the trip <span class="hint" id="tripCountries-hint">Names or two-letter codes, separated by commas, such as “Russia, Georgia”.</span></label>
+<label for="tripCountries">Countries of the trip</label>
+<span class="hint" id="tripCountries-hint">Names or two-letter codes, separated by commas, such as “Russia, Georgia”.</span>
 ${fieldError('tripCountries', errors)}
 <input type="text" id="tripCountries" name="tripCountries" autocomplete="off" ${describedBy('tripCountries', errors, 'tripCountries-hint')} value="${v.tripCountries ?? ''}">
 <label for="tripFrom">First day</label>
@@ -194,10 +198,12 @@ ${fieldError('email', errors)}
 <input type="email" id="email" name="email" autocomplete="email" required ${describedBy('email', errors, 'email-hint')} value="${v.email ?? ''}">
 ${destinationPicker(v.countries, options.highest, errors)}
 ${levelChoice(v.minLevel, errors)}
-<label for="keywords">Only alerts mentioning… <span class="hint" id="keywords-hint">Optional: words such as “concert, airport”, separated by commas.</span></label>
+<label for="keywords">Only alerts mentioning…</label>
+<span class="hint" id="keywords-hint">Optional: words such as “concert, airport”, separated by commas.</span>
 ${fieldError('keywords', errors)}
 <input type="text" id="keywords" name="keywords" ${describedBy('keywords', errors, 'keywords-hint')} value="${v.keywords ?? ''}">
-<label for="phone">Mobile number for text messages <span class="hint" id="phone-hint">Optional. With the country code, e.g. +44 7911 123456. We text you a code to check it; a number given here gets urgent alerts by text.</span></label>
+<label for="phone">Mobile number for text messages</label>
+<span class="hint" id="phone-hint">Optional. With the country code, e.g. +44 7911 123456. We text you a code to check it; a number given here gets urgent alerts by text.</span>
 ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${v.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${v.sms ? html`checked` : ''}> Also send alerts by text message</label>
@@ -309,15 +315,18 @@ ${v.phone && !v.phoneVerified && !v.smsStopped ? phoneForm(options.token, option
     }.</p>
 <form method="post" action="${options.action}" novalidate>
 <input type="hidden" name="_csrf" value="${options.csrf}">
-<label for="email">Email address <span class="hint" id="email-hint">A new address must be confirmed before alerts go there.</span></label>
+<label for="email">Email address</label>
+<span class="hint" id="email-hint">A new address must be confirmed before alerts go there.</span>
 ${fieldError('email', errors)}
 <input type="email" id="email" name="email" autocomplete="email" ${describedBy('email', errors, 'email-hint')} value="${typed.email ?? ''}">
 ${destinationPicker(typed.countries, options.highest, errors)}
 ${levelChoice(typed.minLevel, errors)}
-<label for="keywords">Only alerts mentioning… <span class="hint" id="keywords-hint">Optional, separated by commas.</span></label>
+<label for="keywords">Only alerts mentioning…</label>
+<span class="hint" id="keywords-hint">Optional, separated by commas.</span>
 ${fieldError('keywords', errors)}
 <input type="text" id="keywords" name="keywords" ${describedBy('keywords', errors, 'keywords-hint')} value="${typed.keywords ?? ''}">
-<label for="phone">Mobile number <span class="hint" id="phone-hint">${v.phone ? (v.phoneVerified ? 'Verified.' : 'Not verified yet: we text a code when you save.') : 'Optional, with the country code, e.g. +44 7911 123456.'}${v.smsStopped ? ' Text messages are stopped (you replied STOP); reply START to resume.' : ''}</span></label>
+<label for="phone">Mobile number</label>
+<span class="hint" id="phone-hint">${v.phone ? (v.phoneVerified ? 'Verified.' : 'Not verified yet: we text a code when you save.') : 'Optional, with the country code, e.g. +44 7911 123456.'}${v.smsStopped ? ' Text messages are stopped (you replied STOP); reply START to resume.' : ''}</span>
 ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${typed.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${typed.sms ? html`checked` : ''}> Send alerts by text message too</label>

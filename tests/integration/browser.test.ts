@@ -78,6 +78,14 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
   const mailTo = (n: number) => smtp.mail(EMAIL, n);
 
+  /** The accessible names of the radios in the group (fieldset) whose legend is `legend`, in order. */
+  async function radioNames(page: Page, legend: string): Promise<string[]> {
+    const radios = page.getByRole('group', { name: legend, exact: true }).getByRole('radio');
+    const names: string[] = [];
+    for (const radio of await radios.all()) names.push(/^- radio "(.*)"/.exec(await radio.ariaSnapshot())?.[1] ?? '(no name)');
+    return names;
+  }
+
   async function poll(body: string) {
     feeds.set(EMBASSY_PATH, { body });
     clock.advance(60_000);
@@ -123,11 +131,26 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       await page.getByLabel('Level 3 and above (reconsider travel)').check();
       await page.getByLabel('Mobile number for text messages').fill('+44 7911 123456');
       await page.getByLabel('Also send alerts by text message').check();
-      // Texts only for urgent alerts, and a trip to Russia with the browser's own date inputs.
-      await page.locator('input[name=smsUrgency][value=urgent]').check();
-      await page.getByLabel('Countries of the trip').fill('Russia');
-      await page.getByLabel('First day').fill('2026-03-10');
-      await page.getByLabel('Last day').fill('2026-03-20');
+      // The preference radios, found by their group's legend and their own label (their accessible
+      // names, as a screen reader announces them): email at once, every alert by text.
+      await expect(radioNames(page, 'Routine changes by email')).resolves.toEqual([
+        'At once, one email per change',
+        'In one email a day (urgent alerts still at once)',
+        'In one email a week, on Mondays (urgent alerts still at once)',
+      ]);
+      await expect(radioNames(page, 'Which alerts come by text message')).resolves.toEqual([
+        'Only urgent alerts (a raise to level 3 or 4, an embassy security alert)',
+        'Every alert',
+      ]);
+      await page.getByRole('group', { name: 'Routine changes by email' }).getByRole('radio', { name: 'At once, one email per change' }).check();
+      await page.getByRole('radio', { name: 'Every alert', exact: true }).check();
+      // Each text field's name is its label alone (its hint is its description), so the exact name finds it.
+      await page.getByLabel('Quiet hours for text messages', { exact: true }).fill('22:00-07:00');
+      await page.getByLabel('Your time zone', { exact: true }).fill('Europe/London');
+      // A trip to Russia with the browser's own date inputs.
+      await page.getByLabel('Countries of the trip', { exact: true }).fill('Russia');
+      await page.getByLabel('First day', { exact: true }).fill('2026-03-10');
+      await page.getByLabel('Last day', { exact: true }).fill('2026-03-20');
       await screenshots(page, 'subscribe-filled');
       await page.getByRole('button', { name: 'Subscribe' }).click();
       await page.getByRole('heading', { name: 'Check your inbox' }).waitFor();
@@ -161,7 +184,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
         .where('subscriber_id', '=', (await subscriber())!.id)
         .executeTakeFirstOrThrow();
       expect(sub).toMatchObject({ countries: ['RU'], min_level: 3, channels: ['email', 'sms'] });
-      expect(await subscriber()).toMatchObject({ sms_urgency: 'urgent' });
+      expect(await subscriber()).toMatchObject({ email_frequency: 'immediate', sms_urgency: 'all', timezone: 'Europe/London' });
 
       // The pre-trip briefing, mailed once the address was confirmed.
       const briefing = await mailTo(2);
@@ -191,13 +214,19 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       expect(await page.getByLabel('Email address').inputValue()).toBe(EMAIL);
       expect(await page.locator('#countries input[name=countries]:checked').evaluateAll((boxes) => boxes.map((b) => b.getAttribute('value')))).toEqual(['RU']);
       await screenshots(page, 'manage');
-      // The trip is listed, and the email frequency changes to a daily digest.
+      // The trip is listed; the radios show what was chosen, and change by their labels:
+      // a daily digest by email, only urgent alerts by text.
       expect(await page.locator('ul.trips').textContent()).toMatch(/Russia: 2026-03-10 to 2026-03-20 \(followed now\)/);
-      await page.locator('input[name=emailFrequency][value=daily]').check();
+      expect(await page.getByRole('radio', { name: 'Every alert', exact: true }).isChecked()).toBe(true);
+      expect(await page.getByLabel('Your time zone', { exact: true }).inputValue()).toBe('Europe/London');
+      expect(await page.getByLabel('Quiet hours for text messages', { exact: true }).inputValue()).toBe('22:00-07:00');
+      await page.getByRole('radio', { name: 'In one email a day (urgent alerts still at once)' }).check();
+      await page.getByLabel('Only urgent alerts (a raise to level 3 or 4, an embassy security alert)').check();
       await page.getByRole('button', { name: 'Save changes' }).click();
       await page.getByText('Your changes are saved.').waitFor();
-      expect(await subscriber()).toMatchObject({ email_frequency: 'daily' });
-      expect(await page.locator('input[name=emailFrequency][value=daily]').isChecked()).toBe(true);
+      expect(await subscriber()).toMatchObject({ email_frequency: 'daily', sms_urgency: 'urgent' });
+      expect(await page.getByRole('radio', { name: 'In one email a day (urgent alerts still at once)' }).isChecked()).toBe(true);
+      expect(await page.getByRole('radio', { name: /^Only urgent alerts/ }).isChecked()).toBe(true);
       await page.getByRole('button', { name: 'Unsubscribe from all alerts' }).click();
       await page.getByRole('heading', { name: 'You are unsubscribed' }).waitFor();
       await screenshots(page, 'unsubscribed');

@@ -199,6 +199,15 @@ function fieldErrors(page: Page): Record<string, string> {
   return out;
 }
 
+/**
+ * Labels that hold a hint: the hint then becomes part of the field's accessible name
+ * (a screen reader reads it twice, once as name and once as description, and a name
+ * like "Your time zone" matches the quiet-hours field whose hint mentions "your time zone").
+ */
+function labelsWithHints(html: string): string[] {
+  return [...html.matchAll(/<label\b[^>]*>((?:(?!<\/label>)[\s\S])*)<\/label>/g)].filter((m) => /class="hint"/.test(m[1]!)).map((m) => m[0]);
+}
+
 /** Every visible input and select has a label: `<label for=id>` or an enclosing `<label>`. */
 function unlabelledControls(html: string): string[] {
   const labelled = new Set([...html.matchAll(/<label[^>]*\sfor="([^"]+)"/g)].map((m) => m[1]!));
@@ -239,6 +248,7 @@ describe('the subscribe page and its assets', SLOW, () => {
     expect(html.match(/name="minLevel"/g)).toHaveLength(4);
     expect(html).toContain('name="sms"');
     expect(unlabelledControls(html)).toEqual([]);
+    expect(labelsWithHints(html)).toEqual([]);
     // No inline script or style for the CSP to forbid: scripts are files from our own origin.
     const scripts = new Page(html).all('script');
     expect(scripts.map((s) => Page.attr(s, 'src'))).toEqual(['/assets/picker.js']);
@@ -764,6 +774,7 @@ describe('GET/POST /manage/:token', SLOW, () => {
     expect(html).toContain(`value="${PHONE}"`);
     expect(html).toContain('Unsubscribe from all alerts');
     expect(unlabelledControls(html)).toEqual([]);
+    expect(labelsWithHints(html)).toEqual([]);
 
     const token = manageToken(id);
     const forged = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
