@@ -4,6 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { loadConfig, type AppConfig } from '../../src/config/load.ts';
 import type { DB } from '../../src/db/connect.ts';
 import type { LinkBuilder } from '../../src/channels/links.ts';
@@ -218,6 +219,20 @@ export async function startWebStack(clock: Clock, options: Omit<Partial<WebAppOp
       await stopPeers();
     },
   };
+}
+
+/**
+ * startWebStack for a whole file (or describe block): started before its tests and handed
+ * to `use`, reset before each test, closed after the last.
+ */
+export function useWebStack(clock: Clock, options: Parameters<typeof startWebStack>[1], use: (stack: WebStack) => void): void {
+  let stack: WebStack | undefined;
+  beforeAll(async () => {
+    stack = await startWebStack(clock, options);
+    use(stack);
+  }, 120_000);
+  afterAll(() => stack?.close(), 120_000);
+  beforeEach(() => stack?.reset());
 }
 
 /** POSTs `body` as JSON to the app's `path`. */

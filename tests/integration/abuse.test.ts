@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { settingsSchema } from '../../src/config/schema.ts';
 import { loadConfig, ConfigError } from '../../src/config/load.ts';
 import { pollFeed } from '../../src/feeds/poller.ts';
@@ -19,19 +19,7 @@ import type { TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import type { TestSmtpServer } from '../helpers/smtp.ts';
 import type { TwilioServer } from '../helpers/twilio-server.ts';
-import {
-  CookieJar,
-  csrfTokenOf,
-  EMBASSY_PATH,
-  form,
-  postJsonTo,
-  startWebApp,
-  startWebStack,
-  waitFor,
-  type WebApp,
-  type WebAppOptions,
-  type WebStack,
-} from '../helpers/web.ts';
+import { CookieJar, csrfTokenOf, EMBASSY_PATH, form, postJsonTo, startWebApp, useWebStack, waitFor, type WebApp, type WebAppOptions } from '../helpers/web.ts';
 
 /**
  * The abuse a public sign-up form invites, and the defects a hostile probe
@@ -47,21 +35,9 @@ const ADMIN_TOKEN = `admin-${randomBytes(12).toString('hex')}`;
 const EMBASSY_V1 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml');
 const EMBASSY_V2 = fixture('us-embassy/us-embassy-russia-alerts_v2.xml');
 
-let stack: WebStack;
-let t: TestDatabase;
-let smtp: TestSmtpServer;
-let twilio: TwilioServer;
-let feeds: FeedServer;
-let web: WebApp;
-let feedsYaml: string;
+let t: TestDatabase, smtp: TestSmtpServer, twilio: TwilioServer, feeds: FeedServer, web: WebApp, feedsYaml: string;
 const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
-
-beforeAll(async () => {
-  stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
-  ({ t, smtp, twilio, feeds, web, feedsYaml } = stack);
-}, 120_000);
-afterAll(() => stack?.close(), 120_000);
-beforeEach(() => stack.reset());
+useWebStack(clock, { adminToken: ADMIN_TOKEN }, (s) => ({ t, smtp, twilio, feeds, web, feedsYaml } = s));
 
 /** A second server on the same database and mail/SMS servers, with other settings or environment. */
 async function withApp<T>(options: Partial<WebAppOptions>, run: (app: WebApp) => Promise<T>): Promise<T> {

@@ -12,7 +12,7 @@ import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import type { TestSmtpServer } from '../helpers/smtp.ts';
 import type { TwilioServer } from '../helpers/twilio-server.ts';
-import { EMBASSY_PATH, startWebStack, waitFor, type WebApp, type WebStack } from '../helpers/web.ts';
+import { EMBASSY_PATH, useWebStack, waitFor, type WebApp } from '../helpers/web.ts';
 
 /**
  * One traveler, end to end, in real headless Chromium driven by playwright-core:
@@ -35,30 +35,21 @@ if (noChromium) {
 }
 
 describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headless Chromium)', () => {
-  let stack: WebStack;
-  let t: TestDatabase;
-  let smtp: TestSmtpServer;
-  let twilio: TwilioServer;
-  let feeds: FeedServer;
-  let web: WebApp;
+  let t: TestDatabase, smtp: TestSmtpServer, twilio: TwilioServer, feeds: FeedServer, web: WebApp;
   let browser: Browser;
   const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
+  useWebStack(clock, { adminToken: ADMIN_TOKEN }, (s) => ({ t, smtp, twilio, feeds, web } = s));
 
   beforeAll(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
-    ({ t, smtp, twilio, feeds, web } = stack);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
       timeout: 120_000,
     });
   }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.close();
-  }, 120_000);
+  // Registered after the stack's: runs before the stack closes.
+  afterAll(() => browser?.close(), 120_000);
 
   const shots: string[] = [];
   let pageNo = 0;

@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock, testSettings } from '../helpers/poll.ts';
 import { insertEvent } from '../helpers/events.ts';
-import { seedSubscribers } from '../helpers/faults.ts';
+import { deliveryStatuses, seedSubscribers } from '../helpers/faults.ts';
 
 /**
  * At most once per (subscriber, event, channel) with several dispatchers on
@@ -119,14 +119,7 @@ async function seed(db: DB, n: number, now: Date): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
-async function statuses(db: DB): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-    .groupBy('status')
-    .execute();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
+const statuses = deliveryStatuses;
 
 function expectEachSentOnce(log: SendLog, ids: readonly number[]): void {
   const counts = new Map<number, number>();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'domhandler';
 import twilioLib from 'twilio';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
 import { pollDepsFor } from '../../src/runtime.ts';
@@ -14,19 +14,7 @@ import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import type { ReceivedMail, TestSmtpServer } from '../helpers/smtp.ts';
 import type { TwilioServer } from '../helpers/twilio-server.ts';
-import {
-  CookieJar,
-  csrfTokenOf,
-  EMBASSY_PATH,
-  form,
-  postJsonTo,
-  startWebApp,
-  startWebStack,
-  TWILIO_FROM,
-  waitFor,
-  type WebApp,
-  type WebStack,
-} from '../helpers/web.ts';
+import { CookieJar, csrfTokenOf, EMBASSY_PATH, form, postJsonTo, startWebApp, useWebStack, TWILIO_FROM, waitFor, type WebApp } from '../helpers/web.ts';
 import { Page } from '../helpers/dom.ts';
 
 /**
@@ -45,20 +33,9 @@ const OTHER_PHONE = '+33612345678';
 const EMBASSY_V1 = fixture('us-embassy/us-embassy-russia-alerts_v1.xml');
 const EMBASSY_V2 = fixture('us-embassy/us-embassy-russia-alerts_v2.xml');
 
-let stack: WebStack;
-let t: TestDatabase;
-let smtp: TestSmtpServer;
-let twilio: TwilioServer;
-let feeds: FeedServer;
-let web: WebApp;
+let t: TestDatabase, smtp: TestSmtpServer, twilio: TwilioServer, feeds: FeedServer, web: WebApp;
 const clock = new ManualClock(new Date('2026-03-01T12:00:00Z'));
-
-beforeAll(async () => {
-  stack = await startWebStack(clock, { adminToken: ADMIN_TOKEN });
-  ({ t, smtp, twilio, feeds, web } = stack);
-}, 120_000);
-afterAll(() => stack?.close(), 120_000);
-beforeEach(() => stack.reset());
+useWebStack(clock, { adminToken: ADMIN_TOKEN }, (s) => ({ t, smtp, twilio, feeds, web } = s));
 
 // --- helpers
 
