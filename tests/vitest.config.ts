@@ -11,14 +11,21 @@ const onceOnly = ['tests/integration/cli-refusals.test.ts', 'tests/integration/b
 // server restart): the postgres project only.
 const postgresOnly = ['tests/integration/faults/**/*.test.ts'];
 if (!process.env.TEST_DATABASE_URL) console.warn('TEST_DATABASE_URL is not set: the postgres project and the fault tests do not run');
+// `isolate: false`: one worker process runs the project's files one after another and keeps
+// the modules it has loaded (each file's own module still runs afresh), instead of a new
+// process and a fresh import of src/ per file: about 1.8 s less CPU per integration file.
+// Nothing in src/ or the helpers keeps per-test state at module level (only caches of pure
+// results). The postgres project stays isolated: its fault tests kill processes and
+// restart the server.
 const projects: { test: Record<string, unknown> }[] = [
-  { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'] } },
+  { test: { name: 'unit', root: '.', include: ['tests/unit/**/*.test.ts'], isolate: false } },
   {
     test: {
       name: 'pglite',
       root: '.',
       include: integration,
       exclude: postgresOnly,
+      isolate: false,
       globalSetup: ['tests/helpers/build.ts', 'tests/helpers/pglite-template.ts'],
       env: { TEST_DB_KIND: 'pglite' },
       testTimeout: 30_000,
