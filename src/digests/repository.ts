@@ -120,6 +120,25 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
   });
 }
 
+/**
+ * Renews this process's lease on one claimed digest just before its send; false when the
+ * lease was lost. A run claims up to a batch at once and sends them one by one, so with a
+ * slow mail server the last of a batch can be sent after its claim's lease ran out, when
+ * another process may already have taken it over: the one that sends is the one that holds
+ * a fresh lease at the moment of sending.
+ */
+export async function renewDigestLease(db: DB, owner: string, id: number, options: { leaseMs: number; now: Date }): Promise<boolean> {
+  const r = await db
+    .updateTable('digests')
+    .set({ lease_until: new Date(options.now.getTime() + options.leaseMs) })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'sending')
+    .executeTakeFirst();
+  // A lease that ran out but that nobody took over is still ours (a claim changes the owner).
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** Records a digest's outcome, only while this process still holds its lease; a sent digest marks its deliveries sent. */
 export async function completeDigest(
   db: DB,

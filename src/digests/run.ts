@@ -11,7 +11,7 @@ import type { DB } from '../db/connect.ts';
 import { messageEventOf } from '../delivery/dispatcher.ts';
 import { loadContexts } from '../delivery/repository.ts';
 import { renderDigest } from './render.ts';
-import { claimDigests, completeDigest, createDueDigests } from './repository.ts';
+import { claimDigests, completeDigest, createDueDigests, renewDigestLease } from './repository.ts';
 
 export interface DigestDeps {
   db: DB;
@@ -44,9 +44,10 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const created = await createDueDigests(db, clock.now(), { digestHour: settings.digestHour, defaultTimezone: settings.defaultTimezone });
   const summary: DigestSummary = { created, sent: 0, failed: 0, retrying: 0 };
+  const leaseMs = settings.delivery.leaseSeconds * 1000;
   for (;;) {
     const now = clock.now();
-    const claims = await claimDigests(db, { owner, limit: 50, leaseMs: settings.delivery.leaseSeconds * 1000, now });
+    const claims = await claimDigests(db, { owner, limit: 50, leaseMs, now });
     if (claims.length === 0) break;
     for (const d of claims) {
       if (d.status !== 'confirmed' || d.emailStopped) {
@@ -65,9 +66,16 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
       };
       const mail = renderDigest({ frequency: d.frequency, day: d.period.split(':')[1] ?? d.period, events }, links, { listId: deps.listId });
+      // The batch's claim may be older than the lease (a slow mail server): send only under a
+      // fresh lease, or leave the digest to the process that took it over.
+      if (!(await renewDigestLease(db, owner, d.id, { leaseMs, now: clock.now() }))) {
+        logger.info({ digest: d.id }, 'digest taken over by another process before its send');
+        continue;
+      }
       try {
         await deps.email.send({ to: d.email, ...mail }, `digest-${d.id}`);
-        await completeDigest(db, owner, d.id, { status: 'sent', at: clock.now() });
+        const recorded = await completeDigest(db, owner, d.id, { status: 'sent', at: clock.now() });
+        if (!recorded) logger.warn({ digest: d.id }, 'digest sent after its lease ran out: another process may send it too');
         summary.sent++;
       } catch (err) {
         const retryable = !(err instanceof AppError) || err.retryable;

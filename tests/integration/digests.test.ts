@@ -3,7 +3,7 @@ import { linkBuilder } from '../../src/channels/links.ts';
 import type { EmailMessage, EmailSender } from '../../src/channels/senders.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
-import { listDigests } from '../../src/digests/repository.ts';
+import { claimDigests, createDueDigests, listDigests, renewDigestLease } from '../../src/digests/repository.ts';
 import { runDigests, type DigestDeps } from '../../src/digests/run.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
@@ -194,6 +194,22 @@ describe('digest content and delivery', () => {
     expect(inbox.messages).toHaveLength(10);
     expect(new Set(inbox.messages.map((m) => m.to)).size).toBe(10);
     for (const m of inbox.messages) expect(m.subject).toMatch(/: 2 updates /);
+  });
+
+  it('a claim older than the lease is sent only by the process that holds the lease at the send', async () => {
+    await subscriber('slow@example.org', { emailFrequency: 'daily', timezone: 'UTC' });
+    await event('2026-03-02T10:00:00Z');
+    const t0 = new Date('2026-03-03T08:00:00Z');
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    expect(await createDueDigests(t.db, t0, { digestHour: '08:00', defaultTimezone: 'UTC' })).toBe(1);
+    const [a] = await claimDigests(t.db, { owner: 'a', limit: 50, leaseMs: 1000, now: t0 });
+    // Nobody took it over: a's late renewal still holds.
+    expect(await renewDigestLease(t.db, 'a', a!.id, { leaseMs: 1000, now: at(1500) })).toBe(true);
+    // a is slow again; b takes the digest over once the renewed lease has run out, and a must not send it.
+    expect(await claimDigests(t.db, { owner: 'b', limit: 50, leaseMs: 1000, now: at(2000) })).toEqual([]);
+    expect(await claimDigests(t.db, { owner: 'b', limit: 50, leaseMs: 1000, now: at(2600) })).toMatchObject([{ id: a!.id, attempts: 2 }]);
+    expect(await renewDigestLease(t.db, 'a', a!.id, { leaseMs: 1000, now: at(2700) })).toBe(false);
+    expect(await renewDigestLease(t.db, 'b', a!.id, { leaseMs: 1000, now: at(2700) })).toBe(true);
   });
 
   it('an unsubscribed traveler gets no digest', async () => {
