@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventWithVersions, listAdvisories, listEvents } from '../../src/advisories/repository.ts';
 import type { FeedConfig } from '../../src/config/schema.ts';
 import type { PollOutcome } from '../../src/feeds/poller.ts';
-import { openTestDatabase, snapshotRows, type TestDatabase } from '../helpers/db.ts';
+import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer, type Route } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
 
@@ -170,23 +170,10 @@ async function eventCount(): Promise<number> {
   return (await listEvents(t.db, {})).length;
 }
 
-/**
- * The state after a baseline poll of the State Department document, as if this test had
- * just polled it: the baseline itself is polled (and checked) once per file, and later
- * tests get its rows back by copying (a 210-item baseline poll costs seconds on PGlite).
- */
-let baseline: Awaited<ReturnType<typeof snapshotRows>> | undefined;
 async function baselineUs(): Promise<void> {
-  if (baseline) {
-    await baseline.restore();
-    clock.advance(60_000);
-    return;
-  }
   const first = await pollUs(SD);
   expect(first).toMatchObject({ status: 'ok', baseline: true, new: SD_ITEMS, events: 0 });
-  baseline = await snapshotRows(t.db);
 }
-afterAll(() => baseline?.drop());
 
 // ---------------------------------------------------------------------------
 
