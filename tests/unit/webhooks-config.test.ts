@@ -34,8 +34,8 @@ const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 describe('webhooks.yaml', () => {
   it('is optional, and reads secrets from the environment', () => {
     expect(loadWebhooks(configDir(undefined), {})).toEqual([]);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
     const [hook] = loadWebhooks(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
       configDir('webhooks:\n  - id: sec\n    url: https://hooks.example.org/a\n    secret: ${SEC}\n    countries: [ru, UA]\n    minLevel: 3\n'),
       { SEC: SECRET },
     );
