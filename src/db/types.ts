@@ -131,8 +131,7 @@ export interface TripsTable {
   created_at: Timestamp;
 }
 
-/** A pre-trip briefing email waiting to go, or gone (its own small outbox). */
-/** The double opt-in emails' outbox (subscriptions/confirmations.ts). */
+/** The double opt-in emails' outbox (subscriptions/confirmations.ts; lease columns as in db/outbox.ts). */
 export interface ConfirmationEmailsTable {
   id: Generated<number>;
   /** The address the request named (the subscriber's current one for a move). */
@@ -152,6 +151,7 @@ export interface ConfirmationEmailsTable {
   sent_at: Timestamp | null;
 }
 
+/** A pre-trip briefing email waiting to go, or gone (its own small outbox: db/outbox.ts). */
 export interface BriefingsTable {
   id: Generated<number>;
   subscriber_id: number;

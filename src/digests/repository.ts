@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
+import { claimDue, completeClaimed, type Outcome } from '../db/outbox.ts';
 
 // All SQL about digests: creating the ones that fell due (claiming their
-// waiting deliveries), and their small outbox (lease, send, complete).
+// waiting deliveries), and their small outbox (lease, send, complete: db/outbox.ts).
 
 export interface DigestTiming {
   /** "HH:MM", local time in each subscriber's zone. */
@@ -77,36 +78,26 @@ export interface ClaimedDigest {
   deliveryIds: number[];
 }
 
-/** Leases due digests (pending, or sending with an expired lease: a sender died). */
+/** Leases due digests (db/outbox.ts: pending, or sending with an expired lease: a sender died). */
 export async function claimDigests(db: DB, options: { owner: string; limit: number; leaseMs: number; now: Date }): Promise<ClaimedDigest[]> {
-  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
-  const rows = await sql<{ id: number; subscriber_id: number; period: string; frequency: 'daily' | 'weekly'; due_at: Date; attempts: number }>`
-    update digests g set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = g.attempts + 1
-    where g.id in (
-      select id from digests
-      where (status = 'pending' and next_attempt_at <= ${options.now}::timestamptz)
-         or (status = 'sending' and lease_until < ${options.now}::timestamptz)
-      order by next_attempt_at
-      limit ${options.limit}
-      for update skip locked)
-    returning g.id, g.subscriber_id, g.period, g.frequency, g.due_at, g.attempts`.execute(db);
-  if (rows.rows.length === 0) return [];
-  const ids = rows.rows.map((r) => Number(r.id));
+  const rows = await claimDue(db, 'digests', ['id', 'subscriber_id', 'period', 'frequency', 'due_at', 'attempts'], options);
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.id);
   const subs = await db
     .selectFrom('subscribers')
     .select(['id', 'email', 'status', 'email_stopped_at', 'link_version'])
     .where(
       'id',
       'in',
-      rows.rows.map((r) => Number(r.subscriber_id)),
+      rows.map((r) => r.subscriber_id),
     )
     .execute();
   const deliveries = await db.selectFrom('deliveries').select(['id', 'digest_id']).where('digest_id', 'in', ids).orderBy('event_id').execute();
-  return rows.rows.map((r) => {
-    const sub = subs.find((s) => s.id === Number(r.subscriber_id))!;
+  return rows.map((r) => {
+    const sub = subs.find((s) => s.id === r.subscriber_id)!;
     return {
-      id: Number(r.id),
-      subscriberId: Number(r.subscriber_id),
+      id: r.id,
+      subscriberId: r.subscriber_id,
       email: sub.email,
       linkVersion: sub.link_version,
       status: sub.status,
@@ -115,7 +106,7 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
       frequency: r.frequency,
       dueAt: r.due_at,
       attempts: r.attempts,
-      deliveryIds: deliveries.filter((d) => d.digest_id === Number(r.id)).map((d) => d.id),
+      deliveryIds: deliveries.filter((d) => d.digest_id === r.id).map((d) => d.id),
     };
   });
 }
@@ -140,27 +131,9 @@ export async function renewDigestLease(db: DB, owner: string, id: number, option
 }
 
 /** Records a digest's outcome, only while this process still holds its lease; a sent digest marks its deliveries sent. */
-export async function completeDigest(
-  db: DB,
-  owner: string,
-  id: number,
-  outcome: { status: 'sent'; at: Date } | { status: 'pending'; error: string; nextAttemptAt: Date } | { status: 'failed'; error: string },
-): Promise<boolean> {
+export async function completeDigest(db: DB, owner: string, id: number, outcome: Outcome): Promise<boolean> {
   return db.transaction().execute(async (tx) => {
-    const r = await tx
-      .updateTable('digests')
-      .set({
-        status: outcome.status,
-        lease_owner: null,
-        lease_until: null,
-        ...(outcome.status === 'sent' ? { sent_at: outcome.at, last_error: null } : { last_error: outcome.error }),
-        ...(outcome.status === 'pending' ? { next_attempt_at: outcome.nextAttemptAt } : {}),
-      })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'sending')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) return false;
+    if (!(await completeClaimed(tx, 'digests', owner, id, outcome))) return false;
     if (outcome.status === 'sent') await tx.updateTable('deliveries').set({ sent_at: outcome.at }).where('digest_id', '=', id).execute();
     return true;
   });

@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender } from '../channels/senders.ts';
-import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
-import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
+import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
 import { messageEventOf } from '../delivery/dispatcher.ts';
 import { loadContexts } from '../delivery/repository.ts';
 import { renderDigest } from './render.ts';
@@ -41,7 +38,7 @@ export interface DigestSummary {
  */
 export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
   const { db, clock, logger, settings } = deps;
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner();
   const created = await createDueDigests(db, clock.now(), { digestHour: settings.digestHour, defaultTimezone: settings.defaultTimezone });
   const summary: DigestSummary = { created, sent: 0, failed: 0, retrying: 0 };
   const leaseMs = settings.delivery.leaseSeconds * 1000;
@@ -78,19 +75,9 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         if (!recorded) logger.warn({ digest: d.id }, 'digest sent after its lease ran out: another process may send it too');
         summary.sent++;
       } catch (err) {
-        const retryable = !(err instanceof AppError) || err.retryable;
-        if (!retryable || d.attempts >= settings.delivery.maxAttempts) {
-          await completeDigest(db, owner, d.id, { status: 'failed', error: errorMessage(err) });
-          summary.failed++;
-        } else {
-          const delay = backoffMs(d.attempts, {
-            baseMs: settings.delivery.retryBaseSeconds * 1000,
-            maxMs: settings.delivery.retryMaxSeconds * 1000,
-            jitter: true,
-          });
-          await completeDigest(db, owner, d.id, { status: 'pending', error: errorMessage(err), nextAttemptAt: new Date(clock.now().getTime() + delay) });
-          summary.retrying++;
-        }
+        const outcome = afterFailedSend(err, d.attempts, settings.delivery, clock.now());
+        await completeDigest(db, owner, d.id, outcome);
+        summary[outcome.status === 'failed' ? 'failed' : 'retrying']++;
         logger.warn({ digest: d.id, err }, 'digest not sent');
       }
     }

@@ -1,7 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { backoffMs } from '../common/backoff.ts';
-import { AppError, errorMessage } from '../common/errors.ts';
+import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
 import { claimConfirmations, completeConfirmation, nextConfirmationDue, storeConfirmationMessage, type ClaimedConfirmation } from './repository.ts';
 import { prepareConfirmation, type TravelerDeps } from './service.ts';
 
@@ -32,7 +29,7 @@ export async function sendDueConfirmations(
   deps: TravelerDeps,
   options: { id?: number } = {},
 ): Promise<{ summary: ConfirmationSummary; results: ConfirmationResult[] }> {
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner();
   const summary: ConfirmationSummary = { sent: 0, retrying: 0, failed: 0, refused: 0 };
   const results: ConfirmationResult[] = [];
   for (;;) {
@@ -66,18 +63,10 @@ async function sendOne(deps: TravelerDeps, owner: string, c: ClaimedConfirmation
     await completeConfirmation(db, owner, c.id, { status: 'sent', at: clock.now() });
     return { id: c.id, outcome: 'sent', subscriberId };
   } catch (err) {
-    // Provider errors are classified (and their addresses masked) at the channel;
-    // anything else (the database) is worth another try.
-    const retryable = !(err instanceof AppError) || err.retryable;
-    const error = errorMessage(err);
     deps.logger.warn({ confirmation: c.id, attempt: c.attempts, err }, 'confirmation email not sent');
-    if (!retryable || c.attempts >= delivery.maxAttempts) {
-      await completeConfirmation(db, owner, c.id, { status: 'failed', error });
-      return { id: c.id, outcome: 'failed', subscriberId, error };
-    }
-    const delay = backoffMs(c.attempts, { baseMs: delivery.retryBaseSeconds * 1000, maxMs: delivery.retryMaxSeconds * 1000, jitter: true });
-    await completeConfirmation(db, owner, c.id, { status: 'pending', error, nextAttemptAt: new Date(clock.now().getTime() + delay) });
-    return { id: c.id, outcome: 'retrying', subscriberId, error };
+    const outcome = afterFailedSend(err, c.attempts, delivery, clock.now());
+    await completeConfirmation(db, owner, c.id, outcome);
+    return { id: c.id, outcome: outcome.status === 'failed' ? 'failed' : 'retrying', subscriberId, error: outcome.error };
   }
 }
 

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
+import { claimDue, completeClaimed, type GaveUp, type Outcome } from '../db/outbox.ts';
 import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
 import { insertTrips, queueBriefing, unbriefedOpenTrips } from '../trips/repository.ts';
 import type { TripInput } from '../trips/validate.ts';
@@ -635,29 +636,18 @@ export async function enqueueConfirmation(db: DB, email: string, request: Reques
   return Number(r.id);
 }
 
-/** Leases due confirmations: pending ones whose time has come, and sending ones whose lease expired (their process died). */
+/** Leases due confirmations (db/outbox.ts: pending ones whose time has come, and sending ones whose lease expired). */
 export async function claimConfirmations(
   db: DB,
   options: { owner: string; limit: number; leaseMs: number; now: Date; id?: number | undefined },
 ): Promise<ClaimedConfirmation[]> {
-  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
-  const only = options.id === undefined ? sql`true` : sql`id = ${options.id}`;
-  const rows = await sql<{ id: number; email: string; request: unknown; subscriber_id: number | null; message: unknown; attempts: number }>`
-    update confirmation_emails c set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = c.attempts + 1
-    where c.id in (
-      select id from confirmation_emails
-      where ((status = 'pending' and next_attempt_at <= ${options.now}::timestamptz)
-          or (status = 'sending' and lease_until < ${options.now}::timestamptz))
-        and ${only}
-      order by next_attempt_at
-      limit ${options.limit}
-      for update skip locked)
-    returning c.id, c.email, c.request, c.subscriber_id, c.message, c.attempts`.execute(db);
-  return rows.rows.map((r) => ({
-    id: Number(r.id),
+  const only = options.id === undefined ? undefined : { column: 'id' as const, equals: options.id };
+  const rows = await claimDue(db, 'confirmation_emails', ['id', 'email', 'request', 'subscriber_id', 'message', 'attempts'], { ...options, only });
+  return rows.map((r) => ({
+    id: r.id,
     email: r.email,
     request: jsonColumn<RequestedSubscription>(r.request),
-    subscriberId: r.subscriber_id === null ? null : Number(r.subscriber_id),
+    subscriberId: r.subscriber_id,
     message: r.message === null ? null : jsonColumn<ConfirmationMessage>(r.message),
     attempts: r.attempts,
   }));
@@ -673,26 +663,11 @@ export async function storeConfirmationMessage(db: DB, owner: string, id: number
     .execute();
 }
 
-export type ConfirmationOutcome =
-  | { status: 'sent'; at: Date }
-  | { status: 'pending'; error: string; nextAttemptAt: Date }
-  | { status: 'failed' | 'refused'; error: string };
+export type ConfirmationOutcome = Outcome<GaveUp<'confirmation_emails'>>;
 
 /** Records how a claimed confirmation ended; the link leaves the database unless it is to be retried. */
 export async function completeConfirmation(db: DB, owner: string, id: number, outcome: ConfirmationOutcome): Promise<void> {
-  await db
-    .updateTable('confirmation_emails')
-    .set({
-      status: outcome.status,
-      lease_owner: null,
-      lease_until: null,
-      ...(outcome.status === 'sent' ? { sent_at: outcome.at, last_error: null } : { last_error: outcome.error }),
-      ...(outcome.status === 'pending' ? { next_attempt_at: outcome.nextAttemptAt } : { message: null }),
-    })
-    .where('id', '=', id)
-    .where('lease_owner', '=', owner)
-    .where('status', '=', 'sending')
-    .execute();
+  await completeClaimed(db, 'confirmation_emails', owner, id, outcome, { clearWhenDone: ['message'] });
 }
 
 /** When the next confirmation falls due (a retry's back-off, or a lease to expire), if any is waiting. */

@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
+import { claimDue, completeClaimed, type Outcome } from '../db/outbox.ts';
 import type { Database, SubscriberStatus } from '../db/types.ts';
 import type { TripInput } from './validate.ts';
 
@@ -171,7 +172,7 @@ export async function removeTrip(db: DB, id: number, subscriberId?: number): Pro
   return Number(r.numDeletedRows) > 0;
 }
 
-// --- The briefing outbox: lease, send, complete (as digests do).
+// --- The briefing outbox: lease, send, complete (db/outbox.ts, as digests and confirmations do).
 
 export interface ClaimedBriefing {
   id: number;
@@ -187,44 +188,33 @@ export interface ClaimedBriefing {
 }
 
 /**
- * Leases due briefings: pending ones whose time has come, and sending ones
- * whose lease expired (their sender died). `subscriberId` narrows the claim
- * to one subscriber (the briefing sent at once after adding a trip).
+ * Leases due briefings (db/outbox.ts: pending ones whose time has come, and
+ * sending ones whose lease expired). `subscriberId` narrows the claim to one
+ * subscriber (the briefing sent at once after adding a trip).
  */
 export async function claimBriefings(
   db: DB,
   options: { owner: string; limit: number; leaseMs: number; now: Date; subscriberId?: number | undefined },
 ): Promise<ClaimedBriefing[]> {
-  const leaseUntil = new Date(options.now.getTime() + options.leaseMs);
-  const only = options.subscriberId === undefined ? sql`true` : sql`subscriber_id = ${options.subscriberId}`;
-  const rows = await sql<{ id: number; subscriber_id: number; trip_ids: (number | string)[]; attempts: number }>`
-    update briefings b set status = 'sending', lease_owner = ${options.owner}, lease_until = ${leaseUntil}::timestamptz, attempts = b.attempts + 1
-    where b.id in (
-      select id from briefings
-      where ((status = 'pending' and next_attempt_at <= ${options.now}::timestamptz)
-          or (status = 'sending' and lease_until < ${options.now}::timestamptz))
-        and ${only}
-      order by next_attempt_at
-      limit ${options.limit}
-      for update skip locked)
-    returning b.id, b.subscriber_id, b.trip_ids, b.attempts`.execute(db);
-  if (rows.rows.length === 0) return [];
+  const only = options.subscriberId === undefined ? undefined : { column: 'subscriber_id' as const, equals: options.subscriberId };
+  const rows = await claimDue(db, 'briefings', ['id', 'subscriber_id', 'trip_ids', 'attempts'], { ...options, only });
+  if (rows.length === 0) return [];
   const subs = await db
     .selectFrom('subscribers')
     .select(['id', 'email', 'status', 'email_stopped_at', 'timezone', 'link_version'])
     .where(
       'id',
       'in',
-      rows.rows.map((r) => Number(r.subscriber_id)),
+      rows.map((r) => r.subscriber_id),
     )
     .execute();
-  return rows.rows.flatMap((r) => {
-    const sub = subs.find((s) => Number(s.id) === Number(r.subscriber_id));
+  return rows.flatMap((r) => {
+    const sub = subs.find((s) => s.id === r.subscriber_id);
     if (!sub) return [];
     return [
       {
-        id: Number(r.id),
-        subscriberId: Number(r.subscriber_id),
+        id: r.id,
+        subscriberId: r.subscriber_id,
         email: sub.email,
         linkVersion: sub.link_version,
         status: sub.status,
@@ -238,24 +228,6 @@ export async function claimBriefings(
 }
 
 /** Records a briefing's outcome, only while this process still holds its lease. */
-export async function completeBriefing(
-  db: DB,
-  owner: string,
-  id: number,
-  outcome: { status: 'sent'; at: Date } | { status: 'pending'; error: string; nextAttemptAt: Date } | { status: 'failed'; error: string },
-): Promise<boolean> {
-  const r = await db
-    .updateTable('briefings')
-    .set({
-      status: outcome.status,
-      lease_owner: null,
-      lease_until: null,
-      ...(outcome.status === 'sent' ? { sent_at: outcome.at, last_error: null } : { last_error: outcome.error }),
-      ...(outcome.status === 'pending' ? { next_attempt_at: outcome.nextAttemptAt } : {}),
-    })
-    .where('id', '=', id)
-    .where('lease_owner', '=', owner)
-    .where('status', '=', 'sending')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+export async function completeBriefing(db: DB, owner: string, id: number, outcome: Outcome): Promise<boolean> {
+  return completeClaimed(db, 'briefings', owner, id, outcome);
 }

@@ -1,15 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { countryOverviews } from '../advisories/overview.ts';
 import { currentAdvice, publicEvents } from '../advisories/repository.ts';
 import type { LinkBuilder } from '../channels/links.ts';
 import type { EmailSender } from '../channels/senders.ts';
-import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
-import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
+import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
 import { renderBriefing, type BriefingDestination } from './briefing.ts';
 import { claimBriefings, completeBriefing, tripsByIds, type ClaimedBriefing } from './repository.ts';
 import { localDate } from './window.ts';
@@ -94,14 +91,9 @@ async function sendOne(deps: BriefingDeps, owner: string, b: ClaimedBriefing): P
     return 'sent';
   } catch (err) {
     deps.logger.warn({ briefing: b.id, err }, 'briefing not sent');
-    const retryable = !(err instanceof AppError) || err.retryable;
-    if (!retryable || b.attempts >= settings.delivery.maxAttempts) {
-      await completeBriefing(db, owner, b.id, { status: 'failed', error: errorMessage(err) });
-      return 'failed';
-    }
-    const delay = backoffMs(b.attempts, { baseMs: settings.delivery.retryBaseSeconds * 1000, maxMs: settings.delivery.retryMaxSeconds * 1000, jitter: true });
-    await completeBriefing(db, owner, b.id, { status: 'pending', error: errorMessage(err), nextAttemptAt: new Date(clock.now().getTime() + delay) });
-    return 'retrying';
+    const outcome = afterFailedSend(err, b.attempts, settings.delivery, clock.now());
+    await completeBriefing(db, owner, b.id, outcome);
+    return outcome.status === 'failed' ? 'failed' : 'retrying';
   }
 }
 
@@ -113,7 +105,7 @@ async function sendOne(deps: BriefingDeps, owner: string, b: ClaimedBriefing): P
  * the next run (the digest job, or `dispatch`).
  */
 export async function sendDueBriefings(deps: BriefingDeps, options: { subscriberId?: number } = {}): Promise<BriefingSummary> {
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = leaseOwner();
   const summary: BriefingSummary = { sent: 0, failed: 0, retrying: 0 };
   for (;;) {
     const claims = await claimBriefings(deps.db, {
