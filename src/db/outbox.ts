@@ -63,6 +63,23 @@ export async function claimDue<T extends OutboxTable, C extends Column<T>>(
   return rows.rows;
 }
 
+/**
+ * Renews `owner`'s lease on one claimed row just before its send; false when
+ * the lease was lost. A run claims a batch at once and sends the rows one by
+ * one, so with a slow mail server the last of a batch can come after its
+ * claim's lease ran out, when another process may already have taken it over:
+ * the one that sends is the one holding a fresh lease at the moment of sending.
+ * A lease that ran out but that nobody took over is still ours (a claim
+ * changes the owner).
+ */
+export async function renewLease(db: DB, table: OutboxTable, owner: string, id: number, options: { leaseMs: number; now: Date }): Promise<boolean> {
+  const r = await sql`
+    update ${sql.table(table)} set lease_until = ${new Date(options.now.getTime() + options.leaseMs)}::timestamptz
+    where id = ${id} and lease_owner = ${owner} and status = 'sending'
+    returning id`.execute(db);
+  return r.rows.length > 0;
+}
+
 /** How a send ended: sent, to be tried again later, or given up (`failed`; confirmations also know `refused`). */
 export type Outcome<GaveUp extends string = 'failed'> =
   | { status: 'sent'; at: Date }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import { claimDue, completeClaimed, type Outcome } from '../db/outbox.ts';
+import { claimDue, completeClaimed, renewLease, type Outcome } from '../db/outbox.ts';
 
 // All SQL about digests: creating the ones that fell due (claiming their
 // waiting deliveries), and their small outbox (lease, send, complete: db/outbox.ts).
@@ -111,23 +111,9 @@ export async function claimDigests(db: DB, options: { owner: string; limit: numb
   });
 }
 
-/**
- * Renews this process's lease on one claimed digest just before its send; false when the
- * lease was lost. A run claims up to a batch at once and sends them one by one, so with a
- * slow mail server the last of a batch can be sent after its claim's lease ran out, when
- * another process may already have taken it over: the one that sends is the one that holds
- * a fresh lease at the moment of sending.
- */
+/** Renews this process's lease on a claimed digest just before its send (db/outbox.ts); false when it was lost. */
 export async function renewDigestLease(db: DB, owner: string, id: number, options: { leaseMs: number; now: Date }): Promise<boolean> {
-  const r = await db
-    .updateTable('digests')
-    .set({ lease_until: new Date(options.now.getTime() + options.leaseMs) })
-    .where('id', '=', id)
-    .where('lease_owner', '=', owner)
-    .where('status', '=', 'sending')
-    .executeTakeFirst();
-  // A lease that ran out but that nobody took over is still ours (a claim changes the owner).
-  return Number(r.numUpdatedRows) > 0;
+  return renewLease(db, 'digests', owner, id, options);
 }
 
 /** Records a digest's outcome, only while this process still holds its lease; a sent digest marks its deliveries sent. */
