@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { compile } from 'html-to-text';
 import { LRUCache } from 'lru-cache';
+import { words } from './words.ts';
 
 // Block elements become line breaks and inline markup disappears, so the same
 // words re-flowed into different markup yield the same text. Links keep only
@@ -74,10 +75,9 @@ export function oneLine(text: string | null | undefined): string {
   return htmlToText(text).replace(/\s+/g, ' ').trim();
 }
 
-/** The words alone: what a fingerprint compares, so line breaks from markup never matter. */
-export function words(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}
+// The words alone (what a fingerprint compares) live in words.ts, which loads no HTML
+// converter: the renderers use them too, and a `dispatch` need not load html-to-text.
+export { words };
 
 /** Identity of the meaning of an advisory version; see change detection. */
 export function fingerprint(parts: { title: string; body: string; level: number | null; levelText: string | null }): string {

@@ -1,4 +1,4 @@
-import { words } from './normalize.ts';
+import { words } from './words.ts';
 
 /**
  * Governments' wording of their advice → the one 1–4 scale (docs/contract.md, "Sources and advisories").
