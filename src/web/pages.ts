@@ -40,9 +40,10 @@ ${listed.length ? html`<ul>${listed.map((f) => html`<li><a href="#${f}">${errors
 </div>`;
 }
 
+/** A country's checkbox. Its name says what the bare level number beside it is ("Russia highest level now 4", not "Russia 4"). */
 function countryItem(code: string, name: string, checked: boolean, highest: Map<string, number>): SafeHtml {
   const level = highest.get(code);
-  return html`<li data-search="${countrySearchNames(code).join('|')}"><label class="choice"><input type="checkbox" name="countries" value="${code}" ${checked ? html`checked` : ''}> <span class="name">${name}</span>${level ? html` <span class="lvl lvl${level}" title="highest level now">${level}</span>` : ''}</label></li>`;
+  return html`<li data-search="${countrySearchNames(code).join('|')}"><label class="choice"><input type="checkbox" name="countries" value="${code}" ${checked ? html`checked` : ''}> <span class="name">${name}</span>${level ? html` <span class="sr-only">highest level now</span> <span class="lvl lvl${level}" title="highest level now">${level}</span>` : ''}</label></li>`;
 }
 
 /**

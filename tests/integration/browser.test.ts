@@ -5,6 +5,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollFeed } from '../../src/feeds/poller.ts';
 import { createDispatcher, links, pollDepsFor } from '../../src/runtime.ts';
+import { CSS } from '../../src/web/html.ts';
+import { subscribePage } from '../../src/web/pages.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { addAdvisory, addFeed } from '../helpers/advice.ts';
 import { testDbKind, type TestDatabase } from '../helpers/db.ts';
@@ -268,6 +270,33 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
     } finally {
       await context.close();
       console.log(`browser.test.ts: screenshots:\n${shots.join('\n')}`);
+    }
+  });
+
+  it('names each country checkbox with what the level number beside it is', { timeout: 120_000 }, async () => {
+    // The page as the template renders it: the server caches the levels for a minute (real time),
+    // too long to seed advice and see it here.
+    const page = await browser.newPage();
+    try {
+      const levels = new Map([
+        ['RU', 4],
+        ['NO', 1],
+      ]);
+      const html = subscribePage({ csrf: 'x', highest: levels, values: { countries: ['RU'] } });
+      // With the site's styles inlined, as the browser shows the page (the level's words visually hidden, the number shown).
+      await page.setContent(html.replace('<link rel="stylesheet" href="/assets/app.css">', `<style>${CSS}</style>`));
+      await expect(
+        page
+          .locator('.sr-only')
+          .first()
+          .evaluate((el) => el.ownerDocument.defaultView?.getComputedStyle(el).position),
+      ).resolves.toBe('absolute');
+      await expect(page.getByRole('checkbox', { name: 'Russia highest level now 4', exact: true }).isChecked()).resolves.toBe(true);
+      await expect(page.getByRole('checkbox', { name: 'Norway highest level now 1', exact: true }).isChecked()).resolves.toBe(false);
+      // No advice, no number: the name alone.
+      await expect(page.getByRole('checkbox', { name: 'Chile', exact: true }).count()).resolves.toBe(1);
+    } finally {
+      await page.close();
     }
   });
 
