@@ -14,7 +14,8 @@ import type { Clock } from './common/clock.ts';
 import { errorMessage } from './common/errors.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
-import { briefingDepsFor, createChannels, createDispatcher, digestDepsFor, pollDepsFor, webDepsFor } from './runtime.ts';
+import { briefingDepsFor, createChannels, createDispatcher, digestDepsFor, pollDepsFor, travelerDepsFor, webDepsFor } from './runtime.ts';
+import { ConfirmationRunner } from './subscriptions/confirmations.ts';
 import { sendDueBriefings } from './trips/service.ts';
 import { runDigests } from './digests/run.ts';
 import type { Role } from './roles.ts';
@@ -166,8 +167,16 @@ export async function startService(config: AppConfig, options: { roles: readonly
         { name: 'housekeeping', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
     : undefined;
-  // Digests (and briefings still due) go with delivery, each slot once across all processes (and each
-  // digest once anyway: its (subscriber, period) row is unique).
+  // Confirmation emails go with delivery too, not only with the web process that took the request:
+  // one queued by `subscribers add` (or left over by a web process that stopped) whose send met a
+  // 4xx would otherwise wait for a web process. The runner works the outbox off at start, on the
+  // digest beat below, and sleeps until the next retry falls due.
+  const confirmations = roles.has('deliver')
+    ? new ConfirmationRunner(travelerDepsFor(config, database.db, logger.child({ component: 'confirmations' }), clock, channels))
+    : undefined;
+  confirmations?.kick();
+  // Digests (and briefings and confirmations still due) go with delivery, each slot once across all
+  // processes (and each digest once anyway: its (subscriber, period) row is unique).
   const digests = roles.has('deliver')
     ? cron.schedule(
         config.settings.digestSchedule,
@@ -177,6 +186,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
           await sendDueBriefings(briefingDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) =>
             logger.error({ err }, 'briefing run failed'),
           );
+          confirmations?.kick();
         },
         { name: 'digests', noOverlap: true, distributed: true, runCoordinator: coordinator },
       )
@@ -249,6 +259,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
       await digests?.destroy();
       await scheduler?.stop();
       await delivery?.dispatcher.stop();
+      await confirmations?.close();
       await channels.close();
       await database.close();
       logger.info('stopped');

@@ -1,18 +1,24 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
 import type { PollOutcome } from '../../src/feeds/poller.ts';
+import { systemClock } from '../../src/common/clock.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { verifyToken } from '../../src/common/tokens.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { startService } from '../../src/service.ts';
 import { unsubscribe, upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
+import { cli, jsonArray, ok } from '../helpers/cli.ts';
 import { deliveryRows as deliveryRowsOf, pollServed, startDeliveryRun, type DeliveryRun } from '../helpers/delivery.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../helpers/smtp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Email delivery end to end on real peers: feeds served over HTTP and polled
@@ -511,6 +517,83 @@ describe('email: failures', () => {
     clock.advance(row!.next_attempt_at.getTime() - clock.now().getTime() + 1);
     expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
+  });
+});
+
+describe('email: a confirmation queued by the command line', () => {
+  const ADDRESS = 'greylisted@example.org';
+
+  /** A CONFIG_DIR for the command line (and `start`), on the test database and SMTP server. */
+  function cliEnv(): Record<string, string> {
+    const configDir = path.join(root, 'cli-config');
+    mkdirSync(configDir, { recursive: true });
+    writeFileSync(
+      path.join(configDir, 'feeds.yaml'),
+      `feeds:\n  - id: us-state-dept\n    name: U.S. State Department travel advisories\n    url: ${feeds.url(PATHS['us-state-dept'])}\n    source: us-state-dept\n`,
+    );
+    // The command line reads the real clock: a back-off of a fraction of a second keeps the wait short.
+    writeFileSync(path.join(configDir, 'settings.yaml'), 'delivery:\n  retryBaseSeconds: 0.05\n  retryMaxSeconds: 0.1\n');
+    return {
+      ...t.cliEnv,
+      DATA_DIR: t.cliEnv.DATA_DIR ?? path.join(root, 'cli-data'),
+      CONFIG_DIR: configDir,
+      PUBLIC_BASE_URL: BASE,
+      APP_SECRET: SECRET,
+      MAIL_FROM: 'Advisory Alerts <alerts@example.org>',
+      SMTP_URL: smtp.url,
+    };
+  }
+
+  const row = () =>
+    t.db
+      .selectFrom('confirmation_emails')
+      .select(['status', 'attempts', 'last_error', 'next_attempt_at'])
+      .where('email', '=', ADDRESS)
+      .executeTakeFirstOrThrow();
+
+  /** `subscribers add` (not --confirmed) meeting an SMTP 451: the request stays queued for a retry. Returns when it falls due. */
+  async function queuedAfter451(env: Record<string, string>): Promise<void> {
+    smtp.failNextRcpt(1, 451);
+    const added = await cli(['subscribers', 'add', '--email', ADDRESS, '--countries', 'RU', '--channels', 'email'], env);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain(`confirmation email to ${ADDRESS} queued`);
+    expect(added.stderr).toContain('confirmation email not sent');
+    const waiting = await row();
+    expect(waiting).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(waiting.last_error).toContain('451');
+    expect(smtp.to(ADDRESS)).toHaveLength(0);
+    await waitFor('the back-off to pass', async () => Date.now() >= waiting.next_attempt_at.getTime() || undefined);
+  }
+
+  async function expectSentOnce(): Promise<void> {
+    await smtp.settled();
+    const mails = smtp.to(ADDRESS);
+    expect(mails).toHaveLength(1);
+    expect(mails[0]!.subject).toBe('Confirm your travel advisory alerts');
+    expect(mails[0]!.text).toMatch(/https:\/\/alerts\.example\.org\/confirm\/[A-Za-z0-9_-]+/);
+    expect(await row()).toMatchObject({ status: 'sent', attempts: 2, last_error: null });
+  }
+
+  it('an SMTP 451 is retried by `dispatch`, with no web process, and sent once', async () => {
+    const env = cliEnv();
+    await queuedAfter451(env);
+    expect(jsonArray(await cli(['dispatch', '--json'], env))).toEqual([{ sent: 1, failed: 0, retrying: 0, skipped: 0 }]);
+    await expectSentOnce();
+    // Sent once: the next run finds nothing.
+    expect(ok(await cli(['dispatch'], env))).toBe('sent 0, failed 0, retrying 0\n');
+    expect(smtp.to(ADDRESS)).toHaveLength(1);
+  });
+
+  it('an SMTP 451 is retried by a `start --roles deliver` process (no web role)', async () => {
+    const env = cliEnv();
+    await queuedAfter451(env);
+    const service = await startService(loadConfig(env), { roles: ['deliver'], logger: silentLogger, clock: systemClock });
+    try {
+      await waitFor('the deliver process to send the confirmation', async () => (await row()).status === 'sent' || undefined, { timeoutMs: 20_000 });
+    } finally {
+      await service.stop();
+    }
+    await expectSentOnce();
   });
 });
 

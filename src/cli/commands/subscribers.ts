@@ -207,7 +207,8 @@ async function addSubscriber(c: CommandContext, db: DB, input: SubscriberInput, 
   try {
     const traveler = travelerDepsFor(c.config, db, c.logger, c.clock, channels);
     // Through the confirmation outbox like the web's requests, sent at once; a
-    // temporary refusal stays queued there and a web process retries it.
+    // temporary refusal stays queued there and is retried by `dispatch` or any
+    // `start` process with the web or deliver role.
     const queued = await requestSubscription(traveler, input.email, {
       countries: input.countries,
       feeds: input.feeds,
