@@ -71,7 +71,8 @@ async function sendOne(deps: TravelerDeps, owner: string, c: ClaimedConfirmation
 }
 
 /**
- * The web process's sender: `kick()` after answering a request works off the
+ * The sender of `start` processes: `kick()` (the web role after answering a
+ * request, the deliver role at start and on the digest beat) works off the
  * outbox in the background (one run at a time; a kick during a run makes
  * another), then sleeps until the next retry falls due.
  */
