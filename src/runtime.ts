@@ -11,7 +11,7 @@ import type { Clock } from './common/clock.ts';
 import type { Logger } from './common/logger.ts';
 import type { Metrics } from './common/metrics.ts';
 import type { TravelerDeps } from './subscriptions/service.ts';
-import { sendDueBriefings, type BriefingDeps } from './trips/service.ts';
+import { sendDueBriefings, type BriefingDeps } from './briefings/send.ts';
 import type { WebDeps } from './web/deps.ts';
 import type { WebhookConfig } from './config/schema.ts';
 

@@ -3,7 +3,7 @@ import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts
 import type { DB } from '../db/connect.ts';
 import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
 import type { MatchSubscription, MatchTrips } from '../subscriptions/match.ts';
-import { localDate } from '../trips/window.ts';
+import { localDate } from '../subscriptions/trip-window.ts';
 
 // All SQL about deliveries (the outbox) and their attempts, including the fan-out.
 

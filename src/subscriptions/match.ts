@@ -1,5 +1,5 @@
 import type { Channel, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
-import { tripCountries, type TripDates } from '../trips/window.ts';
+import { tripCountries, type TripDates } from './trip-window.ts';
 
 /**
  * The matching rule (docs/contract.md, "Subscriptions and matching"), as pure
@@ -44,7 +44,7 @@ export interface MatchPreferences {
 /**
  * The subscriber's trips on the day of the event: a trip's countries count as
  * followed from `leadDays` before its first day through its last day, `today`
- * being the date in the subscriber's zone (trips/window.ts).
+ * being the date in the subscriber's zone (subscriptions/trip-window.ts).
  */
 export interface MatchTrips {
   trips: readonly (TripDates & { countries: readonly string[] })[];

@@ -2,9 +2,9 @@ import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import { claimDue, completeClaimed, type GaveUp, type Outcome } from '../db/outbox.ts';
 import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
-import { insertTrips, queueBriefing, unbriefedOpenTrips } from '../trips/repository.ts';
-import type { TripInput } from '../trips/validate.ts';
-import { localDate } from '../trips/window.ts';
+import { insertTrips, queueBriefing, unbriefedOpenTrips } from './trip-repository.ts';
+import type { TripInput } from './trip-validate.ts';
+import { localDate } from './trip-window.ts';
 import type { Preferences, SubscriberInput } from './validate.ts';
 
 // All SQL about subscribers and their subscriptions.

@@ -26,9 +26,9 @@ import {
   type VerifyResult,
   type VerificationRefusal,
 } from './repository.ts';
-import { addTrips, TooManyTripsError } from '../trips/repository.ts';
-import { TRIP_LIMITS } from '../trips/validate.ts';
-import { localDate } from '../trips/window.ts';
+import { addTrips, TooManyTripsError } from './trip-repository.ts';
+import { TRIP_LIMITS } from './trip-validate.ts';
+import { localDate } from './trip-window.ts';
 
 /**
  * The traveler's side of subscriptions: double opt-in, phone verification.
@@ -48,7 +48,7 @@ export interface TravelerDeps {
   /** The zone of travelers who chose none: trip dates are days in it. */
   defaultTimezone: string;
   /**
-   * Sends a subscriber's queued pre-trip briefing now (trips/service.ts). The
+   * Sends a subscriber's queued pre-trip briefing now (briefings/send.ts). The
    * briefing is queued in the transaction that adds the trips; when this is
    * absent or fails, the periodic job sends it.
    */

@@ -14,8 +14,8 @@ import {
   parseTimezone,
   type Preferences,
 } from '../subscriptions/validate.ts';
-import { parseTrip, type TripInput } from '../trips/validate.ts';
-import { localDate } from '../trips/window.ts';
+import { parseTrip, type TripInput } from '../subscriptions/trip-validate.ts';
+import { localDate } from '../subscriptions/trip-window.ts';
 
 /**
  * The subscribe and manage forms: what the visitor typed, and every problem

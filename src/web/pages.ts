@@ -1,7 +1,7 @@
 import { allCountries, countryName, countrySearchNames } from '../common/countries.ts';
 import type { SubscriberView } from '../subscriptions/repository.ts';
-import type { Trip } from '../trips/repository.ts';
-import type { TripPhase } from '../trips/window.ts';
+import type { Trip } from '../subscriptions/trip-repository.ts';
+import type { TripPhase } from '../subscriptions/trip-window.ts';
 import { FIELD_ORDER, type FieldErrors, type FormField, type FormValues } from './forms.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 

@@ -14,9 +14,9 @@ import {
   parsePhone,
   parsePreferences,
 } from '../subscriptions/validate.ts';
-import { parseTrips } from '../trips/validate.ts';
-import { removeTrip, tripsOf } from '../trips/repository.ts';
-import { localDate, tripPhase } from '../trips/window.ts';
+import { parseTrips } from '../subscriptions/trip-validate.ts';
+import { removeTrip, tripsOf } from '../subscriptions/trip-repository.ts';
+import { localDate, tripPhase } from '../subscriptions/trip-window.ts';
 import { html } from './html.ts';
 import { parseSubscriptionForm } from './forms.ts';
 import { checkInboxPage, confirmedPage, managePage, type TripRow, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';

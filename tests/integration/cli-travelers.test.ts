@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/delivery/repository.ts';
-import { addDays, localDate } from '../../src/trips/window.ts';
+import { addDays, localDate } from '../../src/subscriptions/trip-window.ts';
 import { cli, expectOneLineFailure, jsonArray, ok, type Env } from '../helpers/cli.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { insertEvent } from '../helpers/events.ts';

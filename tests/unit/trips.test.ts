@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { renderBriefing } from '../../src/trips/briefing.ts';
-import { parseTrip, parseTrips } from '../../src/trips/validate.ts';
-import { addDays, daysBetween, isCalendarDate, localDate, tripCountries, tripPhase } from '../../src/trips/window.ts';
+import { renderBriefing } from '../../src/briefings/render.ts';
+import { parseTrip, parseTrips } from '../../src/subscriptions/trip-validate.ts';
+import { addDays, daysBetween, isCalendarDate, localDate, tripCountries, tripPhase } from '../../src/subscriptions/trip-window.ts';
 
 const links = { manage: 'https://a.example/manage/m', unsubscribe: 'https://a.example/unsubscribe/u', unsubscribeOneClick: 'https://a.example/unsubscribe/u' };
 

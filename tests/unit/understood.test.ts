@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { feedWarnings } from '../../src/config/warnings.ts';
+import { feedWarnings } from '../../src/feeds/config-warnings.ts';
 import type { SourceProfile } from '../../src/config/schema.ts';
 import { CATALOGUE, fillPattern } from '../../src/feeds/catalogue.ts';
 import { profileFor } from '../../src/feeds/profiles/index.ts';

@@ -7,7 +7,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description(`validate CONFIG_DIR (feeds.yaml, settings.yaml) and the environment`)
     .action(async () => {
       // The configuration only: no logger (a check is run often, from cron and by hand).
-      const [{ loadConfig }, { feedWarnings }] = await Promise.all([import('../../config/load.ts'), import('../../config/warnings.ts')]);
+      const [{ loadConfig }, { feedWarnings }] = await Promise.all([import('../../config/load.ts'), import('../../feeds/config-warnings.ts')]);
       const config = loadConfig(cli.env);
       const enabled = config.feeds.filter((f) => f.enabled).length;
       for (const w of feedWarnings(config.feeds)) cli.err(`warning: ${w}`);

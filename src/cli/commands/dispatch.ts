@@ -10,7 +10,7 @@ export const register: RegisterCommand = (program, cli) => {
       const c = await cli.context();
       const [{ briefingDepsFor, createChannels, createDispatcher, travelerDepsFor }, { sendDueBriefings }, { sendDueConfirmations }] = await Promise.all([
         import('../../runtime.ts'),
-        import('../../trips/service.ts'),
+        import('../../briefings/send.ts'),
         import('../../subscriptions/confirmations.ts'),
       ]);
       const summary = await withDatabase(c, async ({ db }) => {

@@ -20,7 +20,7 @@ export const register: RegisterCommand = (program, cli) => {
         import('./feeds.ts'),
         import('../../poll-deps.ts'),
         import('../../delivery/repository.ts'),
-        import('../../config/warnings.ts'),
+        import('../../feeds/config-warnings.ts'),
       ]);
 
       const results = await withDatabase(c, async ({ db }) => {

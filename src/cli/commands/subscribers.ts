@@ -177,7 +177,7 @@ async function validated<T>(fn: (v: Validation) => T): Promise<T> {
 
 /** Sends the pre-trip briefings due now (one subscriber's, or all); returns how many went. */
 async function sendBriefings(c: CommandContext, db: DB, subscriberId?: number): Promise<number> {
-  const [{ createChannels, briefingDepsFor }, { sendDueBriefings }] = await Promise.all([import('../../runtime.ts'), import('../../trips/service.ts')]);
+  const [{ createChannels, briefingDepsFor }, { sendDueBriefings }] = await Promise.all([import('../../runtime.ts'), import('../../briefings/send.ts')]);
   const channels = createChannels(c.config);
   try {
     return (await sendDueBriefings(briefingDepsFor(c.config, db, c.logger, c.clock, channels), subscriberId === undefined ? {} : { subscriberId })).sent;

@@ -13,7 +13,7 @@ export const register: RegisterCommand = (program, cli) => {
     .requiredOption('--to <YYYY-MM-DD>', 'last day')
     .option('--json', 'JSON output')
     .action(async (opts: { email: string; countries: string; from: string; to: string; json?: boolean }) => {
-      const [v, tv] = await Promise.all([import('../../subscriptions/validate.ts'), import('../../trips/validate.ts')]);
+      const [v, tv] = await Promise.all([import('../../subscriptions/validate.ts'), import('../../subscriptions/trip-validate.ts')]);
       const refuse = (e: unknown): never => {
         throw e instanceof v.InputError ? new UsageError(e.message) : e;
       };
@@ -25,15 +25,15 @@ export const register: RegisterCommand = (program, cli) => {
       }
       const c = await cli.context();
       const [{ addTrips, tripOwnerByEmail, TooManyTripsError }, { todayIn }] = await Promise.all([
-        import('../../trips/repository.ts'),
-        import('../../trips/service.ts'),
+        import('../../subscriptions/trip-repository.ts'),
+        import('../../briefings/send.ts'),
       ]);
       const result = await withDatabase(c, async ({ db }) => {
         const owner = await tripOwnerByEmail(db, email);
         if (!owner) throw new UsageError(`email: no subscriber with email ${email}`);
         const now = c.clock.now();
         const today = todayIn(owner.timezone, c.config.settings.defaultTimezone, now);
-        let trip: import('../../trips/validate.ts').TripInput;
+        let trip: import('../../subscriptions/trip-validate.ts').TripInput;
         try {
           trip = tv.parseTrip({ countries: opts.countries, from: opts.from, to: opts.to }, today);
         } catch (e) {
@@ -65,7 +65,7 @@ export const register: RegisterCommand = (program, cli) => {
 
       /** The briefing goes out at once; a failure leaves it queued for the retries. */
       async function sendBriefingNow(db: import('../../db/connect.ts').DB, subscriberId: number): Promise<'sent' | 'retrying' | 'failed'> {
-        const [{ createChannels, briefingDepsFor }, { sendDueBriefings }] = await Promise.all([import('../../runtime.ts'), import('../../trips/service.ts')]);
+        const [{ createChannels, briefingDepsFor }, { sendDueBriefings }] = await Promise.all([import('../../runtime.ts'), import('../../briefings/send.ts')]);
         const channels = createChannels(c.config);
         try {
           const s = await sendDueBriefings(briefingDepsFor(c.config, db, c.logger, c.clock, channels), { subscriberId });
@@ -84,9 +84,9 @@ export const register: RegisterCommand = (program, cli) => {
     .action(async (opts: { email?: string; json?: boolean }) => {
       const c = await cli.context();
       const [{ listTrips }, { tripPhase }, { todayIn }] = await Promise.all([
-        import('../../trips/repository.ts'),
-        import('../../trips/window.ts'),
-        import('../../trips/service.ts'),
+        import('../../subscriptions/trip-repository.ts'),
+        import('../../subscriptions/trip-window.ts'),
+        import('../../briefings/send.ts'),
       ]);
       const email = opts.email?.trim().toLowerCase();
       const rows = await withDatabase(c, ({ db }) => listTrips(db, { email }));
@@ -117,7 +117,7 @@ export const register: RegisterCommand = (program, cli) => {
       if (!/^\d{1,15}$/.test(opts.id.trim())) throw new UsageError(`id: "${opts.id}" is not a trip id (a whole number)`);
       const id = Number(opts.id.trim());
       const c = await cli.context();
-      const { removeTrip } = await import('../../trips/repository.ts');
+      const { removeTrip } = await import('../../subscriptions/trip-repository.ts');
       const removed = await withDatabase(c, ({ db }) => removeTrip(db, id));
       if (!removed) throw new UsageError(`id: no trip with id ${id}`);
       cli.out(`removed trip ${id}`);

@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import { claimDue, completeClaimed, type Outcome } from '../db/outbox.ts';
 import type { Database, SubscriberStatus } from '../db/types.ts';
-import type { TripInput } from './validate.ts';
+import type { TripInput } from './trip-validate.ts';
 
 // All SQL about trips and their briefing emails (a small outbox of their own).
 // The fan-out's use of trips is in delivery/repository.ts, with the rest of

@@ -1,5 +1,5 @@
-import { InputError, parseCountries } from '../subscriptions/validate.ts';
-import { addDays, daysBetween, isCalendarDate } from './window.ts';
+import { InputError, parseCountries } from './validate.ts';
+import { addDays, daysBetween, isCalendarDate } from './trip-window.ts';
 
 /**
  * Trip input, shared by the CLI, the JSON API and the manage page. Each

@@ -1,5 +1,5 @@
-import { catalogueEntryFor, fillPattern } from '../feeds/catalogue.ts';
-import type { FeedConfig } from './schema.ts';
+import { catalogueEntryFor, fillPattern } from './catalogue.ts';
+import type { FeedConfig } from '../config/schema.ts';
 
 /** Profiles whose items carry no country of their own: the feed's `countries` say where they apply. */
 const ALERT_PROFILES = new Set(['us-embassy', 'generic']);

@@ -7,9 +7,9 @@ import type { Logger } from '../common/logger.ts';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
-import { renderBriefing, type BriefingDestination } from './briefing.ts';
-import { claimBriefings, completeBriefing, tripsByIds, type ClaimedBriefing } from './repository.ts';
-import { localDate } from './window.ts';
+import { renderBriefing, type BriefingDestination } from './render.ts';
+import { claimBriefings, completeBriefing, tripsByIds, type ClaimedBriefing } from '../subscriptions/trip-repository.ts';
+import { localDate } from '../subscriptions/trip-window.ts';
 
 /** What sending briefings needs (the `start` job, `dispatch`, and right after a trip is added). */
 export interface BriefingDeps {

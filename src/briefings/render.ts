@@ -2,7 +2,7 @@ import { LEVEL_NAMES, orderGovernments, type GovernmentLevel } from '../advisori
 import { countryName } from '../common/countries.ts';
 import { escapeHtml, safeUrl } from '../common/escape.ts';
 import { headerSafe, listHeaders, stripBidi, truncateWords, type MessageLinks, type RenderedEmail } from '../delivery/render.ts';
-import { addDays } from './window.ts';
+import { addDays } from '../subscriptions/trip-window.ts';
 
 /**
  * The pre-trip briefing email, as a pure function: per destination, every
