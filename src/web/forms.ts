@@ -39,8 +39,8 @@ export interface FormValues {
   smsUrgency?: string;
   quietHours?: string;
   timezone?: string;
-  /** A trip to add: countries as typed, and the two days from the date inputs. */
-  tripCountries?: string;
+  /** A trip to add: the codes ticked in its picker, and the two days from the date inputs. */
+  tripCountries?: string[];
   tripFrom?: string;
   tripTo?: string;
 }
@@ -124,10 +124,10 @@ export function plainMessage(field: FormField, err: InputError, typed: string): 
     case 'timezone':
       return `We do not know the time zone “${typed.trim().slice(0, 64)}”. Choose one from the list, such as Europe/London.`;
     case 'tripCountries':
-      if (/unknown country/.test(detail)) return `We do not know ${detail.replace(/^unknown country codes?: /, '')}. Enter country names or two-letter codes.`;
+      if (/unknown country/.test(detail))
+        return `We do not know ${detail.replace(/^unknown country codes?: /, '')}. Choose the trip’s countries from the list.`;
       if (/at most/.test(detail)) return `A trip can have ${detail.replace(/^at most /, 'at most ')}; add another trip for the rest.`;
-      if (/"all"/.test(detail)) return 'Name the countries of your trip.';
-      return 'Enter the countries of your trip.';
+      return 'Tick the countries of your trip.';
     case 'tripFrom':
       if (/two years/.test(detail)) return 'The first day is more than two years away. Add the trip nearer the time.';
       return 'Enter the first day of your trip.';
@@ -163,7 +163,7 @@ export function parseSubscriptionForm(
     smsUrgency: text(body.smsUrgency),
     quietHours: text(body.quietHours),
     timezone: text(body.timezone),
-    tripCountries: text(body.tripCountries),
+    tripCountries: list(body.tripCountries),
     tripFrom: text(body.tripFrom),
     tripTo: text(body.tripTo),
   };
@@ -200,20 +200,21 @@ export function parseSubscriptionForm(
   }
   // A trip to add, when any of its fields is filled in. Its days are in the traveler's zone.
   let trip: TripInput | undefined;
-  if (values.tripCountries || values.tripFrom || values.tripTo) {
+  const tripAsked = Boolean(values.tripCountries?.length || values.tripFrom || values.tripTo);
+  if (tripAsked) {
     const today = localDate(context.now, preferences.timezone ?? context.currentTimezone ?? context.defaultTimezone);
     try {
       trip = parseTrip({ countries: values.tripCountries, from: values.tripFrom, to: values.tripTo }, today);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       const field = TRIP_FIELDS[e.field as keyof typeof TRIP_FIELDS] ?? 'tripCountries';
-      errors[field] = plainMessage(field, e, field === 'tripCountries' ? (values.tripCountries ?? '') : '');
+      errors[field] = plainMessage(field, e, '');
     }
   }
   let countries: string[] | null | undefined;
   if (all) countries = null;
   // Someone who only wants to hear around a trip follows no other country.
-  else if (values.countries?.length === 0 && (values.tripCountries || values.tripFrom || values.tripTo)) countries = [];
+  else if (values.countries?.length === 0 && tripAsked) countries = [];
   else if (values.countries?.length === 0) errors.countries = 'Choose at least one destination, tick “Every destination”, or add a trip.';
   else countries = attempt('countries', (values.countries ?? []).join(' '), () => parseCountries(values.countries));
   const minLevel = attempt('minLevel', text(body.minLevel), () => parseMinLevel(body.minLevel));

@@ -49,8 +49,10 @@ ${body}
 }
 
 /**
- * The destination picker's filter box, served as a file from our origin (the
- * CSP allows no inline script). Without it the checkbox list works as it is.
+ * The country pickers' filter boxes (destinations, and a trip's countries:
+ * each picker on a page is driven on its own, finding its parts inside its own
+ * element, never by a page-wide id). Served as a file from our origin (the CSP
+ * allows no inline script). Without it the checkbox lists work as they are.
  */
 export const PICKER_JS = `'use strict';
 (function () {
@@ -60,11 +62,13 @@ export const PICKER_JS = `'use strict';
   document.querySelectorAll('[data-country-picker]').forEach(function (picker) {
     var input = picker.querySelector('input[type=search]');
     var status = picker.querySelector('.picker-status');
-    var list = picker.querySelector('#country-list');
+    var list = picker.querySelector('[data-picker-list]');
     if (!input || !status || !list) return;
     var label = picker.querySelector('label[for="' + input.id + '"]');
-    var hint = picker.querySelector('#' + input.id + '-hint');
+    var hint = picker.querySelector('[id="' + input.id + '-hint"]');
     var items = Array.prototype.slice.call(list.querySelectorAll('li[data-search]'));
+    // Ticked boxes in the "Chosen" list above are counted too, not filtered.
+    var all = Array.prototype.slice.call(picker.querySelectorAll('li[data-search]'));
     input.hidden = false;
     status.hidden = false;
     if (label) label.hidden = false;
@@ -80,11 +84,11 @@ export const PICKER_JS = `'use strict';
         if (match) shown++;
       });
       // With no filter, say what is ticked: the boxes may be far down the list.
-      var chosen = items.filter(function (li) { var b = li.querySelector('input'); return b && b.checked; }).map(function (li) { return li.querySelector('.name').textContent; });
+      var chosen = all.filter(function (li) { var b = li.querySelector('input'); return b && b.checked; }).map(function (li) { return li.querySelector('.name').textContent; });
       status.textContent = q ? (shown === 0 ? 'No country matches “' + input.value + '”.' : shown + (shown === 1 ? ' country matches.' : ' countries match.')) : chosen.length ? 'Chosen: ' + chosen.join(', ') + '.' : '';
     };
     input.addEventListener('input', update);
-    list.addEventListener('change', update);
+    picker.addEventListener('change', update);
     // Enter in the filter box must not send the form half-filled.
     input.addEventListener('keydown', function (e) { if (e.key === 'Enter') e.preventDefault(); });
   });
@@ -121,7 +125,11 @@ select[multiple]{min-height:12rem}
 .picker input[type=search]{width:100%;font:inherit;padding:.6rem;border:2px solid #1b1b1b;border-radius:4px}
 .picker .group{font-weight:600;margin:.75rem 0 .25rem}
 .country-list{list-style:none;margin:.5rem 0 0;padding:0 .5rem;border:1px solid #bbb;border-radius:4px}
-#country-list{max-height:20rem;overflow-y:auto}
+.country-list.all{max-height:20rem;overflow-y:auto}
+details.trip-countries{margin:1rem 0 0;border:1px solid #bbb;border-radius:4px;padding:0 .75rem}
+details.trip-countries summary{font-weight:600;padding:.6rem 0;min-height:44px;cursor:pointer}
+details.trip-countries[open]{padding-bottom:.75rem}
+details.trip-countries fieldset{margin-top:0}
 .country-list .choice{margin:0;padding:.45rem 0;min-height:44px;align-items:center;border-bottom:1px solid #eee}
 .country-list .lvl{margin-left:auto}
 .picker-status{margin:.25rem 0;color:#4a4a4a;font-size:.9rem}

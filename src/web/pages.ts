@@ -2,6 +2,7 @@ import { allCountries, countryName, countrySearchNames } from '../common/countri
 import type { SubscriberView } from '../subscriptions/repository.ts';
 import type { Trip } from '../subscriptions/trip-repository.ts';
 import type { TripPhase } from '../subscriptions/trip-window.ts';
+import { TRIP_LIMITS } from '../subscriptions/trip-validate.ts';
 import { FIELD_ORDER, type FieldErrors, type FormField, type FormValues } from './forms.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 
@@ -41,37 +42,71 @@ ${listed.length ? html`<ul>${listed.map((f) => html`<li><a href="#${f}">${errors
 }
 
 /** A country's checkbox. Its name says what the bare level number beside it is ("Russia highest level now 4", not "Russia 4"). */
-function countryItem(code: string, name: string, checked: boolean, highest: Map<string, number>): SafeHtml {
+function countryItem(name: 'countries' | 'tripCountries', code: string, label: string, checked: boolean, highest: Map<string, number>): SafeHtml {
   const level = highest.get(code);
-  return html`<li data-search="${countrySearchNames(code).join('|')}"><label class="choice"><input type="checkbox" name="countries" value="${code}" ${checked ? html`checked` : ''}> <span class="name">${name}</span>${level ? html` <span class="sr-only">highest level now</span> <span class="lvl lvl${level}" title="highest level now">${level}</span>` : ''}</label></li>`;
+  return html`<li data-search="${countrySearchNames(code).join('|')}"><label class="choice"><input type="checkbox" name="${name}" value="${code}" ${checked ? html`checked` : ''}> <span class="name">${label}</span>${level ? html` <span class="sr-only">highest level now</span> <span class="lvl lvl${level}" title="highest level now">${level}</span>` : ''}</label></li>`;
 }
 
+/** The ids of one picker's parts: the destination picker keeps the ids it always had (links and tests point at them). */
+interface PickerIds {
+  /** The checkboxes' form name, also the fieldset's id (the error summary links to it). */
+  name: 'countries' | 'tripCountries';
+  filter: string;
+  list: string;
+  count: string;
+}
+const DESTINATION_IDS: PickerIds = { name: 'countries', filter: 'country-filter', list: 'country-list', count: 'country-count' };
+const TRIP_IDS: PickerIds = { name: 'tripCountries', filter: 'tripCountries-filter', list: 'tripCountries-list', count: 'tripCountries-count' };
+
 /**
- * Destinations as a checkbox list (a scrolling box of every country, the
- * chosen ones first), with a filter box that /assets/picker.js reveals and
- * drives. Without JavaScript the list still works: tick and scroll.
+ * The filterable part of a country picker: a scrolling checkbox list of every
+ * country (the chosen ones first), with a filter box that /assets/picker.js
+ * reveals and drives. Without JavaScript the list still works: tick and scroll.
  */
-function destinationPicker(selected: string[] | null | undefined, highest: Map<string, number>, errors?: FieldErrors): SafeHtml {
-  const all = selected === null;
-  const chosen = new Set(selected ?? []);
+function pickerList(ids: PickerIds, chosen: ReadonlySet<string>, highest: Map<string, number>): SafeHtml {
   const countries = allCountries();
   const picked = countries.filter((c) => chosen.has(c.code));
+  return html`<div class="picker" data-country-picker>
+<label for="${ids.filter}" hidden>Find a country</label>
+<span class="hint" id="${ids.filter}-hint" hidden>Type a few letters, such as “neth” or “uk”.</span>
+<input type="search" id="${ids.filter}" autocomplete="off" aria-controls="${ids.list}" aria-describedby="${ids.filter}-hint" hidden>
+<p class="picker-status" id="${ids.count}" aria-live="polite" hidden></p>
+${picked.length ? html`<p class="group">Chosen</p><ul class="country-list chosen">${picked.map((c) => countryItem(ids.name, c.code, c.name, true, highest))}</ul><p class="group">All countries</p>` : ''}
+<ul class="country-list all" id="${ids.list}" data-picker-list>
+${countries.filter((c) => !chosen.has(c.code)).map((c) => countryItem(ids.name, c.code, c.name, false, highest))}
+</ul>
+</div>`;
+}
+
+/** Destinations as a country picker, with "Every destination" above it. */
+function destinationPicker(selected: string[] | null | undefined, highest: Map<string, number>, errors?: FieldErrors): SafeHtml {
+  const all = selected === null;
   return html`<fieldset id="countries" class="destinations" ${describedBy('countries', errors, 'countries-hint')}>
 <legend>Destinations</legend>
 <span class="hint" id="countries-hint">Tick every country you want alerts for. The number beside a country is the highest level any government gives it now, from 1 (normal precautions) to 4 (do not travel).</span>
 ${fieldError('countries', errors)}
 <label class="choice"><input type="checkbox" name="all" value="1" ${all ? html`checked` : ''}> Every destination</label>
-<div class="picker" data-country-picker>
-<label for="country-filter" hidden>Find a country</label>
-<span class="hint" id="country-filter-hint" hidden>Type a few letters, such as “neth” or “uk”.</span>
-<input type="search" id="country-filter" autocomplete="off" aria-controls="country-list" aria-describedby="country-filter-hint" hidden>
-<p class="picker-status" id="country-count" aria-live="polite" hidden></p>
-${picked.length ? html`<p class="group">Chosen</p><ul class="country-list chosen">${picked.map((c) => countryItem(c.code, c.name, true, highest))}</ul><p class="group">All countries</p>` : ''}
-<ul class="country-list" id="country-list">
-${countries.filter((c) => !chosen.has(c.code)).map((c) => countryItem(c.code, c.name, false, highest))}
-</ul>
-</div>
+${pickerList(DESTINATION_IDS, new Set(selected ?? []), highest)}
 </fieldset>`;
+}
+
+/**
+ * The trip's countries: a second picker, folded in a <details> so the page is
+ * not twice as long for those who add no trip; open when something is ticked
+ * or refused, so what came back is in sight.
+ */
+function tripCountryPicker(selected: readonly string[] | undefined, highest: Map<string, number>, errors?: FieldErrors): SafeHtml {
+  const chosen = new Set(selected ?? []);
+  const open = chosen.size > 0 || Boolean(errors?.tripCountries || errors?.tripFrom || errors?.tripTo);
+  return html`<details class="trip-countries" ${open ? html`open` : ''}>
+<summary>Choose the countries of the trip</summary>
+<fieldset id="tripCountries" ${describedBy('tripCountries', errors, 'tripCountries-hint')}>
+<legend>Countries of the trip</legend>
+<span class="hint" id="tripCountries-hint">Tick each country you will visit, up to ${TRIP_LIMITS.maxCountries}.</span>
+${fieldError('tripCountries', errors)}
+${pickerList(TRIP_IDS, chosen, highest)}
+</fieldset>
+</details>`;
 }
 
 function levelChoice(minLevel: number | undefined, errors?: FieldErrors): SafeHtml {
@@ -140,13 +175,10 @@ ${fieldError('timezone', errors)}
 }
 
 /** The fields of one new trip: countries, and the first and last day with the browser's own date picker. */
-function tripFields(v: FormValues, errors: FieldErrors | undefined, leadDays: number, heading: string): SafeHtml {
+function tripFields(v: FormValues, errors: FieldErrors | undefined, leadDays: number, heading: string, highest: Map<string, number>): SafeHtml {
   return html`<h2>${heading}</h2>
 <p class="hint">We follow a trip’s countries for you from ${leadDays} days before its first day until its last day, and email you a briefing as soon as you add it.</p>
-<label for="tripCountries">Countries of the trip</label>
-<span class="hint" id="tripCountries-hint">Names or two-letter codes, separated by commas, such as “Russia, Georgia”.</span>
-${fieldError('tripCountries', errors)}
-<input type="text" id="tripCountries" name="tripCountries" autocomplete="off" ${describedBy('tripCountries', errors, 'tripCountries-hint')} value="${v.tripCountries ?? ''}">
+${tripCountryPicker(v.tripCountries, highest, errors)}
 <label for="tripFrom">First day</label>
 ${fieldError('tripFrom', errors)}
 <input type="date" id="tripFrom" name="tripFrom" ${describedBy('tripFrom', errors)} value="${v.tripFrom ?? ''}">
@@ -209,7 +241,7 @@ ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${v.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${v.sms ? html`checked` : ''}> Also send alerts by text message</label>
 ${preferenceFields(v, errors, travelers.defaultTimezone)}
-${tripFields(v, errors, travelers.leadDays, 'Going on a trip? (optional)')}
+${tripFields(v, errors, travelers.leadDays, 'Going on a trip? (optional)', options.highest)}
 <button type="submit">Subscribe</button>
 </form>`,
     { scripts: FORM_SCRIPTS },
@@ -332,7 +364,7 @@ ${fieldError('phone', errors)}
 <input type="tel" id="phone" name="phone" autocomplete="tel" ${describedBy('phone', errors, 'phone-hint')} value="${typed.phone ?? ''}">
 <label class="choice"><input type="checkbox" name="sms" value="1" ${typed.sms ? html`checked` : ''}> Send alerts by text message too</label>
 ${preferenceFields(typed, errors, travelers.defaultTimezone)}
-${tripFields(typed, errors, travelers.leadDays, 'Add a trip')}
+${tripFields(typed, errors, travelers.leadDays, 'Add a trip', options.highest)}
 <button type="submit">Save changes</button>
 </form>
 <h2>Your trips</h2>

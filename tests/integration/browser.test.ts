@@ -114,11 +114,13 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
       await page.getByLabel('Email address').fill(EMAIL);
       // The filter box (served from /assets/picker.js) narrows the checkbox list as one types.
-      await page.getByLabel('Find a country').fill('russ');
+      // The page has two pickers (destinations, a trip's countries): each is found within its group.
+      const destinations = page.getByRole('group', { name: 'Destinations', exact: true });
+      await destinations.getByLabel('Find a country').fill('russ');
       await expect(page.locator('#country-list li:visible').count()).resolves.toBe(1);
       await expect(page.locator('#country-count').textContent()).resolves.toBe('1 country matches.');
-      await page.getByRole('checkbox', { name: /^Russia\b/ }).check();
-      await page.getByLabel('Find a country').fill('');
+      await destinations.getByRole('checkbox', { name: /^Russia\b/ }).check();
+      await destinations.getByLabel('Find a country').fill('');
       await expect(page.locator('#country-list li:visible').count()).resolves.toBeGreaterThan(240);
       await expect(page.locator('#country-count').textContent()).resolves.toBe('Chosen: Russia.');
       await page.getByLabel('Level 3 and above (reconsider travel)').check();
@@ -140,8 +142,22 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       // Each text field's name is its label alone (its hint is its description), so the exact name finds it.
       await page.getByLabel('Quiet hours for text messages', { exact: true }).fill('22:00-07:00');
       await page.getByLabel('Your time zone', { exact: true }).fill('Europe/London');
-      // A trip to Russia with the browser's own date inputs.
-      await page.getByLabel('Countries of the trip', { exact: true }).fill('Russia');
+      // A trip to Georgia and Russia: its countries ticked by their names in the second picker,
+      // folded until opened, with a filter of its own; then the browser's own date inputs.
+      const tripCountries = page.getByRole('group', { name: 'Countries of the trip', exact: true });
+      await expect(tripCountries.count()).resolves.toBe(0);
+      await page.getByText('Choose the countries of the trip').click();
+      await tripCountries.getByLabel('Find a country').fill('geor');
+      await expect(page.locator('#tripCountries-list li:visible').count()).resolves.toBe(2); // Georgia, South Georgia
+      await tripCountries.getByRole('checkbox', { name: /^Georgia\b/ }).check();
+      await tripCountries.getByLabel('Find a country').fill('russ');
+      await expect(page.locator('#tripCountries-count').textContent()).resolves.toBe('2 countries match.'); // Russia, and Georgia ticked
+      await tripCountries.getByRole('checkbox', { name: /^Russia\b/ }).check();
+      await tripCountries.getByLabel('Find a country').fill('');
+      await expect(page.locator('#tripCountries-count').textContent()).resolves.toBe('Chosen: Georgia, Russia.');
+      // The destinations' picker is its own: its list and words are untouched.
+      await expect(page.locator('#country-count').textContent()).resolves.toBe('Chosen: Russia.');
+      await expect(page.locator('#country-list li:visible').count()).resolves.toBeGreaterThan(240);
       await page.getByLabel('First day', { exact: true }).fill('2026-03-10');
       await page.getByLabel('Last day', { exact: true }).fill('2026-03-20');
       await screenshots(page, 'subscribe-filled');
@@ -181,8 +197,8 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
 
       // The pre-trip briefing, mailed once the address was confirmed.
       const briefing = await mailTo(2);
-      expect(briefing.subject).toBe('Your pre-trip briefing: Russia');
-      expect(briefing.text).toContain('Russia: 10 Mar 2026 to 20 Mar 2026');
+      expect(briefing.subject).toBe('Your pre-trip briefing: Georgia, Russia');
+      expect(briefing.text).toContain('Georgia, Russia: 10 Mar 2026 to 20 Mar 2026');
 
       // 4. An alert: the embassy's March 7 security alert, by email and by SMS.
       expect(await poll(fixture('us-embassy/us-embassy-russia-alerts_v1.xml'))).toMatchObject({ baseline: true, events: 0 });
@@ -209,7 +225,8 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
       await screenshots(page, 'manage');
       // The trip is listed; the radios show what was chosen, and change by their labels:
       // a daily digest by email, only urgent alerts by text.
-      expect(await page.locator('ul.trips').textContent()).toMatch(/Russia: 2026-03-10 to 2026-03-20 \(followed now\)/);
+      expect(await page.locator('ul.trips').textContent()).toMatch(/Georgia, Russia: 2026-03-10 to 2026-03-20 \(followed now\)/);
+      expect(await t.db.selectFrom('trips').select('countries').execute()).toEqual([{ countries: ['GE', 'RU'] }]);
       expect(await page.getByRole('radio', { name: 'Every alert', exact: true }).isChecked()).toBe(true);
       expect(await page.getByLabel('Your time zone', { exact: true }).inputValue()).toBe('Europe/London');
       expect(await page.getByLabel('Quiet hours for text messages', { exact: true }).inputValue()).toBe('22:00-07:00');

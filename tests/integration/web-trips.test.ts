@@ -1,3 +1,4 @@
+import type { Element } from 'domhandler';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -202,6 +203,7 @@ describe('the subscribe and manage pages: preferences and trips', () => {
   const input = (page: Page, id: string) => page.byId(id)!;
   const value = (page: Page, id: string) => input(page, id).attribs.value;
   const checked = (page: Page, name: string) => page.all('input', (el) => el.attribs.name === name && 'checked' in el.attribs).map((el) => el.attribs.value);
+  const tripDetailsOpen = (page: Page) => 'open' in page.one('details', (el) => el.attribs.class === 'trip-countries').attribs;
   const errorOf = (page: Page, field: string) => {
     const el = page.byId(`${field}-error`);
     return el ? Page.text(el) : undefined;
@@ -225,6 +227,51 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     expect(input(page, 'tripTo').attribs.type).toBe('date');
   });
 
+  it('the trip’s countries are a second checkbox picker, folded, each box named by its country', async () => {
+    const { page } = await getPage('/', new CookieJar());
+    const boxes = page.all('input', (el) => el.attribs.name === 'tripCountries');
+    expect(boxes.length).toBeGreaterThan(240);
+    expect(boxes.every((el) => el.attribs.type === 'checkbox')).toBe(true);
+    // Each box sits in its own label whose name is the country's (a level number may follow, named as such).
+    const labelOf = (code: string) => Page.text(boxes.find((el) => el.attribs.value === code)!.parent as Element);
+    expect(labelOf('GE')).toMatch(/^Georgia\b/);
+    expect(labelOf('RU')).toMatch(/^Russia highest level now 4\b/);
+    // Its own filter, list and status, apart from the destinations' (ids unique on the page).
+    expect(input(page, 'tripCountries-filter').attribs['aria-controls']).toBe('tripCountries-list');
+    expect(page.byId('tripCountries-list')!.attribs['data-picker-list']).toBeDefined();
+    expect(page.all('div', (el) => 'data-country-picker' in el.attribs)).toHaveLength(2);
+    const ids = [...page.html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]);
+    expect(ids.length).toBe(new Set(ids).size);
+    expect(Page.text(page.one('legend', (el) => Page.text(el) === 'Countries of the trip'))).toBe('Countries of the trip');
+    // Folded until wanted: nothing is ticked on a new form.
+    expect(tripDetailsOpen(page)).toBe(false);
+  });
+
+  it('dates without a country are refused on the trip’s countries, linked from the summary, folded list opened', async () => {
+    const jar = new CookieJar();
+    const { csrf } = await getPage('/', jar);
+    const r = await postForm(
+      '/subscribe',
+      form([
+        ['_csrf', csrf],
+        ['email', 'abe@example.org'],
+        ['countries', 'FR'],
+        ['minLevel', '1'],
+        ['tripFrom', '2026-12-01'],
+        ['tripTo', '2026-12-14'],
+      ]),
+      jar,
+    );
+    expect(r.status).toBe(400);
+    const page = new Page(await r.text());
+    expect(errorOf(page, 'tripCountries')).toBe('Error: Tick the countries of your trip.');
+    expect(page.all('a', (el) => el.attribs.href === '#tripCountries')).toHaveLength(1);
+    expect(page.byId('tripCountries')!.name).toBe('fieldset');
+    expect(tripDetailsOpen(page)).toBe(true);
+    expect(checked(page, 'countries')).toEqual(['FR']);
+    expect(await t.db.selectFrom('subscribers').select('id').execute()).toEqual([]);
+  });
+
   it('the subscribe form refuses a bad zone, 25:00-07:00 and a last day before the first, each on its field, keeps what was typed, stores nothing', async () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
@@ -239,7 +286,7 @@ describe('the subscribe and manage pages: preferences and trips', () => {
         ['smsUrgency', 'all'],
         ['quietHours', '25:00-07:00'],
         ['timezone', 'Mars/Olympus'],
-        ['tripCountries', 'Russia'],
+        ['tripCountries', 'RU'],
         ['tripFrom', '2026-12-14'],
         ['tripTo', '2026-12-01'],
       ]),
@@ -254,14 +301,16 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     // What was typed comes back.
     expect(value(page, 'quietHours')).toBe('25:00-07:00');
     expect(value(page, 'timezone')).toBe('Mars/Olympus');
-    expect(value(page, 'tripCountries')).toBe('Russia');
+    // The trip's ticked country stays ticked, and its folded list opens to show it.
+    expect(checked(page, 'tripCountries')).toEqual(['RU']);
+    expect(tripDetailsOpen(page)).toBe(true);
     expect([value(page, 'tripFrom'), value(page, 'tripTo')]).toEqual(['2026-12-14', '2026-12-01']);
     expect(checked(page, 'emailFrequency')).toEqual(['daily']);
     expect(checked(page, 'smsUrgency')).toEqual(['all']);
     expect(await t.db.selectFrom('subscribers').select('id').execute()).toEqual([]);
   });
 
-  it('a trip typed on the subscribe form is stored at confirmation, with the preferences', async () => {
+  it('a trip ticked on the subscribe form is stored at confirmation, with the preferences', async () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
     const r = await postForm(
@@ -274,7 +323,8 @@ describe('the subscribe and manage pages: preferences and trips', () => {
         ['smsUrgency', 'urgent'],
         ['quietHours', ''],
         ['timezone', 'Asia/Tokyo'],
-        ['tripCountries', 'Russia, GE'],
+        ['tripCountries', 'RU'],
+        ['tripCountries', 'GE'],
         ['tripFrom', '2026-12-01'],
         ['tripTo', '2026-12-14'],
       ]),
@@ -326,7 +376,7 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     expect((await t.db.selectFrom('subscribers').select('email_frequency').executeTakeFirstOrThrow()).email_frequency).toBe('daily');
   });
 
-  it('the manage page refuses 25:00-07:00 and an unknown trip country on their fields, keeps what was typed, changes nothing', async () => {
+  it('the manage page refuses 25:00-07:00 and an unknown trip country code on their fields, keeps what was typed, changes nothing', async () => {
     const { manage } = await confirmedTraveler();
     const jar = new CookieJar();
     const { csrf } = await getPage(manage, jar);
@@ -340,7 +390,8 @@ describe('the subscribe and manage pages: preferences and trips', () => {
         ['emailFrequency', 'weekly'],
         ['quietHours', '25:00-07:00'],
         ['timezone', 'Europe/Berlin'],
-        ['tripCountries', 'Atlantis'],
+        ['tripCountries', 'GE'],
+        ['tripCountries', 'XX'],
         ['tripFrom', '2026-12-01'],
         ['tripTo', '2026-12-14'],
       ]),
@@ -349,9 +400,11 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     expect(r.status).toBe(400);
     const page = new Page(await r.text());
     expect(errorOf(page, 'quietHours')).toBeDefined();
-    expect(errorOf(page, 'tripCountries')).toMatch(/We do not know ATLANTIS|We do not know Atlantis/);
+    expect(errorOf(page, 'tripCountries')).toBe('Error: We do not know XX. Choose the trip’s countries from the list.');
+    expect(input(page, 'tripCountries').attribs['aria-invalid']).toBe('true');
     expect(value(page, 'quietHours')).toBe('25:00-07:00');
-    expect(value(page, 'tripCountries')).toBe('Atlantis');
+    // The known country ticked stays ticked; the unknown code is not offered back.
+    expect(checked(page, 'tripCountries')).toEqual(['GE']);
     expect(checked(page, 'emailFrequency')).toEqual(['weekly']);
     const s = await t.db.selectFrom('subscribers').select(['email_frequency', 'quiet_start']).executeTakeFirstOrThrow();
     expect(s).toEqual({ email_frequency: 'immediate', quiet_start: '22:00:00' });
