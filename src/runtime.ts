@@ -37,7 +37,7 @@ export function links(config: AppConfig): LinkBuilder {
 }
 
 /** What the traveler's side of subscriptions needs (web forms and `subscribers add`). */
-export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): TravelerDeps {
+export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, metrics?: Metrics): TravelerDeps {
   return {
     db,
     logger,
@@ -49,7 +49,7 @@ export function travelerDepsFor(config: AppConfig, db: DB, logger: Logger, clock
     secret: appSecret(config),
     verification: config.settings.verification,
     defaultTimezone: config.settings.defaultTimezone,
-    sendBriefings: (subscriberId) => sendDueBriefings(briefingDepsFor(config, db, logger, clock, channels), { subscriberId }),
+    sendBriefings: (subscriberId) => sendDueBriefings(briefingDepsFor(config, db, logger, clock, channels, metrics), { subscriberId }),
     delivery: config.settings.delivery,
   };
 }
@@ -68,7 +68,7 @@ export function webDepsFor(
     logger: options.logger,
     settings: config.settings,
     metrics: options.metrics,
-    traveler: travelerDepsFor(config, db, options.logger, options.clock, options.channels),
+    traveler: travelerDepsFor(config, db, options.logger, options.clock, options.channels, options.metrics),
     knownFeeds: options.knownFeeds,
     publicBaseUrl: config.publicBaseUrl,
     adminToken: config.adminToken,
@@ -79,7 +79,7 @@ export function webDepsFor(
 }
 
 /** What the digest job and the `digest` command need. */
-export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): DigestDeps {
+export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, metrics?: Metrics): DigestDeps {
   return {
     db,
     logger: logger.child({ component: 'digests' }),
@@ -88,11 +88,12 @@ export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: 
     email: channels.email,
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
+    ...(metrics ? { onOutcome: (outcome) => metrics.digests.inc({ outcome }) } : {}),
   };
 }
 
 /** What sending pre-trip briefings needs (after a trip is added, and the periodic job). */
-export function briefingDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels): BriefingDeps {
+export function briefingDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, metrics?: Metrics): BriefingDeps {
   return {
     db,
     logger: logger.child({ component: 'briefings' }),
@@ -101,6 +102,7 @@ export function briefingDepsFor(config: AppConfig, db: DB, logger: Logger, clock
     email: channels.email,
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
+    ...(metrics ? { onOutcome: (outcome) => metrics.briefings.inc({ outcome }) } : {}),
   };
 }
 

@@ -181,9 +181,11 @@ export async function startService(config: AppConfig, options: { roles: readonly
     ? cron.schedule(
         config.settings.digestSchedule,
         async () => {
-          await runDigests(digestDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) => logger.error({ err }, 'digest run failed'));
+          await runDigests(digestDepsFor(config, database.db, logger, clock, channels, metrics)).catch((err: unknown) =>
+            logger.error({ err }, 'digest run failed'),
+          );
           // Briefings not sent at once (a mail server down, a process that died) go on the same beat.
-          await sendDueBriefings(briefingDepsFor(config, database.db, logger, clock, channels)).catch((err: unknown) =>
+          await sendDueBriefings(briefingDepsFor(config, database.db, logger, clock, channels, metrics)).catch((err: unknown) =>
             logger.error({ err }, 'briefing run failed'),
           );
           confirmations?.kick();

@@ -20,6 +20,8 @@ export interface BriefingDeps {
   email: EmailSender;
   links: LinkBuilder;
   listId: string;
+  /** Called with each briefing's outcome (metrics). */
+  onOutcome?: (outcome: keyof BriefingSummary) => void;
 }
 
 export interface BriefingSummary {
@@ -116,7 +118,11 @@ export async function sendDueBriefings(deps: BriefingDeps, options: { subscriber
       subscriberId: options.subscriberId,
     });
     if (claims.length === 0) break;
-    for (const b of claims) summary[await sendOne(deps, owner, b)]++;
+    for (const b of claims) {
+      const outcome = await sendOne(deps, owner, b);
+      summary[outcome]++;
+      deps.onOutcome?.(outcome);
+    }
   }
   if (summary.sent || summary.failed || summary.retrying) deps.logger.info(summary, 'briefings run');
   return summary;

@@ -10,6 +10,10 @@ export interface Metrics {
   polls: Counter<'status'>;
   sends: Counter<'channel' | 'outcome'>;
   sendLatency: Histogram<'channel'>;
+  /** Digest emails by outcome: sent, failed, retrying, skipped (nothing in it was still wanted). */
+  digests: Counter<'outcome'>;
+  /** Pre-trip briefing emails by outcome: sent, failed, retrying. */
+  briefings: Counter<'outcome'>;
   setDbSnapshot(read: () => Promise<DbSnapshot>): void;
 }
 
@@ -88,6 +92,18 @@ export function createMetrics(): Metrics {
       help: 'Time to hand one message to SMTP or Twilio',
       labelNames: ['channel'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    digests: new Counter({
+      name: 'advisory_alerts_digests_total',
+      help: 'Digest emails by outcome (this process)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    briefings: new Counter({
+      name: 'advisory_alerts_briefings_total',
+      help: 'Pre-trip briefing emails by outcome (this process)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     setDbSnapshot(fn) {

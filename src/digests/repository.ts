@@ -116,6 +116,23 @@ export async function renewDigestLease(db: DB, owner: string, id: number, option
   return renewLease(db, 'digests', owner, id, options);
 }
 
+/**
+ * Takes out of a claimed digest the deliveries the subscriber no longer wants (the
+ * matching rule on their current subscriptions, as the dispatcher applies it): each
+ * becomes 'skipped' with its reason and leaves the digest, so the digest's events are
+ * the ones it sends. Only while this process holds the digest's lease; a repeat after
+ * a crash finds them gone already. Returns how many were taken out.
+ */
+export async function skipDigestDeliveries(db: DB, owner: string, id: number, skips: readonly { id: number; reason: string }[]): Promise<number> {
+  if (skips.length === 0) return 0;
+  const r = await sql`
+    update deliveries d set status = 'skipped', last_error = v.reason, digest_id = null
+    from jsonb_to_recordset(${JSON.stringify(skips)}::jsonb) as v(id bigint, reason text)
+    where d.id = v.id and d.digest_id = ${id} and d.status = 'digested'
+      and exists (select 1 from digests g where g.id = ${id} and g.lease_owner = ${owner} and g.status = 'sending')`.execute(db);
+  return Number(r.numAffectedRows ?? 0);
+}
+
 /** Records a digest's outcome, only while this process still holds its lease; a sent digest marks its deliveries sent. */
 export async function completeDigest(db: DB, owner: string, id: number, outcome: Outcome): Promise<boolean> {
   return db.transaction().execute(async (tx) => {

@@ -6,18 +6,21 @@ import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
 import { messageEventOf } from '../delivery/dispatcher.ts';
-import { loadContexts } from '../delivery/repository.ts';
+import { loadContexts, type DeliveryContext } from '../delivery/repository.ts';
+import { whyNotWanted } from '../subscriptions/match.ts';
 import { renderDigest } from './render.ts';
-import { claimDigests, completeDigest, createDueDigests, renewDigestLease } from './repository.ts';
+import { claimDigests, completeDigest, createDueDigests, renewDigestLease, skipDigestDeliveries } from './repository.ts';
 
 export interface DigestDeps {
   db: DB;
   logger: Logger;
   clock: Clock;
-  settings: Pick<Settings, 'digestHour' | 'defaultTimezone' | 'delivery'>;
+  settings: Pick<Settings, 'digestHour' | 'defaultTimezone' | 'delivery' | 'trips'>;
   email: EmailSender;
   links: LinkBuilder;
   listId: string;
+  /** Called with each claimed digest's outcome (metrics). */
+  onOutcome?: (outcome: DigestOutcome) => void;
 }
 
 export interface DigestSummary {
@@ -25,7 +28,11 @@ export interface DigestSummary {
   sent: number;
   failed: number;
   retrying: number;
+  /** Not sent: none of its events was still wanted (each delivery 'skipped' with its reason). */
+  skipped: number;
 }
+
+export type DigestOutcome = Exclude<keyof DigestSummary, 'created'>;
 
 /**
  * Sends every digest due now (the scheduled job and the `digest` command).
@@ -40,23 +47,40 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
   const { db, clock, logger, settings } = deps;
   const owner = leaseOwner();
   const created = await createDueDigests(db, clock.now(), { digestHour: settings.digestHour, defaultTimezone: settings.defaultTimezone });
-  const summary: DigestSummary = { created, sent: 0, failed: 0, retrying: 0 };
+  const summary: DigestSummary = { created, sent: 0, failed: 0, retrying: 0, skipped: 0 };
+  const count = (outcome: DigestOutcome) => {
+    summary[outcome]++;
+    deps.onOutcome?.(outcome);
+  };
   const leaseMs = settings.delivery.leaseSeconds * 1000;
+  const travelers = { defaultTimezone: settings.defaultTimezone, tripLeadDays: settings.trips.leadDays };
   for (;;) {
     const now = clock.now();
     const claims = await claimDigests(db, { owner, limit: 50, leaseMs, now });
     if (claims.length === 0) break;
     for (const d of claims) {
-      if (d.status !== 'confirmed' || d.emailStopped) {
-        await completeDigest(db, owner, d.id, { status: 'failed', error: `not sent: subscriber ${d.status === 'confirmed' ? 'stopped email' : d.status}` });
-        summary.failed++;
+      // The matching rule again, as the dispatcher applies it at send time, on the subscriber's
+      // subscriptions and trips as they are now: a narrowing, a stopped address or an
+      // unsubscribe since the fan-out takes the events out of the digest.
+      const contexts = await loadContexts(db, d.deliveryIds, travelers);
+      const wanted: DeliveryContext[] = [];
+      const skips: { id: number; reason: string }[] = [];
+      for (const id of d.deliveryIds) {
+        const ctx = contexts.get(id);
+        if (!ctx) continue;
+        const unwanted = whyNotWanted(ctx.subscriptions, ctx.subscriber, ctx.event, 'email', ctx.trips);
+        if (unwanted === null) wanted.push(ctx);
+        else skips.push({ id, reason: `not sent: ${unwanted}` });
+      }
+      await skipDigestDeliveries(db, owner, d.id, skips);
+      if (wanted.length === 0) {
+        // The digests table knows no 'skipped': the digest ends failed with the reason, its deliveries skipped.
+        const reason = skips[0]?.reason ?? 'not sent: its events no longer exist';
+        await completeDigest(db, owner, d.id, { status: 'failed', error: skips.length ? `${reason} (nothing left to send)` : reason });
+        count(skips.length ? 'skipped' : 'failed');
         continue;
       }
-      const contexts = await loadContexts(db, d.deliveryIds);
-      const events = d.deliveryIds.flatMap((id) => {
-        const ctx = contexts.get(id);
-        return ctx ? [messageEventOf(ctx)] : [];
-      });
+      const events = wanted.map((ctx) => messageEventOf(ctx));
       const links = {
         manage: deps.links.manage(d.subscriberId, d.linkVersion),
         unsubscribe: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
@@ -73,15 +97,15 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         await deps.email.send({ to: d.email, ...mail }, `digest-${d.id}`);
         const recorded = await completeDigest(db, owner, d.id, { status: 'sent', at: clock.now() });
         if (!recorded) logger.warn({ digest: d.id }, 'digest sent after its lease ran out: another process may send it too');
-        summary.sent++;
+        count('sent');
       } catch (err) {
         const outcome = afterFailedSend(err, d.attempts, settings.delivery, clock.now());
         await completeDigest(db, owner, d.id, outcome);
-        summary[outcome.status === 'failed' ? 'failed' : 'retrying']++;
+        count(outcome.status === 'failed' ? 'failed' : 'retrying');
         logger.warn({ digest: d.id, err }, 'digest not sent');
       }
     }
   }
-  if (summary.created || summary.sent || summary.failed) logger.info(summary, 'digests run');
+  if (summary.created || summary.sent || summary.failed || summary.skipped) logger.info(summary, 'digests run');
   return summary;
 }

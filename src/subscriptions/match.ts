@@ -6,9 +6,9 @@ import { tripCountries, type TripDates } from './trip-window.ts';
  * functions: one of its two homes. The set-based fan-out in delivery/repository.ts
  * implements the same rule in SQL; tests/integration/matching.test.ts runs one
  * table of cases through both. The dispatcher applies this rule again at send
- * time (`whyNotWanted`) to the subscriber's current subscriptions, so an
- * unsubscribe, a STOP, a stopped address or a narrowed subscription after the
- * fan-out wins.
+ * time (`whyNotWanted`) to the subscriber's current subscriptions, and the digest
+ * job does when it builds a digest (digests/run.ts), so an unsubscribe, a STOP, a
+ * stopped address or a narrowed subscription after the fan-out wins.
  */
 export interface MatchSubscription {
   countries: readonly string[] | null;

@@ -1,6 +1,8 @@
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { linkBuilder } from '../../src/channels/links.ts';
-import type { EmailMessage, EmailSender } from '../../src/channels/senders.ts';
+import { createEmailSender, type EmailMessage, type EmailSender } from '../../src/channels/senders.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { claimDigests, createDueDigests, listDigests, renewDigestLease } from '../../src/digests/repository.ts';
@@ -13,6 +15,7 @@ import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-serve
 import { feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
 import { insertEvent, type TestEvent } from '../helpers/events.ts';
 import { ManualClock, testSettings } from '../helpers/poll.ts';
+import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.ts';
 
 /**
  * Digests with an injected clock: when a period falls due in each
@@ -218,6 +221,78 @@ describe('digest content and delivery', () => {
     await t.db.updateTable('subscribers').set({ status: 'unsubscribed' }).where('id', '=', id).execute();
     expect(await runAt('2026-03-03T08:00:00Z')).toMatchObject({ created: 0, sent: 0 });
     expect(inbox.messages).toHaveLength(0);
+  });
+});
+
+describe('the matching rule again when the digest is built (real SMTP)', () => {
+  let smtp: TestSmtpServer;
+  let email: EmailSender;
+  beforeAll(async () => {
+    smtp = await startSmtpServer();
+    email = createEmailSender({ smtpUrl: smtp.url, from: 'alerts@example.org', outboxDir: path.join(os.tmpdir(), 'aa-digests-outbox'), connections: 1 });
+  });
+  afterAll(async () => {
+    await email?.close();
+    await smtp?.stop();
+  });
+  beforeEach(() => smtp.reset());
+
+  const run = (at: string) => runDigests({ ...deps(), clock: new ManualClock(new Date(at)), email });
+  const deliveriesOf = (id: number) =>
+    t.db.selectFrom('deliveries').select(['status', 'last_error', 'digest_id']).where('subscriber_id', '=', id).orderBy('id').execute();
+  const twoEvents = async () => {
+    await event('2026-03-02T10:00:00Z', { countries: ['RU'] });
+    await event('2026-03-02T11:00:00Z', { countries: ['UA'] });
+  };
+
+  it('a traveler who narrowed RU,UA to UA after two routine events gets only Ukraine’s; Russia’s is skipped with the reason', async () => {
+    const prefs = { emailFrequency: 'daily', timezone: 'UTC' };
+    const id = await subscriber('narrow@example.org', { ...prefs, countries: 'RU,UA' });
+    await twoEvents();
+    expect((await deliveriesOf(id)).map((d) => d.status)).toEqual(['digest', 'digest']);
+    await subscriber('narrow@example.org', { ...prefs, countries: 'UA' });
+
+    expect(await run('2026-03-03T08:00:00Z')).toMatchObject({ created: 1, sent: 1, skipped: 0 });
+    const mail = await smtp.mail('narrow@example.org');
+    expect(mail.subject).toBe('Your daily travel advisory digest: 1 update (2026-03-03)');
+    expect(mail.text).toContain('== Ukraine ==');
+    expect(mail.text).not.toContain('Russia');
+    expect(await deliveriesOf(id)).toEqual([
+      { status: 'skipped', last_error: 'not sent: the subscription no longer matches the event', digest_id: null },
+      { status: 'digested', last_error: null, digest_id: expect.any(Number) },
+    ]);
+    expect(await listDigests(t.db)).toMatchObject([{ subscriber: 'narrow@example.org', status: 'sent', events: 1 }]);
+  });
+
+  it('a traveler who narrowed to nothing matching gets no digest; the deliveries are skipped and it is not tried again', async () => {
+    const prefs = { emailFrequency: 'daily', timezone: 'UTC' };
+    const id = await subscriber('nothing@example.org', { ...prefs, countries: 'RU,UA' });
+    await twoEvents();
+    await subscriber('nothing@example.org', { ...prefs, countries: 'FR' });
+
+    expect(await run('2026-03-03T08:00:00Z')).toMatchObject({ created: 1, sent: 0, failed: 0, skipped: 1 });
+    expect(await deliveriesOf(id)).toEqual([
+      { status: 'skipped', last_error: 'not sent: the subscription no longer matches the event', digest_id: null },
+      { status: 'skipped', last_error: 'not sent: the subscription no longer matches the event', digest_id: null },
+    ]);
+    expect(await run('2026-03-04T08:00:00Z')).toMatchObject({ created: 0, sent: 0, skipped: 0 });
+    await smtp.settled();
+    expect(smtp.messages).toHaveLength(0);
+    expect(await listDigests(t.db)).toMatchObject([{ status: 'failed', events: 0 }]);
+  });
+
+  it('a traveler who stopped email after the fan-out gets no digest; the reason says so', async () => {
+    const id = await subscriber('stopped@example.org', { emailFrequency: 'daily', timezone: 'UTC' });
+    await event('2026-03-02T10:00:00Z');
+    await t.db
+      .updateTable('subscribers')
+      .set({ email_stopped_at: new Date('2026-03-02T12:00:00Z') })
+      .where('id', '=', id)
+      .execute();
+    expect(await run('2026-03-03T08:00:00Z')).toMatchObject({ created: 1, sent: 0, skipped: 1 });
+    expect(await deliveriesOf(id)).toEqual([{ status: 'skipped', last_error: 'not sent: email stopped for this subscriber', digest_id: null }]);
+    await smtp.settled();
+    expect(smtp.messages).toHaveLength(0);
   });
 });
 

@@ -4,7 +4,11 @@ import twilioLib from 'twilio';
 import { describe, expect, it } from 'vitest';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { pollFeed, type PollOutcome } from '../../src/feeds/poller.ts';
-import { pollDepsFor } from '../../src/runtime.ts';
+import { briefingDepsFor, digestDepsFor, pollDepsFor } from '../../src/runtime.ts';
+import { sendDueBriefings } from '../../src/briefings/send.ts';
+import { runDigests } from '../../src/digests/run.ts';
+import { addTrips, queueBriefing } from '../../src/subscriptions/trip-repository.ts';
+import { insertEvent } from '../helpers/events.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
@@ -1024,6 +1028,38 @@ describe('operations: health, readiness, metrics, admin', SLOW, () => {
     expect(text).toContain('# TYPE advisory_alerts_process_cpu_seconds_total counter');
     expect(text).toContain('# TYPE advisory_alerts_nodejs_heap_size_total_bytes gauge');
     expect(text).not.toContain('advisory_alerts_process_process_');
+  });
+
+  it('GET /metrics counts digests and briefings by outcome, as the jobs report them', async () => {
+    const metricLine = (text: string, name: string, outcome: string) =>
+      Number(new RegExp(`^${name}\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+    // A daily digest that goes, and one whose only event the subscriber no longer wants.
+    await confirmedSubscriber('mia@example.com', { emailFrequency: 'daily', timezone: 'UTC' });
+    const narrowed = await confirmedSubscriber('max@example.com', { emailFrequency: 'daily', timezone: 'UTC' });
+    const eventId = await insertEvent(t.db, { at: clock.now(), kind: 'updated', level: 2, previousLevel: 2, urgency: 'routine' });
+    await fanOut(t.db, [eventId], clock.now());
+    await confirmedSubscriber('max@example.com', { emailFrequency: 'daily', timezone: 'UTC', countries: 'FR' });
+    const later = new ManualClock(new Date(clock.now().getTime() + 2 * 86_400_000));
+    const digests = await runDigests(digestDepsFor(web.config, t.db, silentLogger, later, web.channels, web.metrics));
+    expect(digests).toMatchObject({ sent: expect.any(Number), skipped: 1 });
+    expect(digests.sent).toBeGreaterThanOrEqual(1);
+    await mailTo('mia@example.com');
+    // A briefing that goes, and one whose trips are gone.
+    const today = clock.now().toISOString().slice(0, 10);
+    const from = new Date(clock.now().getTime() + 10 * 86_400_000).toISOString().slice(0, 10);
+    const to = new Date(clock.now().getTime() + 20 * 86_400_000).toISOString().slice(0, 10);
+    await addTrips(t.db, narrowed, [{ countries: ['RU'], from, to }], { now: clock.now(), today, maxOpenTrips: 10 });
+    await queueBriefing(t.db, narrowed, [2_000_000_000], clock.now());
+    const briefings = await sendDueBriefings(briefingDepsFor(web.config, t.db, silentLogger, clock, web.channels, web.metrics));
+    expect(briefings).toMatchObject({ sent: 1, failed: 1 });
+
+    const text = await (await fetch(web.url('/metrics'))).text();
+    expect(text).toContain('# TYPE advisory_alerts_digests_total counter');
+    expect(text).toContain('# TYPE advisory_alerts_briefings_total counter');
+    expect(metricLine(text, 'advisory_alerts_digests_total', 'sent')).toBe(digests.sent);
+    expect(metricLine(text, 'advisory_alerts_digests_total', 'skipped')).toBe(1);
+    expect(metricLine(text, 'advisory_alerts_briefings_total', 'sent')).toBe(1);
+    expect(metricLine(text, 'advisory_alerts_briefings_total', 'failed')).toBe(1);
   });
 
   it('GET /admin → 404 when ADMIN_TOKEN is not configured', async () => {

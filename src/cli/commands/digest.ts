@@ -18,6 +18,9 @@ export const register: RegisterCommand = (program, cli) => {
         }
       });
       if (opts.json) cli.out(formatJson([summary]));
-      else cli.out(`digests created ${summary.created}, sent ${summary.sent}, failed ${summary.failed}, retrying ${summary.retrying}`);
+      else
+        cli.out(
+          `digests created ${summary.created}, sent ${summary.sent}, failed ${summary.failed}, retrying ${summary.retrying}${summary.skipped ? `, skipped ${summary.skipped}` : ''}`,
+        );
     });
 };
