@@ -262,7 +262,8 @@ export interface DigestsTable {
   period: string;
   frequency: 'daily' | 'weekly';
   due_at: Timestamp;
-  status: Generated<'pending' | 'sending' | 'sent' | 'failed'>;
+  /** 'skipped': none of its events was still wanted when it was built (digests/run.ts); no email went. */
+  status: Generated<'pending' | 'sending' | 'sent' | 'failed' | 'skipped'>;
   attempts: Generated<number>;
   next_attempt_at: Timestamp;
   lease_owner: string | null;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
-import { claimDue, completeClaimed, renewLease, type Outcome } from '../db/outbox.ts';
+import { claimDue, completeClaimed, renewLease, type GaveUp, type Outcome } from '../db/outbox.ts';
 
 // All SQL about digests: creating the ones that fell due (claiming their
 // waiting deliveries), and their small outbox (lease, send, complete: db/outbox.ts).
@@ -123,18 +123,27 @@ export async function renewDigestLease(db: DB, owner: string, id: number, option
  * the ones it sends. Only while this process holds the digest's lease; a repeat after
  * a crash finds them gone already. Returns how many were taken out.
  */
-export async function skipDigestDeliveries(db: DB, owner: string, id: number, skips: readonly { id: number; reason: string }[]): Promise<number> {
+export async function skipDigestDeliveries(db: DB, owner: string, id: number, skips: readonly { id: number; reason: string }[], now: Date): Promise<number> {
   if (skips.length === 0) return 0;
-  const r = await sql`
-    update deliveries d set status = 'skipped', last_error = v.reason, digest_id = null
-    from jsonb_to_recordset(${JSON.stringify(skips)}::jsonb) as v(id bigint, reason text)
-    where d.id = v.id and d.digest_id = ${id} and d.status = 'digested'
-      and exists (select 1 from digests g where g.id = ${id} and g.lease_owner = ${owner} and g.status = 'sending')`.execute(db);
-  return Number(r.numAffectedRows ?? 0);
+  // Like the dispatcher's skip (delivery/repository.ts `complete`): the reason in last_error and in an attempt row.
+  const r = await sql<{ id: number }>`
+    with v as (
+      select * from jsonb_to_recordset(${JSON.stringify(skips)}::jsonb) as v(id bigint, reason text)
+    ), skipped as (
+      update deliveries d set status = 'skipped', last_error = v.reason, digest_id = null
+      from v
+      where d.id = v.id and d.digest_id = ${id} and d.status = 'digested'
+        and exists (select 1 from digests g where g.id = ${id} and g.lease_owner = ${owner} and g.status = 'sending')
+      returning d.id, v.reason
+    )
+    insert into delivery_attempts (delivery_id, attempted_at, outcome, error, duration_ms)
+    select s.id, ${now}::timestamptz, 'skipped', s.reason, 0 from skipped s
+    returning delivery_id as id`.execute(db);
+  return r.rows.length;
 }
 
 /** Records a digest's outcome, only while this process still holds its lease; a sent digest marks its deliveries sent. */
-export async function completeDigest(db: DB, owner: string, id: number, outcome: Outcome): Promise<boolean> {
+export async function completeDigest(db: DB, owner: string, id: number, outcome: Outcome<GaveUp<'digests'>>): Promise<boolean> {
   return db.transaction().execute(async (tx) => {
     if (!(await completeClaimed(tx, 'digests', owner, id, outcome))) return false;
     if (outcome.status === 'sent') await tx.updateTable('deliveries').set({ sent_at: outcome.at }).where('digest_id', '=', id).execute();

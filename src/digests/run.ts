@@ -72,12 +72,12 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         if (unwanted === null) wanted.push(ctx);
         else skips.push({ id, reason: `not sent: ${unwanted}` });
       }
-      await skipDigestDeliveries(db, owner, d.id, skips);
+      await skipDigestDeliveries(db, owner, d.id, skips, clock.now());
       if (wanted.length === 0) {
-        // The digests table knows no 'skipped': the digest ends failed with the reason, its deliveries skipped.
-        const reason = skips[0]?.reason ?? 'not sent: its events no longer exist';
-        await completeDigest(db, owner, d.id, { status: 'failed', error: skips.length ? `${reason} (nothing left to send)` : reason });
-        count(skips.length ? 'skipped' : 'failed');
+        // Nothing left to send: no email, and the digest says why (the first delivery's reason).
+        if (skips.length > 0) await completeDigest(db, owner, d.id, { status: 'skipped', error: skips[0]!.reason });
+        else await completeDigest(db, owner, d.id, { status: 'failed', error: 'not sent: its events no longer exist' });
+        count(skips.length > 0 ? 'skipped' : 'failed');
         continue;
       }
       const events = wanted.map((ctx) => messageEventOf(ctx));

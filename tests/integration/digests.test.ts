@@ -278,7 +278,12 @@ describe('the matching rule again when the digest is built (real SMTP)', () => {
     expect(await run('2026-03-04T08:00:00Z')).toMatchObject({ created: 0, sent: 0, skipped: 0 });
     await smtp.settled();
     expect(smtp.messages).toHaveLength(0);
-    expect(await listDigests(t.db)).toMatchObject([{ status: 'failed', events: 0 }]);
+    expect(await listDigests(t.db)).toMatchObject([{ status: 'skipped', events: 0 }]);
+    const attempts = await t.db.selectFrom('delivery_attempts').select(['outcome', 'error']).execute();
+    expect(attempts).toEqual([
+      { outcome: 'skipped', error: 'not sent: the subscription no longer matches the event' },
+      { outcome: 'skipped', error: 'not sent: the subscription no longer matches the event' },
+    ]);
   });
 
   it('a traveler who stopped email after the fan-out gets no digest; the reason says so', async () => {
