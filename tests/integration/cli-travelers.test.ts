@@ -262,7 +262,7 @@ describe('digest', () => {
     expect(mails).toHaveLength(1);
     expect(mails[0]!.subject).toMatch(/^Your daily travel advisory digest: 1 update \(\d{4}-\d{2}-\d{2}\)$/);
     expect(mails[0]!.text).toContain('== Russia ==');
-    expect(jsonArray(await run('digest', '--json'))).toEqual([{ created: 0, sent: 0, failed: 0, retrying: 0 }]);
+    expect(jsonArray(await run('digest', '--json'))).toEqual([{ created: 0, sent: 0, failed: 0, retrying: 0, skipped: 0 }]);
     expect(smtp.to('dan@example.org')).toHaveLength(1);
   });
 });

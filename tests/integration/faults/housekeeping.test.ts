@@ -127,16 +127,11 @@ describe.skipIf(testDbKind() !== 'postgres')('fault: retention (housekeeping) (P
     expect(r200).toMatchObject({ versions: 1 });
     expect(await ids('advisory_versions')).toEqual([previous, current]);
     expect(await ids('deliveries')).toEqual([pending, failed]);
-    // Running again changes nothing.
-    expect(await housekeep(200)).toEqual({
-      sentDeliveries: 0,
-      attempts: 0,
-      pollRuns: 0,
-      versions: 0,
-      cronClaims: 0,
-      tokens: 0,
-      verificationSends: 0,
-      trips: 0,
-    });
+    // Running again changes nothing: every count is 0, whatever tables housekeeping grows to cover.
+    const again = await housekeep(200);
+    expect(Object.keys(again)).toEqual(
+      expect.arrayContaining(['sentDeliveries', 'attempts', 'pollRuns', 'versions', 'cronClaims', 'tokens', 'verificationSends', 'trips']),
+    );
+    expect(Object.entries(again).filter(([, n]) => n !== 0)).toEqual([]);
   });
 });
