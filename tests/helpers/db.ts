@@ -93,5 +93,16 @@ export async function truncateAll(db: DB): Promise<void> {
     where schemaname = current_schema() and tablename not like 'kysely_%'`.execute(db);
   if (tables.rows.length === 0) return;
   const list = tables.rows.map((t) => `"${t.tablename}"`).join(', ');
-  await sql.raw(`truncate ${list} restart identity cascade`).execute(db);
+  // The service under test may still be working after its answer (the web role sends queued
+  // confirmation emails once a request is answered). Its transaction and this TRUNCATE take
+  // locks on the same tables in different orders, and PostgreSQL may break the tie by
+  // aborting the TRUNCATE (40P01): the service retries its own run, and so does this.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql.raw(`truncate ${list} restart identity cascade`).execute(db);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || (err as { code?: unknown }).code !== '40P01') throw err;
+    }
+  }
 }
