@@ -1,6 +1,6 @@
 /**
  * `npm run bench:enumeration`: can the answer's timing of POST /api/subscriptions
- * tell a confirmed address from an unknown one (issue 14, item 4)? The real
+ * tell a confirmed address from an unknown one? The real
  * web server (loadConfig, webDepsFor, buildWebServer, as `start --roles web`
  * builds it) on a scratch PostgreSQL database (DATABASE_URL or TEST_DATABASE_URL,
  * default postgres://postgres@127.0.0.1:5432/postgres); confirmation emails go

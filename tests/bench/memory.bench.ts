@@ -11,7 +11,7 @@
  * The shipped feeds point at the governments' sites; this machine may have no route to
  * them, which leaves the process as idle as it would be between two schedules.
  *
- * Goals (issue 13): ≤ 300 MiB idle on the embedded default, ≤ 150 MiB on PostgreSQL.
+ * Goals (README "Benchmarks"): ≤ 300 MiB idle on the embedded default, ≤ 150 MiB on PostgreSQL.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';

@@ -317,7 +317,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
     }
   });
 
-  // ---- The public pages (issue 11): the country list, one country, following it; axe-core on every page ----
+  // ---- The public pages: the country list, one country, following it; axe-core on every page ----
 
   describe('the public pages', () => {
     const FOLLOWER = 'follower@example.com';
