@@ -80,29 +80,25 @@ export function webDepsFor(
 
 /** What the digest job and the `digest` command need. */
 export function digestDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, metrics?: Metrics): DigestDeps {
-  return {
-    db,
-    logger: logger.child({ component: 'digests' }),
-    clock,
-    settings: config.settings,
-    email: channels.email,
-    links: links(config),
-    listId: new URL(config.publicBaseUrl).hostname,
-    ...(metrics ? { onOutcome: (outcome) => metrics.digests.inc({ outcome }) } : {}),
-  };
+  return mailOutboxDeps(config, db, logger.child({ component: 'digests' }), clock, channels, metrics?.digests);
 }
 
 /** What sending pre-trip briefings needs (after a trip is added, and the periodic job). */
 export function briefingDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, metrics?: Metrics): BriefingDeps {
+  return mailOutboxDeps(config, db, logger.child({ component: 'briefings' }), clock, channels, metrics?.briefings);
+}
+
+/** Digests and briefings are both emails sent from a small outbox: the same parts. */
+function mailOutboxDeps(config: AppConfig, db: DB, logger: Logger, clock: Clock, channels: Channels, counter?: Metrics['digests']) {
   return {
     db,
-    logger: logger.child({ component: 'briefings' }),
+    logger,
     clock,
     settings: config.settings,
     email: channels.email,
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
-    ...(metrics ? { onOutcome: (outcome) => metrics.briefings.inc({ outcome }) } : {}),
+    ...(counter ? { onOutcome: (outcome: string) => counter.inc({ outcome }) } : {}),
   };
 }
 

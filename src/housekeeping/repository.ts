@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
 
 // All SQL of housekeeping: retention deletes, in bounded batches so a large
@@ -18,29 +18,26 @@ async function deleteInBatches(run: () => Promise<number>): Promise<number> {
   }
 }
 
-export async function deleteSentDeliveries(db: DB, before: Date): Promise<number> {
-  // delivery_attempts go with them (ON DELETE CASCADE).
+/** Deletes `table`'s rows matching `where` (over the table's own columns), a batch at a time. */
+function deleteWhere(db: DB, table: string, where: RawBuilder<unknown>): Promise<number> {
   return deleteInBatches(async () => {
-    const r = await sql`delete from deliveries where id = any(array(
-      select id from deliveries where status = 'sent' and sent_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
+    const r = await sql`delete from ${sql.table(table)} where id = any(array(
+      select id from ${sql.table(table)} where ${where} limit ${BATCH}))`.execute(db);
     return Number(r.numAffectedRows ?? 0);
   });
+}
+
+export async function deleteSentDeliveries(db: DB, before: Date): Promise<number> {
+  // delivery_attempts go with them (ON DELETE CASCADE).
+  return deleteWhere(db, 'deliveries', sql`status = 'sent' and sent_at < ${before}::timestamptz`);
 }
 
 export async function deleteOldAttempts(db: DB, before: Date): Promise<number> {
-  return deleteInBatches(async () => {
-    const r = await sql`delete from delivery_attempts where id = any(array(
-      select id from delivery_attempts where attempted_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
-  });
+  return deleteWhere(db, 'delivery_attempts', sql`attempted_at < ${before}::timestamptz`);
 }
 
 export async function deleteOldPollRuns(db: DB, before: Date): Promise<number> {
-  return deleteInBatches(async () => {
-    const r = await sql`delete from poll_runs where id = any(array(
-      select id from poll_runs where started_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
-  });
+  return deleteWhere(db, 'poll_runs', sql`started_at < ${before}::timestamptz`);
 }
 
 /** Versions nobody points to any more: not an advisory's current one, not in any event. */
@@ -69,11 +66,7 @@ export async function deleteExpiredTokens(db: DB, now: Date): Promise<number> {
 
 /** Counts of phone codes and confirmation emails too old to count towards any cap or cool-down. */
 export async function deleteOldVerificationSends(db: DB, before: Date): Promise<number> {
-  return deleteInBatches(async () => {
-    const r = await sql`delete from verification_sends where id = any(array(
-      select id from verification_sends where sent_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
-  });
+  return deleteWhere(db, 'verification_sends', sql`sent_at < ${before}::timestamptz`);
 }
 
 /**
@@ -83,18 +76,10 @@ export async function deleteOldVerificationSends(db: DB, before: Date): Promise<
  * are history; a pending one finds nothing and is marked failed).
  */
 export async function deleteEndedTrips(db: DB, lastDayBefore: string): Promise<number> {
-  return deleteInBatches(async () => {
-    const r = await sql`delete from trips where id = any(array(
-      select id from trips where last_day < ${lastDayBefore}::date limit ${BATCH}))`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
-  });
+  return deleteWhere(db, 'trips', sql`last_day < ${lastDayBefore}::date`);
 }
 
 /** Confirmation emails done with (sent, refused, given up) before `before`; waiting ones stay. */
 export async function deleteFinishedConfirmations(db: DB, before: Date): Promise<number> {
-  return deleteInBatches(async () => {
-    const r = await sql`delete from confirmation_emails where id = any(array(
-      select id from confirmation_emails where status in ('sent', 'failed', 'refused') and created_at < ${before}::timestamptz limit ${BATCH}))`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
-  });
+  return deleteWhere(db, 'confirmation_emails', sql`status in ('sent', 'failed', 'refused') and created_at < ${before}::timestamptz`);
 }
