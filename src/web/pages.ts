@@ -189,14 +189,16 @@ ${fieldError('tripTo', errors)}
 
 const PHASE_WORDS: Record<TripPhase, string> = { upcoming: 'upcoming', followed: 'followed now', past: 'past' };
 
+function tripLine(t: TripRow): SafeHtml {
+  return html`<strong>${t.countries.map(countryName).join(', ')}</strong>: ${t.from} to ${t.to} <span class="tag">(${PHASE_WORDS[t.phase]})</span>`;
+}
+
 /** The traveler's trips, each with its own remove button (forms cannot nest, so this sits outside the main form). */
 function tripList(trips: readonly TripRow[], csrf: string, action: string): SafeHtml {
   if (trips.length === 0) return html`<p>No trips yet.</p>`;
   return html`<ul class="trips">
 ${trips.map(
-  (
-    t,
-  ) => html`<li class="trip trip-${t.phase}"><span><strong>${t.countries.map(countryName).join(', ')}</strong>: ${t.from} to ${t.to} <span class="tag">(${PHASE_WORDS[t.phase]})</span></span>
+  (t) => html`<li class="trip trip-${t.phase}"><span>${tripLine(t)}</span>
 <form method="post" action="${action}/trips/${t.id}/remove"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit" class="secondary small" aria-label="Remove the trip to ${t.countries.map(countryName).join(', ')} from ${t.from}">Remove</button></form></li>`,
 )}
 </ul>`;
@@ -264,13 +266,28 @@ export function confirmedPage(options: {
   csrf: string;
   phonePending: boolean;
   manageUrl: string;
+  /** The trips asked for with the subscription, so the traveler sees they were taken. */
+  trips?: readonly TripRow[];
+  leadDays: number;
 }): string {
+  const v = options.view;
+  const trips = options.trips ?? [];
   return layout(
     'Alerts confirmed',
     html`<h1>Your alerts are on</h1>
-<div class="notice" role="status"><p>We will email ${options.email} when advice changes for ${describeCountries(options.view?.countries ?? null)}${
-      options.view && options.view.minLevel > 1 ? `, at level ${options.view.minLevel} and up` : ''
-    }${options.view?.keywords.length ? `, when it mentions ${options.view.keywords.map((k) => `“${k}”`).join(' or ')}` : ''}.</p></div>
+<div class="notice" role="status"><p>We will email ${options.email} when advice changes for ${describeCountries(v?.countries ?? null)}${
+      v && v.minLevel > 1 ? `, at level ${v.minLevel} and up` : ''
+    }${v?.keywords.length ? `, when it mentions ${v.keywords.map((k) => `“${k}”`).join(' or ')}` : ''}.</p>
+${v && v.emailFrequency !== 'immediate' ? html`<p>How: ${FREQUENCY_WORDS[v.emailFrequency] ?? v.emailFrequency}.</p>` : ''}</div>
+${
+  trips.length
+    ? html`<h2>Your trips</h2>
+<p>We follow each trip’s countries from ${options.leadDays} days before its first day until its last day, and are emailing you a briefing about them.</p>
+<ul class="trips">
+${trips.map((t) => html`<li class="trip trip-${t.phase}">${tripLine(t)}</li>`)}
+</ul>`
+    : ''
+}
 ${options.phonePending ? phoneForm(options.token, options.csrf) : ''}
 <p><a href="${options.manageUrl}">Change your destinations or alerts</a></p>`,
   );

@@ -193,6 +193,8 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         csrf: reply.generateCsrf(),
         phonePending: Boolean(view?.phone && !view.phoneVerified),
         manageUrl: traveler.links.manage(result.subscriberId, view?.linkVersion ?? 0),
+        trips: view ? await tripRows(view) : [],
+        leadDays: deps.settings.trips.leadDays,
       }),
     );
   });

@@ -93,7 +93,11 @@ describe('POST /api/subscriptions with trips', () => {
     expect(await tripsOf()).toEqual([]);
     const confirmed = await fetch(confirmLink(confirmMail));
     expect(confirmed.status).toBe(200);
-    expect(await confirmed.text()).toContain('when advice changes for the countries of your trips, around their dates');
+    const confirmedPage = await confirmed.text();
+    expect(confirmedPage).toContain('when advice changes for the countries of your trips, around their dates');
+    expect(confirmedPage).toContain('<strong>Russia</strong>: 2026-12-01 to 2026-12-14');
+    // Alerts at once (the default) need no "How" line.
+    expect(confirmedPage).not.toContain('How: ');
     expect(await tripsOf()).toEqual([{ countries: ['RU'], from: '2026-12-01' }]);
     const briefing = await mailTo('tia@example.org', 2);
     expect(briefing.subject).toBe('Your pre-trip briefing: Russia');
@@ -331,7 +335,10 @@ describe('the subscribe and manage pages: preferences and trips', () => {
       jar,
     );
     expect(r.status).toBe(202);
-    await fetch(confirmLink(await mailTo('yul@example.org', 1)));
+    const confirmed = await (await fetch(confirmLink(await mailTo('yul@example.org', 1)))).text();
+    // The page that says the alerts are on also says how often and which trip it took.
+    expect(confirmed).toContain('How: In one email a week, on Mondays (urgent alerts still at once).');
+    expect(confirmed).toMatch(/<h2>Your trips<\/h2>[\s\S]*<strong>Georgia, Russia<\/strong>: 2026-12-01 to 2026-12-14/);
     expect((await mailTo('yul@example.org', 2)).subject).toBe('Your pre-trip briefing: Georgia, Russia');
     const s = await t.db.selectFrom('subscribers').select(['email_frequency', 'timezone']).executeTakeFirstOrThrow();
     expect(s).toEqual({ email_frequency: 'weekly', timezone: 'Asia/Tokyo' });
