@@ -12,8 +12,8 @@
 // Packages stay external (loaded from node_modules) except a few pure-JavaScript ones that
 // every command, or `config check`, loads: Node's ES-module loader pays per file, and zod
 // alone is dozens of files (about 0.3 s of CPU to load, a third of that as one file);
-// kysely is hundreds, and undici and pg (every database or feed command) dozens: bundled,
-// a one-feed `poll` takes about 0.15 s less CPU. (pg's optional native binding stays out.)
+// kysely is hundreds, and pg (every database command) dozens: bundled, a one-feed `poll`
+// takes about 0.15 s less CPU. (pg's optional native binding stays out.)
 // `yaml` stays out: config files are read with js-yaml, and `yaml` only words their errors.
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,22 +25,18 @@ const out = path.join(root, 'dist');
 const startedAt = Date.now();
 
 const common = { platform: 'node', format: 'esm', target: 'node20.19', logLevel: 'warning', absWorkingDir: root };
-const BUNDLED = new Set(['zod', 'js-yaml', 'commander', 'undici', 'pg', 'kysely']);
+const BUNDLED = new Set(['zod', 'js-yaml', 'commander', 'pg', 'kysely']);
 const { dependencies } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const external = Object.keys(dependencies)
   .filter((name) => !BUNDLED.has(name))
   .flatMap((name) => [name, `${name}/*`])
   .concat(['pg-native']);
 
-// Two packages, bundled, touch a global that makes Node load its own internal copy of
-// undici (fetch, WebSocket: about 0.1 s of CPU) in every command that opens the database
-// or fetches a feed: pg constructs a fetch `Response` to tell Node from Cloudflare Workers
-// when it loads, and undici's cookie helpers (which we never call) read `globalThis.Headers`
-// to accept Node's copy too. We run on Node only, with the npm undici: both are cut.
-const NODE_ONLY = [
-  { file: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/, from: '= getStreamFuncs()', to: '= getNodejsStreamFuncs()' },
-  { file: /[\\/]node_modules[\\/]undici[\\/]lib[\\/]web[\\/]cookies[\\/]index\.js$/, from: '[Headers, globalThis.Headers].filter(Boolean)', to: '[Headers]' },
-];
+// pg, bundled, touches a global that makes Node load its internal copy of undici (fetch,
+// WebSocket: about 0.1 s of CPU) in every command that opens the database: it constructs a
+// fetch `Response` to tell Node from Cloudflare Workers when it loads. We run on Node only:
+// that test is cut.
+const NODE_ONLY = [{ file: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/, from: '= getStreamFuncs()', to: '= getNodejsStreamFuncs()' }];
 const nodeOnly = {
   name: 'node-only',
   setup(b) {

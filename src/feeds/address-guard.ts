@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import { Agent } from 'undici';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 
 /**
  * SSRF guard for deployments that take feed URLs from less trusted admins:
@@ -104,10 +105,20 @@ function guardedLookup(hostname: string, options: object, callback: LookupCallba
   });
 }
 
-let publicOnly: Agent | undefined;
+const agents = new Map<string, HttpAgent>();
 
-/** The dispatcher feed fetches use when private addresses are refused. */
-export function publicOnlyAgent(): Agent {
-  publicOnly ??= new Agent({ connect: { lookup: guardedLookup as never } });
-  return publicOnly;
+/**
+ * The connection pool feed fetches use, per scheme, with or without the guard. Connections
+ * are kept alive between requests (many feeds share a host) and closed after 4 s idle;
+ * idle ones never keep a process from exiting.
+ */
+export function feedAgent(protocol: string, publicOnly: boolean): HttpAgent {
+  const key = `${protocol}${publicOnly ? 'public' : 'any'}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    const options = { keepAlive: true, timeout: 4000, ...(publicOnly ? { lookup: guardedLookup as never } : {}) };
+    agent = protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+    agents.set(key, agent);
+  }
+  return agent;
 }

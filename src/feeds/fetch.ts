@@ -1,7 +1,10 @@
+import { type ClientRequest, type IncomingMessage, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { TextDecoder } from 'node:util';
-import { fetch, type Response } from 'undici';
-import { isPublicAddress, publicOnlyAgent } from './address-guard.ts';
+import zlib from 'node:zlib';
+import { feedAgent, isPublicAddress } from './address-guard.ts';
 import { AppError } from '../common/errors.ts';
 
 /**
@@ -139,28 +142,126 @@ function htmlTitle(text: string): string | undefined {
     .replace(/\s+/g, ' ');
 }
 
-async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length'));
+/** A response's header as one string, or null (Node gives arrays only for set-cookie and a few others). */
+function header(res: IncomingMessage, name: string): string | null {
+  const v = res.headers[name];
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * The decoders for a Content-Encoding, outermost last (`gzip, br` was gzipped, then
+ * brotli'd), as browsers and undici do: at most 5; an unknown coding leaves the body as
+ * it came. Lenient flushing: a truncated stream yields what it had, like a browser.
+ */
+function decoders(contentEncoding: string | null): Transform[] {
+  const codings = contentEncoding ? contentEncoding.toLowerCase().split(',') : [];
+  if (codings.length > 5) throw new FeedFetchError(`too many content-encodings (${codings.length})`, 'http', 'permanent');
+  const zlibOptions = { flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const out: Transform[] = [];
+  for (let i = codings.length - 1; i >= 0; i--) {
+    const coding = codings[i]!.trim();
+    if (coding === 'gzip' || coding === 'x-gzip') out.push(zlib.createGunzip(zlibOptions));
+    else if (coding === 'deflate') out.push(inflateEitherWay(zlibOptions));
+    else if (coding === 'br') {
+      out.push(zlib.createBrotliDecompress({ flush: zlib.constants.BROTLI_OPERATION_FLUSH, finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }));
+    } else if (coding !== 'identity' && coding !== '') return [];
+  }
+  return out;
+}
+
+/** `deflate` is meant to be zlib-wrapped, but servers send raw deflate too: the first byte tells. */
+function inflateEitherWay(options: zlib.ZlibOptions): Transform {
+  let inner: Transform | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!inner) {
+        if (chunk.length === 0) return callback();
+        inner = (chunk[0]! & 0x0f) === 0x08 ? zlib.createInflate(options) : zlib.createInflateRaw(options);
+        inner.on('data', (d: Buffer) => this.push(d));
+        inner.on('error', (err) => this.destroy(err));
+      }
+      if (inner.write(chunk)) callback();
+      else inner.once('drain', callback);
+    },
+    flush(callback) {
+      if (!inner) return callback();
+      inner.once('end', () => callback());
+      inner.end();
+    },
+    destroy(err, callback) {
+      inner?.destroy();
+      callback(err);
+    },
+  });
+}
+
+/** The body, decompressed, refused as soon as it passes `maxBytes` (a gzip bomb is small on the wire). */
+async function readBounded(res: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const encoding = header(res, 'content-encoding');
+  const declared = Number(header(res, 'content-length') ?? Number.NaN);
   // Content-Length is of the encoded body; only trust it to refuse early when identity-encoded.
-  if (!res.headers.get('content-encoding') && Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw new FeedFetchError(`body of ${declared} bytes exceeds the limit of ${maxBytes}`, 'too-large', 'permanent', { status: res.status });
+  if (!encoding && Number.isFinite(declared) && declared > maxBytes) {
+    res.destroy();
+    throw new FeedFetchError(`body of ${declared} bytes exceeds the limit of ${maxBytes}`, 'too-large', 'permanent', { status: res.statusCode });
   }
-  if (!res.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
+  const chain = decoders(encoding);
+  const body: Readable = chain.length ? (pipeline([res, ...chain], () => {}) as unknown as Readable) : res;
+  const chunks: Buffer[] = [];
   let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
+  // Leaving the loop early destroys the stream and, through the pipeline, the response:
+  // nothing more is read or decompressed.
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes (after decompression)`, 'too-large', 'permanent', { status: res.status });
+      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes (after decompression)`, 'too-large', 'permanent', { status: res.statusCode });
     }
-    chunks.push(value);
+    chunks.push(chunk);
   }
-  return Buffer.concat(chunks, total);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+/** Lets a response go: a small rest is read so the connection can serve the next feed; anything else closes it. */
+function discard(res: IncomingMessage): void {
+  const length = Number(header(res, 'content-length') ?? Number.NaN);
+  if (res.complete || res.statusCode === 304 || length <= 65_536) res.resume();
+  else res.destroy();
+}
+
+/** Raised by the deadline's timer into the request in flight. */
+class DeadlineError extends Error {
+  override name = 'TimeoutError';
+}
+
+/**
+ * One GET. A kept-alive connection the server closed just as we reused it fails with
+ * ECONNRESET before any answer: that one is tried once more on a fresh connection
+ * (a GET is safe to repeat).
+ */
+function get(url: URL, headers: Record<string, string>, publicOnly: boolean, deadline: Deadline): Promise<IncomingMessage> {
+  const attempt = (retried: boolean): Promise<IncomingMessage> =>
+    new Promise((resolve, reject) => {
+      const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = request(url, { headers, agent: feedAgent(url.protocol, publicOnly) }, (res) => {
+        deadline.response = res;
+        resolve(res);
+      });
+      deadline.request = req;
+      // Errors after the answer (a connection cut mid-body) reach the body's reader too.
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!retried && req.reusedSocket && err.code === 'ECONNRESET' && !deadline.expired) resolve(attempt(true));
+        else reject(err);
+      });
+      req.end();
+    });
+  return attempt(false);
+}
+
+/** The exchange's one timer, and what it stops when it fires: the request in flight and its response. */
+interface Deadline {
+  expired: boolean;
+  request?: ClientRequest;
+  response?: IncomingMessage;
 }
 
 export async function fetchFeed(url: string, validators: Validators, options: FetchOptions): Promise<FetchResult> {
@@ -176,72 +277,94 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
 
   // One deadline for the whole exchange, body included: a server dripping one
   // byte a second must not hold a poll for longer than the feed's timeout.
-  const signal = AbortSignal.timeout(options.timeoutMs);
-  let current = url;
+  const deadline: Deadline = { expired: false };
+  const timer = setTimeout(() => {
+    deadline.expired = true;
+    const err = new DeadlineError('deadline');
+    deadline.request?.destroy(err);
+    deadline.response?.destroy(err);
+  }, options.timeoutMs);
+  try {
+    return await exchange(url, validators, options, headers, now, deadline);
+  } catch (err) {
+    if (deadline.expired && !(err instanceof FeedFetchError && err.kind !== 'network')) {
+      throw new FeedFetchError(`timed out after ${options.timeoutMs / 1000} s`, 'timeout', 'retryable', {}, { cause: err });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function exchange(
+  url: string,
+  validators: Validators,
+  options: FetchOptions,
+  headers: Record<string, string>,
+  now: () => Date,
+  deadline: Deadline,
+): Promise<FetchResult> {
+  let current = new URL(url);
   for (let hop = 0; ; hop++) {
-    let res: Response;
     if (options.publicOnly) {
       // A literal IP skips DNS, so the lookup hook can't see it: check it here.
-      const host = new URL(current).hostname.replace(/^\[|\]$/g, '');
+      const host = current.hostname.replace(/^\[|\]$/g, '');
       if (isIP(host) && !isPublicAddress(host)) {
         throw new FeedFetchError(`refused: ${host} is not a public address (settings: http.allowPrivateAddresses)`, 'network', 'permanent');
       }
     }
+    let res: IncomingMessage;
     try {
-      res = await fetch(current, { headers, redirect: 'manual', signal, ...(options.publicOnly ? { dispatcher: publicOnlyAgent() } : {}) });
+      res = await get(current, headers, options.publicOnly === true, deadline);
     } catch (err) {
       throw networkError(err, options.timeoutMs);
     }
-    if (res.status >= 300 && res.status < 400 && res.status !== 304) {
-      const location = res.headers.get('location');
-      await res.body?.cancel().catch(() => {});
-      if (!location) throw new FeedFetchError(`HTTP ${res.status} without a Location header`, 'http', 'retryable', { status: res.status });
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && status !== 304) {
+      const location = header(res, 'location');
+      discard(res);
+      if (!location) throw new FeedFetchError(`HTTP ${status} without a Location header`, 'http', 'retryable', { status });
       if (hop >= options.maxRedirects) {
-        throw new FeedFetchError(`more than ${options.maxRedirects} redirects`, 'too-many-redirects', 'permanent', { status: res.status });
+        throw new FeedFetchError(`more than ${options.maxRedirects} redirects`, 'too-many-redirects', 'permanent', { status });
       }
       const next = new URL(location, current);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status: res.status });
+        throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status });
       }
-      if (next.origin !== new URL(current).origin) {
+      if (next.origin !== current.origin) {
         // Admin-configured headers may carry credentials meant for the feed's
         // own host: they don't follow a redirect to another one.
         for (const name of Object.keys(lowerKeys(options.headers ?? {}))) {
           if (name !== 'user-agent') delete headers[name];
         }
       }
-      current = next.href;
+      current = next;
       continue;
     }
-    const newValidators: Validators = {
-      etag: res.headers.get('etag'),
-      lastModified: res.headers.get('last-modified'),
-    };
-    if (res.status === 304) {
-      await res.body?.cancel().catch(() => {});
+    const newValidators: Validators = { etag: header(res, 'etag'), lastModified: header(res, 'last-modified') };
+    if (status === 304) {
+      discard(res);
       // A 304 may omit validators; keep the ones we sent.
       return {
         status: 'not-modified',
         httpStatus: 304,
-        finalUrl: current,
+        finalUrl: current.href,
         validators: { etag: newValidators.etag ?? validators.etag, lastModified: newValidators.lastModified ?? validators.lastModified },
       };
     }
-    if (res.status === 429 || res.status === 503) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
-      await res.body?.cancel().catch(() => {});
+    if (status === 429 || status === 503) {
+      const retryAfterMs = parseRetryAfter(header(res, 'retry-after'), now());
+      discard(res);
       throw new FeedFetchError(
-        `HTTP ${res.status}${retryAfterMs !== undefined ? ` (retry after ${Math.round(retryAfterMs / 1000)} s)` : ''}`,
+        `HTTP ${status}${retryAfterMs !== undefined ? ` (retry after ${Math.round(retryAfterMs / 1000)} s)` : ''}`,
         'too-many-requests',
         'retryable',
-        { status: res.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+        { status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       );
     }
-    if (res.status < 200 || res.status >= 300) {
-      await res.body?.cancel().catch(() => {});
-      throw new FeedFetchError(`HTTP ${res.status}`, 'http', res.status >= 500 || res.status === 408 ? 'retryable' : 'permanent', {
-        status: res.status,
-      });
+    if (status < 200 || status >= 300) {
+      discard(res);
+      throw new FeedFetchError(`HTTP ${status}`, 'http', status >= 500 || status === 408 ? 'retryable' : 'permanent', { status });
     }
     let bytes: Uint8Array;
     try {
@@ -250,7 +373,7 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
       if (err instanceof FeedFetchError) throw err;
       throw networkError(err, options.timeoutMs);
     }
-    const contentType = res.headers.get('content-type');
+    const contentType = header(res, 'content-type');
     const text = decodeBody(bytes, contentType);
     if (looksLikeHtml(contentType, text)) {
       const title = htmlTitle(text);
@@ -258,10 +381,10 @@ export async function fetchFeed(url: string, validators: Validators, options: Fe
         `an HTML page was served instead of a feed${title ? ` ("${title}")` : ''}; the site may be blocking automated clients`,
         'html-instead-of-feed',
         'retryable',
-        { status: res.status },
+        { status },
       );
     }
-    return { status: 'ok', httpStatus: res.status, validators: newValidators, finalUrl: current, contentType, text };
+    return { status: 'ok', httpStatus: status, validators: newValidators, finalUrl: current.href, contentType, text };
   }
 }
 
@@ -270,11 +393,14 @@ function lowerKeys(h: Record<string, string>): Record<string, string> {
 }
 
 function networkError(err: unknown, timeoutMs: number): FeedFetchError {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string }; errors?: (Error & { code?: string })[] };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') {
     return new FeedFetchError(`timed out after ${timeoutMs / 1000} s`, 'timeout', 'retryable', {}, { cause: err });
   }
-  const detail = e.cause?.message ?? e.cause?.code ?? e.message;
-  if (e.cause?.code === 'EADDRNOTPUBLIC') return new FeedFetchError(`refused: ${detail}`, 'network', 'permanent', {}, { cause: err });
+  // Happy eyeballs (several addresses tried) fails with an AggregateError of each attempt's.
+  const first = e.errors?.[0];
+  const code = e.code ?? e.cause?.code ?? first?.code;
+  const detail = e.message || e.cause?.message || first?.message || code || String(err);
+  if (code === 'EADDRNOTPUBLIC') return new FeedFetchError(`refused: ${detail}`, 'network', 'permanent', {}, { cause: err });
   return new FeedFetchError(`network error: ${detail}`, 'network', 'retryable', {}, { cause: err });
 }

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import Parser from 'rss-parser';
-// The fetch src/feeds/fetch.ts uses (undici's, not Node's bundled copy), so the floor pays the same client costs.
+// A well-kept fetch client (undici's, not Node's bundled copy) for the floor's conditional GETs.
 import { fetch } from 'undici';
 import { nextMessage } from './sinks.ts';
 

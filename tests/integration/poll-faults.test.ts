@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FeedConfig, Settings } from '../../src/config/schema.ts';
 import { pollFeed, pollFeeds, type PollDeps, type PollOutcome } from '../../src/feeds/poller.ts';
@@ -596,6 +596,29 @@ describe('encodings', () => {
       'Security Alert – U.S. Embassy Moscow (February 16, 2024)',
       'Security Alert – U.S. Embassy Moscow (March 7, 2024)',
     ]);
+  });
+
+  it.each<[string, string, (b: Buffer) => Buffer]>([
+    ['deflate (zlib-wrapped, as specified)', 'deflate', (b) => deflateSync(b)],
+    ['deflate sent raw (what some servers do)', 'deflate', (b) => deflateRawSync(b)],
+    ['br', 'br', (b) => brotliCompressSync(b)],
+    ['x-gzip', 'x-gzip', (b) => gzipSync(b)],
+    ['gzip, then br (decoded in reverse order)', 'gzip, br', (b) => brotliCompressSync(gzipSync(b))],
+  ])('a %s body is decoded', async (name, encoding, encode) => {
+    const id = `encoded-${name.replace(/[^a-z]+/g, '-')}`;
+    const url = server.set(`/${id}/feed`, { body: encode(Buffer.from(V2, 'utf8')), headers: { 'content-encoding': encoding } });
+    const feed = feedConfig({ id, url, source: 'us-embassy', countries: ['RU'] });
+    await syncFeeds(t.db, [feed]);
+    expect(await pollFeed(pollDeps(t.db, new ManualClock()), feed)).toMatchObject({ status: 'ok', new: 3 });
+  });
+
+  it('a body over the limit once decoded is refused whatever the encoding (brotli)', async () => {
+    const url = server.set('/br-bomb/feed', { body: brotliCompressSync(Buffer.alloc(20 * 1024 * 1024)), headers: { 'content-encoding': 'br' } });
+    const feed = feedConfig({ id: 'br-bomb', url, source: 'us-embassy', countries: ['RU'] });
+    await syncFeeds(t.db, [feed]);
+    const out = await pollFeed(pollDeps(t.db, new ManualClock()), feed);
+    expect(out).toMatchObject({ status: 'error', httpStatus: 200 });
+    expect(out.error).toMatch(/exceeds the limit of 5242880 bytes \(after decompression\)/);
   });
 });
 
