@@ -23,22 +23,11 @@ import pg from 'pg';
 import Parser from 'rss-parser';
 // A well-kept fetch client (undici's, not Node's bundled copy) for the floor's conditional GETs.
 import { fetch } from 'undici';
+import { prng } from '../helpers/prng.ts';
 import { nextMessage } from './sinks.ts';
 
 // ---------------------------------------------------------------------------
 // Feed documents
-
-/** Small deterministic PRNG (mulberry32), so runs generate the same documents. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POSTS = ['Moscow', 'Yekaterinburg', 'Vladivostok', 'Almaty', 'Astana', 'Tbilisi', 'Yerevan', 'Baku', 'Kyiv', 'Chisinau', 'Minsk', 'Tashkent'];
 const ALERT_TYPES = ['Security Alert', 'Demonstration Alert', 'Message for U.S. Citizens', 'Health Alert', 'Weather Alert'];

@@ -25,6 +25,10 @@ export function cleanUrl(value: string | null | undefined): string | null {
 /** The richest body an item offers: full content over the summary. */
 export function itemBody(item: RawItem): string {
   const content = htmlToText(item.content);
+  // Text without markup never grows when converted (entities decode to fewer characters,
+  // spaces only collapse), so a summary like that no longer than the content's text cannot
+  // win, and converting it (a WordPress excerpt on every post) is skipped.
+  if (!item.summary || (!item.summary.includes('<') && item.summary.length <= content.length)) return content;
   const summary = htmlToText(item.summary);
   return content.length >= summary.length ? content : summary;
 }

@@ -1,0 +1,223 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ElementType, parseDocument } from 'htmlparser2';
+import { describe, expect, it } from 'vitest';
+import { htmlToRawText } from '../../src/advisories/html-text.ts';
+import { htmlToText, referenceHtmlToText, tidyText } from '../../src/advisories/normalize.ts';
+import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
+import { itemBody } from '../../src/feeds/profiles/common.ts';
+import { prng } from '../helpers/prng.ts';
+
+// Stored text and fingerprints come from this conversion: the fast path must give exactly the
+// string html-to-text gives, or every stored advisory would read as changed after an upgrade.
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/** Every string value of a JSON document. */
+function jsonStrings(value: unknown, out: string[]): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const v of value) jsonStrings(v, out);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) jsonStrings(v, out);
+  return out;
+}
+
+/** The text (character data and CDATA sections) of every element of an XML document. */
+function xmlStrings(xml: string): string[] {
+  const out: string[] = [];
+  const visit = (nodes: ReturnType<typeof parseDocument>['children']) => {
+    for (const node of nodes) {
+      if (node.type === ElementType.Text) out.push(node.data);
+      else if (node.type === ElementType.CDATA) for (const c of node.children) if (c.type === ElementType.Text) out.push(c.data);
+      if ('children' in node && node.type !== ElementType.CDATA) visit(node.children);
+    }
+  };
+  visit(parseDocument(xml, { xmlMode: true, decodeEntities: true }).children);
+  return out;
+}
+
+/** Every string any profile could hand to the converter, from every document of the fixtures. */
+async function corpus(): Promise<string[]> {
+  const strings: string[] = [];
+  for (const file of filesUnder(FIXTURES)) {
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.json')) jsonStrings(JSON.parse(text), strings);
+    else if (/\.(xml|rss|atom)$/.test(file)) {
+      strings.push(...xmlStrings(text));
+      // And as the profiles read them (rss-parser's decoding).
+      const feed = await parseXmlFeed(text).catch(() => undefined);
+      for (const item of feed?.items ?? [])
+        strings.push(...[item.title, item.summary, item.content, ...item.categories.map((c) => c.text)].filter((s) => s !== null));
+    } else strings.push(...text.split('\n'));
+  }
+  return [...new Set(strings)];
+}
+
+describe('htmlToRawText gives what html-to-text gives', () => {
+  it('on every string of every fixture document', async () => {
+    const strings = await corpus();
+    let fast = 0;
+    let withMarkup = 0;
+    for (const s of strings) {
+      const expected = referenceHtmlToText(s);
+      const got = htmlToRawText(s);
+      if (got !== undefined) {
+        fast++;
+        if (s.includes('<')) withMarkup++;
+        expect(got, s).toBe(expected);
+      }
+      expect(htmlToText(s), s).toBe(tidyText(expected));
+    }
+    // The corpus is big and the fast path takes nearly all of it (else this proves little).
+    expect(strings.length).toBeGreaterThan(5000);
+    expect(withMarkup).toBeGreaterThan(200);
+    expect(fast / strings.length).toBeGreaterThan(0.95);
+  });
+
+  it("on every cut of the fixtures' markup (unclosed elements, half entities) and on pairs of it", async () => {
+    const markup = (await corpus()).filter((s) => s.includes('<'));
+    const rand = prng(1);
+    for (const [i, s] of markup.entries()) {
+      const variants = [markup[(i + 1) % markup.length]! + s, s.replace(/>\s+</g, '><'), s.replace(/\n/g, '\r\n')];
+      for (let k = 0; k < 8; k++) variants.push(s.slice(0, Math.floor(rand() * s.length)), s.slice(Math.floor(rand() * s.length)));
+      for (const v of variants) {
+        const got = htmlToRawText(v);
+        if (got !== undefined) expect(got, v).toBe(referenceHtmlToText(v));
+      }
+    }
+  });
+
+  it('on generated markup: blocks, lists, entities, whitespace, broken nesting', () => {
+    const rand = prng(20261130);
+    let fast = 0;
+    for (let i = 0; i < 4000; i++) {
+      const html = randomHtml(rand, 4);
+      const got = htmlToRawText(html);
+      if (got === undefined) continue;
+      fast++;
+      expect(got, html).toBe(referenceHtmlToText(html));
+    }
+    expect(fast).toBeGreaterThan(3000);
+  });
+
+  it.each([
+    ['an empty list', '<p>a</p><ul>\n  </ul><p>b</p>'],
+    ['a list holding a comment and stray text', '<ul><!-- c --><li>x</li>text<p>para</p></ul>'],
+    ['nested lists', '<ul><li>a<ul><li>b</li><li>c<ol><li>d</li></ol></li></ul></li></ul>'],
+    ['ordered lists with a start', '<ol start="7"><li>a</li><li>b</li></ol><ol><li>x</li></ol>'],
+    ['a body picked out of a document', '<html><head><title>T</title></head><body><p>only this</p></body></html>'],
+    ['two bodies', 'before<body>a</body><div><body>b</body></div>after'],
+    ['blockquote and hr', '<blockquote><p>q1</p><p>q2</p></blockquote><hr>after'],
+    ['headings', '<h1>one</h1>x<h4>four</h4><h3></h3>y'],
+    ['script, style, img', '<p>a<script>x</script><style>p{}</style><img src="i.png" alt="alt">b</p>'],
+    ['br runs and empty paragraphs', 'a<br><br><br>b<p></p><p> </p>c'],
+  ])('%s', (_name, html) => {
+    expect(htmlToRawText(html)).toBe(referenceHtmlToText(html));
+  });
+
+  it('converts an element html-to-text fails on (named like an Object property) as inline markup', () => {
+    expect(() => referenceHtmlToText('<constructor>a</constructor><p>b</p>')).toThrow();
+    expect(htmlToRawText('<constructor>a</constructor><p>b</p>')).toBe('a\n\nb');
+  });
+
+  it('leaves tables, <pre> and unusual ordered lists to html-to-text', () => {
+    for (const html of ['<table><tr><td>a</td></tr></table>', '<pre>  x\n y</pre>', '<ol type="i"><li>a</li></ol>', '<ol start="-1"><li>a</li></ol>']) {
+      expect(htmlToRawText(html)).toBeUndefined();
+      expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
+    }
+  });
+});
+
+describe('itemBody', () => {
+  it('skips converting a summary that cannot be longer than the content, and picks as before', async () => {
+    const strings = (await corpus()).filter((s) => !s.includes('<'));
+    // Converting never lengthens text without markup: what lets itemBody skip the summary.
+    for (const s of strings) expect(htmlToText(s).length, s).toBeLessThanOrEqual(s.length);
+    const rand = prng(7);
+    for (let i = 0; i < 300; i++) {
+      const content = rand() < 0.2 ? null : randomHtml(rand, 2);
+      const summary = rand() < 0.2 ? null : rand() < 0.5 ? randomHtml(rand, 1) : randomText(rand);
+      const item = { title: null, link: null, guid: null, pubDate: null, summary, content, categories: [], dcIdentifier: null };
+      const c = htmlToText(content);
+      const s = htmlToText(summary);
+      expect(itemBody(item)).toBe(c.length >= s.length ? c : s);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Generated markup
+
+const pick = <T>(rand: () => number, list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+
+const WORDS = ['Russia', 'Do', 'not', 'travel', 'Level 4:', 'U.S.', 'citizens', 'State’s', 'Curaçao', 'ロシア', '危険', 'a', 'x-y', '—'];
+const SPACES = [' ', '  ', '\n', '\n\n', '\t', '\r\n', '\f', '', '', '\u00a0', '&nbsp;', '&#8203;', '\u200b', '&#8239;', ' \n '];
+const ENTITIES = ['&amp;', '&lt;', '&gt;', '&quot;', '&#8211;', '&#x2019;', '&eacute;', '&amp', '&copy', '&nosuch;', '&', '&#0;', '&#128;'];
+const INLINE = ['b', 'i', 'strong', 'em', 'span', 'a href="https://x.example/?a=1&amp;b=2"', 'a', 'u', 'small', 'sup', 'font color="red"', 'abbr', 'wbr'];
+const BLOCK = [
+  'p',
+  'div',
+  'section',
+  'article',
+  'header',
+  'footer',
+  'nav',
+  'aside',
+  'main',
+  'form',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'blockquote',
+  'li',
+  'body',
+  'html',
+  'head',
+];
+const VOID = ['br', 'br/', 'hr', 'img src="a.png" alt="A picture"', 'img', 'wbr', 'input'];
+
+function randomText(rand: () => number): string {
+  let s = '';
+  const n = 1 + Math.floor(rand() * 5);
+  for (let i = 0; i < n; i++) s += pick(rand, SPACES) + (rand() < 0.15 ? pick(rand, ENTITIES) : pick(rand, WORDS)) + pick(rand, SPACES);
+  return s;
+}
+
+function randomHtml(rand: () => number, depth: number): string {
+  const parts: string[] = [];
+  const n = 1 + Math.floor(rand() * 5);
+  for (let i = 0; i < n; i++) {
+    const r = rand();
+    if (depth <= 0 || r < 0.3) parts.push(randomText(rand));
+    else if (r < 0.45) {
+      const tag = pick(rand, INLINE);
+      parts.push(`<${tag}>${randomHtml(rand, depth - 1)}</${tag.split(' ')[0]}>`);
+    } else if (r < 0.65) {
+      const tag = pick(rand, BLOCK);
+      // Sometimes left open, as real feeds do (`<p>` and `<li>` without their end tags).
+      parts.push(`<${tag}${rand() < 0.3 ? ' class="x"' : ''}>${randomHtml(rand, depth - 1)}${rand() < 0.85 ? `</${tag}>` : ''}`);
+    } else if (r < 0.8) {
+      const tag = rand() < 0.6 ? 'ul' : rand() < 0.5 ? 'ol' : `ol start="${Math.floor(rand() * 12)}"`;
+      const items = Array.from({ length: Math.floor(rand() * 4) }, () =>
+        rand() < 0.8
+          ? `${pick(rand, SPACES)}<li>${randomHtml(rand, depth - 1)}${rand() < 0.8 ? '</li>' : ''}`
+          : rand() < 0.5
+            ? '<!-- note -->'
+            : randomText(rand),
+      );
+      parts.push(`<${tag}>${items.join(pick(rand, SPACES))}</${tag.split(' ')[0]}>`);
+    } else if (r < 0.9) parts.push(`<${pick(rand, VOID)}>`);
+    else if (r < 0.93)
+      parts.push(pick(rand, ['<!-- comment -->', '<![CDATA[x]]>', '<!DOCTYPE html>', '<script>var a = "<p>";</script>', '<style>p { x: 1 }</style>']));
+    else if (r < 0.99) parts.push(pick(rand, ['</p>', '</li>', '</div>', '</ul>', '</b>', '</br>']));
+    else parts.push(pick(rand, ['<table><tr><td>cell</td></tr></table>', '<pre> a\n  b</pre>', '<ol type="a"><li>x</li></ol>']));
+  }
+  return parts.join('');
+}
