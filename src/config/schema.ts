@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import cron from 'node-cron';
+import type * as NodeCron from 'node-cron';
 import * as z from 'zod';
 import { isCountryCode, unknownCountryMessage } from '../common/countries.ts';
 
@@ -18,7 +19,10 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
-const cronExpression = z.string().refine((s) => cron.validate(s), { message: 'must be a valid cron expression' });
+// node-cron (a package of several files) is loaded only when a file names a schedule: the
+// defaults are not validated, so most commands read none.
+const requireCjs = createRequire(import.meta.url);
+const cronExpression = z.string().refine((s) => (requireCjs('node-cron') as typeof NodeCron).validate(s), { message: 'must be a valid cron expression' });
 
 const httpUrl = z.string().refine(
   (s) => {
