@@ -49,8 +49,18 @@ const SPACES = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/g;
 // Soft hyphens (U+00AD) are invisible hints too: a CMS adding one is not a change.
 const ZERO_WIDTH = /[\u00ad\u200b-\u200d\u2060\ufeff]/g;
 
+// Anything tidyText would change: a character it replaces, removes or trims (String.prototype.trim's
+// white space and line terminators), two spaces, a space at either end of a line, a blank-line
+// run, a line break at either end. Converted HTML is mostly tidy already.
+const UNTIDY = /[\r\t\v\f\u00a0\u00ad\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff]| {2}| \n|\n | $|\n{3}|^[ \n]|\n$/;
+
 /** Tidy plain text: one space between words, no blank-line runs, trimmed lines. */
 export function tidyText(text: string): string {
+  return UNTIDY.test(text) ? tidyEveryLine(text) : text;
+}
+
+/** tidyText without its shortcut for text that is tidy already (the tests hold the two to the same result). */
+export function tidyEveryLine(text: string): string {
   return text
     .replace(/\r\n?/g, '\n')
     .replace(ZERO_WIDTH, '')

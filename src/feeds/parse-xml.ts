@@ -86,13 +86,21 @@ function stripBom(xml: string): string {
   return xml.replace(/^\uFEFF/, '');
 }
 
+const ENTITY_DECLARATION = /<!ENTITY/iy;
+
 /**
  * Feeds have no business declaring entities; refusing them up front gives a
  * clear reason rather than sax's "Invalid character entity".
  */
 export function refuseEntityDeclarations(xml: string): void {
-  if (/<!ENTITY/i.test(xml.slice(0, 64 * 1024))) {
-    throw new FeedParseError('refused: the document declares XML entities (possible entity-expansion attack)');
+  // Looks only where a "<!" is (CDATA sections, a DOCTYPE): a case-insensitive search
+  // through the whole head cost about a tenth of what sax takes to parse a WordPress feed.
+  const end = Math.min(xml.length, 64 * 1024);
+  for (let i = xml.indexOf('<!'); i !== -1 && i < end; i = xml.indexOf('<!', i + 2)) {
+    ENTITY_DECLARATION.lastIndex = i;
+    if (i + 8 <= end && ENTITY_DECLARATION.test(xml)) {
+      throw new FeedParseError('refused: the document declares XML entities (possible entity-expansion attack)');
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ElementType, parseDocument } from 'htmlparser2';
 import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
-import { htmlToText, referenceHtmlToText, tidyText } from '../../src/advisories/normalize.ts';
+import { htmlToText, referenceHtmlToText, tidyEveryLine, tidyText } from '../../src/advisories/normalize.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
 import { itemBody } from '../../src/feeds/profiles/common.ts';
 import { prng } from '../helpers/prng.ts';
@@ -128,6 +128,48 @@ describe('htmlToRawText gives what html-to-text gives', () => {
     for (const html of ['<table><tr><td>a</td></tr></table>', '<pre>  x\n y</pre>', '<ol type="i"><li>a</li></ol>', '<ol start="-1"><li>a</li></ol>']) {
       expect(htmlToRawText(html)).toBeUndefined();
       expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
+    }
+  });
+});
+
+describe('tidyText', () => {
+  it('returns text untouched only when tidying it would change nothing: on the fixtures and on generated text', async () => {
+    const strings = await corpus();
+    for (const s of strings) {
+      expect(tidyText(s), s).toBe(tidyEveryLine(s));
+      const raw = htmlToRawText(s) ?? referenceHtmlToText(s);
+      expect(tidyText(raw), raw).toBe(tidyEveryLine(raw));
+    }
+    const rand = prng(3);
+    const alphabet = [
+      'a',
+      'b',
+      ' ',
+      ' ',
+      '\n',
+      '\n',
+      '\r',
+      '\t',
+      '\v',
+      '\f',
+      '\u00a0',
+      '\u00ad',
+      '\u1680',
+      '\u2003',
+      '\u200b',
+      '\u2028',
+      '\u2029',
+      '\u202f',
+      '\u3000',
+      '\ufeff',
+      '\u180e',
+      '\u0085',
+      '•',
+    ];
+    for (let i = 0; i < 20000; i++) {
+      let s = '';
+      for (let n = Math.floor(rand() * 12); n > 0; n--) s += pick(rand, alphabet);
+      expect(tidyText(s), JSON.stringify(s)).toBe(tidyEveryLine(s));
     }
   });
 });
