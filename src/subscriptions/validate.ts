@@ -1,4 +1,5 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { createRequire } from 'node:module';
+import type * as PhoneNumbers from 'libphonenumber-js/max';
 import * as z from 'zod';
 import { isTimeZone } from '../config/schema.ts';
 import type { Channel, EmailFrequency, SmsUrgency } from '../db/types.ts';
@@ -28,13 +29,20 @@ export function parseEmail(input: unknown): string {
   return email;
 }
 
+// libphonenumber-js with its full metadata takes about 40 ms to load: it is required at the
+// first phone number parsed, not by every module that imports this one (trip limits, the
+// confirmation sender, `dispatch`).
+const requireCjs = createRequire(import.meta.url);
+let phoneNumbers: typeof PhoneNumbers | undefined;
+
 /** E.164 only: "+447700900123". Numbers without a country code are ambiguous. */
 export function parsePhone(input: unknown): string | null {
   if (input === undefined || input === null || input === '') return null;
   if (typeof input !== 'string') throw new InputError('phone', 'must be a string');
   const raw = input.trim();
   if (!raw.startsWith('+')) throw new InputError('phone', `"${raw}" must be in international format, starting with + and the country code`);
-  const parsed = parsePhoneNumberFromString(raw);
+  phoneNumbers ??= requireCjs('libphonenumber-js/max') as typeof PhoneNumbers;
+  const parsed = phoneNumbers.parsePhoneNumberFromString(raw);
   if (!parsed?.isValid()) throw new InputError('phone', `"${raw}" is not a valid phone number`);
   const type = parsed.getType();
   // Alerts and codes are texts: only numbers known to be mobiles (or, where the
