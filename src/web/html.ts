@@ -169,12 +169,15 @@ svg.chart .grid{stroke:#ccc;stroke-width:1}
 svg.chart .line{fill:none;stroke:#1b1b1b;stroke-width:2}
 svg.chart .band{opacity:.35}
 svg.chart .band.lvl1{fill:#2e7d32}svg.chart .band.lvl2{fill:#8a6d00}svg.chart .band.lvl3{fill:#b35900}svg.chart .band.lvl4{fill:#b3261e}
-.sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
+/* The country list's level words in each government's cell are for screen readers only (its markup is kept small: see countryRow) */
+.sr-only,table.countries td>span{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
 .lvl .lvl-words{font-weight:600}
 form.filter{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:flex-end;margin:1rem 0}
 form.filter div{flex:1 1 12rem}
 form.filter button{margin-top:.5rem}
 table.countries th a{color:#0b57b0}
+table.countries td.l1,table.countries td.l2,table.countries td.l3,table.countries td.l4{color:#fff;font-weight:700;border:2px solid #fff}
+table.countries td.l1{background:#2e7d32}table.countries td.l2{background:#8a6d00}table.countries td.l3{background:#b35900}table.countries td.l4{background:#b3261e}
 .disagree{color:#8a1c1c;font-weight:700}
 .none{color:#4a4a4a}
 .crumbs{margin:0;font-size:.9rem}

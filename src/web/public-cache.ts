@@ -27,7 +27,7 @@ export interface Rendered {
    * The same answer gzipped, made once, on the first request that accepts it
    * (every browser does; a script reading the API may not, and compressing a
    * page nobody asks for compressed would cost more CPU than the page did):
-   * the country list is ~200 KB of repetitive table markup and ~20× smaller
+   * the country list is ~140 KB of repetitive table markup and ~20× smaller
    * compressed. A representation of its own, with its own strong ETag;
    * undefined for small bodies or when compressing does not make it smaller.
    */

@@ -435,8 +435,9 @@ export function benchDatabaseUrl(): string {
   return process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 }
 
-export async function createDatabase(base: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `aa_bench_${randomBytes(5).toString('hex')}`;
+/** A scratch database named `<prefix>_<random>` (a prefix per bench, so whose it is shows in `\l`). */
+export async function createDatabase(base: string, prefix = 'aa_bench'): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
   try {

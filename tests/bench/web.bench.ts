@@ -16,10 +16,10 @@
  * autocannon drives it from this one, `--connections` (50) concurrent clients
  * for `--duration` (10) seconds per route:
  *
- *   /countries, /countries/RU, /api/events (first page), /api/events?cursor=…
- *   (a page in the middle), and /api/events over 2,000 distinct cursor × limit
- *   combinations (pages nobody asked for before: the database's work, not the
- *   in-memory answer cache's).
+ *   /countries, /countries/RU, /api/events (first page, the default 50 events),
+ *   /api/events?cursor=… (a page in the middle), and /api/events over 2,000
+ *   distinct cursor × limit (10–100) combinations (pages nobody asked for
+ *   before: the database's work, not the in-memory answer cache's).
  *
  * Rows 6 and 7 ask for /countries and the first /api/events page with
  * `Accept-Encoding: gzip`, as browsers do (the cached gzip representation).
@@ -33,9 +33,12 @@
  * and the floor's — a figure a loaded machine inflates far less than latency.
  *
  * Percentiles come from every response's own time (autocannon's per-response
- * event), not from autocannon's summary, which has no 95th percentile.
+ * event), not from autocannon's summary, which has no 95th percentile. The
+ * load generator only counts the bytes of each body; `--decode-bodies` makes it
+ * decode them to strings as autocannon does by default (see `load`).
  *
  * Usage: npm run bench:web [-- --connections 50 --duration 10 --events 100000 --subscribers 10000 --countries 250 --routes 1,2,3,4,5,6,7]
+ *        npm run bench:web -- --seed-only, then npm run bench:web -- --database <the URL it printed> (no seeding; drop it yourself)
  * BENCH_CPU_PROFILE=<dir> writes a V8 CPU profile of the server process there.
  * Environment: DATABASE_URL or TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres).
  */
@@ -71,6 +74,13 @@ const { values: args } = parseArgs({
     routes: { type: 'string', default: '1,2,3,4,5,6,7' },
     /** Seed only, print the database's URL and keep it (for EXPLAIN); drop it yourself. */
     'seed-only': { type: 'boolean', default: false },
+    /** A database a `--seed-only` run kept: no seeding, and it is kept again (repeated runs while profiling). */
+    database: { type: 'string' },
+    /**
+     * Decode every answer's body to a string in the load generator, as autocannon does by
+     * default (see \`load\`): off unless asked, to compare with figures measured that way.
+     */
+    'decode-bodies': { type: 'boolean', default: false },
   },
 });
 const CONNECTIONS = Number(args.connections);
@@ -111,7 +121,9 @@ async function seed(db: DB, codes: readonly string[]): Promise<void> {
     )
     .execute(db);
   // Versions: a baseline per advisory, then one per event, spread evenly over two
-  // years and over the advisories; a level holds for about five versions.
+  // years and over the advisories; a level holds for about five versions. Times to
+  // the millisecond, as the service writes them (a JS Date): a cursor holds
+  // milliseconds, and microseconds would repeat an event at each page's start.
   await sql
     .raw(
       `with a as (select id, row_number() over (order by id) - 1 as i, count(*) over () as n, countries, link from advisories)
@@ -120,9 +132,9 @@ async function seed(db: DB, codes: readonly string[]): Promise<void> {
               'Travel advice for ' || a.countries[1] || ' (version ' || s.k || ')', ${body(`a.id || ':' || s.k`)}, a.link, s.at, s.at
        from a
        cross join lateral (
-         select 0 as k, now() - interval '3 years' as at
+         select 0 as k, date_trunc('milliseconds', now() - interval '3 years') as at
          union all
-         select g, now() - make_interval(secs => ${spanSeconds} * (1 - (((g - 1) * a.n + a.i)::float8 / ${EVENTS})))
+         select g, date_trunc('milliseconds', now() - make_interval(secs => ${spanSeconds} * (1 - (((g - 1) * a.n + a.i)::float8 / ${EVENTS}))))
          from generate_series(1, ceil((${EVENTS} - a.i)::float8 / a.n)::int) g
        ) s
        cross join lateral (select 1 + abs(hashtext(a.id || ':' || (s.k / 5))) % 4 as level) lv
@@ -158,7 +170,7 @@ async function seed(db: DB, codes: readonly string[]): Promise<void> {
          insert into advisories (feed_id, key, countries, level, level_text, title, body, link, guid, fingerprint, first_seen_at, last_seen_at, changed_at)
          select '${EMBASSY.id}', 'alert-' || g, array['RU'], null, 'Security Alert', 'Security Alert — U.S. Embassy Moscow (' || g || ')',
                 ${body(`'alert' || g`)}, 'https://ru.usembassy.gov/alert-' || g || '/', 'alert-' || g, md5('alert' || g),
-                now() - make_interval(hours => g * 24), now(), now() - make_interval(hours => g * 24)
+                date_trunc('milliseconds', now() - make_interval(hours => g * 24)), now(), date_trunc('milliseconds', now() - make_interval(hours => g * 24))
          from generate_series(1, ${EMBASSY_ALERTS}) g
          returning id, countries, level_text, title, body, link, changed_at),
        v as (
@@ -215,6 +227,11 @@ async function load(base: string, serverPid: number, paths: readonly string[], h
     headers,
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length]! }) }],
     setupClient: (client) => {
+      // autocannon decodes each body into a string nobody reads. That costs the load generator, on
+      // the same two cores as the server, CPU in proportion to the bytes — and 3–4× more for a body
+      // with any non-ASCII character (every level's "—" in /countries) than for the floor's ASCII
+      // bytes: /countries ran at a third of the floor's rate while the server idled. Only counted.
+      if (!args['decode-bodies']) (client as unknown as { pipelinedRequests: { addBody(data: Buffer): void } }).pipelinedRequests.addBody = () => {};
       client.on('response', (_status, resBytes, responseTime) => {
         times.push(responseTime);
         bytes += resBytes;
@@ -263,29 +280,30 @@ async function main(): Promise<void> {
   const base = benchDatabaseUrl();
   console.log(`PostgreSQL: ${redactUrl(base)} (a scratch database is created and dropped)`);
 
-  const scratch = await createDatabase(base);
+  const kept = args.database;
+  const scratch = kept ? { url: kept, drop: async () => {} } : await createDatabase(base, 'web_bench');
   const configDir = mkdtempSync(path.join(os.tmpdir(), 'aa-bench-web-'));
   let child: ChildProcess | undefined;
   const handle = await connectDatabase({ databaseUrl: scratch.url, dataDir: configDir, role: 'command', logger: silentLogger });
   try {
-    await migrateToLatest(handle.db, silentLogger);
+    if (!kept) await migrateToLatest(handle.db, silentLogger);
     writeFileSync(path.join(configDir, 'feeds.yaml'), stringify({ feeds: [...FEEDS, EMBASSY].map((f) => ({ ...f, url: `https://example.org/${f.id}.xml` })) }));
     writeFileSync(path.join(configDir, 'settings.yaml'), stringify({ logLevel: 'warn' }));
-    await syncFeeds(handle.db, loadFeeds(configDir));
+    if (!kept) await syncFeeds(handle.db, loadFeeds(configDir));
     const codes = allCountries()
       .map((c) => c.code)
       .filter((c) => c !== 'RU')
       .slice(0, COUNTRIES - 1)
       .concat('RU');
     const t0 = performance.now();
-    await seed(handle.db, codes);
+    if (!kept) await seed(handle.db, codes);
     const counts = await sql<{ a: number; e: number; s: number }>`
       select (select count(*) from advisories)::int as a, (select count(*) from events)::int as e, (select count(*) from subscribers)::int as s`.execute(
       handle.db,
     );
     const c = counts.rows[0]!;
     console.log(
-      `Seeded ${codes.length} countries × ${FEEDS.length} governments: ${c.a} advisories, ${c.e} events, ${c.s} subscribers in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `${kept ? 'Reused' : 'Seeded'} ${codes.length} countries × ${FEEDS.length} governments: ${c.a} advisories, ${c.e} events, ${c.s} subscribers in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
 
     if (args['seed-only']) {
@@ -318,12 +336,12 @@ async function main(): Promise<void> {
     const routes: { name: string; paths: string[]; goal: number; headers?: Record<string, string> }[] = [
       { name: '/countries', paths: ['/countries'], goal: 50 },
       { name: '/countries/RU', paths: ['/countries/RU'], goal: 50 },
-      { name: '/api/events (first page)', paths: ['/api/events'], goal: 30 },
-      { name: '/api/events?cursor= (middle page)', paths: [`/api/events?cursor=${midCursor}`], goal: 30 },
-      { name: '/api/events, 2,000 distinct pages (uncached)', paths: walkPaths, goal: 30 },
+      { name: '/api/events (first page, 50 events)', paths: ['/api/events'], goal: 30 },
+      { name: '/api/events?cursor= (middle page, 50 events)', paths: [`/api/events?cursor=${midCursor}`], goal: 30 },
+      { name: '/api/events, 2,000 distinct pages of 10–100 (uncached)', paths: walkPaths, goal: 30 },
       // As browsers and most HTTP clients ask: the cached gzip representation.
       { name: '/countries, Accept-Encoding: gzip', paths: ['/countries'], goal: 50, headers: { 'accept-encoding': 'gzip, deflate, br' } },
-      { name: '/api/events (first page), gzip', paths: ['/api/events'], goal: 30, headers: { 'accept-encoding': 'gzip, deflate, br' } },
+      { name: '/api/events (first page, 50 events), gzip', paths: ['/api/events'], goal: 30, headers: { 'accept-encoding': 'gzip, deflate, br' } },
     ];
 
     // The first answer of each route: rendered from the database (nothing cached yet).
