@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { appSecret, type AppConfig } from './config/load.ts';
-import type { DB } from './db/connect.ts';
+import type { DatabaseHandle, DB } from './db/connect.ts';
 import { createEmailSender, createSmsSender } from './channels/senders.ts';
 import type { EmailSender, SmsSender } from './channels/senders.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
+import { DUE_CHANNEL } from './delivery/repository.ts';
 import type { DigestDeps } from './digests/run.ts';
 import { linkBuilder, type LinkBuilder } from './channels/links.ts';
 import { createWebhookSender } from './channels/webhook.ts';
@@ -107,10 +108,17 @@ export function createDispatcher(
   db: DB,
   logger: Logger,
   clock: Clock,
-  options: { channels?: Channels; metrics?: Metrics; webhooks?: () => readonly WebhookConfig[] } = {},
+  options: {
+    channels?: Channels;
+    metrics?: Metrics;
+    webhooks?: () => readonly WebhookConfig[];
+    /** The database's notifications (the deliver role of `start`): wakes on new deliveries. */
+    listen?: DatabaseHandle['listen'];
+  } = {},
 ): { dispatcher: Dispatcher; close(): Promise<void> } {
   const channels = options.channels ?? createChannels(config);
   const metrics = options.metrics;
+  const listen = options.listen;
   const dispatcher = new Dispatcher({
     db,
     logger: logger.child({ component: 'dispatcher' }),
@@ -128,6 +136,7 @@ export function createDispatcher(
     links: links(config),
     listId: new URL(config.publicBaseUrl).hostname,
     travelers: { defaultTimezone: config.settings.defaultTimezone, tripLeadDays: config.settings.trips.leadDays },
+    listen: listen && ((onDue) => listen(DUE_CHANNEL, onDue)),
     ...(metrics
       ? {
           onResult: (channel, outcome, durationMs) => {

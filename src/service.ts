@@ -140,7 +140,9 @@ export async function startService(config: AppConfig, options: { roles: readonly
     logger.info({ url: `http://localhost:${port}`, pid: process.pid }, 'web listening');
   }
 
-  const delivery = roles.has('deliver') ? createDispatcher(config, database.db, logger, clock, { channels, metrics, webhooks: () => webhooks }) : undefined;
+  const delivery = roles.has('deliver')
+    ? createDispatcher(config, database.db, logger, clock, { channels, metrics, webhooks: () => webhooks, listen: database.listen })
+    : undefined;
   delivery?.dispatcher.start();
   const owner = `${hostname()}:${process.pid}`;
   const coordinator = databaseCoordinator((key) => claimCronSlot(database.db, key, owner, clock.now()));

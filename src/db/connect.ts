@@ -13,6 +13,16 @@ export interface DatabaseHandle {
   db: DB;
   /** True for the embedded PGlite database. Some features (several processes) need a server. */
   embedded: boolean;
+  /**
+   * Calls `onNotify` on each NOTIFY on `channel` (PostgreSQL server only: pglite-socket
+   * does not pass notifications on). Best effort: while its connection is down it
+   * reconnects, and calls `onNotify` once reconnected, as anything may have been missed.
+   */
+  listen?: (channel: string, onNotify: () => void) => Promise<Listener>;
+  close(): Promise<void>;
+}
+
+export interface Listener {
   close(): Promise<void>;
 }
 
@@ -54,9 +64,10 @@ export async function connectDatabase(options: {
 }): Promise<DatabaseHandle> {
   const { logger } = options;
   if (options.databaseUrl) {
-    const pool = createPool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 }, logger);
+    const databaseUrl = options.databaseUrl;
+    const pool = createPool({ connectionString: databaseUrl, max: options.poolSize ?? 10 }, logger);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, embedded: false, close: () => db.destroy() };
+    return { db, embedded: false, listen: (channel, onNotify) => listen(databaseUrl, channel, onNotify, logger), close: () => db.destroy() };
   }
   // PGlite (a WebAssembly PostgreSQL) is loaded only for the embedded database.
   const { openEmbedded } = await import('./embedded.ts');
@@ -71,6 +82,65 @@ export async function connectDatabase(options: {
     close: async () => {
       await db.destroy();
       await embedded.close();
+    },
+  };
+}
+
+/**
+ * LISTEN on a connection of its own: a pooled one would go back to the pool, and the
+ * pool's next user would get the notifications. Resolves once listening (or throws);
+ * afterwards a lost connection is re-opened with back-off until close().
+ */
+async function listen(databaseUrl: string, channel: string, onNotify: () => void, logger: Logger): Promise<Listener> {
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const open = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: databaseUrl, types, connectionTimeoutMillis: 10_000 });
+    c.on('notification', (msg) => {
+      if (msg.channel === channel) onNotify();
+    });
+    const lost = () => {
+      if (client === c) client = undefined;
+      scheduleReopen();
+    };
+    c.on('error', (err) => {
+      logger.warn({ err, channel }, 'database notifications lost; reconnecting');
+      void c.end().catch(() => undefined);
+      lost();
+    });
+    c.on('end', lost);
+    await c.connect();
+    try {
+      await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      throw err;
+    }
+    if (closed) return void (await c.end().catch(() => undefined));
+    client = c;
+    failures = 0;
+  };
+  const scheduleReopen = () => {
+    if (closed || retry) return;
+    const delay = Math.min(30_000, 500 * 2 ** Math.min(failures++, 6));
+    retry = setTimeout(() => {
+      retry = undefined;
+      open().then(onNotify, (err: unknown) => {
+        logger.warn({ err, channel }, 'cannot listen for database notifications; retrying');
+        scheduleReopen();
+      });
+    }, delay);
+    retry.unref();
+  };
+  await open();
+  return {
+    close: async () => {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+      client = undefined;
     },
   };
 }

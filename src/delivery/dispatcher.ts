@@ -50,6 +50,12 @@ export interface DispatcherDeps {
   listId: string;
   /** The zone of subscribers who chose none and `trips.leadDays`: trip windows in the send-time re-check (and quiet hours of retried texts). */
   travelers?: TravelerTiming;
+  /**
+   * Subscribes to the news that deliveries became due (fanOut's NOTIFY on commit, see
+   * DatabaseHandle.listen): the deliver role wakes at once instead of at its next idle
+   * poll. Without it, or while it fails, the idle poll alone finds new work.
+   */
+  listen?: ((onDue: () => void) => Promise<{ close(): Promise<void> }>) | undefined;
   /** Called once per finished attempt (metrics). */
   onResult?: (channel: DeliveryChannel, outcome: Completion['outcome'], durationMs: number) => void;
 }
@@ -75,6 +81,9 @@ export class Dispatcher {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** A wake-up that came while the loop was busy: the loop looks again before it sleeps. */
+  private woken = false;
+  private listening: Promise<{ close(): Promise<void> } | undefined> | undefined;
   private inFlight = new Set<number>();
   // Rate-limit slots and reservations per budget: 'email', 'sms', and 'webhook:<id>' for each endpoint.
   private limiterSlots = new Map<string, number[]>();
@@ -111,15 +120,22 @@ export class Dispatcher {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.listening = this.deps
+      .listen?.(() => this.poke())
+      .catch((err: unknown) => {
+        this.deps.logger.warn({ err }, 'cannot listen for new deliveries; finding them by polling');
+        return undefined;
+      });
     this.loop = (async () => {
       while (!this.stopping) {
         let worked = false;
+        this.woken = false;
         try {
           worked = (await this.runBatch()) !== null;
         } catch (err) {
           this.deps.logger.error({ err }, 'dispatch batch failed; retrying shortly');
         }
-        if (!worked && !this.stopping) {
+        if (!worked && !this.stopping && !this.woken) {
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, this.deps.settings.idlePollMs);
             this.wake = () => {
@@ -133,8 +149,9 @@ export class Dispatcher {
     })();
   }
 
-  /** Nudges an idle loop (new deliveries were just fanned out). */
+  /** Nudges the loop (new deliveries were just fanned out): at once if idle, else before it next sleeps. */
   poke(): void {
+    this.woken = true;
     this.wake?.();
   }
 
@@ -152,6 +169,7 @@ export class Dispatcher {
       await Promise.race([this.loop, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
       grace.abort();
     }
+    await (await this.listening)?.close();
     if (this.inFlight.size > 0) {
       const released = await releaseLeases(this.deps.db, this.owner, [...this.inFlight]).catch(() => 0);
       this.deps.logger.warn({ released }, 'stopped with sends in flight; their leases were released');

@@ -6,13 +6,14 @@ import { connectDatabase, type DatabaseHandle, type DB } from '../../src/db/conn
 import type { EmailMessage, EmailSender, SmsSender } from '../../src/channels/senders.ts';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import { linkBuilder } from '../../src/channels/links.ts';
-import { claimDue, complete, fanOut, type Completion } from '../../src/delivery/repository.ts';
+import { claimDue, complete, DUE_CHANNEL, fanOut, type Completion } from '../../src/delivery/repository.ts';
 import { systemClock, type Clock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock, testSettings } from '../helpers/poll.ts';
 import { insertEvent } from '../helpers/events.ts';
 import { deliveryStatuses, seedSubscribers } from '../helpers/faults.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * At most once per (subscriber, event, channel) with several dispatchers on
@@ -294,6 +295,78 @@ describe.skipIf(testDbKind() !== 'postgres')(
       expect(ms).toBeGreaterThanOrEqual(1900);
       const row = await t.db.selectFrom('rate_limits').selectAll().execute();
       expect(row.map((r) => r.channel)).toEqual(['email']);
+    });
+
+    it('a running dispatcher sends as soon as a fan-out commits (its NOTIFY), not at its next idle poll, and again after its listening connection is cut', async () => {
+      const log = new SendLog(['A']);
+      // An idle poll far longer than the test: only the notification can wake it.
+      const settings = deliverySettings({ batchSize: 50, concurrency: 4, idlePollMs: 600_000, email: { ratePerSecond: 0 } });
+      const a = new Dispatcher({
+        db: t.db,
+        logger: silentLogger,
+        clock: systemClock,
+        settings,
+        email: countingSender('A', log),
+        sms: noSms,
+        links: linkBuilder('http://localhost:3000', 'test-secret-0123456789abcdef'),
+        listId: 'alerts.localhost',
+        listen: (onDue) => second.listen!(DUE_CHANNEL, onDue),
+      });
+      const listeners = async () =>
+        Number(
+          (
+            await sql<{
+              n: number;
+            }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and query = ${`LISTEN "${DUE_CHANNEL}"`}`.execute(t.db)
+          ).rows[0]!.n,
+        );
+      a.start();
+      try {
+        await waitFor('the dispatcher to listen', async () => (await listeners()) === 1, { timeoutMs: 10_000 });
+        // Let its first, empty, look at the outbox end: it is asleep from here on.
+        await sleep(300);
+
+        const now = new Date();
+        const event = await insertEvent(t.db, {
+          kind: 'level-raised',
+          level: 4,
+          previousLevel: 3,
+          title: 'Russia - Level 4: Do Not Travel',
+          body: 'Do not travel.',
+          at: now,
+        });
+        await seedSubscribers(t.db, 5, now);
+        await t.db.transaction().execute(async (tx) => {
+          expect(await fanOut(tx, [event], now)).toBe(5);
+          // Not before the commit: the rows are not visible to the dispatcher yet, and the notification waits for it.
+          await sleep(300);
+          expect(log.byRef.size).toBe(0);
+        });
+        const woke = performance.now();
+        await waitFor('the five emails', () => log.byRef.size === 5, { timeoutMs: 10_000 });
+        console.info(`fan-out commit → 5 emails sent: ${Math.round(performance.now() - woke)} ms (idle poll 600 s)`);
+
+        // The listening connection dies (a PostgreSQL restart, a proxy's idle cut): it is re-opened, and a fan-out after that wakes the dispatcher again.
+        await sql`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query = ${`LISTEN "${DUE_CHANNEL}"`}`.execute(
+          t.db,
+        );
+        await waitFor('the dispatcher to listen again', async () => (await listeners()) === 1, { timeoutMs: 20_000 });
+        await sleep(300);
+        const again = await insertEvent(t.db, {
+          kind: 'level-raised',
+          level: 4,
+          previousLevel: 3,
+          title: 'Russia - Level 4: Do Not Travel (update)',
+          body: 'Still do not travel.',
+          at: new Date(),
+        });
+        expect(await fanOut(t.db, [again], new Date())).toBe(5);
+        await waitFor('five more emails', () => log.byRef.size === 10, { timeoutMs: 10_000 });
+      } finally {
+        await a.stop();
+      }
+      // Stopping closes the listening connection.
+      await waitFor('the listener to close', async () => (await listeners()) === 0, { timeoutMs: 10_000 });
     });
   },
 );
