@@ -109,6 +109,9 @@ const BATCH = positive('batch-size', args['batch-size']);
 const SCHEDULE_S = positive('schedule-seconds', args['schedule-seconds']);
 if (60 % SCHEDULE_S !== 0) throw new Error('--schedule-seconds must divide 60');
 const APP_SECRET = 'bench-app-secret-0123456789abcdef';
+const GOAL_RSS_MIB = 250;
+const GOAL_FIRST_S = 5;
+const GOAL_FLOOR = 0.9;
 
 // ---------------------------------------------------------------------------
 // The feeds, served from this process (the services poll them over HTTP)
@@ -199,6 +202,10 @@ interface RunResult {
   baselineSeconds: number;
   /** One-minute load average when the last email was in. */
   load: number;
+  /** Peak RSS of each process before the change (start-up, baseline polls), MiB. */
+  rssBefore: number[];
+  /** Seconds from the change to the fan-out's end, as the polling process logged it (before its commit). */
+  changeToFannedOut: number;
 }
 
 function writeConfig(dir: string, server: FeedServer): void {
@@ -260,6 +267,33 @@ function runCommand(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: n
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
   });
+}
+
+/** When a service logged "events fanned out" (pino's epoch-ms `time`), the earliest; NaN if none did. */
+function fannedOutTime(log: string): number {
+  let at = Number.NaN;
+  for (const line of log.split('\n')) {
+    if (!line.includes('"msg":"events fanned out"')) continue;
+    const t = (JSON.parse(line) as { time?: number }).time;
+    if (typeof t === 'number' && !(t >= at)) at = t;
+  }
+  return at;
+}
+
+/**
+ * What bounded a run's sending (or the floor's): the sink's delay when the time is within
+ * 15% of it; else a core, when one process (or all of them together, the machine's
+ * cores) was busy at least 85% of the time; else waiting on round trips.
+ */
+function limitOf(seconds: number, sinkBound: number, cpuSeconds: Record<string, number>, load: number): string {
+  if (seconds <= sinkBound * 1.15) return 'sink delay';
+  const parts = Object.entries(cpuSeconds);
+  const total = parts.reduce((a, [, c]) => a + c, 0);
+  const busiest = parts.sort((a, b) => b[1] - a[1])[0];
+  const cores = os.availableParallelism();
+  if (busiest && busiest[1] / seconds >= 0.85) return `CPU (${busiest[0]}, one core)`;
+  if (total / seconds >= 0.85 * cores) return `CPU (all ${cores} cores)`;
+  return load > cores ? `waiting (no core saturated; load ${load.toFixed(1)})` : 'waiting (no core saturated)';
 }
 
 function exitOf(child: ChildProcess): Promise<number | string> {
@@ -328,6 +362,7 @@ async function run(baseUrl: string, processes: number, server: FeedServer, sink:
 
       await sink.reset();
       const sink0 = await sink.stats();
+      const rssBefore = children.map((c) => procStatusMiB(c.pid!, 'VmHWM') ?? NaN);
       const cpu0 = children.map((c) => processCpuSeconds(c.pid!) ?? 0);
       const pg0 = postgresCpuSeconds();
       const changeAt = Date.now();
@@ -368,6 +403,7 @@ async function run(baseUrl: string, processes: number, server: FeedServer, sink:
       const sinkAfter = await sink.stats();
       const ev = await sql<{ at: Date | null }>`select min(created_at) as at from events`.execute(handle.db);
       const eventAt = ev.rows[0]?.at?.getTime() ?? NaN;
+      const fannedOutAt = Math.min(...logs.map((l) => fannedOutTime(readFileSync(l, 'utf8'))).filter(Number.isFinite));
 
       // SIGTERM: graceful stop, exit 0 expected.
       for (const c of children) c.kill('SIGTERM');
@@ -391,6 +427,8 @@ async function run(baseUrl: string, processes: number, server: FeedServer, sink:
         statuses,
         baselineSeconds,
         load,
+        rssBefore,
+        changeToFannedOut: (fannedOutAt - changeAt) / 1000,
       };
     } finally {
       await handle.close();
@@ -416,7 +454,11 @@ const FLOOR_SAMPLE = 20_000;
  * up to FLOOR_SAMPLE messages: the rate is steady, so the floor for N emails
  * is N / rate.
  */
-async function floorRate(sink: SinkProcess, connections: number, inflight: number): Promise<{ rate: number; cpu: number; sinkCpu: number; sample: number }> {
+async function floorRate(
+  sink: SinkProcess,
+  connections: number,
+  inflight: number,
+): Promise<{ rate: number; cpu: number; sinkCpu: number; sample: number; limit: string }> {
   const item = generateItem(0, 99_999, new Date());
   const feedName = 'U.S. Embassy, post 0';
   const links = linkBuilder('https://alerts.example.org', APP_SECRET);
@@ -471,7 +513,9 @@ async function floorRate(sink: SinkProcess, connections: number, inflight: numbe
     const cpu = process.cpuUsage(cpu0);
     const s1 = await sink.stats();
     if (s1.accepted !== sample) throw new Error(`floor: the sink accepted ${s1.accepted} of ${sample}`);
-    return { rate: sample / wall, cpu: (cpu.user + cpu.system) / 1e6 / wall, sinkCpu: (s1.cpu - s0.cpu) / wall, sample };
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const limit = limitOf(wall, (sample * DELAY_MS) / connections / 1000, { floor: cpuSeconds, sink: s1.cpu - s0.cpu }, os.loadavg()[0]!);
+    return { rate: sample / wall, cpu: cpuSeconds / wall, sinkCpu: (s1.cpu - s0.cpu) / wall, sample, limit };
   } finally {
     transport.close();
   }
@@ -528,10 +572,18 @@ async function main(): Promise<void> {
   const rows = results.map((r) => {
     const bound = (r.expected * DELAY_MS) / (r.processes * CONNECTIONS) / 1000;
     const floor = r.expected / floors.get(r.processes)!.rate;
+    // CPU over the send phase is not measured apart from the run's window: the window's CPU, scaled to the phase.
+    const scale = r.sendPhase / r.window;
+    const cpu = Object.fromEntries([
+      ...r.cpu.map((c, i) => [`service ${i}`, c * scale] as const),
+      ['sink', r.sinkCpu * scale] as const,
+      ['PostgreSQL', r.pgCpu * scale] as const,
+    ]);
     return [
       String(r.processes),
       int(r.accepted),
       r.changeToEvent.toFixed(1),
+      r.changeToFannedOut.toFixed(1),
       r.changeToFirst.toFixed(1),
       r.changeToLast.toFixed(1),
       r.sendPhase.toFixed(1),
@@ -539,6 +591,8 @@ async function main(): Promise<void> {
       floor.toFixed(1),
       (floor / r.sendPhase).toFixed(2),
       bound.toFixed(1),
+      limitOf(r.sendPhase, bound, cpu, r.load),
+      r.rssBefore.map((m) => m.toFixed(0)).join(' / '),
       r.peakRss.map((m) => m.toFixed(0)).join(' / '),
       r.cpu.map((c) => pct(c, r.window)).join(' / '),
       pct(r.sinkCpu, r.window),
@@ -548,7 +602,12 @@ async function main(): Promise<void> {
       r.load.toFixed(1),
     ];
   });
-  console.log("Times in seconds from the feed change (the sink's clock); CPU as % of one core over the run.");
+  console.log(
+    "Times in seconds from the feed change (the sink's clock); → event: the event row's time (the poll's clock); → fanned out: the polling process's log line after the fan-out, before its transaction commits; CPU as % of one core over the run.",
+  );
+  console.log(
+    "send limited by: the sink's delay when the send phase is within 15% of the bound below; else a core (one process ≥ 85% busy, or all processes together filling the machine's cores); else waiting (round trips, or other work on the machine).",
+  );
   console.log(
     `send floor = the emails at the rate of a bare pooled nodemailer loop (no database) with processes × ${CONNECTIONS} connections and processes × ${CONCURRENCY} sends in flight, to the same sink;`,
   );
@@ -559,6 +618,7 @@ async function main(): Promise<void> {
         'processes',
         'emails',
         '→ event',
+        '→ fanned out',
         '→ first email',
         '→ last email',
         'send phase',
@@ -566,6 +626,8 @@ async function main(): Promise<void> {
         'send floor',
         'floor/send',
         `${DELAY_MS}-ms bound`,
+        'send limited by',
+        'peak RSS MiB before change',
         'peak RSS MiB (each)',
         'CPU (each)',
         'sink CPU',
@@ -579,7 +641,7 @@ async function main(): Promise<void> {
   );
   for (const [p, f] of floors) {
     console.log(
-      `  floor for ${p} process(es): ${int(f.rate)} emails/s over ${int(f.sample)} emails; its CPU ${(100 * f.cpu).toFixed(0)}% of a core, the sink's ${(100 * f.sinkCpu).toFixed(0)}%`,
+      `  floor for ${p} process(es): ${int(f.rate)} emails/s over ${int(f.sample)} emails; its CPU ${(100 * f.cpu).toFixed(0)}% of a core, the sink's ${(100 * f.sinkCpu).toFixed(0)}%; limited by ${f.limit}`,
     );
   }
   for (const r of results) {
@@ -590,7 +652,7 @@ async function main(): Promise<void> {
   const many = results.find((r) => r.processes === PROCESSES && PROCESSES > 1);
   const one = results.find((r) => r.processes === 1);
   console.log('');
-  console.log('Goals (no fixed number for the ratio; the ideal is the process count):');
+  console.log('Goals (no fixed number for the scale-out ratio; the ideal is the process count):');
   if (many && one) {
     const total = one.changeToLast / many.changeToLast;
     const send = one.sendPhase / many.sendPhase;
@@ -601,9 +663,22 @@ async function main(): Promise<void> {
       `  scale-out, sending phase only:  1 process ${one.sendPhase.toFixed(1)} s, ${PROCESSES} processes ${many.sendPhase.toFixed(1)} s: ${send.toFixed(2)}× (ideal ${PROCESSES.toFixed(2)}×)`,
     );
   }
+  const mark = (ok: boolean) => (ok ? 'pass' : 'MISS');
   for (const r of results) {
     const ok = r.duplicates === 0 && r.accepted === r.expected && r.exitCodes.every((c) => c === 0);
-    console.log(`  [${ok ? 'pass' : 'MISS'}] ${r.processes} process(es): every subscriber got one email, no duplicate, every process exited 0 on SIGTERM`);
+    console.log(`  [${mark(ok)}] ${r.processes} process(es): every subscriber got one email, no duplicate, every process exited 0 on SIGTERM`);
+    const rss = Math.max(...r.peakRss);
+    console.log(
+      `  [${mark(rss <= GOAL_RSS_MIB)}] ${r.processes} process(es): peak RSS per process ≤ ${GOAL_RSS_MIB} MiB: ${r.peakRss.map((m) => m.toFixed(0)).join(' / ')} MiB ` +
+        `(before the change: ${r.rssBefore.map((m) => m.toFixed(0)).join(' / ')})`,
+    );
+    console.log(
+      `  [${mark(r.changeToFirst < GOAL_FIRST_S)}] ${r.processes} process(es): change → first email < ${GOAL_FIRST_S} s: ${r.changeToFirst.toFixed(1)} s`,
+    );
+    const ratio = r.expected / floors.get(r.processes)!.rate / r.sendPhase;
+    console.log(
+      `  [${mark(ratio >= GOAL_FLOOR)}] ${r.processes} process(es): send phase ≥ ${GOAL_FLOOR} of the bare nodemailer floor at the same connections: ${ratio.toFixed(2)}`,
+    );
   }
 }
 
