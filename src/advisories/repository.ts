@@ -37,21 +37,6 @@ export async function loadStoredAdvisories(tx: Tx | DB, feedIds: readonly string
   return byFeed;
 }
 
-function versionValues(advisoryId: number, item: FingerprintedItem, now: Date) {
-  return {
-    advisory_id: advisoryId,
-    fingerprint: item.fingerprint,
-    countries: item.countries,
-    level: item.level,
-    level_text: item.levelText,
-    title: item.title,
-    body: item.body,
-    link: item.link,
-    published_at: item.publishedAt,
-    created_at: now,
-  };
-}
-
 function currentValues(item: FingerprintedItem) {
   return {
     countries: item.countries,
@@ -97,74 +82,62 @@ export async function applyDiffs(tx: Tx, entries: readonly { feed: DiffFeed; dif
   const unchanged = entries.flatMap(({ diff }) => diff.unchanged);
   const removed = entries.flatMap(({ diff }) => diff.removed);
 
-  // Big diffs are written in slices: one statement takes at most 65,535 bind
-  // parameters, which a single multi-row insert of ~4,700 advisories exceeds.
+  // New advisories and their first versions in one statement, the rows as one JSON parameter:
+  // ids are drawn from both sequences up front, so each advisory is written once, already
+  // pointing at its version, and its text travels once (a statement of bind parameters per
+  // value cost more client CPU than the rest of the write; with an update of version_id after
+  // the inserts, every new row was written twice).
   for (const slice of slices(added)) {
-    const inserted = await tx
-      .insertInto('advisories')
-      .values(
-        slice.map(({ feedId, item }) => ({
-          feed_id: feedId,
-          key: item.key,
-          ...currentValues(item),
-          first_seen_at: now,
-          last_seen_at: now,
-          changed_at: now,
-        })),
+    const rows = slice.map(({ feedId, item }, i) => ({ i, feed_id: feedId, key: item.key, ...currentValues(item) }));
+    const { rows: ids } = await sql<{ advisory_id: number; version_id: number }>`
+      with v as materialized (
+        select r.*, nextval(pg_get_serial_sequence('advisories', 'id')) as advisory_id,
+          nextval(pg_get_serial_sequence('advisory_versions', 'id')) as version_id
+        from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as r(i int, feed_id text, key text, countries text[], level smallint,
+          level_text text, title text, body text, link text, guid text, published_at timestamptz, fingerprint text)
+      ), a as (
+        insert into advisories (id, feed_id, key, countries, level, level_text, title, body, link, guid, published_at, fingerprint,
+          version_id, first_seen_at, last_seen_at, changed_at)
+        select advisory_id, feed_id, key, countries, level, level_text, title, body, link, guid, published_at, fingerprint,
+          version_id, ${now}::timestamptz, ${now}::timestamptz, ${now}::timestamptz from v
+      ), ver as (
+        insert into advisory_versions (id, advisory_id, fingerprint, countries, level, level_text, title, body, link, published_at, created_at)
+        select version_id, advisory_id, fingerprint, countries, level, level_text, title, body, link, published_at, ${now}::timestamptz from v
       )
-      .returning(['id', 'feed_id', 'key'])
-      .execute();
-    // Keys are unique within a feed, not across feeds.
-    const idOf = new Map(inserted.map((r) => [`${r.feed_id}\n${r.key}`, r.id]));
-    const advisoryId = (a: (typeof slice)[number]) => idOf.get(`${a.feedId}\n${a.item.key}`)!;
-    // The first versions, and the advisories pointing at them, in one statement
-    // (a data-modifying CTE).
-    const versions = await tx
-      .with('v', (qb) =>
-        qb
-          .insertInto('advisory_versions')
-          .values(slice.map((a) => versionValues(advisoryId(a), a.item, now)))
-          .returning(['id', 'advisory_id']),
-      )
-      .updateTable('advisories')
-      .from('v')
-      .set((eb) => ({ version_id: eb.ref('v.id') }))
-      .whereRef('v.advisory_id', '=', 'advisories.id')
-      .returning(['v.id as id', 'v.advisory_id as advisory_id'])
-      .execute();
-    const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    for (const a of slice) {
+      select advisory_id, version_id from v order by i`.execute(tx);
+    for (const [i, a] of slice.entries()) {
       if (!a.event) continue;
-      const id = advisoryId(a);
+      const { advisory_id, version_id } = ids[i]!;
       pending.push({
         entry: a.entry,
-        advisoryId: id,
+        advisoryId: advisory_id,
         kind: a.event,
         item: a.item,
         previousLevel: null,
-        versionId: versionByAdvisory.get(id)!,
+        versionId: version_id,
         previousVersionId: null,
       });
     }
   }
 
+  // A changed advisory's new version and its new text in one statement, as for new ones.
   for (const slice of slices(changed)) {
-    const versions = await tx
-      .insertInto('advisory_versions')
-      .values(slice.map(({ stored, item }) => versionValues(stored.id, item, now)))
-      .returning(['id', 'advisory_id'])
-      .execute();
-    const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.id]));
-    // Every changed advisory takes its new text and version in one statement.
-    const rows = slice.map(({ stored, item }) => ({ id: stored.id, ...currentValues(item), version_id: versionByAdvisory.get(stored.id)! }));
-    await sql`
+    const rows = slice.map(({ stored, item }) => ({ id: stored.id, ...currentValues(item) }));
+    const { rows: versions } = await sql<{ advisory_id: number; version_id: number }>`
+      with v as materialized (
+        select r.*, nextval(pg_get_serial_sequence('advisory_versions', 'id')) as version_id
+        from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as r(id bigint, countries text[], level smallint, level_text text,
+          title text, body text, link text, guid text, published_at timestamptz, fingerprint text)
+      ), ver as (
+        insert into advisory_versions (id, advisory_id, fingerprint, countries, level, level_text, title, body, link, published_at, created_at)
+        select version_id, id, fingerprint, countries, level, level_text, title, body, link, published_at, ${now}::timestamptz from v
+      )
       update advisories set countries = v.countries, level = v.level, level_text = v.level_text, title = v.title, body = v.body,
         link = v.link, guid = v.guid, published_at = v.published_at, fingerprint = v.fingerprint, version_id = v.version_id,
         last_seen_at = ${now}::timestamptz, changed_at = ${now}::timestamptz, removed_at = null
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
-        id bigint, countries text[], level int, level_text text, title text, body text, link text, guid text,
-        published_at timestamptz, fingerprint text, version_id bigint)
-      where advisories.id = v.id`.execute(tx);
+      from v where advisories.id = v.id
+      returning v.id as advisory_id, v.version_id`.execute(tx);
+    const versionByAdvisory = new Map(versions.map((v) => [v.advisory_id, v.version_id]));
     for (const { entry, stored, item, kind } of slice) {
       pending.push({
         entry,
@@ -190,7 +163,7 @@ export async function applyDiffs(tx: Tx, entries: readonly { feed: DiffFeed; dif
     await sql`
       update advisories set link = v.link, guid = v.guid, countries = v.countries, published_at = v.published_at,
         last_seen_at = ${now}::timestamptz, removed_at = null
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id bigint, link text, guid text, countries text[], published_at timestamptz)
+      from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as v(id bigint, link text, guid text, countries text[], published_at timestamptz)
       where advisories.id = v.id`.execute(tx);
   }
   const touched = unchanged.filter((u) => !u.refresh).map((u) => u.stored.id);
@@ -212,41 +185,51 @@ export async function applyDiffs(tx: Tx, entries: readonly { feed: DiffFeed; dif
 
   const eventIds: number[][] = entries.map(() => []);
   for (const slice of slices(pending)) {
-    const events = await tx
-      .insertInto('events')
-      .values(
-        slice.map((p) => {
-          const { feed } = entries[p.entry]!;
-          return {
-            feed_id: feed.id,
-            advisory_id: p.advisoryId,
-            kind: p.kind,
-            countries: p.item.countries,
-            level: p.item.level,
-            previous_level: p.previousLevel,
-            title: p.item.title,
-            link: p.item.link,
-            version_id: p.versionId,
-            previous_version_id: p.previousVersionId,
-            created_at: now,
-            urgency: resolveUrgency(feed.urgency, {
-              kind: p.kind,
-              level: p.item.level,
-              previousLevel: p.previousLevel,
-              source: feed.source,
-              levelText: p.item.levelText,
-              title: p.item.title,
-            }),
-          };
+    const rows = slice.map((p) => {
+      const { feed } = entries[p.entry]!;
+      return {
+        feed_id: feed.id,
+        advisory_id: p.advisoryId,
+        kind: p.kind,
+        countries: p.item.countries,
+        level: p.item.level,
+        previous_level: p.previousLevel,
+        title: p.item.title,
+        link: p.item.link,
+        version_id: p.versionId,
+        previous_version_id: p.previousVersionId,
+        urgency: resolveUrgency(feed.urgency, {
+          kind: p.kind,
+          level: p.item.level,
+          previousLevel: p.previousLevel,
+          source: feed.source,
+          levelText: p.item.levelText,
+          title: p.item.title,
         }),
-      )
-      .returning(['id', 'version_id'])
-      .execute();
+      };
+    });
+    const { rows: events } = await sql<{ id: number; version_id: number }>`
+      insert into events (feed_id, advisory_id, kind, countries, level, previous_level, title, link, version_id, previous_version_id, urgency, created_at)
+      select feed_id, advisory_id, kind, countries, level, previous_level, title, link, version_id, previous_version_id, urgency, ${now}::timestamptz
+      from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as r(feed_id text, advisory_id bigint, kind text, countries text[], level smallint,
+        previous_level smallint, title text, link text, version_id bigint, previous_version_id bigint, urgency text)
+      returning id, version_id`.execute(tx);
     // Each event names a version of its own: that tells which feed an event id belongs to.
     const entryOfVersion = new Map(slice.map((p) => [p.versionId, p.entry]));
     for (const e of events) eventIds[entryOfVersion.get(e.version_id)!]!.push(e.id);
   }
   return eventIds;
+}
+
+/**
+ * Rows as one jsonb parameter. PostgreSQL refuses JSON that holds a lone UTF-16 surrogate
+ * (JSON.stringify writes one as a `\\udxxx` escape), where a text parameter stores U+FFFD for
+ * it: such strings are made well-formed first, to the same U+FFFD.
+ */
+function jsonParameter(rows: readonly object[]): string {
+  const json = JSON.stringify(rows);
+  if (!json.includes('\\ud')) return json;
+  return JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'string' ? (value as string & { toWellFormed(): string }).toWellFormed() : value));
 }
 
 /** `list` in consecutive slices of at most `size` (none for an empty list). */

@@ -552,3 +552,35 @@ describe('GDACS snapshots with the generic profile', () => {
     expect(dr.published_at?.toISOString()).toBe(new Date(all.get('DR1012728')!.pubDate).toISOString());
   });
 });
+
+describe('text the database cannot take as it is', () => {
+  const PATH = '/index-alpha-eng.json';
+  // A JSON document may hold a lone UTF-16 surrogate (XML parsing refuses one).
+  const doc = (updates: string) =>
+    JSON.stringify({
+      data: {
+        AL: { 'advisory-state': 0, eng: { name: 'Alb\ud800ania', 'advisory-text': 'Exercise normal security precautions', 'recent-updates': updates } },
+        AF: { 'advisory-state': 3, eng: { name: 'Afghanistan', 'advisory-text': 'AVOID ALL TRAVEL', 'recent-updates': 'Plain.' } },
+      },
+    });
+
+  it('a lone UTF-16 surrogate is stored as U+FFFD (as a text parameter stores it), new or changed, and events keep it', async () => {
+    const feeds = [feedConfig({ id: 'odd', url: server.url(PATH), source: 'ca-travel', alertOnFirstPoll: true })];
+    const first = await poll(feeds, 'odd', PATH, doc('One \udc00 update.'));
+    expect(first).toMatchObject({ status: 'ok', new: 2, events: 2 });
+    const stored = () => t.db.selectFrom('advisories').select(['title', 'body', 'version_id']).where('key', '=', 'iso:AL').executeTakeFirstOrThrow();
+    expect(await stored()).toMatchObject({
+      title: 'Alb\ufffdania: Exercise normal security precautions',
+      body: 'Exercise normal security precautions\n\nOne \ufffd update.',
+    });
+
+    const second = await poll(feeds, 'odd', PATH, doc('Two \udc00 updates.'));
+    expect(second).toMatchObject({ status: 'ok', updated: 1, unchanged: 1, events: 1 });
+    const now = await stored();
+    expect(now.body).toBe('Exercise normal security precautions\n\nTwo \ufffd updates.');
+    const version = await t.db.selectFrom('advisory_versions').select(['title', 'body']).where('id', '=', now.version_id!).executeTakeFirstOrThrow();
+    expect(version).toEqual({ title: now.title, body: now.body });
+    const events = await t.db.selectFrom('events').select('title').where('feed_id', '=', 'odd').orderBy('id').execute();
+    expect(events.map((e) => e.title).sort()).toEqual([now.title, now.title, 'Afghanistan: AVOID ALL TRAVEL'].sort());
+  });
+});
