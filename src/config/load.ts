@@ -95,6 +95,13 @@ function readYaml(dir: string, file: string, problems: string[]): unknown {
   return doc.toJS() ?? {};
 }
 
+/**
+ * zod compiles a fast checker for an object schema at its first parse: worth it for the
+ * feed schema (hundreds of feeds), not for settings.yaml and webhooks.yaml, parsed once a
+ * process (the compile cost several ms of a one-shot command's start).
+ */
+const ONE_OBJECT = { jitless: true } as const;
+
 export function loadFeeds(configDir: string): FeedConfig[] {
   const problems: string[] = [];
   const raw = readYaml(configDir, 'feeds.yaml', problems);
@@ -133,7 +140,7 @@ export function loadWebhooks(configDir: string, env: Env): WebhookConfig[] {
   if (raw === undefined) return [];
   const resolved = withEnvironment(raw, env, 'webhooks.yaml', [], problems);
   if (problems.length) throw new ConfigError(problems);
-  const parsed = webhooksFileSchema.safeParse(resolved);
+  const parsed = webhooksFileSchema.safeParse(resolved, ONE_OBJECT);
   if (!parsed.success) throw new ConfigError(zodProblems('webhooks.yaml', parsed.error));
   return parsed.data.webhooks;
 }
@@ -142,7 +149,7 @@ export function loadSettings(configDir: string): Settings {
   const problems: string[] = [];
   const raw = readYaml(configDir, 'settings.yaml', problems);
   if (problems.length) throw new ConfigError(problems);
-  const parsed = settingsSchema.safeParse(raw ?? {});
+  const parsed = settingsSchema.safeParse(raw ?? {}, ONE_OBJECT);
   if (!parsed.success) throw new ConfigError(zodProblems('settings.yaml', parsed.error));
   return parsed.data;
 }

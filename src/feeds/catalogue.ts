@@ -150,15 +150,21 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Each entry's URL as a pattern and the placeholders it captures; built once (every poll checks every feed). */
+let urlPatterns: { entry: CatalogueEntry; re: RegExp; names: string[] }[] | undefined;
+
 /** The entry a feed's URL comes from, with the placeholders it filled in; undefined for an unknown feed. */
 export function catalogueEntryFor(url: string): { entry: CatalogueEntry; values: Record<string, string> } | undefined {
-  for (const entry of CATALOGUE) {
+  urlPatterns ??= CATALOGUE.map((entry) => {
     const names: string[] = [];
     const re = escapeRegExp(entry.url).replace(/<(cc|CC|slug)>/g, (_m, name: string) => {
       names.push(name);
       return name === 'slug' ? '([a-z0-9-]+)' : '([a-z]{2})';
     });
-    const m = new RegExp(`^${re}$`).exec(url);
+    return { entry, re: new RegExp(`^${re}$`), names };
+  });
+  for (const { entry, re, names } of urlPatterns) {
+    const m = re.exec(url);
     if (m) return { entry, values: Object.fromEntries(names.map((n, i) => [n, m[i + 1]!])) };
   }
   return undefined;
