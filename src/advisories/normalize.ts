@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { compile } from 'html-to-text';
+import { createRequire } from 'node:module';
+import type * as HtmlToText from 'html-to-text';
 import { LRUCache } from 'lru-cache';
 import { htmlToRawText } from './html-text.ts';
 import { words } from './words.ts';
@@ -32,7 +33,10 @@ const HTML_TO_TEXT_OPTIONS = {
 
 // Compiled once: `convert(html, options)` re-merges the options and rebuilds the
 // selector decision tree on every call, which cost ~90% of the conversion time.
-const convert = compile(HTML_TO_TEXT_OPTIONS);
+// html-to-text and its parsers (a dozen packages, ~40 ms to load) are required at the first
+// markup html-text.ts leaves to it: a poll of feeds without tables or <pre> never loads them.
+const requireCjs = createRequire(import.meta.url);
+let convert: ((html: string) => string) | undefined;
 
 /**
  * html-to-text's text of `html` with the options above: what stored text is. html-text.ts
@@ -40,6 +44,7 @@ const convert = compile(HTML_TO_TEXT_OPTIONS);
  * here for the rest (tables, <pre>).
  */
 export function referenceHtmlToText(html: string): string {
+  convert ??= (requireCjs('html-to-text') as typeof HtmlToText).compile(HTML_TO_TEXT_OPTIONS);
   return convert(html);
 }
 
@@ -83,11 +88,11 @@ const CACHED_FROM_LENGTH = 256;
 /** HTML (or text that may hold markup and entities) to tidy plain text. */
 export function htmlToText(html: string | null | undefined): string {
   if (!html) return '';
-  if (html.length < CACHED_FROM_LENGTH) return tidyText(htmlToRawText(html) ?? convert(html));
+  if (html.length < CACHED_FROM_LENGTH) return tidyText(htmlToRawText(html) ?? referenceHtmlToText(html));
   const key = createHash('sha1').update(html).digest('base64');
   const known = converted.get(key);
   if (known !== undefined) return known;
-  const text = tidyText(htmlToRawText(html) ?? convert(html));
+  const text = tidyText(htmlToRawText(html) ?? referenceHtmlToText(html));
   converted.set(key, text);
   return text;
 }
