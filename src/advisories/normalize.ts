@@ -99,7 +99,7 @@ export function htmlToText(html: string | null | undefined): string {
 
 /** A one-line string (titles): entities decoded, markup dropped, whitespace collapsed. */
 export function oneLine(text: string | null | undefined): string {
-  return htmlToText(text).replace(/\s+/g, ' ').trim();
+  return words(htmlToText(text));
 }
 
 // The words alone (what a fingerprint compares) live in words.ts, which loads no HTML

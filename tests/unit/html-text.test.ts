@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ElementType, parseDocument } from 'htmlparser2';
 import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
-import { htmlToText, referenceHtmlToText, tidyEveryLine, tidyText } from '../../src/advisories/normalize.ts';
+import { htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
 import { itemBody } from '../../src/feeds/profiles/common.ts';
 import { prng } from '../helpers/prng.ts';
@@ -132,45 +132,51 @@ describe('htmlToRawText gives what html-to-text gives', () => {
   });
 });
 
+/** Characters that white-space handling tells apart: JavaScript's \s, the converter's spaces, zero-width ones, others. */
+const SPACE_ALPHABET = ['a', 'b', '•', ' ', ' ', '  ', '\n', '\n', '\r', '\t', '\v', '\f'].concat([
+  '\u00a0',
+  '\u00ad',
+  '\u1680',
+  '\u2003',
+  '\u200b',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u3000',
+  '\ufeff',
+  '\u180e',
+  '\u0085',
+]);
+
+/** Short strings drawn from SPACE_ALPHABET. */
+function spaceStrings(seed: number): string[] {
+  const rand = prng(seed);
+  return Array.from({ length: 20000 }, () => {
+    let s = '';
+    for (let n = Math.floor(rand() * 12); n > 0; n--) s += pick(rand, SPACE_ALPHABET);
+    return s;
+  });
+}
+
 describe('tidyText', () => {
   it('returns text untouched only when tidying it would change nothing: on the fixtures and on generated text', async () => {
-    const strings = await corpus();
-    for (const s of strings) {
+    for (const s of await corpus()) {
       expect(tidyText(s), s).toBe(tidyEveryLine(s));
       const raw = htmlToRawText(s) ?? referenceHtmlToText(s);
       expect(tidyText(raw), raw).toBe(tidyEveryLine(raw));
     }
-    const rand = prng(3);
-    const alphabet = [
-      'a',
-      'b',
-      ' ',
-      ' ',
-      '\n',
-      '\n',
-      '\r',
-      '\t',
-      '\v',
-      '\f',
-      '\u00a0',
-      '\u00ad',
-      '\u1680',
-      '\u2003',
-      '\u200b',
-      '\u2028',
-      '\u2029',
-      '\u202f',
-      '\u3000',
-      '\ufeff',
-      '\u180e',
-      '\u0085',
-      '•',
-    ];
-    for (let i = 0; i < 20000; i++) {
-      let s = '';
-      for (let n = Math.floor(rand() * 12); n > 0; n--) s += pick(rand, alphabet);
-      expect(tidyText(s), JSON.stringify(s)).toBe(tidyEveryLine(s));
+    for (const s of spaceStrings(3)) expect(tidyText(s), JSON.stringify(s)).toBe(tidyEveryLine(s));
+  });
+});
+
+describe('words', () => {
+  it('is what /\\s+/g → one space, trimmed, gives: on the fixtures and on generated text', async () => {
+    const collapsed = (text: string) => text.replace(/\s+/g, ' ').trim();
+    for (const s of await corpus()) {
+      expect(words(s), s).toBe(collapsed(s));
+      expect(words(htmlToText(s))).toBe(collapsed(htmlToText(s)));
     }
+    for (const s of spaceStrings(5)) expect(words(s), JSON.stringify(s)).toBe(collapsed(s));
   });
 });
 
