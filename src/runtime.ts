@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { appSecret, type AppConfig } from './config/load.ts';
+import { appSecret, type AppConfig } from './config/app-config.ts';
 import type { DatabaseHandle, DB } from './db/connect.ts';
 import { createEmailSender, createSmsSender } from './channels/senders.ts';
 import type { EmailSender, SmsSender } from './channels/senders.ts';

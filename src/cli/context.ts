@@ -22,7 +22,7 @@ export interface Cli extends CliIo {
    * Loads and validates the configuration; called inside an action so `--help` and
    * refusals need none (nor the modules it takes: YAML, zod, the logger).
    */
-  context(logLevel?: string): Promise<CommandContext>;
+  context(logLevel?: string, options?: ContextOptions): Promise<CommandContext>;
 }
 
 /**
@@ -40,9 +40,22 @@ export interface CommandContext {
   out: (text: string) => void;
 }
 
-export async function createContext(env: Env, out: (text: string) => void, logLevel?: string, log?: LogDestination): Promise<CommandContext> {
-  const [{ loadConfig }, { createLogger }] = await Promise.all([import('../config/load.ts'), import('../common/logger.ts')]);
-  const config = loadConfig(env);
+export interface ContextOptions {
+  /** The service: it re-reads webhooks.yaml on SIGHUP, so its configuration is loaded in full (no cache). */
+  service?: boolean;
+}
+
+export async function createContext(
+  env: Env,
+  out: (text: string) => void,
+  logLevel?: string,
+  log?: LogDestination,
+  options: ContextOptions = {},
+): Promise<CommandContext> {
+  const loading = options.service
+    ? import('../config/load.ts').then(({ loadConfig }) => loadConfig(env))
+    : import('../config/cached.ts').then(({ loadConfigCached }) => loadConfigCached(env));
+  const [config, { createLogger }] = await Promise.all([loading, import('../common/logger.ts')]);
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked.
   const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log);
   return { config, logger, clock: systemClock, out };

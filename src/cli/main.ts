@@ -44,7 +44,7 @@ export function buildProgram(env: Env, io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .showHelpAfterError(false);
-  const cli: Cli = { ...io, env, context: (logLevel) => createContext(env, out, logLevel, io.log) };
+  const cli: Cli = { ...io, env, context: (logLevel, options) => createContext(env, out, logLevel, io.log, options) };
   for (const register of COMMANDS) register(program, cli);
   return program;
 }
@@ -69,7 +69,7 @@ export async function main(argv: string[], env: Env, io: CliIo = processIo): Pro
       return e.exitCode === 0 ? 0 : 1;
     }
     // Loaded only now: a ConfigError can only come from a command that loaded the configuration.
-    const { ConfigError } = await import('../config/load.ts');
+    const { ConfigError } = await import('../config/app-config.ts');
     if (e instanceof ConfigError) {
       for (const p of e.problems) io.err(p);
       return 1;

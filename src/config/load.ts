@@ -1,50 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
 import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { feedsFileSchema, settingsSchema, webhooksFileSchema, type FeedConfig, type Settings, type WebhookConfig } from './schema.ts';
+import { assembleConfig, ConfigError, configDirs, envProblems, type AppConfig, type Env } from './app-config.ts';
 
-/** A configuration problem, already phrased for the admin: `file: path: message`. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export interface AppConfig {
-  configDir: string;
-  dataDir: string;
-  /** `undefined` means the embedded PGlite database in `$DATA_DIR/pglite`. */
-  databaseUrl: string | undefined;
-  smtpUrl: string | undefined;
-  twilio: {
-    accountSid: string | undefined;
-    authToken: string | undefined;
-    from: string | undefined;
-    messagingServiceSid: string | undefined;
-    apiBaseUrl: string;
-  };
-  port: number;
-  publicBaseUrl: string;
-  adminToken: string | undefined;
-  /** When set, /metrics wants it as a bearer token. */
-  metricsToken: string | undefined;
-  mailFrom: string;
-  /** Resolved lazily for embedded mode: see `appSecret()`. */
-  appSecretFromEnv: string | undefined;
-  settings: Settings;
-  feeds: FeedConfig[];
-  /** Outgoing webhook endpoints (`webhooks.yaml`, optional), secrets resolved from the environment. */
-  webhooks: WebhookConfig[];
-  /** Reads `webhooks.yaml` again (SIGHUP), with the environment this configuration was loaded from; throws ConfigError. */
-  rereadWebhooks: () => WebhookConfig[];
-}
-
-type Env = Record<string, string | undefined>;
+export { appSecret, ConfigError, type AppConfig } from './app-config.ts';
 
 function formatPath(p: ReadonlyArray<PropertyKey>): string {
   let out = '';
@@ -154,46 +117,12 @@ export function loadSettings(configDir: string): Settings {
   return parsed.data;
 }
 
-function envProblems(env: Env): string[] {
-  const problems: string[] = [];
-  const url = (name: string, protocols: string[]) => {
-    const v = env[name];
-    if (!v) return;
-    try {
-      const u = new URL(v);
-      if (!protocols.includes(u.protocol)) problems.push(`environment: ${name}: must be a ${protocols.join(' or ')} URL`);
-    } catch {
-      problems.push(`environment: ${name}: is not a valid URL`);
-    }
-  };
-  url('DATABASE_URL', ['postgres:', 'postgresql:']);
-  url('SMTP_URL', ['smtp:', 'smtps:']);
-  url('TWILIO_API_BASE_URL', ['http:', 'https:']);
-  url('PUBLIC_BASE_URL', ['http:', 'https:']);
-  if (env.PORT && (!/^\d{1,5}$/.test(env.PORT) || Number(env.PORT) > 65535)) problems.push('environment: PORT: must be a port number (0-65535)');
-  if (env.DATABASE_URL && !env.APP_SECRET) {
-    problems.push('environment: APP_SECRET: is required when DATABASE_URL is set');
-  }
-  if ((env.TWILIO_ACCOUNT_SID || env.TWILIO_AUTH_TOKEN) && !(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN)) {
-    problems.push('environment: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither');
-  }
-  if (env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && !env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
-    problems.push('environment: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID: one is required with the Twilio credentials');
-  }
-  if (env.APP_SECRET && env.APP_SECRET.length < 16) problems.push('environment: APP_SECRET: must be at least 16 characters');
-  // Guessable tokens would make the admin page's rate limit the only defence.
-  if (env.ADMIN_TOKEN && env.ADMIN_TOKEN.length < 16) problems.push('environment: ADMIN_TOKEN: must be at least 16 characters');
-  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16) problems.push('environment: METRICS_TOKEN: must be at least 16 characters');
-  return problems;
-}
-
 /**
  * The one place that reads `process.env` (through `env`) and the config files.
  * Everything else receives the resulting object.
  */
 export function loadConfig(env: Env = process.env): AppConfig {
-  const configDir = path.resolve(env.CONFIG_DIR ?? './config');
-  const dataDir = path.resolve(env.DATA_DIR ?? './data');
+  const { configDir, dataDir } = configDirs(env);
   const problems = envProblems(env);
   let settings: Settings | undefined;
   let feeds: FeedConfig[] | undefined;
@@ -207,45 +136,5 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
   }
   if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError(problems);
-  const port = env.PORT ? Number(env.PORT) : settings.port;
-  return {
-    configDir,
-    dataDir,
-    databaseUrl: env.DATABASE_URL || undefined,
-    smtpUrl: env.SMTP_URL || undefined,
-    twilio: {
-      accountSid: env.TWILIO_ACCOUNT_SID || undefined,
-      authToken: env.TWILIO_AUTH_TOKEN || undefined,
-      from: env.TWILIO_FROM || undefined,
-      messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID || undefined,
-      apiBaseUrl: env.TWILIO_API_BASE_URL || 'https://api.twilio.com',
-    },
-    port,
-    publicBaseUrl: (env.PUBLIC_BASE_URL || settings.publicBaseUrl || `http://localhost:${port}`).replace(/\/+$/, ''),
-    adminToken: env.ADMIN_TOKEN || undefined,
-    metricsToken: env.METRICS_TOKEN || settings.web.metricsToken,
-    mailFrom: env.MAIL_FROM || settings.mailFrom,
-    appSecretFromEnv: env.APP_SECRET || undefined,
-    settings,
-    feeds,
-    webhooks,
-    rereadWebhooks: () => loadWebhooks(configDir, env),
-  };
-}
-
-/**
- * In embedded mode the secret is generated once and kept in `$DATA_DIR`, so
- * links signed before a restart keep working.
- */
-export function appSecret(config: AppConfig): string {
-  if (config.appSecretFromEnv) return config.appSecretFromEnv;
-  const file = path.join(config.dataDir, 'app-secret');
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    mkdirSync(config.dataDir, { recursive: true });
-    const secret = randomBytes(32).toString('base64url');
-    writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
-  }
+  return assembleConfig(env, { configDir, dataDir, settings, feeds, webhooks }, () => loadWebhooks(configDir, env));
 }

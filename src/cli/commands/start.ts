@@ -11,7 +11,7 @@ export const register: RegisterCommand = (program, cli) => {
     .addOption(new Option('--roles <roles>', 'comma-separated roles: poll,deliver,web').default('poll,deliver,web'))
     .action(async (opts: { roles: string }) => {
       const roles = parseRoles(opts.roles);
-      const c = await cli.context();
+      const c = await cli.context(undefined, { service: true });
       const [{ runService }, { createLogger }, { startSummary, startupPollSummary }] = await Promise.all([
         import('../../service.ts'),
         import('../../common/logger.ts'),
