@@ -1,8 +1,7 @@
 import { type ClientRequest, type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { pipeline, type Readable, Transform } from 'node:stream';
-import { TextDecoder } from 'node:util';
+import { promisify, TextDecoder } from 'node:util';
 import zlib from 'node:zlib';
 import { feedAgent, isPublicAddress } from './address-guard.ts';
 import { AppError } from '../common/errors.ts';
@@ -149,54 +148,49 @@ function header(res: IncomingMessage, name: string): string | null {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+type Decode = (body: Buffer, maxBytes: number) => Promise<Buffer>;
+
+// Lenient flushing: a truncated stream yields what it had, as browsers and undici do.
+const ZLIB = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+const BROTLI = { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH };
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const inflateRaw = promisify(zlib.inflateRaw);
+const brotliDecompress = promisify(zlib.brotliDecompress);
+
+const DECODERS: Record<string, Decode> = {
+  gzip: (body, maxBytes) => gunzip(body, { ...ZLIB, maxOutputLength: maxBytes }),
+  'x-gzip': (body, maxBytes) => gunzip(body, { ...ZLIB, maxOutputLength: maxBytes }),
+  // `deflate` is meant to be zlib-wrapped, but servers send raw deflate too: the first byte tells.
+  deflate: (body, maxBytes) => ((body[0]! & 0x0f) === 0x08 ? inflate : inflateRaw)(body, { ...ZLIB, maxOutputLength: maxBytes }),
+  br: (body, maxBytes) => brotliDecompress(body, { ...BROTLI, maxOutputLength: maxBytes }),
+};
+
 /**
- * The decoders for a Content-Encoding, outermost last (`gzip, br` was gzipped, then
- * brotli'd), as browsers and undici do: at most 5; an unknown coding leaves the body as
- * it came. Lenient flushing: a truncated stream yields what it had, like a browser.
+ * The decoders for a Content-Encoding, in the order to apply them (`gzip, br` was gzipped,
+ * then brotli'd), as browsers and undici do: at most 5; an unknown coding leaves the body as
+ * it came (undefined).
  */
-function decoders(contentEncoding: string | null): Transform[] {
+function decoders(contentEncoding: string | null): Decode[] | undefined {
   const codings = contentEncoding ? contentEncoding.toLowerCase().split(',') : [];
   if (codings.length > 5) throw new FeedFetchError(`too many content-encodings (${codings.length})`, 'http', 'permanent');
-  const zlibOptions = { flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_SYNC_FLUSH };
-  const out: Transform[] = [];
+  const out: Decode[] = [];
   for (let i = codings.length - 1; i >= 0; i--) {
     const coding = codings[i]!.trim();
-    if (coding === 'gzip' || coding === 'x-gzip') out.push(zlib.createGunzip(zlibOptions));
-    else if (coding === 'deflate') out.push(inflateEitherWay(zlibOptions));
-    else if (coding === 'br') {
-      out.push(zlib.createBrotliDecompress({ flush: zlib.constants.BROTLI_OPERATION_FLUSH, finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }));
-    } else if (coding !== 'identity' && coding !== '') return [];
+    if (coding === 'identity' || coding === '') continue;
+    const decode = DECODERS[coding];
+    if (!decode) return undefined;
+    out.push(decode);
   }
   return out;
 }
 
-/** `deflate` is meant to be zlib-wrapped, but servers send raw deflate too: the first byte tells. */
-function inflateEitherWay(options: zlib.ZlibOptions): Transform {
-  let inner: Transform | undefined;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      if (!inner) {
-        if (chunk.length === 0) return callback();
-        inner = (chunk[0]! & 0x0f) === 0x08 ? zlib.createInflate(options) : zlib.createInflateRaw(options);
-        inner.on('data', (d: Buffer) => this.push(d));
-        inner.on('error', (err) => this.destroy(err));
-      }
-      if (inner.write(chunk)) callback();
-      else inner.once('drain', callback);
-    },
-    flush(callback) {
-      if (!inner) return callback();
-      inner.once('end', () => callback());
-      inner.end();
-    },
-    destroy(err, callback) {
-      inner?.destroy();
-      callback(err);
-    },
-  });
-}
-
-/** The body, decompressed, refused as soon as it passes `maxBytes` (a gzip bomb is small on the wire). */
+/**
+ * The body, decompressed, refused once it passes `maxBytes`: as it arrives, and again as
+ * it is decompressed (a gzip bomb is small on the wire), where zlib stops at the limit.
+ * The body is decompressed in one call once it is all here: a feed is small, and one call
+ * costs a fraction of a stream's per-chunk work.
+ */
 async function readBounded(res: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const encoding = header(res, 'content-encoding');
   const declared = Number(header(res, 'content-length') ?? Number.NaN);
@@ -205,20 +199,35 @@ async function readBounded(res: IncomingMessage, maxBytes: number): Promise<Buff
     res.destroy();
     throw new FeedFetchError(`body of ${declared} bytes exceeds the limit of ${maxBytes}`, 'too-large', 'permanent', { status: res.statusCode });
   }
-  const chain = decoders(encoding);
-  const body: Readable = chain.length ? (pipeline([res, ...chain], () => {}) as unknown as Readable) : res;
+  const steps = decoders(encoding) ?? [];
   const chunks: Buffer[] = [];
   let total = 0;
-  // Leaving the loop early destroys the stream and, through the pipeline, the response:
-  // nothing more is read or decompressed.
-  for await (const chunk of body as AsyncIterable<Buffer>) {
+  // Leaving the loop early destroys the response: nothing more is read.
+  for await (const chunk of res as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > maxBytes) {
-      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes (after decompression)`, 'too-large', 'permanent', { status: res.statusCode });
+      throw new FeedFetchError(`body exceeds the limit of ${maxBytes} bytes${steps.length ? '' : ' (after decompression)'}`, 'too-large', 'permanent', {
+        status: res.statusCode,
+      });
     }
     chunks.push(chunk);
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  let body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  for (const decode of steps) {
+    try {
+      body = await decode(body, maxBytes);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+      throw new FeedFetchError(
+        `body exceeds the limit of ${maxBytes} bytes (after decompression)`,
+        'too-large',
+        'permanent',
+        { status: res.statusCode },
+        { cause: err },
+      );
+    }
+  }
+  return body;
 }
 
 /** Lets a response go: a small rest is read so the connection can serve the next feed; anything else closes it. */
