@@ -26,7 +26,8 @@
  * /proc/<pid>/status), CPU of each process, of the sink and of PostgreSQL;
  * then the scale-out ratio (time with 1 process / time with 3).
  *
- * The floor for the sending phase, measured in the same run: a bare pooled
+ * The floor for the sending phase, measured in the same run right before each
+ * service run (so both see about the same load): a bare pooled
  * nodemailer loop (no database, one message rendered once) with processes ×
  * connections connections and processes × concurrency sends in flight, to the
  * same 15-ms sink, on up to 20,000 emails; floor = emails / its rate. Also
@@ -551,12 +552,12 @@ async function main(): Promise<void> {
   const floors = new Map<number, Awaited<ReturnType<typeof floorRate>>>();
   const counts = PROCESSES === 1 ? [1] : [PROCESSES, 1];
   try {
+    // Each floor right before its run: on a shared machine the load drifts, and a floor
+    // taken minutes apart from the run it is compared with would measure the drift.
     for (const p of counts) {
       const f = await floorRate(sink, p * CONNECTIONS, p * CONCURRENCY);
       console.error(`  floor with ${p * CONNECTIONS} connections, ${p * CONCURRENCY} in flight: ${int(f.rate)} emails/s (${int(f.sample)} sent)`);
       floors.set(p, f);
-    }
-    for (const p of counts) {
       const r = await run(baseUrl, p, server, sink, workDir);
       console.error(`  [${p} process(es)] change → last email ${r.changeToLast.toFixed(1)} s`);
       results.push(r);
