@@ -10,7 +10,7 @@ import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
 import { AppError, errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { FeedFetchError, fetchFeed } from './fetch.ts';
+import { FeedFetchError, type FetchResult, fetchFeed } from './fetch.ts';
 import { understandingWarning } from './understood.ts';
 import { GroupCommit } from '../common/group-commit.ts';
 import {
@@ -108,10 +108,32 @@ type Stored = { counts: Counts; baseline: boolean; duplicates: number } | { erro
  * and whatever arrives meanwhile goes into the next. A cycle of N feeds thus costs a few
  * statements per batch instead of two (304) to about eight (new items) per feed.
  */
+const STORE_MAX_BATCH = 50;
+/**
+ * Documents fetched and not yet stored, at the most. Parsing outruns the database on a first
+ * poll; unbounded, hundreds of parsed documents waited for their turn (a 1,000-feed cycle held
+ * 560), every young-generation collection copying them again. Two batches' worth keeps the
+ * next batch full while one is written.
+ */
+const STORE_AHEAD = 2 * STORE_MAX_BATCH;
+
 class PollBatches {
   readonly lease: GroupCommit<LeaseRequest, FeedRow | undefined>;
   readonly notModified: GroupCommit<SuccessRecord>;
   readonly store: GroupCommit<StoreJob, Stored>;
+  private unstored = 0;
+  private readonly waitingForRoom: (() => void)[] = [];
+
+  /** Waits until fewer than STORE_AHEAD fetched documents are unstored, and counts one more. */
+  async reserveStore(): Promise<void> {
+    while (this.unstored >= STORE_AHEAD) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
+    this.unstored++;
+  }
+
+  releaseStore(): void {
+    this.unstored--;
+    this.waitingForRoom.shift()?.();
+  }
 
   constructor(deps: PollDeps) {
     // No retry: a failed lease or record fails those polls, which are recorded as such.
@@ -142,7 +164,7 @@ class PollBatches {
         }
       },
       // Bounded so one transaction holds few row locks, and a failure redoes little.
-      { maxBatch: 50, retryForMs: 0 },
+      { maxBatch: STORE_MAX_BATCH, retryForMs: 0 },
     );
   }
 }
@@ -311,9 +333,8 @@ async function pollLeased(
     onFetched?.();
     return fail(err, err instanceof FeedFetchError ? (err.details.status ?? null) : null);
   }
-  onFetched?.();
-
   if (fetched.status === 'not-modified') {
+    onFetched?.();
     await batches.notModified.add({
       feedId: feed.id,
       startedAt,
@@ -327,7 +348,28 @@ async function pollLeased(
     log.debug('not modified');
     return outcome(feed.id, 'not-modified', { httpStatus: 304 });
   }
+  // The fetch slot goes to the next feed only once there is room for this document in the
+  // store batches: fetching and parsing wait for the database instead of piling up documents.
+  await batches.reserveStore();
+  onFetched?.();
+  try {
+    return await storeFetched(deps, batches, feed, fetched, startedAt, log, leaseOwner, fail);
+  } finally {
+    batches.releaseStore();
+  }
+}
 
+/** Parse, diff and store a fetched document (pollLeased's second half). */
+async function storeFetched(
+  deps: PollDeps,
+  batches: PollBatches,
+  feed: FeedConfig,
+  fetched: Extract<FetchResult, { status: 'ok' }>,
+  startedAt: Date,
+  log: Logger,
+  leaseOwner: string,
+  fail: (err: unknown, httpStatus: number | null) => Promise<PollOutcome>,
+): Promise<PollOutcome> {
   let items: AdvisoryItem[];
   const { profileFor } = await changeDetection();
   const profile = profileFor(feed.source);
@@ -367,7 +409,8 @@ async function pollLeased(
  * Polls feeds with bounded concurrency; one feed's failure never stops the others.
  *
  * The concurrency bounds fetches only: a feed's slot goes to the next feed as soon as its
- * fetch is over, and its writes join the batches of the polls around it. The leases of all
+ * fetch is over (and, for a document, there is room in the store batches), and its writes join
+ * the batches of the polls around it. The leases of all
  * the feeds are asked for at once (a statement per 500); as a feed may wait for a slot, its
  * lease lasts one poll's length for each round of `concurrency` feeds before it, so it
  * still outlives the poll and a crashed poller's leases still expire on their own.

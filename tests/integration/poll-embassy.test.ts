@@ -3,6 +3,8 @@ import { listEvents, eventWithVersions } from '../../src/advisories/repository.t
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock, feedConfig, pollDeps, syncAndPoll } from '../helpers/poll.ts';
+import { pollFeeds } from '../../src/feeds/poller.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
 import { embassyFeedWithRoutineMessage } from '../helpers/embassy.ts';
 
 let t: TestDatabase;
@@ -68,5 +70,27 @@ describe('U.S. Embassy Russia alerts (seed case)', () => {
     server.set('/ru/override', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
     await syncAndPoll(deps, feeds, 'ru');
     expect((await listEvents(t.db, {})).map((e) => e.urgency)).toEqual(['routine']);
+  });
+});
+
+describe('a cycle of many feeds', () => {
+  it('stores every document when far more are fetched than the store batches take ahead, failures included', async () => {
+    // 260 feeds, every other one unreadable: more documents, and more failed ones, than the
+    // poller lets wait for the database at once; a slot not given back would stall the cycle.
+    const good = server.set('/many/good', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+    const bad = server.set('/many/bad', { body: '<rss><channel><item><title>cut short' });
+    const feeds = Array.from({ length: 260 }, (_, i) =>
+      feedConfig({ id: `many-${String(i).padStart(3, '0')}`, url: i % 2 === 0 ? good : bad, source: 'us-embassy', countries: ['RU'] }),
+    );
+    const deps = pollDeps(t.db, new ManualClock());
+    await syncFeeds(t.db, feeds);
+    const outcomes = await pollFeeds(deps, feeds, { concurrency: 8 });
+    expect(outcomes.filter((o, i) => i % 2 === 0).every((o) => o.status === 'ok' && o.new === 2 && o.baseline)).toBe(true);
+    expect(outcomes.filter((o, i) => i % 2 === 1).every((o) => o.status === 'error')).toBe(true);
+    const stored = await t.db
+      .selectFrom('advisories')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(stored.n)).toBe(260);
   });
 });
