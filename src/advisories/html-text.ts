@@ -18,7 +18,6 @@ type Element = Extract<Node, { attribs: unknown }>;
 
 /** html-to-text's `whitespaceCharacters` as normalize.ts sets them: U+200B is not a word break. */
 const SPACE_RUN = /[ \t\r\n\f]+/g;
-const WORD = /[^ \t\r\n\f]+/g;
 /** Whitespace that is not already single spaces. */
 const COLLAPSIBLE = /[\t\r\n\f]| {2}/;
 /** What html-to-text's lists drop as blank text between items (JavaScript's \s, not the above). */
@@ -188,6 +187,13 @@ const BLOCKS = new Map<string, number>([
   ['section', 1],
 ]);
 
+/** Without the one space (at most) at either end of text whose white space is single spaces. */
+function trimSpaces(text: string): string {
+  const start = text.charCodeAt(0) === 32 ? 1 : 0;
+  const end = text.length > start && text.charCodeAt(text.length - 1) === 32 ? text.length - 1 : text.length;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
 function trimNewlines(text: string): string {
   let start = 0;
   let end = text.length;
@@ -295,7 +301,7 @@ function bodies(nodes: readonly Node[], found: Element[]): Element[] {
 export function htmlToRawText(html: string): string | undefined {
   // Without '<' or '&' there is nothing to parse: the document is one text node, its words
   // joined by single spaces (most titles and categories, whose entities XML decoding took).
-  if (!MARKUP.test(html)) return (html.match(WORD) ?? []).join(' ');
+  if (!MARKUP.test(html)) return trimSpaces(COLLAPSIBLE.test(html) ? html.replace(SPACE_RUN, ' ') : html);
   if (html.length > MAX_INPUT_LENGTH) return undefined;
   const document = parseDocument(html, { decodeEntities: true });
   const found = bodies(document.children, []);
