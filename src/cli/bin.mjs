@@ -1,4 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-old-space-size=512
+// The flag above (kept in step with package.json's `start`): with no limit of
+// its own, V8 sizes the old generation from the machine's memory and lets a long
+// send pile up ~100 MB of garbage before its first full collection (README
+// "Benchmarks", bench:e2e); 512 MB is over ten times what a service holds live.
+// `node --max-old-space-size=N src/cli/bin.mjs …` chooses another.
 // Runs the compiled JavaScript in dist/ (built by `npm ci` through `prepare`, or
 // `npm run build`) when it is up to date with the sources; otherwise the TypeScript
 // sources directly through tsx, so a fresh clone works with no build and an edited

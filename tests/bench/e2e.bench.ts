@@ -346,7 +346,8 @@ async function run(baseUrl: string, processes: number, server: FeedServer, sink:
         const log = path.join(runDir, `service-${i}.log`);
         logs.push(log);
         const fd = openSync(log, 'a');
-        children.push(spawn(process.execPath, [BIN, 'start', '--roles', 'poll,deliver'], { env, cwd: ROOT, stdio: ['ignore', fd, fd] }));
+        // The bin as npm's link and npx run it: its own first line chooses node's flags.
+        children.push(spawn(BIN, ['start', '--roles', 'poll,deliver'], { env, cwd: ROOT, stdio: ['ignore', fd, fd] }));
         closeSync(fd);
       }
       await waitFor('every service to schedule its feeds', 120_000, () => {

@@ -79,7 +79,8 @@ interface Measured {
 async function measure(name: keyof typeof GOALS, env: NodeJS.ProcessEnv): Promise<Measured> {
   const port = await freePort();
   const stderr: string[] = [];
-  const child = spawn(process.execPath, ['src/cli/bin.mjs', 'start'], {
+  // The bin as npm's link and npx run it: its own first line chooses node's flags.
+  const child = spawn(path.join(ROOT, 'src/cli/bin.mjs'), ['start'], {
     cwd: ROOT,
     env: { ...env, PORT: String(port), CONFIG_DIR: path.join(ROOT, 'config') },
     stdio: ['ignore', 'ignore', 'pipe'],
