@@ -35,6 +35,8 @@
  *   npm run bench:delivery -- --scale small       10k fan-out, 2k messages: a quick check
  *   options: --fanout 100000,1000000  --messages 20000  --sms-messages 20000
  *            --connections 5,10,20,40  --sms-concurrency 20,50,100
+ *            --sms-delay-ms 0 (the Twilio sink's wait before answering)
+ *            --sms-delay-ms 0 (the Twilio sink's wait before answering)
  *            --inflight-per-connection 4  --repeat 2  --batch-size 200  --only fanout,email,sms
  *
  * Email and SMS: each repetition is a pair, ours and the floor back to back
@@ -81,6 +83,7 @@ const { values: args } = parseArgs({
     'sms-messages': { type: 'string' },
     connections: { type: 'string' },
     'sms-concurrency': { type: 'string' },
+    'sms-delay-ms': { type: 'string' },
     'inflight-per-connection': { type: 'string' },
     repeat: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -102,6 +105,14 @@ const EMAILS = intList('messages', args.messages, [small ? 2_000 : 20_000])[0]!;
 const SMS = intList('sms-messages', args['sms-messages'], [args.messages ? EMAILS : small ? 2_000 : 20_000])[0]!;
 const CONNECTIONS = intList('connections', args.connections, small ? [5, 20] : [5, 10, 20, 40]);
 const SMS_CONCURRENCY = intList('sms-concurrency', args['sms-concurrency'], small ? [20, 50] : [20, 50, 100]);
+/**
+ * How long the Twilio sink waits before answering (default 0: the local sink
+ * answers in a few milliseconds, so the floor is bound by the twilio client's
+ * CPU and ours by the commit each slot waits for). Twilio's own API answers in
+ * hundreds of milliseconds; a delay shows how the two compare when the send,
+ * not the bookkeeping, is the long part.
+ */
+const SMS_DELAY_MS = args['sms-delay-ms'] === undefined ? 0 : intList('sms-delay-ms', args['sms-delay-ms'], [0])[0]!;
 const INFLIGHT_PER_CONNECTION = intList('inflight-per-connection', args['inflight-per-connection'], [4])[0]!;
 const REPEAT = intList('repeat', args.repeat, [small ? 1 : 2])[0]!;
 /** Deliveries the dispatcher claims per round trip: the shipped default unless --batch-size says otherwise. */
@@ -656,7 +667,12 @@ class BaseUrlRequestClient extends RequestClient {
 }
 
 async function benchSms(db: DB, eventId: number, message: MessageEvent): Promise<{ rows: string[][]; goals: Goal[]; notes: string[] }> {
-  const sink = await SinkProcess.start('twilio-sink.mjs', { SINK_ACCOUNT_SID: TWILIO_SID, SINK_AUTH_TOKEN: TWILIO_TOKEN, SINK_TRACK_RECIPIENTS: '1' });
+  const sink = await SinkProcess.start('twilio-sink.mjs', {
+    SINK_ACCOUNT_SID: TWILIO_SID,
+    SINK_AUTH_TOKEN: TWILIO_TOKEN,
+    SINK_TRACK_RECIPIENTS: '1',
+    SINK_DELAY_MS: String(SMS_DELAY_MS),
+  });
   const base = `http://127.0.0.1:${sink.port}`;
   try {
     await insertSubscribers(db, SMS, ['sms']);
