@@ -28,12 +28,13 @@ interface CacheEntry {
   feeds: FeedConfig[];
 }
 
+/** A file's text, or null when there is none; a file that exists but cannot be read throws. */
 function readText(file: string): string | null {
   try {
     return readFileSync(file, 'utf8');
-  } catch {
-    // Unreadable or missing: the full load says which.
-    return null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
   }
 }
 
@@ -41,7 +42,14 @@ function readText(file: string): string | null {
 function cacheInputs(configDir: string, buildId: string): { key: string; texts: (string | null)[] } | undefined {
   // webhooks.yaml takes secrets from the environment: such a configuration is read every time.
   if (existsSync(path.join(configDir, 'webhooks.yaml'))) return undefined;
-  const texts = [readText(path.join(configDir, 'settings.yaml')), readText(path.join(configDir, 'feeds.yaml'))];
+  let texts: (string | null)[];
+  try {
+    texts = [readText(path.join(configDir, 'settings.yaml')), readText(path.join(configDir, 'feeds.yaml'))];
+  } catch {
+    // A file there but unreadable (EACCES, EISDIR) is not a missing one, whose defaults the cache
+    // may hold: the full load reports it.
+    return undefined;
+  }
   if (texts[1] === null) return undefined;
   const key = createHash('sha256')
     .update(JSON.stringify([buildId, configDir, ...texts]))

@@ -85,6 +85,16 @@ describe('loadConfigCached', () => {
     expect((err as ConfigError).problems.join('\n')).toMatch(/feeds\.yaml: feeds\[0\]\.id: must match/);
   });
 
+  it('an unreadable settings.yaml is reported, not taken for a missing one and answered from the cache', async () => {
+    rmSync(path.join(configDir, 'settings.yaml'));
+    expect((await loadConfigCached(env, cache)).settings.port).toBe(3000);
+    // A directory where the file should be (EISDIR); a wrong owner or mode (EACCES) reads the same way.
+    mkdirSync(path.join(configDir, 'settings.yaml'));
+    const err = await loadConfigCached(env, cache).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.join('\n')).toMatch(/settings\.yaml: cannot be read: EISDIR/);
+  });
+
   it('reads a configuration with webhooks.yaml in full every time (its secrets come from the environment)', async () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
     write('webhooks.yaml', 'webhooks:\n  - id: ops\n    url: https://hooks.example.org/x\n    format: standard\n    secret: ${HOOK_SECRET}\n');
