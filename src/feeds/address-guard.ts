@@ -29,6 +29,8 @@ for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
   ['fc00::', 7],
+  // Site-local, deprecated (RFC 3879) but still routed inside some networks.
+  ['fec0::', 10],
   ['fe80::', 10],
   ['ff00::', 8],
   // Local-use NAT64 translates into the site's own IPv4 network.

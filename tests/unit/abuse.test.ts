@@ -65,6 +65,14 @@ describe('SSRF guard: IPv6 forms that embed IPv4', () => {
   });
 });
 
+describe('SSRF guard: IPv6 ranges', () => {
+  it('SSRF through the deprecated site-local fec0::/10 (still routed inside some networks): not public', () => {
+    for (const a of ['fec0::1', 'fed0:1::2', 'feff:ffff::1']) expect(isPublicAddress(a), a).toBe(false);
+    // Global unicast beside it stays public.
+    expect(isPublicAddress('2a00:1450::1')).toBe(true);
+  });
+});
+
 describe('contacts masked in logged provider errors', () => {
   it('log redaction of phone numbers: numbers in the shapes providers and people write are masked', () => {
     for (const number of [
