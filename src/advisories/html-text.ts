@@ -304,9 +304,9 @@ export function htmlToRawText(html: string): string | undefined {
   if (!MARKUP.test(html)) return trimSpaces(COLLAPSIBLE.test(html) ? html.replace(SPACE_RUN, ' ') : html);
   if (html.length > MAX_INPUT_LENGTH) return undefined;
   const document = parseDocument(html, { decodeEntities: true });
-  const found = bodies(document.children, []);
   const builder = new Builder();
   try {
+    const found = bodies(document.children, []);
     // A <body> is an inline element like any other once picked.
     walk(found.length > 0 ? found : document.children, builder);
   } catch {

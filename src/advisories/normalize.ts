@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as HtmlToText from 'html-to-text';
 import { LRUCache } from 'lru-cache';
+import { AppError, errorMessage } from '../common/errors.ts';
 import { htmlToRawText } from './html-text.ts';
 import { words } from './words.ts';
 
@@ -48,6 +49,27 @@ export function referenceHtmlToText(html: string): string {
   return convert(html);
 }
 
+/** An item's HTML that cannot be converted to text: its feed's poll fails with this, and stores nothing. */
+export class MarkupError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    // Permanent for this document, like one that does not parse.
+    super(message, 'permanent', options);
+  }
+}
+
+/** The raw text of `html`: html-text.ts's, or html-to-text's for the markup html-text.ts leaves to it. */
+function rawText(html: string): string {
+  const fast = htmlToRawText(html);
+  if (fast !== undefined) return fast;
+  try {
+    return referenceHtmlToText(html);
+  } catch (err) {
+    // html-to-text recurses once per element: a few thousand nested ones exhaust the stack.
+    if (err instanceof RangeError) throw new MarkupError("an item's HTML is nested too deeply to convert to text", { cause: err });
+    throw new MarkupError(`an item's HTML could not be converted to text: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 // Every Unicode space separator (NBSP, narrow NBSP `&#8239;` seen in the State
 // Department feed, …) and zero-width characters become plain spaces or nothing.
 const SPACES = /[\t\v\f\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+/g;
@@ -88,11 +110,11 @@ const CACHED_FROM_LENGTH = 256;
 /** HTML (or text that may hold markup and entities) to tidy plain text. */
 export function htmlToText(html: string | null | undefined): string {
   if (!html) return '';
-  if (html.length < CACHED_FROM_LENGTH) return tidyText(htmlToRawText(html) ?? referenceHtmlToText(html));
+  if (html.length < CACHED_FROM_LENGTH) return tidyText(rawText(html));
   const key = createHash('sha1').update(html).digest('base64');
   const known = converted.get(key);
   if (known !== undefined) return known;
-  const text = tidyText(htmlToRawText(html) ?? referenceHtmlToText(html));
+  const text = tidyText(rawText(html));
   converted.set(key, text);
   return text;
 }

@@ -274,6 +274,12 @@ const faults: FaultCase[] = [
     httpStatus: 200,
   },
   { name: 'external entity (XXE)', route: () => ({ body: XXE }), reason: /entit/i, httpStatus: 200 },
+  {
+    name: 'an item whose HTML nests 20,000 elements deep (deeper than either converter can recurse)',
+    route: () => ({ body: V2.replace('<content:encoded><![CDATA[', `<content:encoded><![CDATA[${'<div>'.repeat(20_000)}`) }),
+    reason: /^an item's HTML is nested too deeply to convert to text$/,
+    httpStatus: 200,
+  },
   // settings.http.maxRedirects defaults to 5: the first request and 5 redirects, then stop.
   {
     name: 'redirect loop (a route redirecting to itself)',

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ElementType, parseDocument } from 'htmlparser2';
 import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
-import { htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
+import { MarkupError, htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
 import { itemBody } from '../../src/feeds/profiles/common.ts';
 import { prng } from '../helpers/prng.ts';
@@ -122,6 +122,23 @@ describe('htmlToRawText gives what html-to-text gives', () => {
   it('converts an element html-to-text fails on (named like an Object property) as inline markup', () => {
     expect(() => referenceHtmlToText('<constructor>a</constructor><p>b</p>')).toThrow();
     expect(htmlToRawText('<constructor>a</constructor><p>b</p>')).toBe('a\n\nb');
+  });
+
+  it('leaves markup nested deeper than its stack to html-to-text, which refuses it with a typed error', () => {
+    for (const depth of [20_000, 40_000]) {
+      const deep = `${'<div>'.repeat(depth)}x`;
+      expect(htmlToRawText(deep), `${depth}`).toBeUndefined();
+      const err = (() => {
+        try {
+          return htmlToText(deep);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, `${depth}`).toBeInstanceOf(MarkupError);
+      expect((err as MarkupError).message).toBe("an item's HTML is nested too deeply to convert to text");
+      expect((err as MarkupError).retryable).toBe(false);
+    }
   });
 
   it('leaves tables, <pre> and unusual ordered lists to html-to-text', () => {
