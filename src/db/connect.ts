@@ -97,28 +97,36 @@ async function listen(databaseUrl: string, channel: string, onNotify: () => void
   let retry: NodeJS.Timeout | undefined;
   let failures = 0;
   const open = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: databaseUrl, types, connectionTimeoutMillis: 10_000 });
+    // Kept alive: a LISTEN connection is idle for hours, and a NAT or proxy on the way drops idle ones silently.
+    const c = new pg.Client({ connectionString: databaseUrl, types, connectionTimeoutMillis: 10_000, keepAlive: true });
     c.on('notification', (msg) => {
       if (msg.channel === channel) onNotify();
     });
-    const lost = () => {
-      if (client === c) client = undefined;
-      scheduleReopen();
-    };
-    c.on('error', (err) => {
-      logger.warn({ err, channel }, 'database notifications lost; reconnecting');
-      void c.end().catch(() => undefined);
-      lost();
-    });
-    c.on('end', lost);
-    await c.connect();
+    // Until it listens, a failure is open()'s to report (its caller retries or gives up), not a
+    // lost connection to re-open: pg emits 'end' even for a connect() that failed. An 'error'
+    // emitted meanwhile only needs a listener so as not to end the process; the pending
+    // connect or query fails with it.
+    const whileOpening = (err: Error) => logger.debug({ err, channel }, 'notification connection failed while opening');
+    c.on('error', whileOpening);
     try {
+      await c.connect();
       await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
     } catch (err) {
       await c.end().catch(() => undefined);
       throw err;
     }
     if (closed) return void (await c.end().catch(() => undefined));
+    const lost = () => {
+      if (client === c) client = undefined;
+      scheduleReopen();
+    };
+    c.off('error', whileOpening);
+    c.on('error', (err) => {
+      logger.warn({ err, channel }, 'database notifications lost; reconnecting');
+      void c.end().catch(() => undefined);
+      lost();
+    });
+    c.on('end', lost);
     client = c;
     failures = 0;
   };

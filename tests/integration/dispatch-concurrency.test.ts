@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -367,6 +368,61 @@ describe.skipIf(testDbKind() !== 'postgres')(
       }
       // Stopping closes the listening connection.
       await waitFor('the listener to close', async () => (await listeners()) === 0, { timeoutMs: 10_000 });
+    });
+
+    it('a dispatcher whose first LISTEN fails polls instead, and leaves no listening connection behind once the database is back', async () => {
+      // A TCP relay to the database that first cuts every connection (the server restarting), then relays.
+      const real = new URL(t.env.DATABASE_URL!);
+      let relaying = false;
+      let connections = 0;
+      const sockets = new Set<net.Socket>();
+      const relay = net.createServer((socket) => {
+        connections++;
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        if (!relaying) return void socket.destroy();
+        const upstream = net.connect(Number(real.port || 5432), real.hostname);
+        sockets.add(upstream);
+        upstream.on('close', () => sockets.delete(upstream));
+        socket.pipe(upstream).pipe(socket);
+        socket.on('error', () => upstream.destroy());
+        upstream.on('error', () => socket.destroy());
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      const viaRelay = new URL(real.href);
+      viaRelay.hostname = '127.0.0.1';
+      viaRelay.port = String((relay.address() as net.AddressInfo).port);
+      const handle = await connectDatabase({ databaseUrl: viaRelay.href, dataDir: '/nonexistent', role: 'command', logger: silentLogger });
+      const a = new Dispatcher({
+        db: t.db,
+        logger: silentLogger,
+        clock: systemClock,
+        settings: deliverySettings({ idlePollMs: 50 }),
+        email: countingSender('A', new SendLog(['A'])),
+        sms: noSms,
+        links: linkBuilder('http://localhost:3000', 'test-secret-0123456789abcdef'),
+        listId: 'alerts.localhost',
+        listen: (onDue) => handle.listen!(DUE_CHANNEL, onDue),
+      });
+      try {
+        a.start();
+        await waitFor('the first LISTEN to be cut', () => connections === 1, { timeoutMs: 10_000 });
+        relaying = true;
+        // A re-open in the background would come after 0.5 s, then 1 s: give it time to show.
+        await sleep(2_000);
+        await a.stop();
+        await sleep(300);
+        expect(connections).toBe(1);
+        const listening = await sql<{
+          n: number;
+        }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and query = ${`LISTEN "${DUE_CHANNEL}"`}`.execute(t.db);
+        expect(listening.rows[0]!.n).toBe(0);
+      } finally {
+        await a.stop();
+        await handle.close();
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => relay.close(() => resolve()));
+      }
     });
   },
 );
