@@ -5,8 +5,9 @@ import { defineConfig } from 'vitest/config';
 const integration = ['tests/integration/**/*.test.ts'];
 // Files whose subject is not the database run in the pglite project only: the
 // command line's refusals (decided before a database is opened) and the browser
-// walk-through (the SQL under its pages runs on both databases in web.test.ts).
-const onceOnly = ['tests/integration/cli-refusals.test.ts', 'tests/integration/browser.test.ts'];
+// walk-through (the SQL under its pages runs on both databases in web.test.ts), and
+// fetchFeed's connections (no database at all).
+const onceOnly = ['tests/integration/cli-refusals.test.ts', 'tests/integration/browser.test.ts', 'tests/integration/fetch.test.ts'];
 // The fault tests need a PostgreSQL server (several processes on one database, a
 // server restart): the postgres project only.
 const postgresOnly = ['tests/integration/faults/**/*.test.ts'];

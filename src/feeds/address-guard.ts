@@ -109,6 +109,11 @@ function guardedLookup(hostname: string, options: object, callback: LookupCallba
 
 const agents = new Map<string, HttpAgent>();
 
+function newAgent(protocol: string, publicOnly: boolean, keepAlive: boolean): HttpAgent {
+  const options = { keepAlive, timeout: 4000, ...(publicOnly ? { lookup: guardedLookup as never } : {}) };
+  return protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+}
+
 /**
  * The connection pool feed fetches use, per scheme, with or without the guard. Connections
  * are kept alive between requests (many feeds share a host) and closed after 4 s idle;
@@ -118,9 +123,13 @@ export function feedAgent(protocol: string, publicOnly: boolean): HttpAgent {
   const key = `${protocol}${publicOnly ? 'public' : 'any'}`;
   let agent = agents.get(key);
   if (!agent) {
-    const options = { keepAlive: true, timeout: 4000, ...(publicOnly ? { lookup: guardedLookup as never } : {}) };
-    agent = protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+    agent = newAgent(protocol, publicOnly, true);
     agents.set(key, agent);
   }
   return agent;
+}
+
+/** An agent for one request on a new connection of its own (closed after it), with the same guard. */
+export function oneOffFeedAgent(protocol: string, publicOnly: boolean): HttpAgent {
+  return newAgent(protocol, publicOnly, false);
 }

@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { promisify, TextDecoder } from 'node:util';
 import zlib from 'node:zlib';
-import { feedAgent, isPublicAddress } from './address-guard.ts';
+import { feedAgent, isPublicAddress, oneOffFeedAgent } from './address-guard.ts';
 import { AppError } from '../common/errors.ts';
 
 /**
@@ -230,10 +230,13 @@ async function readBounded(res: IncomingMessage, maxBytes: number): Promise<Buff
   return body;
 }
 
-/** Lets a response go: a small rest is read so the connection can serve the next feed; anything else closes it. */
+/**
+ * Lets a response go. One already all here is read out, so its connection can serve the next
+ * feed; any other closes its connection: the exchange's deadline ends with fetchFeed, and a
+ * server dripping the rest would hold the connection for as long as it liked.
+ */
 function discard(res: IncomingMessage): void {
-  const length = Number(header(res, 'content-length') ?? Number.NaN);
-  if (res.complete || res.statusCode === 304 || length <= 65_536) res.resume();
+  if (res.complete) res.resume();
   else res.destroy();
 }
 
@@ -244,21 +247,25 @@ class DeadlineError extends Error {
 
 /**
  * One GET. A kept-alive connection the server closed just as we reused it fails with
- * ECONNRESET before any answer: that one is tried once more on a fresh connection
- * (a GET is safe to repeat).
+ * ECONNRESET before any answer: that one is tried once more on a connection of its own,
+ * not another from the pool, which may be just as stale (a GET is safe to repeat).
  */
 function get(url: URL, headers: Record<string, string>, publicOnly: boolean, deadline: Deadline): Promise<IncomingMessage> {
   const attempt = (retried: boolean): Promise<IncomingMessage> =>
     new Promise((resolve, reject) => {
       const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = request(url, { headers, agent: feedAgent(url.protocol, publicOnly) }, (res) => {
+      const agent = retried ? oneOffFeedAgent(url.protocol, publicOnly) : feedAgent(url.protocol, publicOnly);
+      let answered = false;
+      const req = request(url, { headers, agent }, (res) => {
+        answered = true;
         deadline.response = res;
         resolve(res);
       });
       deadline.request = req;
-      // Errors after the answer (a connection cut mid-body) reach the body's reader too.
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (!retried && req.reusedSocket && err.code === 'ECONNRESET' && !deadline.expired) resolve(attempt(true));
+        // Once answered, an error (a connection cut mid-body) is the body's, and its reader
+        // reports it: a second GET then would go unread, and its connection with it.
+        if (!answered && !retried && req.reusedSocket && err.code === 'ECONNRESET' && !deadline.expired) resolve(attempt(true));
         else reject(err);
       });
       req.end();
@@ -313,7 +320,7 @@ async function exchange(
   now: () => Date,
   deadline: Deadline,
 ): Promise<FetchResult> {
-  let current = new URL(url);
+  let current = parseUrl(url);
   for (let hop = 0; ; hop++) {
     if (options.publicOnly) {
       // A literal IP skips DNS, so the lookup hook can't see it: check it here.
@@ -336,7 +343,7 @@ async function exchange(
       if (hop >= options.maxRedirects) {
         throw new FeedFetchError(`more than ${options.maxRedirects} redirects`, 'too-many-redirects', 'permanent', { status });
       }
-      const next = new URL(location, current);
+      const next = parseUrl(location, current, { status });
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
         throw new FeedFetchError(`redirect to a non-http(s) URL (${next.protocol})`, 'http', 'permanent', { status });
       }
@@ -379,6 +386,9 @@ async function exchange(
     try {
       bytes = await readBounded(res, options.maxBodyBytes);
     } catch (err) {
+      // Whatever stopped the read (a refused encoding before it began, a limit, a cut), the rest
+      // is not wanted: left unread, the response would hold its connection, and the process, open.
+      res.destroy();
       if (err instanceof FeedFetchError) throw err;
       throw networkError(err, options.timeoutMs);
     }
@@ -394,6 +404,17 @@ async function exchange(
       );
     }
     return { status: 'ok', httpStatus: status, validators: newValidators, finalUrl: current.href, contentType, text };
+  }
+}
+
+/** The feed's URL (no base), or a redirect's Location against the URL it came from. */
+function parseUrl(text: string, base?: URL, details: { status?: number } = {}): URL {
+  try {
+    return new URL(text, base);
+  } catch (err) {
+    // The feed's own URL is not repeated: it is the configuration's, and may carry credentials.
+    const message = base ? `redirect to an invalid URL (${JSON.stringify(text.slice(0, 200))})` : 'invalid feed URL';
+    throw new FeedFetchError(message, 'http', 'permanent', details, { cause: err });
   }
 }
 

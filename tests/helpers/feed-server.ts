@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 /**
@@ -40,10 +40,20 @@ export class FeedServer {
   readonly requests: RecordedRequest[] = [];
   private server: http.Server;
   private timers = new Set<NodeJS.Timeout>();
+  private sockets = new Set<Socket>();
   baseUrl = '';
 
   constructor() {
     this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  /** Connections open now (a client's idle kept-alive ones included). */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   async start(): Promise<this> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FeedFetchError, decodeBody, detectCharset, looksLikeHtml, parseRetryAfter } from '../../src/feeds/fetch.ts';
+import { FeedFetchError, decodeBody, detectCharset, fetchFeed, looksLikeHtml, parseRetryAfter } from '../../src/feeds/fetch.ts';
 import { fixture, fixtureBytes } from '../helpers/feed-server.ts';
 
 const NOW = new Date('2015-10-21T07:26:00Z');
@@ -178,5 +178,18 @@ describe('looksLikeHtml', () => {
     ],
   ])('%s → %s', (_name, contentType, text, expected) => {
     expect(looksLikeHtml(contentType, text)).toBe(expected);
+  });
+});
+
+describe('fetchFeed of a URL that does not parse', () => {
+  it('is a permanent http error with the parse error as its cause, and does not repeat the URL (it may carry credentials)', async () => {
+    const err = await fetchFeed(
+      'http://user:secret@[::1/feed',
+      { etag: null, lastModified: null },
+      { userAgent: 't', timeoutMs: 2000, maxBodyBytes: 1000, maxRedirects: 0 },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FeedFetchError);
+    expect(err).toMatchObject({ kind: 'http', classification: 'permanent', message: 'invalid feed URL' });
+    expect((err as Error).cause).toBeInstanceOf(TypeError);
   });
 });
