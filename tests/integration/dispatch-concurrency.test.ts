@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -122,6 +123,19 @@ async function seed(db: DB, n: number, now: Date): Promise<number[]> {
 }
 
 const statuses = deliveryStatuses;
+
+/** The kernel's timer on the established TCP connection from local `port` (Linux: /proc/net/tcp and tcp6). */
+function tcpTimer(port: number): string | undefined {
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, local, , state, , timer] = line.trim().split(/\s+/);
+      if (state === '01' && local && Number.parseInt(local.split(':').at(-1)!, 16) === port) {
+        return ({ '00': 'none', '01': 'retransmit', '02': 'keepalive' } as Record<string, string>)[timer!.split(':')[0]!] ?? timer;
+      }
+    }
+  }
+  return undefined;
+}
 
 function expectEachSentOnce(log: SendLog, ids: readonly number[]): void {
   const counts = new Map<number, number>();
@@ -326,6 +340,11 @@ describe.skipIf(testDbKind() !== 'postgres')(
         await waitFor('the dispatcher to listen', async () => (await listeners()) === 1, { timeoutMs: 10_000 });
         // Let its first, empty, look at the outbox end: it is asleep from here on.
         await sleep(300);
+        // The idle listening connection has TCP keep-alive on (a NAT or proxy drops idle connections silently).
+        const { rows } = await sql<{
+          port: number;
+        }>`select client_port as port from pg_stat_activity where datname = current_database() and query = ${`LISTEN "${DUE_CHANNEL}"`}`.execute(t.db);
+        expect(tcpTimer(rows[0]!.port)).toBe('keepalive');
 
         const now = new Date();
         const event = await insertEvent(t.db, {
