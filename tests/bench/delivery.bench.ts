@@ -36,7 +36,6 @@
  *   options: --fanout 100000,1000000  --messages 20000  --sms-messages 20000
  *            --connections 5,10,20,40  --sms-concurrency 20,50,100
  *            --sms-delay-ms 0 (the Twilio sink's wait before answering)
- *            --sms-delay-ms 0 (the Twilio sink's wait before answering)
  *            --inflight-per-connection 4  --repeat 2  --batch-size 200  --only fanout,email,sms
  *
  * Email and SMS: each repetition is a pair, ours and the floor back to back
