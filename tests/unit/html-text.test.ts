@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ElementType, parseDocument } from 'htmlparser2';
 import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
-import { MarkupError, htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
+import { MAX_START_TAGS, MarkupError, htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
 import { itemBody } from '../../src/feeds/profiles/common.ts';
 import { prng } from '../helpers/prng.ts';
@@ -125,7 +125,8 @@ describe('htmlToRawText gives what html-to-text gives', () => {
   });
 
   it('leaves markup nested deeper than its stack to html-to-text, which refuses it with a typed error', () => {
-    for (const depth of [20_000, 40_000]) {
+    // Deeper than either converter's stack reaches (html-text.ts's: ~3,000 levels cold, ~5,600 warm), yet within MAX_START_TAGS.
+    for (const depth of [8_000, MAX_START_TAGS]) {
       const deep = `${'<div>'.repeat(depth)}x`;
       expect(htmlToRawText(deep), `${depth}`).toBeUndefined();
       const err = (() => {
@@ -146,6 +147,36 @@ describe('htmlToRawText gives what html-to-text gives', () => {
       expect(htmlToRawText(html)).toBeUndefined();
       expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
     }
+  });
+});
+
+describe('an item holding more than MAX_START_TAGS start tags', () => {
+  const refusal = `an item's HTML has more than ${MAX_START_TAGS.toLocaleString('en-US')} tags, more than is converted to text`;
+  const thrown = (html: string): unknown => {
+    try {
+      return htmlToText(html);
+    } catch (e) {
+      return e;
+    }
+  };
+
+  it('is refused with a typed, permanent error before either converter parses it', () => {
+    // A 5 MB body of nothing but <div> (a million levels: minutes of parsing), and a flat one just over the limit.
+    for (const html of [`${'<div>'.repeat(1_000_000)}x`, `${'<I>x</I>'.repeat(MAX_START_TAGS)}<i>`]) {
+      const err = thrown(html);
+      expect(err).toBeInstanceOf(MarkupError);
+      expect((err as MarkupError).message).toBe(refusal);
+      expect((err as MarkupError).retryable).toBe(false);
+      // No converter failed on it: it was refused unparsed.
+      expect((err as MarkupError).cause).toBeUndefined();
+    }
+  });
+
+  it('is converted as before at the limit: only "<" and a letter count (not end tags, comments or a lone "<")', () => {
+    const html = `${'<b>x</b> <!-- y --> 1 < 2 <3 '.repeat(MAX_START_TAGS)}<`;
+    expect(htmlToRawText(html)).toBe(referenceHtmlToText(html));
+    expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
+    expect(thrown(`${html}b>`)).toBeInstanceOf(MarkupError);
   });
 });
 
