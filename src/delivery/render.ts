@@ -208,6 +208,11 @@ export function textChanges(before: string | null, after: string): TextChanges {
   return changes;
 }
 
+/** True when whatChanged's sentence already says who published it (an alert without a level). */
+function summaryNamesSource(e: MessageEvent): boolean {
+  return e.level === null && (e.kind === 'new' || e.kind === 'updated');
+}
+
 function whatChanged(e: MessageEvent): string[] {
   const was = e.previousLevel === null ? '' : `Level ${e.previousLevel} (${levelName(e.previousLevel, e.previousLevelText)})`;
   const now = e.level === null ? '' : `Level ${e.level} (${levelName(e.level, e.levelText)})`;
@@ -273,6 +278,10 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
   const source = safeUrl(e.link);
   const quote = truncateWords(e.body, MAX_QUOTE);
   const summary = whatChanged(e);
+  // Said once: an alert's summary already names its source ("New alert from …"),
+  // and a title that is the subject word for word is not quoted under it again.
+  const fromLine = summaryNamesSource(e) ? null : `From ${sourceLine(e)}:`;
+  const quotedTitle = e.title === subject ? null : e.title;
 
   const text = [
     ...(urgent ? [URGENT_LINE, ''] : []),
@@ -283,10 +292,8 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
     ...(changes.added.length ? ['', 'Added:', ...changes.added.map((s) => `+ ${s}`)] : []),
     ...(changes.removed.length ? ['', 'Removed:', ...changes.removed.map((s) => `- ${s}`)] : []),
     '',
-    `From ${sourceLine(e)}:`,
-    '',
-    e.title,
-    '',
+    ...(fromLine ? [fromLine, ''] : []),
+    ...(quotedTitle ? [quotedTitle, ''] : []),
     quote,
     '',
     ...(source ? [`Source: ${source}`, ''] : []),
@@ -318,9 +325,9 @@ ${urgent ? `<p style="margin:0 0 12px;padding:8px 12px;background:#b00020;color:
 <h1 style="font-size:20px;line-height:1.3;margin:0 0 12px">${escapeHtml(subject)}</h1>
 ${summary.map(para).join('')}
 ${changed}${list(changes.added, 'Added', '#0b5d1e')}${list(changes.removed, 'Removed', '#8a1c1c')}
-<p style="margin:16px 0 6px;color:#555">From ${escapeHtml(sourceLine(e))}:</p>
-<blockquote style="margin:0 0 16px;padding:8px 12px;border-left:4px solid #999;background:#fafafa">
-<p style="margin:0 0 10px"><strong>${escapeHtml(e.title)}</strong></p>
+${fromLine ? `<p style="margin:16px 0 6px;color:#555">${escapeHtml(fromLine)}</p>` : ''}
+<blockquote style="margin:${fromLine ? '0' : '16px'} 0 16px;padding:8px 12px;border-left:4px solid #999;background:#fafafa">
+${quotedTitle ? `<p style="margin:0 0 10px"><strong>${escapeHtml(quotedTitle)}</strong></p>` : ''}
 ${quoted}
 </blockquote>
 ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it at the source</a></p>` : ''}

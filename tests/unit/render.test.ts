@@ -328,11 +328,27 @@ describe('renderEmail on real documents', () => {
   });
 
   it('embassy alert: the source said plainly, without nested parentheses', async () => {
-    const mail = renderEmail(await moscowEvent(), links, { listId: 'l' });
+    const moscow = await moscowEvent();
+    const mail = renderEmail(moscow, links, { listId: 'l' });
     expect(mail.subject).toBe('Security Alert — U.S. Embassy Moscow');
-    expect(mail.text).toContain('From U.S. Embassy Russia alerts (local copy), United States:');
+    expect(mail.text).toContain('New alert from U.S. Embassy Russia alerts (local copy), United States.');
     expect(mail.text).not.toMatch(/\([^)]*\(/);
-    expect(mail.html).toContain('From U.S. Embassy Russia alerts (local copy), United States:');
+    expect(mail.html).toContain('New alert from U.S. Embassy Russia alerts (local copy), United States.');
+    // The summary names the source, so no second "From …:" line; the title (with its date) is quoted.
+    expect(mail.text).not.toContain('From U.S. Embassy');
+    expect(mail.html).not.toContain('From U.S. Embassy');
+    expect(moscow.title).not.toBe(mail.subject);
+    expect(mail.text).toContain(`\n${moscow.title}\n`);
+  });
+
+  it('an alert whose title is its subject says it once in the text and once in the HTML body', () => {
+    const title = 'Security Alert: Demonstrations in Moscow';
+    const mail = renderEmail(event({ title, link: 'https://ru.usembassy.gov/a1' }), links, { listId: 'l' });
+    expect(mail.subject).toBe(title);
+    expect(mail.text.split(title).length - 1).toBe(1);
+    const body = mail.html.slice(mail.html.indexOf('<body'));
+    expect(body.split(title).length - 1).toBe(1);
+    expect(mail.text).toContain('Body.');
   });
 });
 
