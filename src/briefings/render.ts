@@ -35,6 +35,8 @@ export interface BriefingDestination {
 export interface BriefingInput {
   trips: readonly { countries: readonly string[]; from: string; to: string }[];
   leadDays: number;
+  /** The traveler's calendar day now (their zone): a window that has begun is said to run from today. */
+  today: string;
   destinations: readonly BriefingDestination[];
   /** How many days of events are listed. */
   eventDays: number;
@@ -81,9 +83,11 @@ export function renderBriefing(input: BriefingInput, links: MessageLinks, option
   const firstDay = input.trips.map((t) => t.from).sort()[0];
   const followFrom = firstDay ? addDays(firstDay, -input.leadDays) : null;
   const intro = `Here is what every government we read says about your destination${everywhere.length === 1 ? '' : 's'} today, and what changed in the last ${input.eventDays} days.`;
-  const following = followFrom
-    ? `We send you alerts about these places from ${dayLabel(followFrom)} (${input.leadDays} days before you leave) until your last day, as you chose for your other alerts.`
-    : '';
+  const following = !followFrom
+    ? ''
+    : followFrom > input.today
+      ? `We send you alerts about these places from ${dayLabel(followFrom)} (${input.leadDays} days before you leave) until your last day, as you chose for your other alerts.`
+      : `We send you alerts about these places from today until your last day, as you chose for your other alerts.`;
   const dests = input.destinations.map((d) => ({
     ...d,
     name: countryName(d.country),

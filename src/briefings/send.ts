@@ -83,7 +83,13 @@ async function sendOne(deps: BriefingDeps, owner: string, b: ClaimedBriefing): P
     unsubscribeOneClick: deps.links.unsubscribe(b.subscriberId, b.linkVersion),
   };
   const mail = renderBriefing(
-    { trips, leadDays: settings.trips.leadDays, destinations: await destinations(deps, countries), eventDays: BRIEFING_EVENT_DAYS },
+    {
+      trips,
+      leadDays: settings.trips.leadDays,
+      today: todayIn(b.timezone, settings.defaultTimezone, clock.now()),
+      destinations: await destinations(deps, countries),
+      eventDays: BRIEFING_EVENT_DAYS,
+    },
     links,
     { listId: deps.listId },
   );

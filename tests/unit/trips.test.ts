@@ -108,6 +108,7 @@ describe('the briefing email', () => {
     {
       trips: [{ countries: ['RU'], from: '2026-12-01', to: '2026-12-14' }],
       leadDays: 14,
+      today: '2026-11-10',
       eventDays: 30,
       destinations: [
         {
@@ -146,5 +147,17 @@ describe('the briefing email', () => {
     expect(mail.html).not.toContain('javascript:');
     expect(mail.text).not.toContain('javascript:');
     expect(mail.text + mail.html).not.toContain('\u202e');
+  });
+
+  it('a window that has already begun runs "from today", not from a past date', () => {
+    const render = (today: string) =>
+      renderBriefing({ trips: [{ countries: ['RU'], from: '2026-12-01', to: '2026-12-14' }], leadDays: 14, today, eventDays: 30, destinations: [] }, links, {
+        listId: 'a.example',
+      }).text;
+    expect(render('2026-11-16')).toContain('from 17 Nov 2026 (14 days before you leave)');
+    for (const today of ['2026-11-17', '2026-11-30']) {
+      expect(render(today)).toContain('We send you alerts about these places from today until your last day');
+      expect(render(today)).not.toContain('17 Nov 2026');
+    }
   });
 });
