@@ -51,7 +51,9 @@ function readYaml(dir: string, file: string, problems: string[]): unknown {
   const { parseDocument } = requireCjs('yaml') as typeof Yaml;
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${e.message.split('\n')[0]}`);
+    // prettyErrors puts the offending lines after the first one, which ends in a colon
+    // that would point at nothing here.
+    for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${(e.message.split('\n')[0] ?? '').replace(/:\s*$/, '')}`);
     return undefined;
   }
   // An empty (or comments-only) file is an empty mapping, not a missing file.

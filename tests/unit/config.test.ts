@@ -258,7 +258,7 @@ describe('loadFeeds', () => {
     write('feeds.yaml', 'feeds:\n  - id: x\n    url: "http://example.org/\n');
     const syntax = problemsOf(() => loadFeeds(dir));
     expect(syntax.length).toBeGreaterThan(0);
-    for (const p of syntax) expect(p).toMatch(/^feeds\.yaml: invalid YAML: \S/);
+    for (const p of syntax) expect(p).toMatch(/^feeds\.yaml: invalid YAML: \S.*[^:]$/);
 
     write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    url: http://example.org/2\n');
     const dup = problemsOf(() => loadFeeds(dir));
