@@ -56,8 +56,10 @@ export async function createContext(
     ? import('../config/load.ts').then(({ loadConfig }) => loadConfig(env))
     : import('../config/cached.ts').then(({ loadConfigCached }) => loadConfigCached(env));
   const [config, { createLogger }] = await Promise.all([loading, import('../common/logger.ts')]);
-  // Commands keep stderr for their one-line reason; logs show only warnings unless asked.
-  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log);
+  // Commands keep stderr for their one-line reason; logs show only warnings unless asked, and
+  // an expected failure (a feed that did not answer) without its stack. The service's logs are
+  // for machines and keep every stack.
+  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log, options.service ? 'full' : 'brief');
   return { config, logger, clock: systemClock, out };
 }
 

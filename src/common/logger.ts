@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { AppError } from './errors.ts';
 
 export type { Logger };
 
@@ -7,12 +8,32 @@ export interface LogDestination {
   write(line: string): unknown;
 }
 
+/**
+ * How a logged `err` is written. `full` (the service): every error with its stack and its
+ * causes nested, each with its own message. pino's default serializer joins the causes'
+ * messages onto the error's own, and our typed errors already say their cause's detail, so
+ * it read "network error: getaddrinfo ENOTFOUND x: getaddrinfo ENOTFOUND x".
+ * `brief` (a one-shot command, read by a person before its table): a classified error
+ * (an AppError: network, timeout, HTTP status, parse…) is expected and says what happened,
+ * so it is its class, message and classification without a stack; anything else is a bug
+ * and keeps everything.
+ */
+export type ErrorDetail = 'full' | 'brief';
+
+function briefError(err: unknown): unknown {
+  if (!(err instanceof AppError)) return pino.stdSerializers.errWithCause(err as Error);
+  // Own enumerable fields: classification, and a subclass's (kind, details); never stack or cause.
+  const { name, ...fields } = Object.fromEntries(Object.entries(err)) as { name?: string };
+  return { type: name ?? err.name, message: err.message, ...fields };
+}
+
 /** JSON logs on stderr (or `destination`), so stdout stays clean for command output (`--json`). */
-export function createLogger(level: string, destination: LogDestination = pino.destination(2)): Logger {
+export function createLogger(level: string, destination: LogDestination = pino.destination(2), errors: ErrorDetail = 'full'): Logger {
   return pino(
     {
       level,
       base: { service: 'advisory-alerts' },
+      serializers: { err: errors === 'brief' ? briefError : pino.stdSerializers.errWithCause },
       // Belt and braces: nothing logs these, and if something ever does they come out censored.
       redact: {
         paths: [

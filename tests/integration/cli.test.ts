@@ -109,6 +109,10 @@ describe('advisory-alerts CLI: poll and listings on the shared database', { time
     const logs = r.stderr.trim().split('\n').filter(Boolean);
     expect(logs.length).toBeGreaterThan(0);
     for (const line of logs) expect(JSON.parse(line)).toMatchObject({ level: 40, feed: 'down' });
+    // The expected failure says what happened in one line: its class, kind and message, no stack.
+    const failed = logs.map((l) => JSON.parse(l) as { msg: string; err?: Record<string, unknown> }).find((l) => l.msg === 'poll failed');
+    expect(failed?.err).toEqual({ type: 'FeedFetchError', message: 'HTTP 500', kind: 'http', classification: 'retryable', details: { status: 500 } });
+    expect(logs.join('\n')).not.toContain('    at ');
     expect(rows).toHaveLength(2);
     const byFeed = new Map(rows.map((r) => [r.feed, r]));
     expect(byFeed.get('us-embassy-russia')).toMatchObject({ status: 'ok', new: 1, updated: 0, unchanged: 2, events: 1, error: null });
