@@ -43,8 +43,14 @@ export function isFormBody(req: FastifyRequest): boolean {
   return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
 }
 
-/** Answer in JSON: the body is JSON, or it is an API route and the body is not a form. */
+/** The API route a page of ours posts a form to (the phone code form): a form there is a person's. */
+const FORM_POSTED_API = /^\/api\/phone\/verify(?:\?|$)/;
+
+/**
+ * Answer in JSON: the body is JSON, or it is an API route and the body is not our page's form.
+ * A form anywhere else in the API comes from a script (`curl -d` sends one), which reads JSON.
+ */
 export function wantsJson(req: FastifyRequest): boolean {
   const type = mediaType(req);
-  return type === 'application/json' || (req.url.startsWith('/api/') && !isFormBody(req));
+  return type === 'application/json' || (req.url.startsWith('/api/') && !(isFormBody(req) && FORM_POSTED_API.test(req.url)));
 }

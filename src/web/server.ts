@@ -114,7 +114,10 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = 'unsupported content type: send application/json or a form';
     else if (err.code?.startsWith('FST_CSRF')) {
       status = 403;
-      message = 'the form has expired or was not sent from this site; reload the page and try again';
+      // A form without this site's token: on a page, an expired one; in the API, a script's.
+      message = wantsJson(req)
+        ? 'this API takes JSON: send the body with Content-Type: application/json'
+        : 'the form has expired or was not sent from this site; reload the page and try again';
     }
     if (status >= 500) {
       req.log.error({ err, route: req.routeOptions.url }, 'request failed');

@@ -227,6 +227,9 @@ describe('CSRF decided by the exact media type', SLOW, () => {
         body: form({ email: 'victim@example.com', countries: 'RU' }),
       });
       expect(r.status, type).toBe(403);
+      // Told in JSON what the API takes (what `curl -d` gets), not the HTML page about an expired form.
+      expect(r.headers.get('content-type'), type).toMatch(/^application\/json/);
+      expect(((await r.json()) as { error: string }).error).toBe('this API takes JSON: send the body with Content-Type: application/json');
     }
     expect(await count('subscribers')).toBe(0);
     await smtp.settled();
