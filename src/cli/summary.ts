@@ -48,13 +48,25 @@ export function startSummary(s: ServiceSummary, options: { version: string; now:
   return lines.join('\n');
 }
 
-/** One line once the start-up poll is done: how many answered, and each failing feed with its reason. */
+/**
+ * One line once the start-up poll is done: how many answered, how many were not
+ * asked (a feed backing off after failures is skipped, and says nothing about
+ * whether it answers now), and each failing feed with its reason.
+ */
 export function startupPollSummary(outcomes: readonly PollOutcome[]): string {
   if (outcomes.length === 0) return 'Start-up poll: nothing polled here (another process took it, or no feed is enabled).';
   const failing = outcomes.filter((o) => o.status === 'error');
   const warned = outcomes.filter((o) => o.warning);
-  const fine = outcomes.length - failing.length;
-  const lines = [`Start-up poll: ${fine} of ${outcomes.length} feed(s) answered${failing.length ? `; ${failing.length} failing:` : '.'}`];
+  const skipped = outcomes.filter((o) => o.status === 'skipped');
+  // A skip with a reason is another process polling the feed right then; without one, a back-off.
+  const backingOff = skipped.filter((o) => !o.error).length;
+  const elsewhere = skipped.length - backingOff;
+  const answered = outcomes.length - failing.length - skipped.length;
+  const parts = [`${answered} of ${outcomes.length} feed(s) answered`];
+  if (backingOff) parts.push(`${backingOff} skipped while backing off after failures (\`advisory-alerts feeds list\`)`);
+  if (elsewhere) parts.push(`${elsewhere} being polled by another process`);
+  if (failing.length) parts.push(`${failing.length} failing:`);
+  const lines = [`Start-up poll: ${parts.join('; ')}${failing.length ? '' : '.'}`];
   for (const o of failing) lines.push(`  ${o.feed}: ${o.error ?? 'failed'}`);
   for (const o of warned) lines.push(`  warning: ${o.feed}: ${o.warning}`);
   return lines.join('\n');

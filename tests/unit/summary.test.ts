@@ -94,4 +94,18 @@ describe('startupPollSummary', () => {
     expect(startupPollSummary([outcome('a', 'ok')])).toBe('Start-up poll: 1 of 1 feed(s) answered.');
     expect(startupPollSummary([])).toMatch(/nothing polled here/);
   });
+
+  it('counts feeds skipped while backing off, or polled by another process, apart from those that answered', () => {
+    const notBefore = new Date('2026-11-30T10:00:00Z');
+    const backingOff = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => outcome(id, 'skipped', { notBefore }));
+    expect(startupPollSummary([outcome('ok', 'ok'), ...backingOff, outcome('down', 'error', { error: 'HTTP 503 Service Unavailable' })])).toBe(
+      [
+        'Start-up poll: 1 of 8 feed(s) answered; 6 skipped while backing off after failures (`advisory-alerts feeds list`); 1 failing:',
+        '  down: HTTP 503 Service Unavailable',
+      ].join('\n'),
+    );
+    expect(startupPollSummary([outcome('ok', 'not-modified'), outcome('busy', 'skipped', { error: 'another poll of this feed is in progress' })])).toBe(
+      'Start-up poll: 1 of 2 feed(s) answered; 1 being polled by another process.',
+    );
+  });
 });
