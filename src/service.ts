@@ -2,7 +2,7 @@ import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load
 import type { FeedConfig, WebhookConfig } from './config/schema.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
 import { createServer } from 'node:net';
-import { hostname } from 'node:os';
+import { constants as osConstants, hostname } from 'node:os';
 import cron from 'node-cron';
 import { FeedScheduler, databaseCoordinator } from './feeds/scheduler.ts';
 import type { PollOutcome } from './feeds/poller.ts';
@@ -12,6 +12,7 @@ import { runHousekeeping } from './housekeeping/run.ts';
 import { claimCronSlot, syncFeeds } from './feeds/repository.ts';
 import type { Clock } from './common/clock.ts';
 import { errorMessage } from './common/errors.ts';
+import { repeatedStopSignal } from './common/stop-signal.ts';
 import type { Logger } from './common/logger.ts';
 import { buildWebServer } from './web/server.ts';
 import { briefingDepsFor, createChannels, createDispatcher, digestDepsFor, pollDepsFor, travelerDepsFor, webDepsFor } from './runtime.ts';
@@ -276,19 +277,31 @@ export async function startService(config: AppConfig, options: { roles: readonly
  * Signals are taken from the start: one that arrives while the service is still
  * starting (migrations, database open) is acted on once it is up, instead of
  * Node's default of killing the process mid-migration (SIGTERM) or outright (SIGHUP).
+ * The handlers stay for the whole stop, so a repeated signal never falls to
+ * Node's default either: see repeatedStopSignal.
  */
 export async function runService(
   config: AppConfig,
   options: { roles: readonly Role[]; logger: Logger; clock: Clock; onStarted?: (service: RunningService) => void },
   signals: NodeJS.EventEmitter = process,
 ): Promise<void> {
-  const { logger } = options;
-  let stopSignal: string | undefined;
+  const { logger, clock } = options;
+  let stopSignal: { signal: NodeJS.Signals; at: Date } | undefined;
   let reloadRequested = false;
   let onSignal: (() => void) | undefined;
-  const requestStop = (signal: string) => {
-    if (stopSignal) return;
-    stopSignal = signal;
+  const requestStop = (signal: NodeJS.Signals) => {
+    const at = clock.now();
+    if (stopSignal) {
+      if (repeatedStopSignal(stopSignal.at, at) === 'duplicate') {
+        logger.info({ signal, first: stopSignal.signal }, 'signal received while stopping: already stopping');
+        return;
+      }
+      // The conventional status of a process ended by the signal: not a clean stop.
+      const code = 128 + osConstants.signals[signal];
+      logger.error({ signal, code }, 'signal received again while stopping: exiting at once, without a clean stop');
+      process.exit(code);
+    }
+    stopSignal = { signal, at };
     logger.info({ signal }, 'signal received');
     onSignal?.();
   };
@@ -298,8 +311,8 @@ export async function runService(
     reloadRequested = true;
     onSignal?.();
   };
-  signals.once('SIGTERM', onTerm);
-  signals.once('SIGINT', onInt);
+  signals.on('SIGTERM', onTerm);
+  signals.on('SIGINT', onInt);
   signals.on('SIGHUP', onHup);
   try {
     const service = await startService(config, options);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,9 @@ import { waitFor } from '../helpers/wait.ts';
  * How `start` ends: at once and non-zero when it cannot listen; within a
  * moment of SIGTERM with every role running (the dispatcher's grace period
  * must not hold the process once its work is done); and through `npm start`,
- * whose signal must reach node (the script execs it) so the port is freed.
+ * whose signal must reach node (the script execs it) so the port is freed;
+ * and a Ctrl-C at a terminal, which reaches node twice (from the terminal and
+ * again from npm): the duplicate must not cut the clean stop short.
  *
  * Time bounds are generous for a loaded 2-core machine; what they catch is a
  * process that lingers for a fixed grace (10 s) or for good.
@@ -111,6 +113,45 @@ describe('start: stopping and failing', { timeout: 240_000 }, () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('SIGINT twice in quick succession (a Ctrl-C, then npm passing it on): a clean stop, exit 0', onceOnly, async () => {
+    const env = environment(0);
+    const service = new ServiceProcess(['start'], env);
+    await service.waitForLog('the feeds to be scheduled', (l) => l.msg === 'feeds scheduled');
+    // The second goes out the moment the first is acted on (watched on the stream, not polled,
+    // so it lands while the stop is under way): Node's default handler for an unhandled SIGINT
+    // would then kill the process at once (exit by signal, lock file left behind).
+    let repeated = false;
+    service.child.stderr.on('data', (s: string) => {
+      if (repeated || !s.includes('"msg":"signal received"')) return;
+      repeated = true;
+      service.child.kill('SIGINT');
+    });
+    service.child.kill('SIGINT');
+    await waitFor('the exit after SIGINT', () => service.exit, { timeoutMs: 15_000, everyMs: 20 });
+    expect(service.exit, service.stderr).toEqual({ code: 0, signal: null });
+    expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received while stopping: already stopping', 'stopped']));
+    expect(existsSync(path.join(env.DATA_DIR!, 'pglite.lock'))).toBe(false);
+  });
+
+  it('npm start and Ctrl-C at a terminal (SIGINT to the whole process group): a clean stop, exit 0', onceOnly, async () => {
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of PRODUCT_VARS) delete base[name];
+    const env = environment(0);
+    // Its own process group, as a terminal's foreground job.
+    npm = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    npm.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    await waitFor('npm start to schedule the feeds', () => stderr.includes('"feeds scheduled"'), { timeoutMs: 150_000 });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      npm!.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    process.kill(-npm.pid!, 'SIGINT');
+    const exit = await exited;
+    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    expect(stderr).toContain('"stopped"');
+    expect(existsSync(path.join(env.DATA_DIR!, 'pglite.lock'))).toBe(false);
   });
 
   it('npm start: killing the npm process stops node and frees the port', onceOnly, async () => {
