@@ -9,10 +9,18 @@ import { eventSummary, excerpt } from './public-pages.ts';
  * as type="html": everything from a feed is escaped here first, so a reader
  * shows the government's markup as text, never as markup.
  */
-export function eventsAtom(options: { events: readonly PublicEvent[]; baseUrl: string; selfPath: string; alternatePath: string; title: string }): string {
+export function eventsAtom(options: {
+  events: readonly PublicEvent[];
+  baseUrl: string;
+  selfPath: string;
+  alternatePath: string;
+  title: string;
+  /** When the document is written: an empty feed's <updated>, which Atom requires (RFC 4287 §4.1.1). */
+  now: Date;
+}): string {
   const base = options.baseUrl.replace(/\/+$/, '');
   const host = new URL(base).hostname;
-  const newest = options.events[0]?.createdAt ?? new Date(0);
+  const newest = options.events[0]?.createdAt ?? options.now;
   const feed = new Feed({
     id: `${base}${options.selfPath}`,
     title: options.title,

@@ -63,7 +63,11 @@ export function countriesPage(options: { rows: CountryOverview[]; total: number;
 <select id="sort" name="sort">${sortOption('name', 'Name')}${sortOption('level', 'Highest level')}${sortOption('changed', 'Last change')}</select></div>
 <button type="submit">Show</button>
 </form>
-<p role="status">${rows.length === options.total ? `${rows.length} countries` : `${rows.length} of ${options.total} countries`}${query ? html` matching “${query}” · <a href="/countries?sort=${sort}">show all</a>` : ''}.</p>
+<p role="status">${
+      options.total === 0
+        ? 'No government’s advice has been read yet: no feed has answered a poll so far. Countries appear here after the first one does.'
+        : html`${rows.length === options.total ? `${rows.length} countries` : `${rows.length} of ${options.total} countries`}${query ? html` matching “${query}” · <a href="/countries?sort=${sort}">show all</a>` : ''}.`
+    }</p>
 <div class="scroll" tabindex="0" role="region" aria-label="Levels by country">
 <table class="countries">
 <caption class="sr-only">Each government’s level per country; a mark where they differ by two levels or more</caption>
@@ -79,7 +83,7 @@ ${rows.map((c) => countryRow(c, governments))}
 </tbody>
 </table>
 </div>
-${rows.length === 0 ? html`<p>No country matches. <a href="/countries">Show every country</a>.</p>` : ''}`,
+${rows.length === 0 && options.total > 0 ? html`<p>No country matches. <a href="/countries">Show every country</a>.</p>` : ''}`,
     { wide: true },
   );
 }

@@ -161,6 +161,7 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void 
         selfPath: country ? `/countries/${country}/feed.atom` : '/feed.atom',
         alternatePath: country ? `/countries/${country}` : '/countries',
         title: country ? `Travel advice for ${countryName(country)} — every government` : 'Travel advice changes — every government, every country',
+        now: clock.now(),
       });
       return { type: ATOM, body };
     });

@@ -505,3 +505,32 @@ describe('JSON API', () => {
     }
   });
 });
+
+describe('before any feed has answered', () => {
+  it('/countries says nothing has been read yet; a search that finds nothing in stored advice says no country matches', async () => {
+    const search = new Page((await get('/countries?q=atlantis')).body);
+    expect(Page.text(search.one('p', (p) => Page.attr(p, 'role') === 'status'))).toMatch(/^0 of \d+ countries matching “atlantis”/);
+    expect(Page.text(search.one('main'))).toContain('No country matches.');
+
+    await tdb.reset();
+    const { res, body } = await get('/countries');
+    expect(res.status).toBe(200);
+    const page = new Page(body);
+    expect(Page.text(page.one('p', (p) => Page.attr(p, 'role') === 'status'))).toBe(
+      'No government’s advice has been read yet: no feed has answered a poll so far. Countries appear here after the first one does.',
+    );
+    expect(body).not.toContain('No country matches');
+    expect(body).not.toContain('0 countries');
+  });
+
+  it('an empty Atom feed’s <updated> is when it was written, not 1970', async () => {
+    await tdb.reset();
+    for (const path of ['/feed.atom', '/countries/RU/feed.atom']) {
+      const { res, body } = await get(path);
+      expect(res.status, path).toBe(200);
+      const { feed } = xml.parse(body) as { feed: { updated: string; entry?: unknown[] } };
+      expect(feed.entry, path).toBeUndefined();
+      expect(feed.updated, path).toBe(NOW.toISOString());
+    }
+  });
+});
