@@ -20,8 +20,35 @@ export interface LogDestination {
  */
 export type ErrorDetail = 'full' | 'brief';
 
+/**
+ * A cause as its class, message, code and stack: what pino's default serializer showed of it
+ * (message and stack), apart. Not its other fields: a provider's error carries the envelope
+ * (nodemailer's `rejected`, a database's `detail`) that must not reach the logs.
+ */
+function causeOf(cause: unknown, depth = 0): unknown {
+  if (!(cause instanceof Error)) return cause === undefined ? undefined : String(cause);
+  const code = (cause as { code?: unknown }).code;
+  const inner = depth < 5 ? causeOf(cause.cause, depth + 1) : undefined;
+  return {
+    type: cause.name,
+    message: cause.message,
+    ...(code === undefined ? {} : { code }),
+    stack: cause.stack,
+    ...(inner === undefined ? {} : { cause: inner }),
+  };
+}
+
+function fullError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const out = pino.stdSerializers.errWithCause(err) as unknown as Record<string, unknown>;
+  const cause = causeOf(err.cause);
+  if (cause === undefined) delete out.cause;
+  else out.cause = cause;
+  return out;
+}
+
 function briefError(err: unknown): unknown {
-  if (!(err instanceof AppError)) return pino.stdSerializers.errWithCause(err as Error);
+  if (!(err instanceof AppError)) return fullError(err);
   // Own enumerable fields: classification, and a subclass's (kind, details); never stack or cause.
   const { name, ...fields } = Object.fromEntries(Object.entries(err)) as { name?: string };
   return { type: name ?? err.name, message: err.message, ...fields };
@@ -33,7 +60,7 @@ export function createLogger(level: string, destination: LogDestination = pino.d
     {
       level,
       base: { service: 'advisory-alerts' },
-      serializers: { err: errors === 'brief' ? briefError : pino.stdSerializers.errWithCause },
+      serializers: { err: errors === 'brief' ? briefError : fullError },
       // Belt and braces: nothing logs these, and if something ever does they come out censored.
       redact: {
         paths: [

@@ -9,7 +9,7 @@ function logged(detail: ErrorDetail, err: unknown): Record<string, unknown> {
   return (JSON.parse(lines[0]!) as { err: Record<string, unknown> }).err;
 }
 
-const cause = Object.assign(new Error('getaddrinfo ENOTFOUND ru.usembassy.gov'), { code: 'ENOTFOUND' });
+const cause = Object.assign(new Error('getaddrinfo ENOTFOUND ru.usembassy.gov'), { code: 'ENOTFOUND', rejected: ['victim@example.com'] });
 const fetchError = () => new FeedFetchError('network error: getaddrinfo ENOTFOUND ru.usembassy.gov', 'network', 'retryable', {}, { cause });
 
 describe('logged errors', () => {
@@ -19,6 +19,8 @@ describe('logged errors', () => {
     expect(err.stack).toMatch(/^FeedFetchError: network error/);
     expect(err.cause).toMatchObject({ type: 'Error', message: 'getaddrinfo ENOTFOUND ru.usembassy.gov', code: 'ENOTFOUND' });
     expect((err.cause as { stack: string }).stack).toMatch(/^Error: getaddrinfo/);
+    // A cause's other fields (a provider's envelope) stay out of the logs.
+    expect(Object.keys(err.cause as object).sort()).toEqual(['code', 'message', 'stack', 'type']);
   });
 
   it('a one-shot command: a classified error is its class, kind and message, without a stack', () => {
