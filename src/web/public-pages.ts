@@ -64,8 +64,10 @@ export function countriesPage(options: { rows: CountryOverview[]; total: number;
 <button type="submit">Show</button>
 </form>
 <p role="status">${
+      // total counts countries with a levelled advisory: feeds may well have answered
+      // (an embassy's alerts carry no level), so the words say only what is missing.
       options.total === 0
-        ? 'No government’s advice has been read yet: no feed has answered a poll so far. Countries appear here after the first one does.'
+        ? 'No government’s level has been read for any country yet. Countries appear here once a feed that publishes levels has answered; embassy alerts are on each country’s page.'
         : html`${rows.length === options.total ? `${rows.length} countries` : `${rows.length} of ${options.total} countries`}${query ? html` matching “${query}” · <a href="/countries?sort=${sort}">show all</a>` : ''}.`
     }</p>
 <div class="scroll" tabindex="0" role="region" aria-label="Levels by country">

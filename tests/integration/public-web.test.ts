@@ -517,7 +517,7 @@ describe('before any feed has answered', () => {
     expect(res.status).toBe(200);
     const page = new Page(body);
     expect(Page.text(page.one('p', (p) => Page.attr(p, 'role') === 'status'))).toBe(
-      'No government’s advice has been read yet: no feed has answered a poll so far. Countries appear here after the first one does.',
+      'No government’s level has been read for any country yet. Countries appear here once a feed that publishes levels has answered; embassy alerts are on each country’s page.',
     );
     expect(body).not.toContain('No country matches');
     expect(body).not.toContain('0 countries');
