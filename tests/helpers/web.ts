@@ -271,7 +271,31 @@ export function csrfTokenOf(html: string): string {
   return token;
 }
 
-/** `application/x-www-form-urlencoded` from pairs (repeat a name for a multi-select). */
-export function form(pairs: [string, string][] | Record<string, string>): URLSearchParams {
-  return new URLSearchParams(Array.isArray(pairs) ? pairs : Object.entries(pairs));
+/**
+ * `application/x-www-form-urlencoded` from pairs (repeat a name for a multi-select), or from
+ * fields by name, a list standing for a name repeated (ticked boxes: `countries: ['RU', 'UA']`).
+ */
+export function form(fields: [string, string][] | Record<string, string | readonly string[]>): URLSearchParams {
+  if (Array.isArray(fields)) return new URLSearchParams(fields);
+  return new URLSearchParams(
+    Object.entries(fields).flatMap(([name, v]): [string, string][] => (typeof v === 'string' ? [[name, v]] : v.map((one) => [name, one]))),
+  );
+}
+
+/** A GET of the app's `path` that keeps the page's cookies in `jar`; returns the answer, its HTML and its form's CSRF token. */
+export async function getFormPage(app: WebApp, path: string, jar: CookieJar): Promise<{ res: Response; html: string; csrf: string }> {
+  const res = await fetch(app.url(path), { headers: { cookie: jar.header() } });
+  jar.store(res);
+  const html = await res.text();
+  return { res, html, csrf: csrfTokenOf(html) };
+}
+
+/** POSTs a form body to the app's `path` with `jar`'s cookies (if any), redirects not followed. */
+export function postFormTo(app: WebApp, path: string, body: URLSearchParams, jar?: CookieJar): Promise<Response> {
+  return fetch(app.url(path), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(jar ? { cookie: jar.header() } : {}) },
+    body,
+    redirect: 'manual',
+  });
 }

@@ -7,7 +7,7 @@ import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../help
 import { getSubscriberView, upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { Page } from '../helpers/dom.ts';
-import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
+import { CookieJar, form, getFormPage, postFormTo, startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
 
 /**
  * Trips through the JSON API: `trips: [{countries, from, to}]` in POST
@@ -191,19 +191,10 @@ describe('POST /api/subscriptions with trips', () => {
 
 describe('the subscribe and manage pages: preferences and trips', () => {
   async function getPage(pathname: string, jar: CookieJar) {
-    const res = await fetch(web.url(pathname), { headers: { cookie: jar.header() } });
-    jar.store(res);
-    const body = await res.text();
-    return { status: res.status, page: new Page(body), csrf: csrfTokenOf(body) };
+    const { res, html, csrf } = await getFormPage(web, pathname, jar);
+    return { status: res.status, page: new Page(html), csrf };
   }
-  function postForm(pathname: string, body: URLSearchParams, jar: CookieJar) {
-    return fetch(web.url(pathname), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
-      body,
-      redirect: 'manual',
-    });
-  }
+  const postForm = (pathname: string, body: URLSearchParams, jar: CookieJar) => postFormTo(web, pathname, body, jar);
   const input = (page: Page, id: string) => page.byId(id)!;
   const value = (page: Page, id: string) => input(page, id).attribs.value;
   const checked = (page: Page, name: string) => page.all('input', (el) => el.attribs.name === name && 'checked' in el.attribs).map((el) => el.attribs.value);
@@ -256,14 +247,7 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     const { csrf } = await getPage('/', jar);
     const r = await postForm(
       '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'abe@example.org'],
-        ['countries', 'FR'],
-        ['minLevel', '1'],
-        ['tripFrom', '2026-12-01'],
-        ['tripTo', '2026-12-14'],
-      ]),
+      form({ _csrf: csrf, email: 'abe@example.org', countries: 'FR', minLevel: '1', tripFrom: '2026-12-01', tripTo: '2026-12-14' }),
       jar,
     );
     expect(r.status).toBe(400);
@@ -281,19 +265,19 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     const { csrf } = await getPage('/', jar);
     const r = await postForm(
       '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'xan@example.org'],
-        ['countries', 'FR'],
-        ['minLevel', '1'],
-        ['emailFrequency', 'daily'],
-        ['smsUrgency', 'all'],
-        ['quietHours', '25:00-07:00'],
-        ['timezone', 'Mars/Olympus'],
-        ['tripCountries', 'RU'],
-        ['tripFrom', '2026-12-14'],
-        ['tripTo', '2026-12-01'],
-      ]),
+      form({
+        _csrf: csrf,
+        email: 'xan@example.org',
+        countries: 'FR',
+        minLevel: '1',
+        emailFrequency: 'daily',
+        smsUrgency: 'all',
+        quietHours: '25:00-07:00',
+        timezone: 'Mars/Olympus',
+        tripCountries: 'RU',
+        tripFrom: '2026-12-14',
+        tripTo: '2026-12-01',
+      }),
       jar,
     );
     expect(r.status).toBe(400);
@@ -319,19 +303,18 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     const { csrf } = await getPage('/', jar);
     const r = await postForm(
       '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'yul@example.org'],
-        ['minLevel', '1'],
-        ['emailFrequency', 'weekly'],
-        ['smsUrgency', 'urgent'],
-        ['quietHours', ''],
-        ['timezone', 'Asia/Tokyo'],
-        ['tripCountries', 'RU'],
-        ['tripCountries', 'GE'],
-        ['tripFrom', '2026-12-01'],
-        ['tripTo', '2026-12-14'],
-      ]),
+      form({
+        _csrf: csrf,
+        email: 'yul@example.org',
+        minLevel: '1',
+        emailFrequency: 'weekly',
+        smsUrgency: 'urgent',
+        quietHours: '',
+        timezone: 'Asia/Tokyo',
+        tripCountries: ['RU', 'GE'],
+        tripFrom: '2026-12-01',
+        tripTo: '2026-12-14',
+      }),
       jar,
     );
     expect(r.status).toBe(202);
@@ -358,19 +341,19 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     expect(Page.text(before.page.one('li', (el) => el.attribs.class === 'trip trip-past'))).toMatch(/Italy: 2026-08-01 to 2026-08-10 \(past\)/);
     const r = await postForm(
       manage,
-      form([
-        ['_csrf', before.csrf],
-        ['email', 'wes@example.org'],
-        ['countries', 'FR'],
-        ['minLevel', '1'],
-        ['emailFrequency', 'daily'],
-        ['smsUrgency', 'urgent'],
-        ['quietHours', '22:00-07:00'],
-        ['timezone', 'Europe/Berlin'],
-        ['tripCountries', 'RU'],
-        ['tripFrom', '2026-12-01'],
-        ['tripTo', '2026-12-14'],
-      ]),
+      form({
+        _csrf: before.csrf,
+        email: 'wes@example.org',
+        countries: 'FR',
+        minLevel: '1',
+        emailFrequency: 'daily',
+        smsUrgency: 'urgent',
+        quietHours: '22:00-07:00',
+        timezone: 'Europe/Berlin',
+        tripCountries: 'RU',
+        tripFrom: '2026-12-01',
+        tripTo: '2026-12-14',
+      }),
       jar,
     );
     expect(r.status).toBe(200);
@@ -389,19 +372,18 @@ describe('the subscribe and manage pages: preferences and trips', () => {
     const { csrf } = await getPage(manage, jar);
     const r = await postForm(
       manage,
-      form([
-        ['_csrf', csrf],
-        ['email', 'wes@example.org'],
-        ['countries', 'FR'],
-        ['minLevel', '1'],
-        ['emailFrequency', 'weekly'],
-        ['quietHours', '25:00-07:00'],
-        ['timezone', 'Europe/Berlin'],
-        ['tripCountries', 'GE'],
-        ['tripCountries', 'XX'],
-        ['tripFrom', '2026-12-01'],
-        ['tripTo', '2026-12-14'],
-      ]),
+      form({
+        _csrf: csrf,
+        email: 'wes@example.org',
+        countries: 'FR',
+        minLevel: '1',
+        emailFrequency: 'weekly',
+        quietHours: '25:00-07:00',
+        timezone: 'Europe/Berlin',
+        tripCountries: ['GE', 'XX'],
+        tripFrom: '2026-12-01',
+        tripTo: '2026-12-14',
+      }),
       jar,
     );
     expect(r.status).toBe(400);

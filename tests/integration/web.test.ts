@@ -18,7 +18,20 @@ import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
 import type { ReceivedMail, TestSmtpServer } from '../helpers/smtp.ts';
 import type { TwilioServer } from '../helpers/twilio-server.ts';
-import { CookieJar, csrfTokenOf, EMBASSY_PATH, form, postJsonTo, startWebApp, useWebStack, TWILIO_FROM, waitFor, type WebApp } from '../helpers/web.ts';
+import {
+  CookieJar,
+  csrfTokenOf,
+  EMBASSY_PATH,
+  form,
+  getFormPage,
+  postFormTo,
+  postJsonTo,
+  startWebApp,
+  useWebStack,
+  TWILIO_FROM,
+  waitFor,
+  type WebApp,
+} from '../helpers/web.ts';
 import { Page } from '../helpers/dom.ts';
 
 /**
@@ -127,22 +140,8 @@ function unsubscribeToken(id: number): string {
   return signToken(web.secret, 'unsubscribe', id);
 }
 
-/** A GET that keeps the page's cookies in `jar`; returns the page and its CSRF token. */
-async function getPage(path: string, jar: CookieJar): Promise<{ res: Response; html: string; csrf: string }> {
-  const res = await fetch(web.url(path), { headers: { cookie: jar.header() } });
-  jar.store(res);
-  const html = await res.text();
-  return { res, html, csrf: csrfTokenOf(html) };
-}
-
-function postForm(path: string, body: URLSearchParams, jar?: CookieJar, app: WebApp = web): Promise<Response> {
-  return fetch(app.url(path), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(jar ? { cookie: jar.header() } : {}) },
-    body,
-    redirect: 'manual',
-  });
-}
+const getPage = (path: string, jar: CookieJar) => getFormPage(web, path, jar);
+const postForm = (path: string, body: URLSearchParams, jar?: CookieJar, app: WebApp = web) => postFormTo(app, path, body, jar);
 
 /** The destination checkboxes in page order: code, the name shown, ticked or not. */
 function countryBoxes(page: Page): { code: string; name: string; checked: boolean }[] {
@@ -327,14 +326,7 @@ describe('POST /api/subscriptions: double opt-in', SLOW, () => {
     const { csrf } = await getPage(`/manage/${manageToken(id)}`, jar);
     const saved = await postForm(
       `/manage/${manageToken(id)}`,
-      form([
-        ['_csrf', csrf],
-        ['email', 'cy@example.com'],
-        ['countries', 'RU'],
-        ['minLevel', '1'],
-        ['phone', OTHER_PHONE],
-        ['sms', '1'],
-      ]),
+      form({ _csrf: csrf, email: 'cy@example.com', countries: 'RU', minLevel: '1', phone: OTHER_PHONE, sms: '1' }),
       jar,
     );
     expect(saved.status).toBe(200);
@@ -523,16 +515,7 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     expect(jar.get('_csrf')).toBeDefined();
     const r = await postForm(
       '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'kim@example.com'],
-        ['countries', 'RU'],
-        ['countries', 'UA'],
-        ['minLevel', '3'],
-        ['keywords', ''],
-        ['phone', '+44 7911 123456'],
-        ['sms', '1'],
-      ]),
+      form({ _csrf: csrf, email: 'kim@example.com', countries: ['RU', 'UA'], minLevel: '3', keywords: '', phone: '+44 7911 123456', sms: '1' }),
       jar,
     );
     expect(r.status).toBe(202);
@@ -548,17 +531,7 @@ describe('the subscribe form without JavaScript', SLOW, () => {
   it('a phone number typed without ticking "also by text message" is kept, not dropped', async () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
-    const r = await postForm(
-      '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'noa@example.com'],
-        ['countries', 'RU'],
-        ['minLevel', '1'],
-        ['phone', '+44 7911 123456'],
-      ]),
-      jar,
-    );
+    const r = await postForm('/subscribe', form({ _csrf: csrf, email: 'noa@example.com', countries: 'RU', minLevel: '1', phone: '+44 7911 123456' }), jar);
     expect(r.status).toBe(202);
     const mail = await mailTo('noa@example.com');
     expect(await subscriptionOf('noa@example.com')).toMatchObject({ countries: ['RU'], channels: ['email', 'sms'] });
@@ -586,30 +559,14 @@ describe('the subscribe form without JavaScript', SLOW, () => {
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
     const before = await counts();
-    const r = await postForm(
-      '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'mo@'],
-        ['countries', 'RU'],
-        ['minLevel', '2'],
-      ]),
-      jar,
-    );
+    const r = await postForm('/subscribe', form({ _csrf: csrf, email: 'mo@', countries: 'RU', minLevel: '2' }), jar);
     expect(r.status).toBe(400);
     const html = await r.text();
     expect(fieldErrors(new Page(html))).toEqual({ email: 'Enter a full email address, like name@example.com.' });
     expect(html).toContain('value="mo@"');
     expect(countryBoxes(new Page(html)).filter((c) => c.checked)).toEqual([{ code: 'RU', name: 'Russia', checked: true }]);
     expect(html).toMatch(/value="2" checked/);
-    const noCountry = await postForm(
-      '/subscribe',
-      form([
-        ['_csrf', csrfTokenOf(html)],
-        ['email', 'mo@example.com'],
-      ]),
-      jar,
-    );
+    const noCountry = await postForm('/subscribe', form({ _csrf: csrfTokenOf(html), email: 'mo@example.com' }), jar);
     expect(noCountry.status).toBe(400);
     expect(fieldErrors(new Page(await noCountry.text()))).toEqual({ countries: 'Choose at least one destination, tick “Every destination”, or add a trip.' });
     expect(await counts()).toEqual(before);
@@ -622,18 +579,7 @@ describe('the forms speak plainly: every problem at once, next to its field, not
     const { csrf } = await getPage('/', jar);
     const before = await counts();
     const keywords = Array.from({ length: 21 }, (_, i) => `word${i}`).join(', ');
-    const r = await postForm(
-      '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'ana@example'],
-        ['minLevel', '3'],
-        ['keywords', keywords],
-        ['phone', '89123456789'],
-        ['sms', '1'],
-      ]),
-      jar,
-    );
+    const r = await postForm('/subscribe', form({ _csrf: csrf, email: 'ana@example', minLevel: '3', keywords: keywords, phone: '89123456789', sms: '1' }), jar);
     expect(r.status).toBe(400);
     const html = await r.text();
     const page = new Page(html);
@@ -667,17 +613,7 @@ describe('the forms speak plainly: every problem at once, next to its field, not
     const jar = new CookieJar();
     const { csrf } = await getPage('/', jar);
     const before = await counts();
-    const noNumber = await postForm(
-      '/subscribe',
-      form([
-        ['_csrf', csrf],
-        ['email', 'bo@example.com'],
-        ['countries', 'RU'],
-        ['countries', 'NL'],
-        ['sms', '1'],
-      ]),
-      jar,
-    );
+    const noNumber = await postForm('/subscribe', form({ _csrf: csrf, email: 'bo@example.com', countries: ['RU', 'NL'], sms: '1' }), jar);
     expect(noNumber.status).toBe(400);
     const page = new Page(await noNumber.text());
     expect(fieldErrors(page)).toEqual({
@@ -690,12 +626,7 @@ describe('the forms speak plainly: every problem at once, next to its field, not
     ).toEqual(['NL', 'RU']);
     const landline = await postForm(
       '/subscribe',
-      form([
-        ['_csrf', csrfTokenOf(page.html)],
-        ['email', 'bo@example.com'],
-        ['countries', 'RU'],
-        ['phone', '+44 20 7946 0018'],
-      ]),
+      form({ _csrf: csrfTokenOf(page.html), email: 'bo@example.com', countries: 'RU', phone: '+44 20 7946 0018' }),
       jar,
     );
     expect(landline.status).toBe(400);
@@ -772,27 +703,11 @@ describe('GET/POST /manage/:token', SLOW, () => {
     let { csrf } = await getPage(path, jar);
 
     // No CSRF token → 403, nothing changes.
-    const forged = await postForm(
-      path,
-      form([
-        ['email', 'oli@example.com'],
-        ['countries', 'RU'],
-      ]),
-      jar,
-    );
+    const forged = await postForm(path, form({ email: 'oli@example.com', countries: 'RU' }), jar);
     expect(forged.status).toBe(403);
     expect(await subscriptionOf('oli@example.com')).toMatchObject({ countries: ['FR', 'RU'], min_level: 1 });
 
-    const fewer = await postForm(
-      path,
-      form([
-        ['_csrf', csrf],
-        ['email', 'oli@example.com'],
-        ['countries', 'RU'],
-        ['minLevel', '3'],
-      ]),
-      jar,
-    );
+    const fewer = await postForm(path, form({ _csrf: csrf, email: 'oli@example.com', countries: 'RU', minLevel: '3' }), jar);
     expect(fewer.status).toBe(200);
     const fewerHtml = await fewer.text();
     expect(fewerHtml).toContain('Your changes are saved.');
@@ -801,17 +716,7 @@ describe('GET/POST /manage/:token', SLOW, () => {
     expect((await counts()).tokens).toBe(0);
 
     csrf = csrfTokenOf(fewerHtml);
-    const more = await postForm(
-      path,
-      form([
-        ['_csrf', csrf],
-        ['email', 'oli@example.com'],
-        ['countries', 'RU'],
-        ['countries', 'DE'],
-        ['minLevel', '3'],
-      ]),
-      jar,
-    );
+    const more = await postForm(path, form({ _csrf: csrf, email: 'oli@example.com', countries: ['RU', 'DE'], minLevel: '3' }), jar);
     expect(more.status).toBe(200);
     const moreHtml = await more.text();
     expect(moreHtml).toContain('Your changes are saved.');
@@ -826,19 +731,7 @@ describe('GET/POST /manage/:token', SLOW, () => {
     const path = `/manage/${manageToken(id)}`;
     const jar = new CookieJar();
     const { csrf } = await getPage(path, jar);
-    const r = await postForm(
-      path,
-      form([
-        ['_csrf', csrf],
-        ['email', ''],
-        ['countries', 'DE'],
-        ['countries', 'IT'],
-        ['minLevel', '4'],
-        ['keywords', 'strike'],
-        ['phone', '+44 7911'],
-      ]),
-      jar,
-    );
+    const r = await postForm(path, form({ _csrf: csrf, email: '', countries: ['DE', 'IT'], minLevel: '4', keywords: 'strike', phone: '+44 7911' }), jar);
     expect(r.status).toBe(400);
     const page = new Page(await r.text());
     expect(fieldErrors(page)).toEqual({
