@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --max-old-space-size=512
-// The flag above (kept in step with package.json's `start`): with no limit of
+// The flag above (`npm start` runs this file, so it is set in one place): with no limit of
 // its own, V8 sizes the old generation from the machine's memory and lets a long
 // send pile up ~100 MB of garbage before its first full collection (README
 // "Benchmarks", bench:e2e); 512 MB is over ten times what a service holds live.
