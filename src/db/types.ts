@@ -131,17 +131,12 @@ export interface TripsTable {
   created_at: Timestamp;
 }
 
-/** The double opt-in emails' outbox (subscriptions/confirmations.ts; lease columns as in db/outbox.ts). */
-export interface ConfirmationEmailsTable {
-  id: Generated<number>;
-  /** The address the request named (the subscriber's current one for a move). */
-  email: string;
-  /** The RequestedSubscription, as asked. */
-  request: ColumnType<unknown, string, string>;
-  subscriber_id: number | null;
-  /** The rendered email ({to, subject, text, html}) once prepared; null again once sent or given up. */
-  message: ColumnType<unknown, string | null, string | null>;
-  status: Generated<'pending' | 'sending' | 'sent' | 'failed' | 'refused'>;
+/**
+ * The columns every small outbox has (db/outbox.ts leases, retries and
+ * completes them); `S` is the table's statuses.
+ */
+export interface OutboxColumns<S extends string> {
+  status: Generated<S>;
   attempts: Generated<number>;
   next_attempt_at: Timestamp;
   lease_owner: string | null;
@@ -151,20 +146,24 @@ export interface ConfirmationEmailsTable {
   sent_at: Timestamp | null;
 }
 
+/** The double opt-in emails' outbox (subscriptions/confirmations.ts). */
+export interface ConfirmationEmailsTable extends OutboxColumns<'pending' | 'sending' | 'sent' | 'failed' | 'refused'> {
+  id: Generated<number>;
+  /** The address the request named (the subscriber's current one for a move). */
+  email: string;
+  /** The RequestedSubscription, as asked. */
+  request: ColumnType<unknown, string, string>;
+  subscriber_id: number | null;
+  /** The rendered email ({to, subject, text, html}) once prepared; null again once sent or given up. */
+  message: ColumnType<unknown, string | null, string | null>;
+}
+
 /** A pre-trip briefing email waiting to go, or gone (its own small outbox: db/outbox.ts). */
-export interface BriefingsTable {
+export interface BriefingsTable extends OutboxColumns<'pending' | 'sending' | 'sent' | 'failed'> {
   id: Generated<number>;
   subscriber_id: number;
   /** int8[]: the driver reads it as strings. */
   trip_ids: ColumnType<(number | string)[], number[], number[]>;
-  status: Generated<'pending' | 'sending' | 'sent' | 'failed'>;
-  attempts: Generated<number>;
-  next_attempt_at: Timestamp;
-  lease_owner: string | null;
-  lease_until: Timestamp | null;
-  last_error: string | null;
-  created_at: Timestamp;
-  sent_at: Timestamp | null;
 }
 
 export interface VerificationSendsTable {
@@ -256,21 +255,13 @@ export interface SubscribersTable {
   link_version: Generated<number>;
 }
 
-export interface DigestsTable {
+/** 'skipped': none of a digest's events was still wanted when it was built (digests/run.ts); no email went. */
+export interface DigestsTable extends OutboxColumns<'pending' | 'sending' | 'sent' | 'failed' | 'skipped'> {
   id: Generated<number>;
   subscriber_id: number;
   period: string;
   frequency: 'daily' | 'weekly';
   due_at: Timestamp;
-  /** 'skipped': none of its events was still wanted when it was built (digests/run.ts); no email went. */
-  status: Generated<'pending' | 'sending' | 'sent' | 'failed' | 'skipped'>;
-  attempts: Generated<number>;
-  next_attempt_at: Timestamp;
-  lease_owner: string | null;
-  lease_until: Timestamp | null;
-  last_error: string | null;
-  created_at: Timestamp;
-  sent_at: Timestamp | null;
 }
 
 export interface SubscriptionsTable {
