@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import { claimDue, completeClaimed, renewLease, type GaveUp, type Outcome } from '../db/outbox.ts';
+import { type Recipient, withRecipients } from '../subscriptions/recipients.ts';
 
 // All SQL about digests: creating the ones that fell due (claiming their
 // waiting deliveries), and their small outbox (lease, send, complete: db/outbox.ts).
@@ -64,13 +65,9 @@ export async function createDueDigests(db: DB, now: Date, timing: DigestTiming):
   });
 }
 
-export interface ClaimedDigest {
+export interface ClaimedDigest extends Recipient {
   id: number;
   subscriberId: number;
-  email: string;
-  linkVersion: number;
-  status: string;
-  emailStopped: boolean;
   period: string;
   frequency: 'daily' | 'weekly';
   dueAt: Date;
@@ -82,33 +79,19 @@ export interface ClaimedDigest {
 export async function claimDigests(db: DB, options: { owner: string; limit: number; leaseMs: number; now: Date }): Promise<ClaimedDigest[]> {
   const rows = await claimDue(db, 'digests', ['id', 'subscriber_id', 'period', 'frequency', 'due_at', 'attempts'], options);
   if (rows.length === 0) return [];
+  const claimed = await withRecipients(db, rows);
   const ids = rows.map((r) => r.id);
-  const subs = await db
-    .selectFrom('subscribers')
-    .select(['id', 'email', 'status', 'email_stopped_at', 'link_version'])
-    .where(
-      'id',
-      'in',
-      rows.map((r) => r.subscriber_id),
-    )
-    .execute();
   const deliveries = await db.selectFrom('deliveries').select(['id', 'digest_id']).where('digest_id', 'in', ids).orderBy('event_id').execute();
-  return rows.map((r) => {
-    const sub = subs.find((s) => s.id === r.subscriber_id)!;
-    return {
-      id: r.id,
-      subscriberId: r.subscriber_id,
-      email: sub.email,
-      linkVersion: sub.link_version,
-      status: sub.status,
-      emailStopped: sub.email_stopped_at !== null,
-      period: r.period,
-      frequency: r.frequency,
-      dueAt: r.due_at,
-      attempts: r.attempts,
-      deliveryIds: deliveries.filter((d) => d.digest_id === r.id).map((d) => d.id),
-    };
-  });
+  return claimed.map(({ row: r, to }) => ({
+    ...to,
+    id: r.id,
+    subscriberId: r.subscriber_id,
+    period: r.period,
+    frequency: r.frequency,
+    dueAt: r.due_at,
+    attempts: r.attempts,
+    deliveryIds: deliveries.filter((d) => d.digest_id === r.id).map((d) => d.id),
+  }));
 }
 
 /** Renews this process's lease on a claimed digest just before its send (db/outbox.ts); false when it was lost. */

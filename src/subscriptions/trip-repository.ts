@@ -2,6 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import { claimDue, completeClaimed, type Outcome } from '../db/outbox.ts';
 import type { Database, SubscriberStatus } from '../db/types.ts';
+import { type Recipient, withRecipients } from './recipients.ts';
 import type { TripInput } from './trip-validate.ts';
 
 // All SQL about trips and their briefing emails (a small outbox of their own).
@@ -174,15 +175,9 @@ export async function removeTrip(db: DB, id: number, subscriberId?: number): Pro
 
 // --- The briefing outbox: lease, send, complete (db/outbox.ts, as digests and confirmations do).
 
-export interface ClaimedBriefing {
+export interface ClaimedBriefing extends Recipient {
   id: number;
   subscriberId: number;
-  email: string;
-  /** The generation of the subscriber's manage/unsubscribe links. */
-  linkVersion: number;
-  status: SubscriberStatus;
-  emailStopped: boolean;
-  timezone: string | null;
   tripIds: number[];
   attempts: number;
 }
@@ -198,33 +193,13 @@ export async function claimBriefings(
 ): Promise<ClaimedBriefing[]> {
   const only = options.subscriberId === undefined ? undefined : { column: 'subscriber_id' as const, equals: options.subscriberId };
   const rows = await claimDue(db, 'briefings', ['id', 'subscriber_id', 'trip_ids', 'attempts'], { ...options, only });
-  if (rows.length === 0) return [];
-  const subs = await db
-    .selectFrom('subscribers')
-    .select(['id', 'email', 'status', 'email_stopped_at', 'timezone', 'link_version'])
-    .where(
-      'id',
-      'in',
-      rows.map((r) => r.subscriber_id),
-    )
-    .execute();
-  return rows.flatMap((r) => {
-    const sub = subs.find((s) => s.id === r.subscriber_id);
-    if (!sub) return [];
-    return [
-      {
-        id: r.id,
-        subscriberId: r.subscriber_id,
-        email: sub.email,
-        linkVersion: sub.link_version,
-        status: sub.status,
-        emailStopped: sub.email_stopped_at !== null,
-        timezone: sub.timezone,
-        tripIds: r.trip_ids.map(Number),
-        attempts: r.attempts,
-      },
-    ];
-  });
+  return (await withRecipients(db, rows)).map(({ row: r, to }) => ({
+    ...to,
+    id: r.id,
+    subscriberId: r.subscriber_id,
+    tripIds: r.trip_ids.map(Number),
+    attempts: r.attempts,
+  }));
 }
 
 /** Records a briefing's outcome, only while this process still holds its lease. */
