@@ -4,7 +4,7 @@ import { claimDue, completeClaimed, type GaveUp, type Outcome } from '../db/outb
 import type { Channel, Database, EmailFrequency, SmsUrgency, SubscriberStatus } from '../db/types.ts';
 import { insertTrips, queueBriefing, unbriefedOpenTrips } from './trip-repository.ts';
 import type { TripInput } from './trip-validate.ts';
-import { localDate } from './trip-window.ts';
+import { localDate, zoneAfter } from './trip-window.ts';
 import type { Preferences, SubscriberInput } from './validate.ts';
 
 // All SQL about subscribers and their subscriptions.
@@ -122,7 +122,7 @@ export async function upsertSubscriber(
     // their own confirmation would have.
     let briefingId: number | null = null;
     if (existing && existing.status !== 'confirmed' && status === 'confirmed') {
-      const zone = (input.preferences?.timezone !== undefined ? input.preferences.timezone : existing.timezone) ?? options.defaultTimezone ?? 'UTC';
+      const zone = zoneAfter(input.preferences, existing.timezone, options.defaultTimezone ?? 'UTC');
       const today = localDate(options.now, zone);
       briefingId = await queueBriefing(tx, id, await unbriefedOpenTrips(tx, id, today), options.now);
     }
@@ -356,7 +356,7 @@ export async function confirmSubscription(
       // new trips for someone already confirmed, about every trip not over yet (some may
       // have been added by an admin while pending) for someone confirming now. The cap on
       // trips was applied to the request (a few trips each, each needing a click in the mailbox).
-      const zone = (request.preferences?.timezone !== undefined ? request.preferences.timezone : current.timezone) ?? travelers.defaultTimezone;
+      const zone = zoneAfter(request.preferences, current.timezone, travelers.defaultTimezone);
       const today = localDate(now, zone);
       const added = await insertTrips(tx, current.id, request.trips ?? [], { now, today, maxOpenTrips: Number.POSITIVE_INFINITY });
       const briefed = current.status === 'confirmed' ? added : await unbriefedOpenTrips(tx, current.id, today);

@@ -28,7 +28,7 @@ import {
 } from './repository.ts';
 import { addTrips, TooManyTripsError } from './trip-repository.ts';
 import { TRIP_LIMITS } from './trip-validate.ts';
-import { localDate } from './trip-window.ts';
+import { localDate, zoneAfter } from './trip-window.ts';
 
 /**
  * The traveler's side of subscriptions: double opt-in, phone verification.
@@ -251,7 +251,7 @@ export async function saveManageChanges(deps: TravelerDeps, view: SubscriberView
   // waits in the confirmation request below, like the rest of the change.
   const trips = view.status === 'confirmed' ? (request.trips ?? []) : [];
   if (trips.length) {
-    const zone = (request.preferences?.timezone !== undefined ? request.preferences.timezone : view.timezone) ?? deps.defaultTimezone;
+    const zone = zoneAfter(request.preferences, view.timezone, deps.defaultTimezone);
     const now = deps.clock.now();
     try {
       const { briefingId } = await addTrips(deps.db, view.id, trips, { now, today: localDate(now, zone), maxOpenTrips: TRIP_LIMITS.maxOpenTrips });

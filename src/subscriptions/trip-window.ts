@@ -29,6 +29,14 @@ export function localDate(now: Date, timeZone: string): string {
   return f.format(now);
 }
 
+/**
+ * A subscriber's zone once a change is saved: the change's when it names one
+ * (null: back to the default), else the one they had, else `defaultZone`.
+ */
+export function zoneAfter(change: { timezone?: string | null | undefined } | undefined, current: string | null, defaultZone: string): string {
+  return (change?.timezone !== undefined ? change.timezone : current) ?? defaultZone;
+}
+
 /** `day` moved by `n` calendar days (no zone involved: dates, not instants). */
 export function addDays(day: string, n: number): string {
   const d = new Date(`${day}T00:00:00Z`);
