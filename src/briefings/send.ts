@@ -1,6 +1,6 @@
 import { countryOverviews } from '../advisories/overview.ts';
 import { currentAdvice, publicEvents } from '../advisories/repository.ts';
-import type { LinkBuilder } from '../channels/links.ts';
+import { subscriberLinks, type LinkBuilder } from '../channels/links.ts';
 import type { EmailSender } from '../channels/senders.ts';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
@@ -77,11 +77,7 @@ async function sendOne(deps: BriefingDeps, owner: string, b: ClaimedBriefing): P
     return 'failed';
   }
   const countries = [...new Set(trips.flatMap((t) => t.countries))];
-  const links = {
-    manage: deps.links.manage(b.subscriberId, b.linkVersion),
-    unsubscribe: deps.links.unsubscribe(b.subscriberId, b.linkVersion),
-    unsubscribeOneClick: deps.links.unsubscribe(b.subscriberId, b.linkVersion),
-  };
+  const links = subscriberLinks(deps.links, b.subscriberId, b.linkVersion);
   const mail = renderBriefing(
     {
       trips,

@@ -19,3 +19,16 @@ export function linkBuilder(publicBaseUrl: string, secret: string): LinkBuilder 
     country: (code) => `${base}/countries/${encodeURIComponent(code)}`,
   };
 }
+
+/**
+ * The links every email to a subscriber carries: manage, unsubscribe, and the
+ * RFC 8058 one-click target (the same signed link, taken by POST).
+ */
+export function subscriberLinks(
+  links: LinkBuilder,
+  subscriberId: number,
+  linkVersion: number,
+): { manage: string; unsubscribe: string; unsubscribeOneClick: string } {
+  const unsubscribe = links.unsubscribe(subscriberId, linkVersion);
+  return { manage: links.manage(subscriberId, linkVersion), unsubscribe, unsubscribeOneClick: unsubscribe };
+}

@@ -11,7 +11,7 @@ import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { whyNotWanted } from '../subscriptions/match.ts';
 import { SendError } from '../channels/errors.ts';
-import type { LinkBuilder } from '../channels/links.ts';
+import { subscriberLinks, type LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import { WebhookSendError, type WebhookSender } from '../channels/webhook.ts';
 import { renderEmail, renderSms, type MessageEvent } from './render.ts';
@@ -400,9 +400,7 @@ export class Dispatcher {
       let providerId: string;
       if (claim.channel === 'email') {
         const links = {
-          manage: this.deps.links.manage(sub.id, sub.linkVersion),
-          unsubscribe: this.deps.links.unsubscribe(sub.id, sub.linkVersion),
-          unsubscribeOneClick: this.deps.links.unsubscribe(sub.id, sub.linkVersion),
+          ...subscriberLinks(this.deps.links, sub.id, sub.linkVersion),
           countryPage: event.countries[0] ? this.deps.links.country(event.countries[0]) : undefined,
         };
         const mail = renderEmail(event, links, { listId: this.deps.listId });

@@ -1,4 +1,4 @@
-import type { LinkBuilder } from '../channels/links.ts';
+import { subscriberLinks, type LinkBuilder } from '../channels/links.ts';
 import type { EmailSender } from '../channels/senders.ts';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/logger.ts';
@@ -81,11 +81,7 @@ export async function runDigests(deps: DigestDeps): Promise<DigestSummary> {
         continue;
       }
       const events = wanted.map((ctx) => messageEventOf(ctx));
-      const links = {
-        manage: deps.links.manage(d.subscriberId, d.linkVersion),
-        unsubscribe: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
-        unsubscribeOneClick: deps.links.unsubscribe(d.subscriberId, d.linkVersion),
-      };
+      const links = subscriberLinks(deps.links, d.subscriberId, d.linkVersion);
       const mail = renderDigest({ frequency: d.frequency, day: d.period.split(':')[1] ?? d.period, events }, links, { listId: deps.listId });
       // The batch's claim may be older than the lease (a slow mail server): send only under a
       // fresh lease, or leave the digest to the process that took it over.
