@@ -204,6 +204,12 @@ ${trips.map(
 </ul>`;
 }
 
+/** The service's zone (settings `defaultTimezone`) and `trips.leadDays`, for the form pages' hints. */
+interface TravelerSettings {
+  defaultTimezone: string;
+  leadDays: number;
+}
+
 /** The scripts a form page loads: files from our own origin (the CSP allows no inline script). */
 const FORM_SCRIPTS = ['/assets/picker.js'];
 
@@ -213,10 +219,9 @@ export function subscribePage(options: {
   errors?: FieldErrors;
   error?: string;
   highest: Map<string, number>;
-  /** The service's zone (settings `defaultTimezone`) and `trips.leadDays`, for the hints. */
-  travelers?: { defaultTimezone: string; leadDays: number };
+  travelers: TravelerSettings;
 }): string {
-  const travelers = options.travelers ?? { defaultTimezone: 'UTC', leadDays: 14 };
+  const { travelers } = options;
   const v = options.values ?? {};
   const errors = options.errors;
   const failed = Boolean(options.error || (errors && Object.keys(errors).length));
@@ -336,10 +341,10 @@ export function managePage(options: {
   /** The manage token: /api/phone/verify takes it for the code form shown while the number is unverified. */
   token: string;
   trips?: readonly TripRow[];
-  travelers?: { defaultTimezone: string; leadDays: number };
+  travelers: TravelerSettings;
 }): string {
   const v = options.view;
-  const travelers = options.travelers ?? { defaultTimezone: 'UTC', leadDays: 14 };
+  const { travelers } = options;
   const errors = options.errors;
   const typed: FormValues = options.values ?? {
     email: v.email,

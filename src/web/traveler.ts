@@ -108,10 +108,10 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   const travelers = { defaultTimezone: deps.settings.defaultTimezone, leadDays: deps.settings.trips.leadDays };
   /** The traveler's trips for the manage page, each as upcoming, followed now or past in their zone. */
   const tripRows = async (view: SubscriberView): Promise<TripRow[]> => {
-    const today = localDate(traveler.clock.now(), view.timezone ?? deps.settings.defaultTimezone);
+    const today = localDate(traveler.clock.now(), view.timezone ?? travelers.defaultTimezone);
     return (await tripsOf(deps.db, view.id)).map((trip) => ({
       ...trip,
-      phase: tripPhase({ firstDay: trip.from, lastDay: trip.to }, today, deps.settings.trips.leadDays),
+      phase: tripPhase({ firstDay: trip.from, lastDay: trip.to }, today, travelers.leadDays),
     }));
   };
 
@@ -194,7 +194,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
         phonePending: Boolean(view?.phone && !view.phoneVerified),
         manageUrl: traveler.links.manage(result.subscriberId, view?.linkVersion ?? 0),
         trips: view ? await tripRows(view) : [],
-        leadDays: deps.settings.trips.leadDays,
+        leadDays: travelers.leadDays,
       }),
     );
   });

@@ -299,7 +299,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
         ['RU', 4],
         ['NO', 1],
       ]);
-      const html = subscribePage({ csrf: 'x', highest: levels, values: { countries: ['RU'] } });
+      const html = subscribePage({ csrf: 'x', highest: levels, values: { countries: ['RU'] }, travelers: { defaultTimezone: 'UTC', leadDays: 14 } });
       // With the site's styles inlined, as the browser shows the page (the level's words visually hidden, the number shown).
       await page.setContent(html.replace('<link rel="stylesheet" href="/assets/app.css">', `<style>${CSS}</style>`));
       await expect(
