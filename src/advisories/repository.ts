@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
+import { jsonParameter } from '../db/json.ts';
 import type { Database, EventKind, Urgency } from '../db/types.ts';
 import { governmentOf } from './governments.ts';
 import type { Diff, FingerprintedItem, StoredAdvisory } from './detect.ts';
@@ -219,17 +220,6 @@ export async function applyDiffs(tx: Tx, entries: readonly { feed: DiffFeed; dif
     for (const e of events) eventIds[entryOfVersion.get(e.version_id)!]!.push(e.id);
   }
   return eventIds;
-}
-
-/**
- * Rows as one jsonb parameter. PostgreSQL refuses JSON that holds a lone UTF-16 surrogate
- * (JSON.stringify writes one as a `\\udxxx` escape), where a text parameter stores U+FFFD for
- * it: such strings are made well-formed first, to the same U+FFFD.
- */
-function jsonParameter(rows: readonly object[]): string {
-  const json = JSON.stringify(rows);
-  if (!json.includes('\\ud')) return json;
-  return JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'string' ? (value as string & { toWellFormed(): string }).toWellFormed() : value));
 }
 
 /** `list` in consecutive slices of at most `size` (none for an empty list). */

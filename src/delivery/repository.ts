@@ -1,6 +1,7 @@
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { type PublicEvent, publicEventsByIds } from '../advisories/repository.ts';
 import type { DB } from '../db/connect.ts';
+import { jsonParameter } from '../db/json.ts';
 import type { Channel, Database, DeliveryChannel, DeliveryStatus, EventKind, SmsUrgency, SubscriberStatus, Urgency } from '../db/types.ts';
 import type { MatchSubscription, MatchTrips } from '../subscriptions/match.ts';
 import { localDate } from '../subscriptions/trip-window.ts';
@@ -506,7 +507,7 @@ export async function complete(db: DB, owner: string, completions: readonly Comp
   const record = async (q: Tx | DB): Promise<Set<number>> => {
     const recorded = await sql<{ id: number }>`
       with v as (
-        select * from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+        select * from jsonb_to_recordset(${jsonParameter(values)}::jsonb)
           as v(id bigint, outcome text, status text, next timestamptz, error text, provider text, duration integer)
       ), updated as (
         update deliveries d set

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DB } from '../db/connect.ts';
+import { jsonParameter } from '../db/json.ts';
 import { claimDue, completeClaimed, renewLease, type GaveUp, type Outcome } from '../db/outbox.ts';
 import { type Recipient, withRecipients } from '../subscriptions/recipients.ts';
 
@@ -111,7 +112,7 @@ export async function skipDigestDeliveries(db: DB, owner: string, id: number, sk
   // Like the dispatcher's skip (delivery/repository.ts `complete`): the reason in last_error and in an attempt row.
   const r = await sql<{ id: number }>`
     with v as (
-      select * from jsonb_to_recordset(${JSON.stringify(skips)}::jsonb) as v(id bigint, reason text)
+      select * from jsonb_to_recordset(${jsonParameter(skips)}::jsonb) as v(id bigint, reason text)
     ), skipped as (
       update deliveries d set status = 'skipped', last_error = v.reason, digest_id = null
       from v

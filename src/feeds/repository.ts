@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { FeedConfig } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
+import { jsonParameter } from '../db/json.ts';
 import type { Database, FeedRow, PollStatus } from '../db/types.ts';
 
 // All SQL about feeds and their poll history.
@@ -186,7 +187,7 @@ export async function recordSuccesses(db: DB | Tx, records: readonly SuccessReco
   }));
   await sql`
     with v as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
+      select * from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as v(
         feed_id text, started_at timestamptz, finished_at timestamptz, status text, http_status int,
         new_count int, updated_count int, unchanged_count int, removed_count int, events_count int,
         error text, etag text, last_modified text, lease_owner text)
@@ -292,7 +293,7 @@ export async function leaseFeedsForPoll(db: DB, requests: readonly LeaseRequest[
   }));
   const leased = await sql<FeedRow>`
     update feeds set poll_lease_owner = v.owner, poll_lease_until = v.until
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id text, owner text, now timestamptz, until timestamptz, force boolean)
+    from jsonb_to_recordset(${jsonParameter(rows)}::jsonb) as v(id text, owner text, now timestamptz, until timestamptz, force boolean)
     where feeds.id = v.id
       and (feeds.poll_lease_until is null or feeds.poll_lease_until < v.now or feeds.poll_lease_owner = v.owner)
       and (v.force or feeds.not_before is null or feeds.not_before <= v.now)
