@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import pg from 'pg';
+import { backoffMs } from '../common/backoff.ts';
 import { DatabaseError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { Database } from './types.ts';
@@ -132,7 +133,7 @@ async function listen(databaseUrl: string, channel: string, onNotify: () => void
   };
   const scheduleReopen = () => {
     if (closed || retry) return;
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(failures++, 6));
+    const delay = backoffMs(++failures, { baseMs: 500, maxMs: 30_000 });
     retry = setTimeout(() => {
       retry = undefined;
       open().then(onNotify, (err: unknown) => {
