@@ -290,6 +290,13 @@ export async function getFormPage(app: WebApp, path: string, jar: CookieJar): Pr
   return { res, html, csrf: csrfTokenOf(html) };
 }
 
+/** A new visitor's form post: GET `pagePath` (for its cookie and CSRF token), then POST `fields` with that token to `action`. */
+export async function submitForm(app: WebApp, pagePath: string, action: string, fields: Record<string, string | readonly string[]>): Promise<Response> {
+  const jar = new CookieJar();
+  const { csrf } = await getFormPage(app, pagePath, jar);
+  return postFormTo(app, action, form({ _csrf: csrf, ...fields }), jar);
+}
+
 /** POSTs a form body to the app's `path` with `jar`'s cookies (if any), redirects not followed. */
 export function postFormTo(app: WebApp, path: string, body: URLSearchParams, jar?: CookieJar): Promise<Response> {
   return fetch(app.url(path), {

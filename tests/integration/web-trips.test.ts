@@ -7,7 +7,7 @@ import { startSmtpServer, type ReceivedMail, type TestSmtpServer } from '../help
 import { getSubscriberView, upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { parseSubscriber } from '../../src/subscriptions/validate.ts';
 import { Page } from '../helpers/dom.ts';
-import { CookieJar, form, getFormPage, postFormTo, startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
+import { CookieJar, form, getFormPage, postFormTo, startWebApp, submitForm, waitFor, type WebApp } from '../helpers/web.ts';
 
 /**
  * Trips through the JSON API: `trips: [{countries, from, to}]` in POST
@@ -243,13 +243,13 @@ describe('the subscribe and manage pages: preferences and trips', () => {
   });
 
   it('dates without a country are refused on the trip’s countries, linked from the summary, folded list opened', async () => {
-    const jar = new CookieJar();
-    const { csrf } = await getPage('/', jar);
-    const r = await postForm(
-      '/subscribe',
-      form({ _csrf: csrf, email: 'abe@example.org', countries: 'FR', minLevel: '1', tripFrom: '2026-12-01', tripTo: '2026-12-14' }),
-      jar,
-    );
+    const r = await submitForm(web, '/', '/subscribe', {
+      email: 'abe@example.org',
+      countries: 'FR',
+      minLevel: '1',
+      tripFrom: '2026-12-01',
+      tripTo: '2026-12-14',
+    });
     expect(r.status).toBe(400);
     const page = new Page(await r.text());
     expect(errorOf(page, 'tripCountries')).toBe('Error: Tick the countries of your trip.');
@@ -261,25 +261,18 @@ describe('the subscribe and manage pages: preferences and trips', () => {
   });
 
   it('the subscribe form refuses a bad zone, 25:00-07:00 and a last day before the first, each on its field, keeps what was typed, stores nothing', async () => {
-    const jar = new CookieJar();
-    const { csrf } = await getPage('/', jar);
-    const r = await postForm(
-      '/subscribe',
-      form({
-        _csrf: csrf,
-        email: 'xan@example.org',
-        countries: 'FR',
-        minLevel: '1',
-        emailFrequency: 'daily',
-        smsUrgency: 'all',
-        quietHours: '25:00-07:00',
-        timezone: 'Mars/Olympus',
-        tripCountries: 'RU',
-        tripFrom: '2026-12-14',
-        tripTo: '2026-12-01',
-      }),
-      jar,
-    );
+    const r = await submitForm(web, '/', '/subscribe', {
+      email: 'xan@example.org',
+      countries: 'FR',
+      minLevel: '1',
+      emailFrequency: 'daily',
+      smsUrgency: 'all',
+      quietHours: '25:00-07:00',
+      timezone: 'Mars/Olympus',
+      tripCountries: 'RU',
+      tripFrom: '2026-12-14',
+      tripTo: '2026-12-01',
+    });
     expect(r.status).toBe(400);
     const page = new Page(await r.text());
     expect(errorOf(page, 'quietHours')).toMatch(/such as 22:00-07:00; “25:00-07:00” is not/);
@@ -299,24 +292,17 @@ describe('the subscribe and manage pages: preferences and trips', () => {
   });
 
   it('a trip ticked on the subscribe form is stored at confirmation, with the preferences', async () => {
-    const jar = new CookieJar();
-    const { csrf } = await getPage('/', jar);
-    const r = await postForm(
-      '/subscribe',
-      form({
-        _csrf: csrf,
-        email: 'yul@example.org',
-        minLevel: '1',
-        emailFrequency: 'weekly',
-        smsUrgency: 'urgent',
-        quietHours: '',
-        timezone: 'Asia/Tokyo',
-        tripCountries: ['RU', 'GE'],
-        tripFrom: '2026-12-01',
-        tripTo: '2026-12-14',
-      }),
-      jar,
-    );
+    const r = await submitForm(web, '/', '/subscribe', {
+      email: 'yul@example.org',
+      minLevel: '1',
+      emailFrequency: 'weekly',
+      smsUrgency: 'urgent',
+      quietHours: '',
+      timezone: 'Asia/Tokyo',
+      tripCountries: ['RU', 'GE'],
+      tripFrom: '2026-12-01',
+      tripTo: '2026-12-14',
+    });
     expect(r.status).toBe(202);
     const confirmed = await (await fetch(confirmLink(await mailTo('yul@example.org', 1)))).text();
     // The page that says the alerts are on also says how often and which trip it took.

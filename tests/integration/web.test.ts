@@ -27,6 +27,7 @@ import {
   postFormTo,
   postJsonTo,
   startWebApp,
+  submitForm,
   useWebStack,
   TWILIO_FROM,
   waitFor,
@@ -529,9 +530,7 @@ describe('the subscribe form without JavaScript', SLOW, () => {
   });
 
   it('a phone number typed without ticking "also by text message" is kept, not dropped', async () => {
-    const jar = new CookieJar();
-    const { csrf } = await getPage('/', jar);
-    const r = await postForm('/subscribe', form({ _csrf: csrf, email: 'noa@example.com', countries: 'RU', minLevel: '1', phone: '+44 7911 123456' }), jar);
+    const r = await submitForm(web, '/', '/subscribe', { email: 'noa@example.com', countries: 'RU', minLevel: '1', phone: '+44 7911 123456' });
     expect(r.status).toBe(202);
     const mail = await mailTo('noa@example.com');
     expect(await subscriptionOf('noa@example.com')).toMatchObject({ countries: ['RU'], channels: ['email', 'sms'] });
@@ -1020,9 +1019,7 @@ describe('no page reveals whether an address is subscribed', SLOW, () => {
 
     const pages: { status: number; body: string }[] = [];
     for (const email of ['nobody2@example.com', 'known@example.com', 'gone@example.com']) {
-      const jar = new CookieJar();
-      const { csrf } = await getPage('/', jar);
-      const r = await postForm('/subscribe', form({ _csrf: csrf, email, countries: 'RU' }), jar);
+      const r = await submitForm(web, '/', '/subscribe', { email, countries: 'RU' });
       pages.push({ status: r.status, body: Buffer.from(await r.arrayBuffer()).toString('base64') });
     }
     expect(pages[0]!.status).toBe(202);
