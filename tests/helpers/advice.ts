@@ -32,6 +32,14 @@ export async function addFeed(db: DB, feed: { id: string; name: string; source: 
     .execute();
 }
 
+/** The four governments' advisory feeds the public pages' tests seed advice under. */
+export async function addGovernmentFeeds(db: DB): Promise<void> {
+  await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
+  await addFeed(db, { id: 'uk-fcdo', name: 'UK FCDO travel advice', source: 'uk-fcdo' });
+  await addFeed(db, { id: 'ca-travel', name: 'Travel.gc.ca advisories', source: 'ca-travel' });
+  await addFeed(db, { id: 'au-smartraveller', name: 'Smartraveller', source: 'au-smartraveller' });
+}
+
 export interface AdviceInput {
   level: number | null;
   levelText?: string | null;

@@ -8,7 +8,7 @@ import { createDispatcher, links, pollDepsFor } from '../../src/runtime.ts';
 import { CSS } from '../../src/web/html.ts';
 import { subscribePage } from '../../src/web/pages.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { addAdvisory, addFeed } from '../helpers/advice.ts';
+import { addAdvisory, addGovernmentFeeds } from '../helpers/advice.ts';
 import { testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -327,10 +327,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
     /** Russia: four governments at four levels; France and Norway for the list. */
     async function seedAdvice(): Promise<void> {
       const db = t.db;
-      await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
-      await addFeed(db, { id: 'uk-fcdo', name: 'UK FCDO travel advice', source: 'uk-fcdo' });
-      await addFeed(db, { id: 'ca-travel', name: 'Travel.gc.ca advisories', source: 'ca-travel' });
-      await addFeed(db, { id: 'au-smartraveller', name: 'Smartraveller', source: 'au-smartraveller' });
+      await addGovernmentFeeds(db);
       const advice = [
         ['us-state-dept', 'RU', 4, 'Level 4: Do Not Travel'],
         ['uk-fcdo', 'RU', 3, 'Advise against all but essential travel'],

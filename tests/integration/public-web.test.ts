@@ -5,7 +5,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventJson } from '../../src/advisories/overview.ts';
 import { publicEvents, publicEventsJson } from '../../src/advisories/repository.ts';
-import { addAdvisory, addFeed, changeAdvisory } from '../helpers/advice.ts';
+import { addAdvisory, addFeed, addGovernmentFeeds, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { Page } from '../helpers/dom.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -38,10 +38,7 @@ let usRussia: number;
 
 async function seed(): Promise<void> {
   const db = tdb.db;
-  await addFeed(db, { id: 'us-state-dept', name: 'U.S. State Department travel advisories', source: 'us-state-dept' });
-  await addFeed(db, { id: 'uk-fcdo', name: 'UK FCDO travel advice', source: 'uk-fcdo' });
-  await addFeed(db, { id: 'ca-travel', name: 'Travel.gc.ca advisories', source: 'ca-travel' });
-  await addFeed(db, { id: 'au-smartraveller', name: 'Smartraveller', source: 'au-smartraveller' });
+  await addGovernmentFeeds(db);
   await addFeed(db, { id: 'us-embassy-russia', name: 'U.S. Embassy Moscow alerts', source: 'us-embassy' });
 
   // Russia: four governments, four levels. The U.S. went 3 → 4 in March.
