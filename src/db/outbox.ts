@@ -22,9 +22,14 @@ export type OutboxTable = 'confirmation_emails' | 'briefings' | 'digests';
 type Row<T extends OutboxTable> = Selectable<Database[T]>;
 type Column<T extends OutboxTable> = keyof Row<T> & string;
 
-/** A process's name on its leases: unique per run, readable in the table (host and pid). */
+const host = hostname();
+
+/**
+ * A name on leases (the outboxes', the deliveries', a feed's poll): unique per
+ * call, readable in the table (host and pid).
+ */
 export function leaseOwner(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  return `${host}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
 export interface ClaimOptions<T extends OutboxTable> {

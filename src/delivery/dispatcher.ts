@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
+import { leaseOwner } from '../db/outbox.ts';
 import type { DeliveryChannel } from '../db/types.ts';
 import { foreignSourceLabel, governmentOf } from '../advisories/governments.ts';
 import { backoffMs } from '../common/backoff.ts';
@@ -76,7 +75,7 @@ export interface DispatchSummary {
  * the lease expires: at-least-once sending, at most one in-flight batch doubled.
  */
 export class Dispatcher {
-  readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly owner = leaseOwner();
   private running = false;
   private stopping = false;
   private loop: Promise<void> | undefined;

@@ -4,7 +4,7 @@ import type { AdvisoryItem } from '../advisories/model.ts';
 import { applyDiffs, loadStoredAdvisories } from '../advisories/repository.ts';
 import type { FeedConfig, Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
-import { randomBytes } from 'node:crypto';
+import { leaseOwner } from '../db/outbox.ts';
 import type { Database, FeedRow, PollStatus } from '../db/types.ts';
 import { backoffMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
@@ -246,9 +246,6 @@ interface PollOptions {
   onFetched?: () => void;
 }
 
-/** Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one). */
-const leaseOwner = () => `${process.pid}:${randomBytes(4).toString('hex')}`;
-
 /** The longest a poll of `feed` can take once its fetch starts. */
 function pollLeaseMs(feed: FeedConfig, settings: Settings): number {
   return (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
@@ -259,6 +256,7 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptio
   const batches = batchesFor(deps);
   const log = logger.child({ feed: feed.id });
   const startedAt = clock.now();
+  // Across processes, one poll of a feed at a time (a manual `poll` next to a scheduled one).
   const owner = options.lease?.owner ?? leaseOwner();
   // The feed's row and its lease in one statement (shared with the polls starting with
   // it); only when that is refused does a second look at the row tell why.
