@@ -2,12 +2,9 @@ import { createHmac } from 'node:crypto';
 import { eventJson, levelName } from '../advisories/overview.ts';
 import type { PublicEvent } from '../advisories/repository.ts';
 import { countryName } from '../common/countries.ts';
-import { parseRetryAfter } from '../common/backoff.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { WebhookConfig } from '../config/schema.ts';
 import { SendError } from './errors.ts';
-
-export { parseRetryAfter };
 
 /**
  * Outgoing webhooks for organisations. `standard` endpoints get the event as
@@ -31,6 +28,19 @@ export class WebhookSendError extends SendError {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * A Retry-After header in milliseconds from `now`: delay-seconds or an HTTP-date
+ * (RFC 9110 §10.2.3). Undefined when absent or unreadable; never negative.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: Date): number | undefined {
+  if (!value) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at) || !/[a-z]/i.test(v)) return undefined;
+  return Math.max(0, at - now.getTime());
 }
 
 /** The key bytes of a Standard Webhooks secret (`whsec_` + base64). */

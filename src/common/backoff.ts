@@ -26,18 +26,3 @@ export function backoffMs(attempt: number, options: BackoffOptions): number {
   if (options.retryAfterMs === undefined) return delay;
   return Math.min(Math.max(options.retryAfterMs, delay), MAX_RETRY_AFTER_MS);
 }
-
-/**
- * A Retry-After header in milliseconds from `now`: delay-seconds or an HTTP-date
- * (RFC 9110 §10.2.3), for feeds and webhook receivers alike. Undefined when
- * absent or unreadable (a date has a month or day name: `1.5`, `-5` or an ISO
- * date, which Date.parse would take, are not HTTP-dates); never negative.
- */
-export function parseRetryAfter(value: string | null | undefined, now: Date): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  if (Number.isNaN(at) || !/[a-z]/i.test(v)) return undefined;
-  return Math.max(0, at - now.getTime());
-}

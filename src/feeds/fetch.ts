@@ -4,7 +4,6 @@ import { isIP } from 'node:net';
 import { promisify, TextDecoder } from 'node:util';
 import zlib from 'node:zlib';
 import { feedAgent, isPublicAddress, oneOffFeedAgent } from './address-guard.ts';
-import { parseRetryAfter } from '../common/backoff.ts';
 import { AppError } from '../common/errors.ts';
 
 /**
@@ -62,7 +61,15 @@ export type FetchResult =
       text: string;
     };
 
-export { parseRetryAfter };
+/** `Retry-After` is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now: Date): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now.getTime());
+}
 
 const XML_DECL_ENCODING = /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
 
