@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Transporter } from 'nodemailer';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import { classifySmtpError, classifyTwilioError } from './errors.ts';
+import { TwilioHttpClient } from './twilio-http.ts';
 
 /** The two outbound channels, each behind a small interface so the dispatcher doesn't care where messages go. */
 
@@ -104,24 +105,6 @@ export function createEmailSender(options: { smtpUrl: string | undefined; from: 
   };
 }
 
-/**
- * twilio-node has no base-URL option; its documented extension point is a
- * custom HTTP client. This one rewrites https://*.twilio.com to
- * TWILIO_API_BASE_URL (a proxy, or a local Twilio-compatible server in tests).
- */
-async function baseUrlRequestClient(baseUrl: string): Promise<RequestClient> {
-  const { default: Base } = await import('twilio/lib/base/RequestClient.js');
-  class BaseUrlRequestClient extends Base {
-    constructor() {
-      super({ keepAlive: true, autoRetry: false, timeout: 15_000 });
-    }
-    override request<T>(opts: RequestClient.RequestOptions<T>) {
-      return super.request({ ...opts, uri: opts.uri.replace(/^https:\/\/[a-z.]*twilio\.com/, baseUrl.replace(/\/+$/, '')) });
-    }
-  }
-  return new BaseUrlRequestClient();
-}
-
 export function createSmsSender(options: {
   accountSid: string | undefined;
   authToken: string | undefined;
@@ -129,6 +112,8 @@ export function createSmsSender(options: {
   messagingServiceSid: string | undefined;
   apiBaseUrl: string;
   outboxDir: string;
+  /** How long a request to Twilio may take before it is given up as uncertain; default 15 s. */
+  timeoutMs?: number;
 }): SmsSender {
   if (!options.accountSid || !options.authToken) {
     const dir = path.join(options.outboxDir, 'sms');
@@ -147,10 +132,17 @@ export function createSmsSender(options: {
     };
   }
   const { accountSid, authToken, apiBaseUrl } = options;
+  // twilio-node has no base-URL option: the HTTP client (its documented extension point)
+  // sends to TWILIO_API_BASE_URL instead of https://api.twilio.com when it is set.
+  const httpClient = new TwilioHttpClient({
+    baseUrl: apiBaseUrl === 'https://api.twilio.com' ? undefined : apiBaseUrl,
+    timeoutMs: options.timeoutMs ?? 15_000,
+  });
   const twilioClient = lazy(async () => {
     const { default: twilio } = await import('twilio');
     return twilio(accountSid, authToken, {
-      httpClient: apiBaseUrl === 'https://api.twilio.com' ? undefined : await baseUrlRequestClient(apiBaseUrl),
+      // Typed as twilio's own class (axios and all); twilio only ever calls request() on it.
+      httpClient: httpClient as unknown as RequestClient,
       autoRetry: false,
     });
   });
@@ -177,6 +169,8 @@ export function createSmsSender(options: {
         throw classifyTwilioError(err);
       }
     },
-    async close() {},
+    async close() {
+      httpClient.close();
+    },
   };
 }

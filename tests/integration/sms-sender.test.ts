@@ -1,0 +1,177 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SendError } from '../../src/channels/errors.ts';
+import { createSmsSender, type SmsSender } from '../../src/channels/senders.ts';
+import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
+
+/**
+ * The SMS sender's HTTP path on its own: the real twilio client, through our HTTP client
+ * (src/channels/twilio-http.ts), to a local server speaking Twilio's Messages API, and to
+ * servers that misbehave in the ways a network or a proxy does.
+ */
+const SID = `AC${'5'.repeat(32)}`;
+const TOKEN = 'sender-test-token';
+const FROM = '+15005550006';
+const TO = '+12025550143';
+
+let twilio: TwilioServer;
+beforeAll(async () => {
+  twilio = await startTwilioServer(SID, TOKEN);
+});
+afterAll(async () => {
+  await twilio?.stop();
+});
+beforeEach(() => twilio.reset());
+
+function sender(overrides: Partial<Parameters<typeof createSmsSender>[0]> = {}): SmsSender {
+  return createSmsSender({
+    accountSid: SID,
+    authToken: TOKEN,
+    from: FROM,
+    messagingServiceSid: undefined,
+    apiBaseUrl: twilio.baseUrl,
+    outboxDir: '/nonexistent',
+    ...overrides,
+  });
+}
+
+async function sendError(p: Promise<unknown>): Promise<SendError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SendError);
+  return err as SendError;
+}
+
+/** A server that answers every request its own way; closed after the test. */
+async function withServer(handler: http.RequestListener, run: (baseUrl: string) => Promise<void>): Promise<void> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await run(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('the SMS sender on the wire', () => {
+  it('posts To, From and the body as a form with the account credentials, and answers the message sid', async () => {
+    const s = sender();
+    const body = 'Sicherheitshinweis: Демонстрации в Москве 10 марта 🚨 & "quotes" + 100% = ok';
+    const { providerId } = await s.send({ to: TO, body }, 'd1');
+    await s.close();
+    expect(twilio.creates).toHaveLength(1);
+    expect(twilio.creates[0]).toMatchObject({ method: 'POST', status: 201, form: { To: TO, From: FROM, Body: body } });
+    expect(twilio.messages).toHaveLength(1);
+    expect(providerId).toBe(twilio.messages[0]!.sid);
+    expect(twilio.messages[0]!.body).toBe(body);
+  });
+
+  it('sends many at once over a few kept-alive connections, each exactly once', async () => {
+    const s = sender();
+    const numbers = Array.from({ length: 60 }, (_, i) => `+1202555${String(1000 + i)}`);
+    const ids = await Promise.all(numbers.map((to, i) => s.send({ to, body: `alert ${i}` }, `d${i}`)));
+    await s.close();
+    expect(new Set(ids.map((r) => r.providerId)).size).toBe(60);
+    expect(twilio.messages.map((m) => m.to).sort()).toEqual([...numbers].sort());
+    for (const [i, to] of numbers.entries()) expect(twilio.to(to).map((m) => m.body)).toEqual([`alert ${i}`]);
+  });
+
+  it('uses the messaging service instead of a From number when one is configured', async () => {
+    const s = sender({ from: undefined, messagingServiceSid: `MG${'1'.repeat(32)}` });
+    await s.send({ to: TO, body: 'hello' }, 'd1');
+    await s.close();
+    expect(twilio.creates[0]!.form).toEqual({ To: TO, MessagingServiceSid: `MG${'1'.repeat(32)}`, Body: 'hello' });
+  });
+
+  it('finds a message Twilio already accepted (the query reaches the API) and nothing for another body', async () => {
+    const s = sender();
+    const since = new Date();
+    const { providerId } = await s.send({ to: TO, body: 'first' }, 'd1');
+    expect(await s.findSent({ to: TO, body: 'first' }, since)).toBe(providerId);
+    expect(await s.findSent({ to: TO, body: 'second' }, since)).toBeNull();
+    await s.close();
+    expect(twilio.requests.filter((r) => r.method === 'GET').every((r) => r.query.To === TO)).toBe(true);
+  });
+
+  it('wrong credentials: Twilio’s 401 is a retryable error (our configuration), nothing sent', async () => {
+    const s = sender({ authToken: 'wrong' });
+    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+    await s.close();
+    expect(e.retryable).toBe(true);
+    expect(e.message).toContain('401');
+    expect(twilio.messages).toHaveLength(0);
+  });
+
+  it('a refused number is permanent for the recipient, with Twilio’s code in the message', async () => {
+    twilio.rejectNumber(TO, 21211);
+    const s = sender();
+    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+    await s.close();
+    expect(e).toMatchObject({ retryable: false, scope: 'recipient' });
+    expect(e.message).toContain('21211');
+  });
+
+  it('nothing listening: retryable, and certain that nothing was sent', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const s = sender({ apiBaseUrl: `http://127.0.0.1:${port}` });
+    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+    await s.close();
+    expect(e).toMatchObject({ retryable: true, uncertain: false });
+  });
+
+  it('no answer within the timeout: given up as uncertain (the request may have gone through)', async () => {
+    let received = 0;
+    await withServer(
+      () => {
+        received++; // reads the request, never answers
+      },
+      async (baseUrl) => {
+        const s = sender({ apiBaseUrl: baseUrl, timeoutMs: 300 });
+        const started = Date.now();
+        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+        await s.close();
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(received).toBe(1);
+        expect(e).toMatchObject({ retryable: true, uncertain: true });
+      },
+    );
+  });
+
+  it('a proxy’s 502 with an HTML page: retryable and uncertain, its status in the message', async () => {
+    await withServer(
+      (_req, res) => {
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+      },
+      async (baseUrl) => {
+        const s = sender({ apiBaseUrl: baseUrl });
+        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+        await s.close();
+        expect(e).toMatchObject({ retryable: true, uncertain: true });
+        expect(e.message).toContain('502');
+      },
+    );
+  });
+
+  it('a connection cut mid-answer: retryable and uncertain', async () => {
+    await withServer(
+      (_req, res) => {
+        res.writeHead(201, { 'content-type': 'application/json', 'content-length': '500' });
+        res.write('{"sid": "SM');
+        setTimeout(() => res.socket?.destroy(), 20);
+      },
+      async (baseUrl) => {
+        const s = sender({ apiBaseUrl: baseUrl });
+        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+        await s.close();
+        expect(e).toMatchObject({ retryable: true, uncertain: true });
+      },
+    );
+  });
+});
