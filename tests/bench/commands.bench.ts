@@ -10,7 +10,9 @@
  *
  *   first poll   `advisory-alerts poll`           vs `r2e run --no-send` (both record
  *                                                    what is there, neither sends)
- *   all 304      `advisory-alerts poll`           vs `r2e run`
+ *   all 304      `advisory-alerts poll`           vs `r2e run`, and a floor: a bare Node
+ *                                                    script sending the same conditional
+ *                                                    GETs (conditional-gets.mjs)
  *   changed      `advisory-alerts poll` then      vs `r2e run` (sends to the same sink)
  *                `advisory-alerts dispatch`
  *
@@ -37,11 +39,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compiledEntry } from '../../src/cli/compiled.mjs';
+import { settingsSchema } from '../../src/config/schema.ts';
 import { benchDatabaseUrl, createDatabase, FeedServerProcess, machineDescription, redactUrl, table } from './lib.ts';
 import { loadavg, SinkProcess } from './sinks.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'src/cli/bin.mjs');
+const FLOOR_304 = fileURLToPath(new URL('./conditional-gets.mjs', import.meta.url));
+/** The shipped `http.concurrency`: the floor keeps as many connections as a poll does. */
+const HTTP_CONCURRENCY = settingsSchema.parse({}).http.concurrency;
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -144,6 +150,8 @@ function r2eSetup(dir: string, server: FeedServerProcess, smtpPort: number): str
 
 interface RoundResult {
   ours: Record<Cycle, Timing>;
+  /** The all-304 cycle's floor: a bare Node script sending the same conditional GETs. */
+  floor304: Timing;
   r2e?: Record<Cycle, Timing>;
   emails: { ours: number; r2e: number };
 }
@@ -163,7 +171,12 @@ async function round(index: number, server: FeedServerProcess, sink: SinkProcess
     const r2e = withR2e ? r2eSetup(r2eDir, server, sink.port) : [];
     const r2eRun = (args: string[], what: string) => timedRun([...r2e, 'run', ...args], { ...process.env, HOME: r2eDir }, r2eDir, `r2e ${what}`);
 
-    const result: RoundResult = { ours: {} as Record<Cycle, Timing>, ...(withR2e ? { r2e: {} as Record<Cycle, Timing> } : {}), emails: { ours: 0, r2e: 0 } };
+    const result: RoundResult = {
+      ours: {} as Record<Cycle, Timing>,
+      floor304: { wall: NaN, cpu: NaN, rssMiB: NaN },
+      ...(withR2e ? { r2e: {} as Record<Cycle, Timing> } : {}),
+      emails: { ours: 0, r2e: 0 },
+    };
     // Who goes first alternates per round and cycle.
     const pair = async (cycle: Cycle, k: number, oursFn: () => Timing, r2eFn: () => Timing) => {
       const oursFirst = (index + k) % 2 === 0;
@@ -189,6 +202,16 @@ async function round(index: number, server: FeedServerProcess, sink: SinkProcess
       () => ours(['poll'], 'poll'),
       () => r2eRun([], 'run'),
     );
+    // Not timed: the ETags the floor sends back (the feeds have not changed since the first poll).
+    const etags = await Promise.all(
+      Array.from({ length: FEEDS }, async (_, i) => {
+        const res = await fetch(server.url(i));
+        await res.arrayBuffer();
+        return { url: server.url(i), etag: res.headers.get('etag') };
+      }),
+    );
+    writeFileSync(path.join(dir, 'etags.json'), JSON.stringify(etags));
+    result.floor304 = timedRun([process.execPath, FLOOR_304, path.join(dir, 'etags.json'), String(HTTP_CONCURRENCY)], process.env, dir, 'floor');
     await server.change(CHANGED);
     await pair(
       'changed + emails',
@@ -273,6 +296,16 @@ async function main(): Promise<number> {
       ],
       rows,
     ),
+  );
+  const floor = { wall: median(rounds.map((r) => r.floor304.wall)), cpu: median(rounds.map((r) => r.floor304.cpu)) };
+  const ours304 = median(rounds.map((r) => r.ours['all 304'].wall));
+  console.log(
+    `\nAll-304 floor, a bare Node script sending the same ${FEEDS} conditional GETs over ${HTTP_CONCURRENCY} kept-alive connections and exiting ` +
+      `(tests/bench/conditional-gets.mjs): wall ${floor.wall.toFixed(2)} s, CPU ${floor.cpu.toFixed(2)} s; ours ${(ours304 / floor.wall).toFixed(2)}× the floor` +
+      (withR2e
+        ? `; ${GOAL_SPEEDUP}× faster than rss2email means under ${(median(rounds.map((r) => r.r2e!['all 304'].wall)) / GOAL_SPEEDUP).toFixed(3)} s, ` +
+          `and the floor alone is ${median(rounds.map((r) => r.r2e!['all 304'].wall / r.floor304.wall)).toFixed(2)}× faster than rss2email`
+        : ''),
   );
   const last = rounds.at(-1)!;
   console.log(`\nEmails handed to the sink in the changed cycle: ours ${last.emails.ours}, rss2email ${withR2e ? last.emails.r2e : '-'}`);
