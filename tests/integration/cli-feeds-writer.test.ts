@@ -88,4 +88,42 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
       { id: 'shipped', url: server.url('/shipped'), enabled: true, in_config: true },
     ]);
   });
+
+  it('feeds list shows a feed removed from feeds.yaml as removed, apart from one disabled on purpose', async () => {
+    const dir = path.join(work, 'edited');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, 'feeds.yaml'),
+      `feeds:\n  - id: alpha\n    url: ${server.url('/alpha')}\n    source: us-embassy\n    countries: [RU]\n  - id: paused\n    url: ${server.url('/paused')}\n    countries: [FR]\n    enabled: false\n`,
+    );
+    const env = { CONFIG_DIR: dir, ...t.cliEnv };
+    await cli(['feeds', 'sync'], otherEnv);
+    expect((await cli(['feeds', 'sync'], env)).code).toBe(0);
+
+    const json = await cli(['feeds', 'list', '--json'], env);
+    expect(json.stderr).toBe('');
+    const listed = JSON.parse(json.stdout) as { id: string; enabled: boolean; removed: boolean }[];
+    expect(listed.map(({ id, enabled, removed }) => ({ id, enabled, removed }))).toEqual([
+      { id: 'alpha', enabled: true, removed: false },
+      { id: 'paused', enabled: false, removed: false },
+      { id: 'shipped', enabled: false, removed: true },
+    ]);
+
+    const table = await cli(['feeds', 'list'], env);
+    const enabledColumn = new Map(
+      table.stdout
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/).slice(0, 3) as [string, string, string])
+        .map(([id, , enabled]) => [id, enabled]),
+    );
+    expect(enabledColumn).toEqual(
+      new Map([
+        ['alpha', 'true'],
+        ['paused', 'false'],
+        ['shipped', 'removed'],
+      ]),
+    );
+  });
 });

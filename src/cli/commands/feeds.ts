@@ -50,7 +50,9 @@ export const register: RegisterCommand = (program, cli) => {
           return {
             id: f.id,
             source: f.source,
-            enabled: f.enabled && f.inConfig,
+            // A removed feed's row stays for its advisories and events; the table says so where it says enabled.
+            enabled: f.inConfig ? f.enabled : opts.json ? false : 'removed',
+            removed: !f.inConfig,
             lastPoll: f.lastPolledAt,
             status: f.lastStatus,
             failures: f.consecutiveFailures,
