@@ -20,6 +20,12 @@ export interface DatabaseHandle {
    * reconnects, and calls `onNotify` once reconnected, as anything may have been missed.
    */
   listen?: (channel: string, onNotify: () => void) => Promise<Listener>;
+  /**
+   * The pid of a running service (`start`) whose embedded database this handle reached,
+   * known from its lock file. Undefined otherwise, and always with DATABASE_URL: who else
+   * uses a server is not known here.
+   */
+  servicePid?: number;
   close(): Promise<void>;
 }
 
@@ -80,6 +86,7 @@ export async function connectDatabase(options: {
   return {
     db,
     embedded: true,
+    servicePid: embedded.servicePid,
     close: async () => {
       await db.destroy();
       await embedded.close();

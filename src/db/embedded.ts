@@ -26,6 +26,8 @@ export interface EmbeddedHandle {
   /** Directory holding the `.s.PGSQL.5432` socket: the `host` for `pg`. */
   socketDir: string;
   hosting: boolean;
+  /** The pid of the running `start` that hosts the database this command reached, if that is who hosts it. */
+  servicePid?: number;
   close(): Promise<void>;
 }
 
@@ -232,7 +234,7 @@ export async function openEmbedded(options: { dataDir: string; role: LockInfo['r
             'permanent',
           );
         }
-        return { socketDir, hosting: false, close: async () => {} };
+        return { socketDir, hosting: false, servicePid: holder.role === 'service' ? holder.pid : undefined, close: async () => {} };
       }
       if (Date.now() > deadline) {
         throw new DatabaseError(

@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeeds } from '../../src/config/load.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
-import { cli, type Env } from '../helpers/cli.ts';
-import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { cli, killChildren, runCli, type CliResult, type Env } from '../helpers/cli.ts';
+import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 
 /**
@@ -47,6 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await killChildren();
   await Promise.all([t?.close(), server?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -68,7 +69,7 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
     expect(poll.stdout).toBe('');
     expect(poll.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(poll.stderr).toMatch(
-      /^error: feeds\.yaml in .*\/repo differs from the database's feeds .*run "advisory-alerts feeds sync" to make this file the configuration\n$/,
+      /^error: feeds\.yaml in .*\/repo differs from the database's feeds .*run "advisory-alerts feeds sync" to make this file the configuration \(a service running with this feeds\.yaml takes it on SIGHUP instead\)\n$/,
     );
 
     expect(await feedRows()).toEqual(before);
@@ -88,6 +89,37 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
       { id: 'shipped', url: server.url('/shipped'), enabled: true, in_config: true },
     ]);
   });
+
+  // On PGlite the lock file says who hosts the embedded database: a running `start` is
+  // told apart from a one-shot command (here this test process, which hosts it, plays both).
+  it.skipIf(testDbKind() !== 'pglite')(
+    'poll (the real binary) names "feeds sync" as the fix when no service runs, SIGHUP to the service when one does',
+    async () => {
+      const lockFile = path.join(t.env.DATA_DIR!, 'pglite.lock');
+      const lock = readFileSync(lockFile, 'utf8');
+      const env = { CONFIG_DIR: serviceEnv.CONFIG_DIR!, ...t.env };
+      const alone = await runCli(['poll'], env);
+      expect(alone.code).toBe(1);
+      expect(alone.stderr).toMatch(/^error: feeds\.yaml in .*\/service differs .* or run "advisory-alerts feeds sync" to make this file the configuration\n$/);
+
+      writeFileSync(lockFile, JSON.stringify({ ...(JSON.parse(lock) as object), role: 'service' }));
+      let beside: CliResult;
+      try {
+        beside = await runCli(['poll'], env);
+      } finally {
+        writeFileSync(lockFile, lock);
+      }
+      expect(beside.code).toBe(1);
+      expect(beside.stdout).toBe('');
+      expect(beside.stderr).toMatch(
+        new RegExp(
+          `^error: feeds\\.yaml in .*/service differs from the database's feeds .*\\. A service \\(pid ${process.pid}\\) is running on this database: if this is its feeds\\.yaml, make it reload the file with "kill -HUP ${process.pid}"; otherwise point CONFIG_DIR at the service's configuration\\n$`,
+        ),
+      );
+      expect(beside.stderr).not.toContain('run "advisory-alerts feeds sync"');
+    },
+    150_000,
+  );
 
   it('feeds list shows a feed removed from feeds.yaml as removed, apart from one disabled on purpose', async () => {
     const dir = path.join(work, 'edited');

@@ -1,6 +1,6 @@
 import type { FeedConfig } from '../../config/schema.ts';
 import { UsageError } from '../../common/errors.ts';
-import type { DB } from '../../db/connect.ts';
+import type { DatabaseHandle } from '../../db/connect.ts';
 import { withDatabase, type CommandContext, type RegisterCommand } from '../context.ts';
 import { formatJson, formatTable, printListing } from '../output.ts';
 
@@ -12,18 +12,26 @@ import { formatJson, formatTable, printListing } from '../output.ts';
  * differ. The exception is a database nobody has configured yet (first use,
  * before any `start`): there this feeds.yaml is adopted.
  */
-export async function checkFeedsMatch(c: CommandContext, db: DB, feeds: readonly FeedConfig[]): Promise<void> {
+export async function checkFeedsMatch(c: CommandContext, database: DatabaseHandle, feeds: readonly FeedConfig[]): Promise<void> {
   const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
-  const comparison = await compareFeeds(db, c.config.feeds, { only: feeds.map((f) => f.id) });
+  const comparison = await compareFeeds(database.db, c.config.feeds, { only: feeds.map((f) => f.id) });
   if (comparison.empty) {
-    await syncFeeds(db, c.config.feeds);
+    await syncFeeds(database.db, c.config.feeds);
     return;
   }
-  if (comparison.differences.length) throw new UsageError(feedsDifferMessage(c, comparison.differences));
+  if (comparison.differences.length) throw new UsageError(feedsDifferMessage(c, database, comparison.differences));
 }
 
-function feedsDifferMessage(c: CommandContext, differences: readonly string[]): string {
-  return `feeds.yaml in ${c.config.configDir} differs from the database's feeds (the running service's, or the last "migrate"/"feeds sync"): ${differences.join('; ')}. Point CONFIG_DIR at the service's configuration, or run "advisory-alerts feeds sync" to make this file the configuration`;
+/** The difference, and the way out: a running service schedules the feeds.yaml it read, and reads it again on SIGHUP (not on a `feeds sync`). */
+function feedsDifferMessage(c: CommandContext, database: DatabaseHandle, differences: readonly string[]): string {
+  const differ = `feeds.yaml in ${c.config.configDir} differs from the database's feeds (the running service's, or the last "migrate"/"feeds sync"): ${differences.join('; ')}.`;
+  const pid = database.servicePid;
+  if (pid !== undefined) {
+    return `${differ} A service (pid ${pid}) is running on this database: if this is its feeds.yaml, make it reload the file with "kill -HUP ${pid}"; otherwise point CONFIG_DIR at the service's configuration`;
+  }
+  const fix = `Point CONFIG_DIR at the service's configuration, or run "advisory-alerts feeds sync" to make this file the configuration`;
+  // Only the embedded database's lock tells whether a service runs on it.
+  return database.embedded ? `${differ} ${fix}` : `${differ} ${fix} (a service running with this feeds.yaml takes it on SIGHUP instead)`;
 }
 
 export const register: RegisterCommand = (program, cli) => {
@@ -37,8 +45,11 @@ export const register: RegisterCommand = (program, cli) => {
       const [{ listFeeds, compareFeeds }, { nextCronRun }] = await Promise.all([import('../../feeds/repository.ts'), import('../../feeds/scheduler.ts')]);
       // Read-only: the database's feeds as the service runs them; a different
       // feeds.yaml here is pointed out, never written.
-      const [rows, comparison] = await withDatabase(c, async ({ db }) => Promise.all([listFeeds(db), compareFeeds(db, c.config.feeds)]));
-      if (!comparison.empty && comparison.differences.length) cli.err(`note: ${feedsDifferMessage(c, comparison.differences)}; listing the database's feeds`);
+      const [rows, note] = await withDatabase(c, async (database) => {
+        const [rows, comparison] = await Promise.all([listFeeds(database.db), compareFeeds(database.db, c.config.feeds)]);
+        return [rows, !comparison.empty && comparison.differences.length ? feedsDifferMessage(c, database, comparison.differences) : undefined] as const;
+      });
+      if (note) cli.err(`note: ${note}; listing the database's feeds`);
       const schedules = new Map(rows.map((f) => [f.id, f.schedule ?? c.config.settings.defaultSchedule]));
       printListing(
         cli.out,

@@ -23,8 +23,9 @@ export const register: RegisterCommand = (program, cli) => {
         import('../../feeds/config-warnings.ts'),
       ]);
 
-      const results = await withDatabase(c, async ({ db }) => {
-        await checkFeedsMatch(c, db, feeds);
+      const results = await withDatabase(c, async (database) => {
+        const { db } = database;
+        await checkFeedsMatch(c, database, feeds);
         // Events fan out to the endpoints of webhooks.yaml as they are now.
         await syncWebhooks(db, c.config.webhooks);
         return pollFeeds(pollDepsFor(c.config, db, c.logger, c.clock), feeds, { force: true });
