@@ -13,7 +13,7 @@ import { SendError } from '../channels/errors.ts';
 import { subscriberLinks, type LinkBuilder } from '../channels/links.ts';
 import type { EmailSender, SmsSender } from '../channels/senders.ts';
 import { WebhookSendError, type WebhookSender } from '../channels/webhook.ts';
-import { renderEmail, renderSms, type MessageEvent } from './render.ts';
+import { addressEmail, renderEventEmail, renderSms, type EventEmail, type MessageEvent } from './render.ts';
 import {
   claimDue,
   complete,
@@ -91,6 +91,7 @@ export class Dispatcher {
   /** Endpoints whose receiver asked us (Retry-After) to wait until then. */
   private pausedUntil = new Map<string, number>();
   private smsBodies = new Map<number, string>();
+  private eventEmails = new Map<number, EventEmail>();
   private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
   /**
    * "subscriber:channel" stopped by a permanent failure during this run. The
@@ -398,11 +399,7 @@ export class Dispatcher {
       await this.pace(claim.channel, this.deps.settings[claim.channel].ratePerSecond);
       let providerId: string;
       if (claim.channel === 'email') {
-        const links = {
-          ...subscriberLinks(this.deps.links, sub.id, sub.linkVersion),
-          countryPage: event.countries[0] ? this.deps.links.country(event.countries[0]) : undefined,
-        };
-        const mail = renderEmail(event, links, { listId: this.deps.listId });
+        const mail = addressEmail(this.eventEmail(event), subscriberLinks(this.deps.links, sub.id, sub.linkVersion));
         ({ providerId } = await this.deps.email.send({ to: sub.email, ...mail }, `d${claim.id}`));
       } else {
         const message = { to: sub.phone!, body: this.smsBody(event) };
@@ -432,13 +429,19 @@ export class Dispatcher {
    * once per event, not once per message. Events never change once written.
    */
   private smsBody(event: MessageEvent): string {
-    let body = this.smsBodies.get(event.id);
-    if (body === undefined) {
-      body = renderSms(event, { link: this.deps.links.home(), maxSegments: this.deps.settings.sms.maxSegments });
-      if (this.smsBodies.size >= 256) this.smsBodies.clear();
-      this.smsBodies.set(event.id, body);
-    }
-    return body;
+    return perEvent(this.smsBodies, event.id, () => renderSms(event, { link: this.deps.links.home(), maxSegments: this.deps.settings.sms.maxSegments }));
+  }
+
+  /**
+   * An event's email is the same for every subscriber but for their own links: its
+   * wording, diff, escaped quote and HTML (~15 µs of CPU for an embassy alert) are made
+   * once per event, and each message only adds its links (~0.5 µs).
+   */
+  private eventEmail(event: MessageEvent): EventEmail {
+    const country = event.countries[0];
+    return perEvent(this.eventEmails, event.id, () =>
+      renderEventEmail(event, { listId: this.deps.listId, countryPage: country ? this.deps.links.country(country) : undefined }),
+    );
   }
 
   /** One per event, not per message: a batch's contexts share their event object. */
@@ -496,6 +499,17 @@ export class Dispatcher {
       if (busyUntil !== undefined) return new Date(busyUntil);
     }
   }
+}
+
+/** What `make` renders for an event, kept for the next messages about it (a run's events, at most 256). */
+function perEvent<T>(cache: Map<number, T>, eventId: number, make: () => T): T {
+  let value = cache.get(eventId);
+  if (value === undefined) {
+    value = make();
+    if (cache.size >= 256) cache.clear();
+    cache.set(eventId, value);
+  }
+  return value;
 }
 
 /** A claimed delivery's event as the renderers take it (also the digest's). */

@@ -36,11 +36,15 @@ export interface MessageEvent {
   sourceLabel?: string | null;
 }
 
-export interface MessageLinks {
+/** The links that are the subscriber's own (signed with their token). */
+export interface SubscriberLinks {
   manage: string;
   unsubscribe: string;
   /** RFC 8058 one-click target (POST). */
   unsubscribeOneClick: string;
+}
+
+export interface MessageLinks extends SubscriberLinks {
   /** The public page of the event's (first) country: every government's advice side by side. */
   countryPage?: string | undefined;
 }
@@ -267,7 +271,40 @@ export function headerSafe(subject: string): string {
   return subject.replace(/=\?/g, '= ?');
 }
 
+/**
+ * An event's email before it is addressed: all of it but the subscriber's own links, so
+ * the same for every subscriber of the event. The dispatcher renders it once per event and
+ * addresses it once per message; every subscriber still gets what renderEmail gives.
+ */
+export interface EventEmail {
+  readonly subject: string;
+  /** The text part up to the subscriber's links. */
+  readonly text: string;
+  /** The HTML part up to the subscriber's links. */
+  readonly html: string;
+  readonly urgent: boolean;
+  readonly listId: string;
+}
+
 export function renderEmail(event: MessageEvent, links: MessageLinks, options: { listId: string }): RenderedEmail {
+  return addressEmail(renderEventEmail(event, { listId: options.listId, countryPage: links.countryPage }), links);
+}
+
+/** The subscriber's links (escaped in the HTML like everything else) and list headers, added to the event's email. */
+export function addressEmail(email: EventEmail, links: SubscriberLinks): RenderedEmail {
+  return {
+    subject: email.subject,
+    text: `${email.text}Change your destinations or alerts: ${links.manage}\nUnsubscribe: ${links.unsubscribe}`,
+    html: `${email.html}<a href="${escapeHtml(links.manage)}">Change your destinations or alerts</a> · <a href="${escapeHtml(links.unsubscribe)}">Unsubscribe</a></p>
+</div></body></html>`,
+    headers: {
+      ...listHeaders(links, email.listId),
+      ...(email.urgent ? { Importance: 'high', 'X-Priority': '1' } : {}),
+    },
+  };
+}
+
+export function renderEventEmail(event: MessageEvent, options: { listId: string; countryPage?: string | undefined }): EventEmail {
   const e = neutralized(event);
   const urgent = e.urgency === 'urgent';
   const subject = subjectFor(e);
@@ -282,6 +319,8 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
   // and a title that is the subject word for word is not quoted under it again.
   const fromLine = summaryNamesSource(e) ? null : `From ${sourceLine(e)}:`;
   const quotedTitle = e.title === subject ? null : e.title;
+  const first = e.countries[0];
+  const countryPage = options.countryPage && first ? { url: options.countryPage, name: countryName(first) } : null;
 
   const text = [
     ...(urgent ? [URGENT_LINE, ''] : []),
@@ -297,10 +336,9 @@ export function renderEmail(event: MessageEvent, links: MessageLinks, options: {
     quote,
     '',
     ...(source ? [`Source: ${source}`, ''] : []),
-    ...(links.countryPage && e.countries[0] ? [`See every government's advice for ${countryName(e.countries[0])}: ${links.countryPage}`, ''] : []),
+    ...(countryPage ? [`See every government's advice for ${countryPage.name}: ${countryPage.url}`, ''] : []),
     '--',
-    `Change your destinations or alerts: ${links.manage}`,
-    `Unsubscribe: ${links.unsubscribe}`,
+    '',
   ].join('\n');
 
   const para = (s: string) => `<p style="margin:0 0 12px">${escapeHtml(s)}</p>`;
@@ -331,25 +369,16 @@ ${quotedTitle ? `<p style="margin:0 0 10px"><strong>${escapeHtml(quotedTitle)}</
 ${quoted}
 </blockquote>
 ${source ? `<p style="margin:0 0 16px"><a href="${escapeHtml(source)}">Read it at the source</a></p>` : ''}
-${links.countryPage && e.countries[0] ? `<p style="margin:0 0 16px"><a href="${escapeHtml(links.countryPage)}">See every government’s advice for ${escapeHtml(countryName(e.countries[0]))}</a></p>` : ''}
+${countryPage ? `<p style="margin:0 0 16px"><a href="${escapeHtml(countryPage.url)}">See every government’s advice for ${escapeHtml(countryPage.name)}</a></p>` : ''}
 <hr style="border:0;border-top:1px solid #ddd;margin:16px 0">
 <p style="font-size:13px;color:#555;margin:0">You get this because you follow ${escapeHtml(placeOf(e))} on Advisory Alerts.
-<a href="${escapeHtml(links.manage)}">Change your destinations or alerts</a> · <a href="${escapeHtml(links.unsubscribe)}">Unsubscribe</a></p>
-</div></body></html>`;
+`;
 
-  return {
-    subject: headerSafe(subject),
-    text,
-    html,
-    headers: {
-      ...listHeaders(links, options.listId),
-      ...(urgent ? { Importance: 'high', 'X-Priority': '1' } : {}),
-    },
-  };
+  return { subject: headerSafe(subject), text, html, urgent, listId: options.listId };
 }
 
 /** The list headers every email to a subscriber carries (RFC 2369, RFC 8058 one-click, RFC 2919). */
-export function listHeaders(links: MessageLinks, listId: string): Record<string, string> {
+export function listHeaders(links: SubscriberLinks, listId: string): Record<string, string> {
   return {
     'List-Unsubscribe': `<${links.unsubscribeOneClick}>`,
     'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',

@@ -225,6 +225,37 @@ describe('email: the U.S. Embassy Moscow security alert', () => {
     expect(smtp.messages).toHaveLength(1);
   });
 
+  it('two subscribers of one event get the same email, each with their own signed links', async () => {
+    const c = await setup();
+    const ann = await subscribe('ann@example.com');
+    const bob = await subscribe('bob@example.com');
+    await poll(c, 'us-embassy-russia', EMBASSY_V1);
+    expect(await poll(c, 'us-embassy-russia', EMBASSY_V2)).toMatchObject({ new: 1, events: 1 });
+
+    expect(await drain(c)).toEqual({ sent: 2, failed: 0, retrying: 0, skipped: 0 });
+    const to = (email: string) => smtp.messages.find((m) => m.envelope.to.includes(email))!;
+    const [annMail, bobMail] = [to('ann@example.com'), to('bob@example.com')];
+    for (const [mail, id] of [
+      [annMail, ann],
+      [bobMail, bob],
+    ] as const) {
+      const { manage, unsubscribe } = linksOf(mail);
+      expect(verifyToken(SECRET, 'manage', manage.slice(`${BASE}/manage/`.length))).toEqual({ subscriberId: id, version: 0 });
+      expect(verifyToken(SECRET, 'unsubscribe', unsubscribe.slice(`${BASE}/unsubscribe/`.length))).toEqual({ subscriberId: id, version: 0 });
+      expect(mail.html).toContain(`href="${manage}"`);
+      expect(mail.headers.get('list-unsubscribe')).toBe(`<${unsubscribe}>`);
+    }
+    const annTokens = Object.values(linksOf(annMail)).map((link) => link.slice(link.lastIndexOf('/') + 1));
+    for (const token of annTokens) expect([bobMail.text, bobMail.html, bobMail.headers.get('list-unsubscribe')].join('\n')).not.toContain(token);
+    // Apart from the links, word for word the same email.
+    const unlinked = (mail: ReceivedMail) => {
+      const { manage, unsubscribe } = linksOf(mail);
+      return [mail.subject, mail.text, mail.html].map((part) => part.replaceAll(manage, 'MANAGE').replaceAll(unsubscribe, 'UNSUBSCRIBE'));
+    };
+    expect(unlinked(bobMail)).toEqual(unlinked(annMail));
+    expect(annMail.text).toContain(EMBASSY_WORDS);
+  });
+
   it('a subscription narrowed or ended after the fan-out stops its pending email (skipped, with the reason)', async () => {
     const c = await setup();
     await subscribe('narrowed@example.com');

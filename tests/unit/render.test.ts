@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { escapeHtml } from '../../src/common/escape.ts';
 import {
+  addressEmail,
   renderEmail,
+  renderEventEmail,
   renderSms,
   smsEncoding,
   smsParts,
@@ -349,6 +351,56 @@ describe('renderEmail on real documents', () => {
     const body = mail.html.slice(mail.html.indexOf('<body'));
     expect(body.split(title).length - 1).toBe(1);
     expect(mail.text).toContain('Body.');
+  });
+});
+
+describe('an event’s email rendered once and addressed per subscriber (the dispatcher’s way)', () => {
+  const COUNTRY_PAGE = 'https://alerts.example.org/countries/RU';
+  const ann = {
+    manage: 'https://alerts.example.org/manage/ann.tok',
+    unsubscribe: 'https://alerts.example.org/unsubscribe/ann.tok',
+    unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/ann.tok',
+  };
+  // Links are ours, but they are escaped like anything else in the HTML.
+  const bob = {
+    manage: 'https://alerts.example.org/manage/bob"><script>x</script>&.tok',
+    unsubscribe: "https://alerts.example.org/unsubscribe/bob'&<.tok",
+    unsubscribeOneClick: 'https://alerts.example.org/unsubscribe/bob-1click',
+  };
+
+  it.each<[string, () => Promise<MessageEvent>]>([
+    ['a level raise with changed sentences (Smartraveller, Israel)', israelEvent],
+    ['an urgent embassy alert', async () => ({ ...(await moscowEvent()), urgency: 'urgent' })],
+    [
+      'hostile feed text',
+      async () =>
+        event({
+          kind: 'updated',
+          title: '<script>alert(1)</script> =?utf-8?b?QQ==?= \u202eexe.pdf',
+          body: 'Use <b>care</b> & "stay" safe.\n\n<img src=x onerror=alert(1)>',
+          previousBody: 'Use care.',
+          link: 'javascript:alert(1)',
+        }),
+    ],
+  ])('%s: each subscriber gets what renderEmail gives them, and nothing of the other', async (_name, make) => {
+    const e = await make();
+    const once = renderEventEmail(e, { listId: 'alerts.example.org', countryPage: COUNTRY_PAGE });
+    const toAnn = addressEmail(once, ann);
+    const toBob = addressEmail(once, bob);
+    expect(toAnn).toEqual(renderEmail(e, { ...ann, countryPage: COUNTRY_PAGE }, { listId: 'alerts.example.org' }));
+    expect(toBob).toEqual(renderEmail(e, { ...bob, countryPage: COUNTRY_PAGE }, { listId: 'alerts.example.org' }));
+    expect(JSON.stringify(toBob)).not.toContain('ann.tok');
+    expect(JSON.stringify(toAnn)).not.toContain('bob');
+    // Addressing one subscriber leaves the event's email as it was for the next.
+    expect(addressEmail(once, ann)).toEqual(toAnn);
+
+    expect(toBob.text.endsWith(`--\nChange your destinations or alerts: ${bob.manage}\nUnsubscribe: ${bob.unsubscribe}`)).toBe(true);
+    expect(toBob.html).toContain(
+      `<a href="${escapeHtml(bob.manage)}">Change your destinations or alerts</a> · <a href="${escapeHtml(bob.unsubscribe)}">Unsubscribe</a>`,
+    );
+    expect(toBob.html).not.toMatch(/<script|<img|<b>|javascript:|\u202e/i);
+    expect(toBob.headers['List-Unsubscribe']).toBe(`<${bob.unsubscribeOneClick}>`);
+    expect(toBob.subject).not.toContain('=?');
   });
 });
 
