@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { AppConfig } from '../config/load.ts';
 import type { DatabaseHandle } from '../db/connect.ts';
@@ -43,24 +44,33 @@ export interface CommandContext {
 export interface ContextOptions {
   /** The service: it re-reads webhooks.yaml on SIGHUP, so its configuration is loaded in full (no cache). */
   service?: boolean;
+  /**
+   * `optional` for a read-only command that does not use the feeds: a feeds.yaml that cannot
+   * be loaded is one warning line, not a refusal, so an admin who broke it can still
+   * inspect the database (`config.feeds` is then empty, `config.feedsProblems` says why).
+   */
+  feeds?: 'required' | 'optional';
 }
 
-export async function createContext(
-  env: Env,
-  out: (text: string) => void,
-  logLevel?: string,
-  log?: LogDestination,
-  options: ContextOptions = {},
-): Promise<CommandContext> {
+export async function createContext(env: Env, io: CliIo, logLevel?: string, options: ContextOptions = {}): Promise<CommandContext> {
   const loading = options.service
     ? import('../config/load.ts').then(({ loadConfig }) => loadConfig(env))
-    : import('../config/cached.ts').then(({ loadConfigCached }) => loadConfigCached(env));
+    : import('../config/cached.ts').then(({ loadConfigCached }) => loadConfigCached(env, undefined, { feeds: options.feeds ?? 'required' }));
   const [config, { createLogger }] = await Promise.all([loading, import('../common/logger.ts')]);
+  if (config.feedsProblems.length) {
+    io.err(
+      `warning: ${path.join(config.configDir, 'feeds.yaml')} not loaded (${config.feedsProblems.join('; ')}); this command does not need it, other commands (start, migrate, poll, feeds sync, …) refuse until it is fixed`,
+    );
+  }
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked, and
   // an expected failure (a feed that did not answer) without its stack. The service's logs are
   // for machines and keep every stack.
-  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), log, options.service ? 'full' : 'brief');
-  return { config, logger, clock: systemClock, out };
+  const logger = createLogger(
+    logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel),
+    io.log,
+    options.service ? 'full' : 'brief',
+  );
+  return { config, logger, clock: systemClock, out: io.out };
 }
 
 /** Opens the database (reaching a running service's embedded one if there is one), migrated. */

@@ -44,7 +44,7 @@ export function buildProgram(env: Env, io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .showHelpAfterError(false);
-  const cli: Cli = { ...io, env, context: (logLevel, options) => createContext(env, out, logLevel, io.log, options) };
+  const cli: Cli = { ...io, env, context: (logLevel, options) => createContext(env, io, logLevel, options) };
   for (const register of COMMANDS) register(program, cli);
   return program;
 }

@@ -38,6 +38,11 @@ export interface AppConfig {
   appSecretFromEnv: string | undefined;
   settings: Settings;
   feeds: FeedConfig[];
+  /**
+   * Why feeds.yaml was not loaded, for a command that asked for the feeds as optional
+   * (see LoadOptions); `feeds` is then empty. Always empty for everything that needs the feeds.
+   */
+  feedsProblems: readonly string[];
   /** Outgoing webhook endpoints (`webhooks.yaml`, optional), secrets resolved from the environment. */
   webhooks: WebhookConfig[];
   /** Reads `webhooks.yaml` again (SIGHUP), with the environment this configuration was loaded from; throws ConfigError. */
@@ -87,7 +92,7 @@ export function configDirs(env: Env): { configDir: string; dataDir: string } {
 /** The configuration of valid files and an environment without problems (see envProblems). */
 export function assembleConfig(
   env: Env,
-  files: { configDir: string; dataDir: string; settings: Settings; feeds: FeedConfig[]; webhooks: WebhookConfig[] },
+  files: { configDir: string; dataDir: string; settings: Settings; feeds: FeedConfig[]; feedsProblems?: readonly string[]; webhooks: WebhookConfig[] },
   rereadWebhooks: () => WebhookConfig[],
 ): AppConfig {
   const { settings } = files;
@@ -112,6 +117,7 @@ export function assembleConfig(
     appSecretFromEnv: env.APP_SECRET || undefined,
     settings,
     feeds: files.feeds,
+    feedsProblems: files.feedsProblems ?? [],
     webhooks: files.webhooks,
     rereadWebhooks,
   };

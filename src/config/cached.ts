@@ -3,6 +3,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assembleConfig, configDirs, envProblems, type AppConfig, type Env } from './app-config.ts';
+import type { LoadOptions } from './load.ts';
 import type { FeedConfig, Settings } from './schema.ts';
 
 /**
@@ -64,7 +65,11 @@ function cacheInputs(configDir: string, buildId: string): { key: string; texts: 
  * about 45 ms of a one-shot command's CPU. The environment is checked every time. Anything
  * else is the full load, whose result (when valid) becomes the cache.
  */
-export async function loadConfigCached(env: Env, cache: { file: string; buildId: string } | undefined = compiledCache()): Promise<AppConfig> {
+export async function loadConfigCached(
+  env: Env,
+  cache: { file: string; buildId: string } | undefined = compiledCache(),
+  options: LoadOptions = {},
+): Promise<AppConfig> {
   const { configDir, dataDir } = configDirs(env);
   const inputs = cache ? cacheInputs(configDir, cache.buildId) : undefined;
   if (cache && inputs && envProblems(env).length === 0) {
@@ -79,9 +84,9 @@ export async function loadConfigCached(env: Env, cache: { file: string; buildId:
     }
   }
   const { loadConfig } = await import('./load.ts');
-  const config = loadConfig(env);
-  // Written only when the files did not change while they were validated.
-  if (cache && inputs && cacheInputs(configDir, cache.buildId)?.key === inputs.key) {
+  const config = loadConfig(env, options);
+  // Written only when the files were valid and did not change while they were validated.
+  if (cache && inputs && config.feedsProblems.length === 0 && cacheInputs(configDir, cache.buildId)?.key === inputs.key) {
     const entry: CacheEntry = { key: inputs.key, settings: config.settings, feeds: config.feeds };
     const temporary = `${cache.file}.${process.pid}`;
     try {

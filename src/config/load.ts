@@ -119,17 +119,36 @@ export function loadSettings(configDir: string): Settings {
   return parsed.data;
 }
 
+export interface LoadOptions {
+  /**
+   * `optional`: for a command that does not use the feeds (a listing of the database), a
+   * feeds.yaml that cannot be loaded leaves `feeds` empty and its problems in `feedsProblems`
+   * instead of refusing: an admin who broke the file can still look at the database.
+   */
+  feeds?: 'required' | 'optional';
+}
+
 /**
  * The one place that reads `process.env` (through `env`) and the config files.
  * Everything else receives the resulting object.
  */
-export function loadConfig(env: Env = process.env): AppConfig {
+export function loadConfig(env: Env = process.env, options: LoadOptions = {}): AppConfig {
   const { configDir, dataDir } = configDirs(env);
   const problems = envProblems(env);
   let settings: Settings | undefined;
   let feeds: FeedConfig[] | undefined;
+  let feedsProblems: string[] = [];
   let webhooks: WebhookConfig[] | undefined;
-  for (const load of [() => (settings = loadSettings(configDir)), () => (feeds = loadFeeds(configDir)), () => (webhooks = loadWebhooks(configDir, env))]) {
+  const readFeeds = () => {
+    try {
+      feeds = loadFeeds(configDir);
+    } catch (err) {
+      if (options.feeds !== 'optional' || !(err instanceof ConfigError)) throw err;
+      feeds = [];
+      feedsProblems = err.problems;
+    }
+  };
+  for (const load of [() => (settings = loadSettings(configDir)), readFeeds, () => (webhooks = loadWebhooks(configDir, env))]) {
     try {
       load();
     } catch (err) {
@@ -138,5 +157,5 @@ export function loadConfig(env: Env = process.env): AppConfig {
     }
   }
   if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError(problems);
-  return assembleConfig(env, { configDir, dataDir, settings, feeds, webhooks }, () => loadWebhooks(configDir, env));
+  return assembleConfig(env, { configDir, dataDir, settings, feeds, feedsProblems, webhooks }, () => loadWebhooks(configDir, env));
 }

@@ -159,3 +159,53 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
     );
   });
 });
+
+describe('a broken feeds.yaml', { timeout: 60_000 }, () => {
+  const broken = {
+    'a YAML syntax error': { yaml: 'feeds:\n  - id: alpha\n    url: [unclosed\n', problem: /feeds\.yaml: invalid YAML: / },
+    'a feed that fails validation': {
+      yaml: 'feeds:\n  - id: bad\n    url: ftp://example.org/feed.xml\n',
+      problem: /feeds\.yaml: feeds\[0\]\.url: must be an http\(s\) URL/,
+    },
+  };
+
+  it.each(Object.entries(broken))(
+    'with %s, the read-only listings still run, each with one warning naming the file and the problem',
+    async (name, { yaml, problem }) => {
+      const dir = path.join(work, `broken-${name.replace(/\W+/g, '-')}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'feeds.yaml'), yaml);
+      const env = { CONFIG_DIR: dir, ...t.cliEnv };
+      const before = await feedRows();
+      for (const args of [
+        ['events', 'list'],
+        ['subscribers', 'list'],
+        ['deliveries', 'list'],
+        ['advisories', 'list'],
+        ['countries', 'list'],
+        ['trips', 'list'],
+        ['feeds', 'list'],
+      ]) {
+        const r = await cli([...args, '--json'], env);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        expect(Array.isArray(JSON.parse(r.stdout)), args.join(' ')).toBe(true);
+        const lines = r.stderr.trimEnd().split('\n');
+        expect(lines, args.join(' ')).toHaveLength(1);
+        expect(lines[0]).toContain(`warning: ${path.join(dir, 'feeds.yaml')} not loaded (`);
+        expect(lines[0]).toMatch(problem);
+      }
+      const feeds = JSON.parse((await cli(['feeds', 'list', '--json'], env)).stdout) as { id: string }[];
+      expect(feeds.map((f) => f.id)).toEqual(before.map((f) => f.id));
+
+      // What needs the feeds refuses as before, with the lines of config check.
+      for (const args of [['poll'], ['feeds', 'sync'], ['migrate'], ['config', 'check']]) {
+        const r = await cli(args, env);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(new RegExp(`^${problem.source}.*\\n$`));
+        expect(r.stderr).not.toContain('warning');
+      }
+      expect(await feedRows()).toEqual(before);
+    },
+  );
+});

@@ -138,10 +138,13 @@ describe('refusals, each one line on stderr with nothing changed', () => {
     expectOneLineFailure(await cli(args, env), reason);
   });
 
-  it('a broken configuration refuses every command that needs it, with the same lines as config check', async () => {
-    const r = await cli(['events', 'list'], brokenEnv);
-    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'feeds.yaml: feeds[0].url: must be an http(s) URL\n' });
-  });
+  it.each([['poll'], ['start'], ['migrate'], ['feeds', 'sync']])(
+    'a broken feeds.yaml refuses %s, which needs the feeds, with the same lines as config check',
+    async (...args) => {
+      const r = await cli(args, brokenEnv);
+      expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'feeds.yaml: feeds[0].url: must be an http(s) URL\n' });
+    },
+  );
 });
 
 describe('help', () => {

@@ -85,6 +85,19 @@ describe('loadConfigCached', () => {
     expect((err as ConfigError).problems.join('\n')).toMatch(/feeds\.yaml: feeds\[0\]\.id: must match/);
   });
 
+  it('a broken feeds.yaml loaded as optional (a listing) is not cached: the next command that needs the feeds still refuses', async () => {
+    write('feeds.yaml', 'feeds:\n  - id: bad\n    url: ftp://x\n');
+    const listing = await loadConfigCached(env, cache, { feeds: 'optional' });
+    expect(listing.feeds).toEqual([]);
+    expect(listing.feedsProblems).toEqual(['feeds.yaml: feeds[0].url: must be an http(s) URL']);
+    expect(() => readFileSync(cache.file)).toThrow(/ENOENT/);
+    await expect(loadConfigCached(env, cache)).rejects.toThrow(ConfigError);
+
+    // Settings and the environment stay required.
+    write('settings.yaml', 'port: nope\n');
+    await expect(loadConfigCached(env, cache, { feeds: 'optional' })).rejects.toThrow(/settings\.yaml: port/);
+  });
+
   it('an unreadable settings.yaml is reported, not taken for a missing one and answered from the cache', async () => {
     rmSync(path.join(configDir, 'settings.yaml'));
     expect((await loadConfigCached(env, cache)).settings.port).toBe(3000);

@@ -11,7 +11,7 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--json', 'JSON output')
     .action(async (opts: { country?: string; json?: boolean }) => {
       const country = opts.country ? parseCountry(opts.country) : undefined;
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const [{ listAdvisories }, { governmentOf }] = await Promise.all([import('../../advisories/repository.ts'), import('../../advisories/governments.ts')]);
       const rows = await withDatabase(c, ({ db }) => listAdvisories(db, { country }));
       // The highest current level among the governments for each country, on every row.

@@ -8,7 +8,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('every country with an advisory: highest level, which government says so, disagreement')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const [{ countrySummaries }, { governmentOf }, { countryName }] = await Promise.all([
         import('../../advisories/repository.ts'),
         import('../../advisories/governments.ts'),

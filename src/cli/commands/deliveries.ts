@@ -16,7 +16,7 @@ export const register: RegisterCommand = (program, cli) => {
     )
     .option('--json', 'JSON output')
     .action(async (opts: { status?: DeliveryStatus; json?: boolean }) => {
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const { listDeliveries } = await import('../../delivery/repository.ts');
       const rows = await withDatabase(c, ({ db }) => listDeliveries(db, { status: opts.status }));
       printListing(

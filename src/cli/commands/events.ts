@@ -11,7 +11,7 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--json', 'JSON output')
     .action(async (opts: { since?: string; json?: boolean }) => {
       const since = opts.since ? parseSince(opts.since) : undefined;
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const { listEvents } = await import('../../advisories/repository.ts');
       const rows = await withDatabase(c, ({ db }) => listEvents(db, { since }));
       printListing(

@@ -41,13 +41,19 @@ export const register: RegisterCommand = (program, cli) => {
     .description('each feed: last poll, status, failures, advisories stored, next poll')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const [{ listFeeds, compareFeeds }, { nextCronRun }] = await Promise.all([import('../../feeds/repository.ts'), import('../../feeds/scheduler.ts')]);
       // Read-only: the database's feeds as the service runs them; a different
-      // feeds.yaml here is pointed out, never written.
+      // feeds.yaml here is pointed out, never written (a broken one was warned about).
       const [rows, note] = await withDatabase(c, async (database) => {
-        const [rows, comparison] = await Promise.all([listFeeds(database.db), compareFeeds(database.db, c.config.feeds)]);
-        return [rows, !comparison.empty && comparison.differences.length ? feedsDifferMessage(c, database, comparison.differences) : undefined] as const;
+        const [rows, comparison] = await Promise.all([
+          listFeeds(database.db),
+          c.config.feedsProblems.length ? undefined : compareFeeds(database.db, c.config.feeds),
+        ]);
+        return [
+          rows,
+          comparison && !comparison.empty && comparison.differences.length ? feedsDifferMessage(c, database, comparison.differences) : undefined,
+        ] as const;
       });
       if (note) cli.err(`note: ${note}; listing the database's feeds`);
       const schedules = new Map(rows.map((f) => [f.id, f.schedule ?? c.config.settings.defaultSchedule]));

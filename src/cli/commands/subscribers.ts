@@ -108,7 +108,7 @@ export const register: RegisterCommand = (program, cli) => {
     .description('subscribers and what they follow')
     .option('--json', 'JSON output')
     .action(async (opts: { json?: boolean }) => {
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const { listSubscribers } = await import('../../subscriptions/repository.ts');
       const rows = await withDatabase(c, ({ db }) => listSubscribers(db));
       printListing(

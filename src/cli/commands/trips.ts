@@ -82,7 +82,7 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--email <email>', "only this subscriber's")
     .option('--json', 'JSON output')
     .action(async (opts: { email?: string; json?: boolean }) => {
-      const c = await cli.context();
+      const c = await cli.context(undefined, { feeds: 'optional' });
       const [{ listTrips }, { tripPhase }, { todayIn }] = await Promise.all([
         import('../../subscriptions/trip-repository.ts'),
         import('../../subscriptions/trip-window.ts'),
