@@ -78,8 +78,6 @@ export interface EventsTable {
   previous_version_id: number | null;
   created_at: Timestamp;
   urgency: Generated<Urgency>;
-  /** The event's public JSON from `kind` to `createdAt`, written by a trigger when the event is stored. */
-  public_json: Generated<string>;
 }
 
 export interface PollRunsTable {

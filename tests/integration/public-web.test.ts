@@ -5,7 +5,6 @@ import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventJson } from '../../src/advisories/overview.ts';
 import { publicEvents, publicEventsJson } from '../../src/advisories/repository.ts';
-import * as storedEventJson from '../../migrations/2026-11-30T080-events-public-json.ts';
 import { addAdvisory, addFeed, addGovernmentFeeds, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { Page } from '../helpers/dom.ts';
@@ -463,28 +462,6 @@ describe('JSON API', () => {
     expect((await publicEventsJson(tdb.db, { limit: 500 })).map((e) => e.json)).toEqual(expected);
     const page = (await (await fetch(web.url('/api/events?limit=500'))).json()) as { events: unknown[] };
     expect(page.events).toEqual(expected.map((e) => JSON.parse(e) as unknown));
-  });
-
-  it('/api/events writes events stored before their JSON was kept, and events changed since, as eventJson does', async () => {
-    // An upgrade: events stored before the migration that keeps each event's JSON get theirs when it runs.
-    await storedEventJson.down(tdb.db);
-    await changeAdvisory(tdb.db, usRussia, {
-      level: 3,
-      levelText: 'Level 3: Reconsider Travel',
-      title: 'Russia - back to 3',
-      at: new Date('2026-11-29T10:11:12.345Z'),
-    });
-    await storedEventJson.up(tdb.db);
-    const ru = await tdb.db.selectFrom('events').select('id').where('title', '=', 'Russia - back to 3').executeTakeFirstOrThrow();
-    // The kept JSON follows a change of the event's own fields.
-    await tdb.db
-      .updateTable('events')
-      .set({ title: 'Russia - "renamed"', countries: ['RU', 'BY'] })
-      .where('id', '=', ru.id)
-      .execute();
-    const expected = (await publicEvents(tdb.db, { limit: 500 })).map((e) => JSON.stringify(eventJson(e)));
-    expect(expected.map((e) => JSON.parse(e) as EventJson).find((e) => e.id === ru.id)).toMatchObject({ title: 'Russia - "renamed"', countries: ['RU', 'BY'] });
-    expect((await publicEventsJson(tdb.db, { limit: 500 })).map((e) => e.json)).toEqual(expected);
   });
 
   it('/api/events pages with a cursor, filters by since and country, and refuses bad parameters', async () => {
