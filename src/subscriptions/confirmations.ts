@@ -40,6 +40,10 @@ export async function sendDueConfirmations(
       summary[r.outcome]++;
       results.push(r);
     }
+    // One request's send is one attempt: with a back-off shorter than this call, a second
+    // claim would find it due again and send it within the same call, while the caller
+    // reports the first attempt's failure.
+    if (options.id !== undefined) break;
   }
   return { summary, results };
 }

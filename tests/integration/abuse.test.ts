@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { pino } from 'pino';
 import { createDispatcher, pollDepsFor, travelerDepsFor } from '../../src/runtime.ts';
 import { sendDueConfirmations } from '../../src/subscriptions/confirmations.ts';
+import { requestSubscription } from '../../src/subscriptions/service.ts';
 import { signToken } from '../../src/common/tokens.ts';
 import { upsertSubscriber } from '../../src/subscriptions/repository.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
@@ -634,6 +635,30 @@ describe('confirmation emails through the outbox', SLOW, () => {
     clock.advance(web.config.settings.delivery.retryMaxSeconds * 1000);
     expect((await workOffOutbox()).summary).toMatchObject({ sent: 2 });
     for (const email of ['known@example.com', 'unknown@example.com']) expect((await mailTo(email)).subject).toBe('Confirm your travel advisory alerts');
+  });
+
+  it('a request sent at once (as `subscribers add` does) gets one attempt: after a 451 it stays queued, even if its back-off passes during the call', async () => {
+    smtp.failNextRcpt(1, 451);
+    // An hour later at every reading: a second claim within the same call would find the request due again.
+    let readings = 0;
+    const hurried = { now: () => new Date(clock.now().getTime() + readings++ * 3600_000) };
+    const deps = travelerDepsFor(web.config, t.db, silentLogger, hurried, web.channels);
+    const queued = await requestSubscription(deps, 'greylisted.cli@example.com', {
+      countries: ['RU'],
+      feeds: null,
+      minLevel: 1,
+      keywords: [],
+      channels: ['email'],
+      phone: null,
+    });
+    const { results, summary } = await sendDueConfirmations(deps, { id: queued });
+    expect(results.map((r) => r.outcome)).toEqual(['retrying']);
+    expect(summary).toMatchObject({ sent: 0, retrying: 1 });
+    expect(smtp.to('greylisted.cli@example.com')).toHaveLength(0);
+    expect(await t.db.selectFrom('confirmation_emails').select(['status', 'attempts']).where('id', '=', queued).executeTakeFirstOrThrow()).toEqual({
+      status: 'pending',
+      attempts: 1,
+    });
   });
 
   it('451 on a confirmation email: retried after a back-off with the same link, not dropped; a 550 is given up', async () => {
