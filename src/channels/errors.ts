@@ -117,6 +117,17 @@ export function classifyTwilioError(err: unknown): SendError {
   const label = `Twilio ${status ?? ''}${Number.isFinite(code) ? ` ${code}` : ''}`.trim();
   // 429 throttling, and 401/403 (bad credentials: our configuration) are retried.
   if (status === 429 || status === 401 || status === 403) return new SendError(`${label}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
+  // A redirect is not followed (Twilio's API sends none): nothing was created. Seen from a
+  // TWILIO_API_BASE_URL or proxy answering for the API, as is a 4xx page that is not
+  // Twilio's JSON (no error code: a proxy's 404, 405 or 407) or Twilio's 20404 (no such
+  // account or resource: the SID or base URL is wrong). All are our configuration, not the
+  // message: retried, so fixing it sends what waits instead of dropping it.
+  if (typeof status === 'number' && status >= 300 && status < 400) {
+    return new SendError(`${label}: ${detail} (a redirect, not followed)`, { classification: 'retryable', cause: scrubbed(err) });
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500 && (!Number.isFinite(code) || code === 20404)) {
+    return new SendError(`${label}: ${detail}`, { classification: 'retryable', cause: scrubbed(err) });
+  }
   if (typeof status === 'number' && status >= 500) {
     // 503 means "not processed"; any other 5xx on a create may have gone through.
     return new SendError(`${label}: ${detail}`, { classification: 'retryable', uncertain: status !== 503, cause: scrubbed(err) });

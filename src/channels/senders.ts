@@ -112,7 +112,9 @@ export function createSmsSender(options: {
   messagingServiceSid: string | undefined;
   apiBaseUrl: string;
   outboxDir: string;
-  /** How long a request to Twilio may take before it is given up as uncertain; default 15 s. */
+  proxyUrl?: string | undefined;
+  caFile?: string | undefined;
+  /** How long a request to Twilio may go silent before it is given up as uncertain; default 15 s. */
   timeoutMs?: number;
 }): SmsSender {
   if (!options.accountSid || !options.authToken) {
@@ -137,6 +139,8 @@ export function createSmsSender(options: {
   const httpClient = new TwilioHttpClient({
     baseUrl: apiBaseUrl === 'https://api.twilio.com' ? undefined : apiBaseUrl,
     timeoutMs: options.timeoutMs ?? 15_000,
+    proxyUrl: options.proxyUrl,
+    caFile: options.caFile,
   });
   const twilioClient = lazy(async () => {
     const { default: twilio } = await import('twilio');
@@ -170,7 +174,7 @@ export function createSmsSender(options: {
       }
     },
     async close() {
-      httpClient.close();
+      await httpClient.close();
     },
   };
 }

@@ -1,6 +1,21 @@
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+
+export interface TwilioHttpOptions {
+  /** Replaces https://*.twilio.com (TWILIO_API_BASE_URL: a proxy, or a local Twilio-compatible server). */
+  baseUrl?: string | undefined;
+  /** How long a request may go without a byte either way before it is given up. */
+  timeoutMs: number;
+  /** HTTP_PROXY: requests go through this proxy's CONNECT tunnel, as twilio's own client sends them. */
+  proxyUrl?: string | undefined;
+  /** TWILIO_CA_BUNDLE: a PEM file of the certificate authorities to trust for the API, as twilio's own client reads it. */
+  caFile?: string | undefined;
+}
+
+/** Idle kept-alive sockets are closed after this (twilio's own client: its 30 s timeout). */
+const IDLE_SOCKET_MS = 30_000;
 
 /**
  * The HTTP client twilio-node sends through (its documented extension point, the
@@ -14,19 +29,17 @@ import type RequestClient from 'twilio/lib/base/RequestClient.js';
  *
  * The contract is RequestClient.request's: method, uri, basic-auth credentials (or an auth
  * strategy), headers, query `params`, form `data`, timeout; it answers the status, the body
- * as text (twilio parses the JSON) and the headers. Like RequestClient, it never follows a
- * redirect, never retries (the dispatcher decides that) and resolves for every status: a
- * network failure or a timeout rejects with Node's error (its `code`, ECONNREFUSED,
- * ETIMEDOUT…, is what channels/errors.ts reads). `baseUrl`, when given, replaces
- * https://*.twilio.com (TWILIO_API_BASE_URL: a proxy, or a local Twilio-compatible server).
+ * as text (twilio parses the JSON) and the headers. It resolves for every status and never
+ * retries (the dispatcher decides that), and it never follows a redirect: Twilio's API sends
+ * none, and the Messages calls never ask RequestClient to (`allowRedirects`). A network
+ * failure or a timeout rejects with Node's error, whose `code` (ECONNREFUSED, ETIMEDOUT…)
+ * channels/errors.ts reads. What twilio's client took from the environment (HTTP_PROXY,
+ * TWILIO_CA_BUNDLE) comes through the configuration instead.
  */
 export class TwilioHttpClient {
-  private readonly agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: 100 }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: 100 }),
-  };
+  private transport: Promise<Transport> | undefined;
 
-  constructor(private readonly options: { baseUrl?: string; timeoutMs: number }) {}
+  constructor(private readonly options: TwilioHttpOptions) {}
 
   async request<T>(opts: RequestClient.RequestOptions<T>): Promise<{ statusCode: number; body: string; headers: http.IncomingHttpHeaders }> {
     const base = this.options.baseUrl?.replace(/\/+$/, '');
@@ -44,27 +57,57 @@ export class TwilioHttpClient {
       body = type === 'application/json' ? JSON.stringify(opts.data) : formEncode(opts.data as Record<string, unknown>);
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
-    const agent = this.agents[url.protocol as 'http:' | 'https:'];
-    if (!agent) throw new Error(`Twilio API base URL must be http or https, not ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`Twilio API base URL must be http or https, not ${url.protocol}`);
+    const { agents, ca: trusted } = await this.transportFor();
+    const agent = agents[url.protocol];
+    // Given with each request as well as to the agent: through a proxy, the TLS to the API is
+    // made from the request's options.
+    const ca = url.protocol === 'https:' ? trusted : undefined;
     const send = url.protocol === 'https:' ? https.request : http.request;
-    const timeout = opts.timeout ?? this.options.timeoutMs;
+    // As RequestClient: a timeout of 0 (or none) means the default, not "no timeout".
+    const timeout = opts.timeout || this.options.timeoutMs;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method: opts.method.toUpperCase(), headers, agent, timeout }, (res) => {
+      const req = send(url, { method: opts.method.toUpperCase(), headers, agent, timeout, ...(ca ? { ca } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       });
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`Twilio API did not answer within ${timeout} ms`), { code: 'ETIMEDOUT' })));
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`Twilio API: nothing sent or received for ${timeout} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
       req.end(body);
     });
   }
 
-  close(): void {
-    this.agents['http:'].destroy();
-    this.agents['https:'].destroy();
+  async close(): Promise<void> {
+    const transport = await this.transport?.catch(() => undefined);
+    if (!transport) return;
+    for (const agent of new Set(Object.values(transport.agents))) agent.destroy();
   }
+
+  // Made at the first request: a process that never texts never loads the proxy agent. A CA
+  // file that could not be read is tried again at the next request.
+  private transportFor(): Promise<Transport> {
+    this.transport ??= (async () => {
+      const ca = this.options.caFile ? await readFile(this.options.caFile) : undefined;
+      const pool = { keepAlive: true, maxSockets: 100, timeout: IDLE_SOCKET_MS, ...(ca ? { ca } : {}) };
+      if (this.options.proxyUrl) {
+        const { HttpsProxyAgent } = await import('https-proxy-agent');
+        const tunnel = new HttpsProxyAgent(this.options.proxyUrl, pool);
+        return { agents: { 'http:': tunnel, 'https:': tunnel }, ca };
+      }
+      return { agents: { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) }, ca };
+    })().catch((err: unknown) => {
+      this.transport = undefined;
+      throw err;
+    });
+    return this.transport;
+  }
+}
+
+interface Transport {
+  agents: Record<'http:' | 'https:', http.Agent>;
+  ca: Buffer | undefined;
 }
 
 /** As twilio's RequestClient encodes forms (qs, arrayFormat "repeat"): `To=a&To=b`; undefined is left out. */

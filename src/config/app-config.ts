@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FeedConfig, Settings, WebhookConfig } from './schema.ts';
 
@@ -27,6 +27,10 @@ export interface AppConfig {
     from: string | undefined;
     messagingServiceSid: string | undefined;
     apiBaseUrl: string;
+    /** HTTP_PROXY: Twilio's API is reached through this proxy (CONNECT), as the twilio library does. */
+    proxyUrl: string | undefined;
+    /** TWILIO_CA_BUNDLE: a PEM file of certificate authorities trusted for Twilio's API. */
+    caFile: string | undefined;
   };
   port: number;
   publicBaseUrl: string;
@@ -77,6 +81,18 @@ export function envProblems(env: Env): string[] {
   if (env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && !env.TWILIO_FROM && !env.TWILIO_MESSAGING_SERVICE_SID) {
     problems.push('environment: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID: one is required with the Twilio credentials');
   }
+  // Only Twilio's requests use these (as the twilio library does), so they are only checked
+  // when texts go to Twilio: an HTTP_PROXY set on the machine for other programs stays theirs.
+  if (env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN) {
+    url('HTTP_PROXY', ['http:', 'https:']);
+    if (env.TWILIO_CA_BUNDLE) {
+      try {
+        accessSync(env.TWILIO_CA_BUNDLE, constants.R_OK);
+      } catch (err) {
+        problems.push(`environment: TWILIO_CA_BUNDLE: cannot read ${env.TWILIO_CA_BUNDLE} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    }
+  }
   if (env.APP_SECRET && env.APP_SECRET.length < 16) problems.push('environment: APP_SECRET: must be at least 16 characters');
   // Guessable tokens would make the admin page's rate limit the only defence.
   if (env.ADMIN_TOKEN && env.ADMIN_TOKEN.length < 16) problems.push('environment: ADMIN_TOKEN: must be at least 16 characters');
@@ -108,6 +124,8 @@ export function assembleConfig(
       from: env.TWILIO_FROM || undefined,
       messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID || undefined,
       apiBaseUrl: env.TWILIO_API_BASE_URL || 'https://api.twilio.com',
+      proxyUrl: env.HTTP_PROXY || undefined,
+      caFile: env.TWILIO_CA_BUNDLE || undefined,
     },
     port,
     publicBaseUrl: (env.PUBLIC_BASE_URL || settings.publicBaseUrl || `http://localhost:${port}`).replace(/\/+$/, ''),

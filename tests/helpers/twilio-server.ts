@@ -100,6 +100,8 @@ function rfc2822(d: Date): string {
 export class TwilioServer {
   readonly messages: TwilioMessage[] = [];
   readonly requests: TwilioRequest[] = [];
+  /** TCP connections accepted so far (kept-alive ones count once). */
+  connections = 0;
   baseUrl = '';
   private server: http.Server;
   private throttle = 0;
@@ -125,6 +127,9 @@ export class TwilioServer {
       });
     });
     this.server.keepAliveTimeout = 5_000;
+    this.server.on('connection', () => {
+      this.connections++;
+    });
   }
 
   async start(): Promise<this> {

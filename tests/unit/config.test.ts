@@ -341,6 +341,24 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('environment: SMTP_URL: '))).toBe(true);
   });
 
+  it('takes HTTP_PROXY and TWILIO_CA_BUNDLE for Twilio only: checked when texts go to Twilio, ignored otherwise', () => {
+    write('feeds.yaml', ONE_FEED);
+    const twilio = { TWILIO_ACCOUNT_SID: `AC${'1'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'token', TWILIO_FROM: '+15005550006' };
+    // A machine-wide proxy setting that is not a URL is no concern of a service without Twilio.
+    expect(loadConfig({ CONFIG_DIR: dir, HTTP_PROXY: 'proxy.corp:3128', TWILIO_CA_BUNDLE: path.join(dir, 'missing.pem') }).twilio).toMatchObject({
+      accountSid: undefined,
+    });
+    expect(
+      problemsOf(() => loadConfig({ CONFIG_DIR: dir, ...twilio, HTTP_PROXY: 'proxy.corp:3128', TWILIO_CA_BUNDLE: path.join(dir, 'missing.pem') })),
+    ).toEqual([
+      'environment: HTTP_PROXY: must be a http: or https: URL',
+      `environment: TWILIO_CA_BUNDLE: cannot read ${path.join(dir, 'missing.pem')} (ENOENT)`,
+    ]);
+    write('ca.pem', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
+    const c = loadConfig({ CONFIG_DIR: dir, ...twilio, HTTP_PROXY: 'http://proxy.corp:3128', TWILIO_CA_BUNDLE: path.join(dir, 'ca.pem') });
+    expect(c.twilio).toMatchObject({ proxyUrl: 'http://proxy.corp:3128', caFile: path.join(dir, 'ca.pem') });
+  });
+
   it('refuses a PORT out of range', () => {
     write('feeds.yaml', ONE_FEED);
     const problems = problemsOf(() => loadConfig({ CONFIG_DIR: dir, PORT: '99999' }));
