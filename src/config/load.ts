@@ -156,6 +156,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): A
       else throw err;
     }
   }
-  if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError(problems);
+  // Refused for another reason: the admin hears of every file's problems at once.
+  if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError([...problems, ...feedsProblems]);
   return assembleConfig(env, { configDir, dataDir, settings, feeds, feedsProblems, webhooks }, () => loadWebhooks(configDir, env));
 }

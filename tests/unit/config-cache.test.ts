@@ -95,7 +95,10 @@ describe('loadConfigCached', () => {
 
     // Settings and the environment stay required.
     write('settings.yaml', 'port: nope\n');
-    await expect(loadConfigCached(env, cache, { feeds: 'optional' })).rejects.toThrow(/settings\.yaml: port/);
+    const refused = await loadConfigCached(env, cache, { feeds: 'optional' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    // Refused, the admin hears of both files at once.
+    expect((refused as ConfigError).problems).toEqual([expect.stringMatching(/^settings\.yaml: port/), 'feeds.yaml: feeds[0].url: must be an http(s) URL']);
   });
 
   it('an unreadable settings.yaml is reported, not taken for a missing one and answered from the cache', async () => {
