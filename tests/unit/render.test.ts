@@ -382,13 +382,18 @@ describe('an event’s email rendered once and addressed per subscriber (the dis
           link: 'javascript:alert(1)',
         }),
     ],
-  ])('%s: each subscriber gets what renderEmail gives them, and nothing of the other', async (_name, make) => {
+  ])('%s: each subscriber gets the same email but for their own links, and nothing of the other', async (_name, make) => {
     const e = await make();
     const once = renderEventEmail(e, { listId: 'alerts.example.org', countryPage: COUNTRY_PAGE });
     const toAnn = addressEmail(once, ann);
     const toBob = addressEmail(once, bob);
-    expect(toAnn).toEqual(renderEmail(e, { ...ann, countryPage: COUNTRY_PAGE }, { listId: 'alerts.example.org' }));
-    expect(toBob).toEqual(renderEmail(e, { ...bob, countryPage: COUNTRY_PAGE }, { listId: 'alerts.example.org' }));
+    // The two emails differ by their links alone.
+    const swapLinks = (s: string, encode: (x: string) => string) =>
+      s.replace(encode(bob.manage), encode(ann.manage)).replace(encode(bob.unsubscribe), encode(ann.unsubscribe));
+    expect(toBob.subject).toBe(toAnn.subject);
+    expect(swapLinks(toBob.text, (x) => x)).toBe(toAnn.text);
+    expect(swapLinks(toBob.html, escapeHtml)).toBe(toAnn.html);
+    expect(toAnn.text).toContain(`Change your destinations or alerts: ${ann.manage}`);
     expect(JSON.stringify(toBob)).not.toContain('ann.tok');
     expect(JSON.stringify(toAnn)).not.toContain('bob');
     // Addressing one subscriber leaves the event's email as it was for the next.
