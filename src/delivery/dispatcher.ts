@@ -84,6 +84,11 @@ export class Dispatcher {
   private woken = false;
   private listening: Promise<{ close(): Promise<void> } | undefined> | undefined;
   private inFlight = new Set<number>();
+  /** Claims whose send has begun and whose outcome is not recorded yet: it may have gone out. */
+  private started = new Set<number>();
+  /** Sends still unanswered when stop() gave up waiting: recorded as uncertain; their late outcomes are dropped. */
+  private abandoned = new Set<number>();
+  private stopped = false;
   // Rate-limit slots and reservations per budget: 'email', 'sms', and 'webhook:<id>' for each endpoint.
   private limiterSlots = new Map<string, number[]>();
   /** A reservation in flight per budget; it resolves to the budget's next free time when it reserved nothing. */
@@ -158,6 +163,11 @@ export class Dispatcher {
   /**
    * Stops claiming, lets in-flight sends finish within `graceMs`, then gives
    * back whatever is still leased so other processes can take it at once.
+   *
+   * A send still unanswered then (a provider slower than the grace) may have gone out: it
+   * is recorded as uncertain, not handed back as unsent, so its next attempt — a text's
+   * asks Twilio first (see deliverOne) — does not send it blind a second time. Claims
+   * whose send never began are handed back.
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
@@ -171,9 +181,27 @@ export class Dispatcher {
     }
     await (await this.listening)?.close();
     if (this.inFlight.size > 0) {
-      const released = await releaseLeases(this.deps.db, this.owner, [...this.inFlight]).catch(() => 0);
-      this.deps.logger.warn({ released }, 'stopped with sends in flight; their leases were released');
+      const { db, clock, settings, logger, travelers } = this.deps;
+      const unanswered = [...this.started];
+      for (const id of unanswered) this.abandoned.add(id);
+      const now = clock.now();
+      const retryAt = new Date(now.getTime() + settings.retryBaseSeconds * 1000);
+      const error = 'the service stopped while this send was in progress: it may have gone out';
+      const uncertain = await complete(
+        db,
+        this.owner,
+        unanswered.map((id) => ({ id, outcome: 'uncertain' as const, error, nextAttemptAt: retryAt, durationMs: 0 })),
+        now,
+        travelers,
+      ).catch((err: unknown) => {
+        logger.warn({ err }, 'could not record the unanswered sends as uncertain; their leases expire instead');
+        return 0;
+      });
+      const unsent = [...this.inFlight].filter((id) => !this.started.has(id));
+      const released = await releaseLeases(db, this.owner, unsent).catch(() => 0);
+      logger.warn({ uncertain, released }, 'stopped with sends in flight: unanswered ones recorded as uncertain, unsent claims released');
     }
+    this.stopped = true;
   }
 
   /**
@@ -250,15 +278,29 @@ export class Dispatcher {
     const outcomes = new GroupCommit<Completion>(
       async (batch) => {
         await complete(db, this.owner, batch, clock.now(), this.deps.travelers);
-        for (const c of batch) this.inFlight.delete(c.id);
+        for (const c of batch) {
+          this.inFlight.delete(c.id);
+          this.started.delete(c.id);
+        }
       },
-      { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not record delivery outcomes; retrying') },
+      {
+        maxBatch: 500,
+        retryForMs: leaseMs / 2,
+        onRetry: (err) => {
+          // After stop() the database may be closed under a write it already accounted for.
+          if (this.stopped) logger.debug({ err }, 'could not record delivery outcomes after stopping');
+          else logger.warn({ err }, 'could not record delivery outcomes; retrying');
+        },
+      },
     );
     // Deliveries handed back unsent for later (their endpoint's budget or Retry-After): no attempt is counted.
     const deferrals = new GroupCommit<Deferral>(
       async (batch) => {
         await deferDeliveries(db, this.owner, batch);
-        for (const d of batch) this.inFlight.delete(d.id);
+        for (const d of batch) {
+          this.inFlight.delete(d.id);
+          this.started.delete(d.id);
+        }
       },
       { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not hand back deferred deliveries; retrying') },
     );
@@ -275,7 +317,14 @@ export class Dispatcher {
           await refill();
           continue;
         }
+        const id = next.claim.id;
+        this.started.add(id);
         const result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
+        // Already recorded as uncertain by stop(); the database may be gone by now.
+        if (this.abandoned.has(id)) {
+          this.started.delete(id);
+          continue;
+        }
         if (result.outcome === 'deferred') {
           summary.retrying++;
           await deferrals.add(result);
@@ -307,6 +356,7 @@ export class Dispatcher {
     const unsent = queue.splice(0).map((q) => q.claim.id);
     if (unsent.length > 0) await releaseLeases(db, this.owner, unsent).catch(() => 0);
     this.inFlight.clear();
+    this.started.clear();
     if (failure) throw failure;
     return summary;
   }
@@ -375,7 +425,7 @@ export class Dispatcher {
       jitter: true,
       retryAfterMs,
     });
-    logger.info({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
+    logger.warn({ delivery: claim.id, channel: claim.channel, attempt: claim.attempts, err: e, retryInMs: delay }, 'send failed; will retry');
     return { id: claim.id, outcome: e.uncertain ? 'uncertain' : 'retry', error: e.message, nextAttemptAt: new Date(clock.now().getTime() + delay), durationMs };
   }
 

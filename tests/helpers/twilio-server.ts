@@ -107,6 +107,8 @@ export class TwilioServer {
   private throttle = 0;
   private failures: { status: number; code: number; accept: boolean }[] = [];
   private numberErrors = new Map<string, number>();
+  private holds = 0;
+  private held: http.ServerResponse[] = [];
   private readonly now: () => Date;
 
   constructor(
@@ -157,6 +159,16 @@ export class TwilioServer {
     this.failures.push({ status, code: options.code ?? (status === 503 ? 20503 : 20500), accept: options.accept ?? false });
   }
 
+  /** The next `n` creates are accepted (the message goes out) but never answered, until hangUpHeld(). */
+  holdNextCreates(n = 1): void {
+    this.holds += n;
+  }
+
+  /** Cuts the connections of the held creates, as a provider that went away does. */
+  hangUpHeld(): void {
+    for (const res of this.held.splice(0)) res.destroy();
+  }
+
   /** Every create to `number` answers 400 with `code` (21211 invalid, 21610 unsubscribed, 21614 not mobile). */
   rejectNumber(number: string, code: 21211 | 21610 | 21614 | number): void {
     this.numberErrors.set(number, code);
@@ -168,6 +180,8 @@ export class TwilioServer {
     this.throttle = 0;
     this.failures.length = 0;
     this.numberErrors.clear();
+    this.holds = 0;
+    this.hangUpHeld();
   }
 
   /** Messages accepted for `to`. */
@@ -256,6 +270,11 @@ export class TwilioServer {
     this.messages.push(message);
     if (failure) return fail(failure.status, failure.code);
     record(201, null);
+    if (this.holds > 0) {
+      this.holds--;
+      this.held.push(res);
+      return;
+    }
     this.send(res, 201, this.json(message));
   }
 

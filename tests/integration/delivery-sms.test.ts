@@ -12,6 +12,9 @@ import { deliveryRows as deliveryRowsOf, pollServed, startDeliveryRun, type Deli
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
 import { ManualClock } from '../helpers/poll.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { createDispatcher } from '../../src/runtime.ts';
+import { silentLogger } from '../../src/common/logger.ts';
 import { startTwilioServer, type TwilioServer } from '../helpers/twilio-server.ts';
 
 /**
@@ -311,6 +314,47 @@ describe('sms failures', () => {
     expect(await drain(c)).toMatchObject({ sent: 1 });
     expect(twilio.messages).toHaveLength(1);
     expect(twilio.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
+  });
+});
+
+describe('sms and a stopping service', () => {
+  it('a text still unanswered when the service stops is recorded as uncertain, and its next attempt asks Twilio before sending: one text', async () => {
+    const c = await setup();
+    await subscribeVerified('texter@example.com');
+    await embassyEvent(c);
+    twilio.holdNextCreates(1);
+    c.dispatcher.start();
+    await waitFor('Twilio to take the text', () => twilio.messages.length === 1);
+    await c.dispatcher.stop(200);
+    const [row] = await deliveryRows();
+    expect(row).toMatchObject({ status: 'uncertain', attempts: 1 });
+    expect(row!.last_error).toMatch(/stopped while this send was in progress/);
+    twilio.hangUpHeld();
+
+    // The next process (a restart) takes it when it falls due.
+    advancePast(row!.next_attempt_at);
+    const next = createDispatcher(c.config, t.db, silentLogger, clock).dispatcher;
+    expect(await next.drain()).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
+    expect(twilio.creates).toHaveLength(1);
+    expect(twilio.requests.filter((r) => r.method === 'GET').length).toBeGreaterThanOrEqual(1);
+    expect(await deliveryRows()).toMatchObject([{ status: 'sent', provider_id: twilio.messages[0]!.sid }]);
+  });
+
+  it('claims whose send had not begun when the service stops are handed back unsent, for any process to take at once', async () => {
+    const c = await setup({ settings: 'delivery:\n  concurrency: 1\n' });
+    await subscribeVerified('first@example.com', PHONE);
+    await subscribeVerified('second@example.com', OTHER_PHONE);
+    await embassyEvent(c);
+    twilio.holdNextCreates(1);
+    c.dispatcher.start();
+    await waitFor('Twilio to take the first text', () => twilio.messages.length === 1);
+    await c.dispatcher.stop(200);
+    const rows = await deliveryRows();
+    const held = rows.find((r) => r.status === 'uncertain');
+    const unsent = rows.find((r) => r.id !== held?.id);
+    expect(held).toBeDefined();
+    expect(unsent).toMatchObject({ status: 'pending', attempts: 0 });
+    twilio.hangUpHeld();
   });
 });
 
