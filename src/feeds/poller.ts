@@ -272,6 +272,16 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptio
     log.info('poll skipped: another poll of this feed is in progress');
     return outcome(feed.id, 'skipped', { error: 'another poll of this feed is in progress' });
   }
+  // A running service schedules the feeds.yaml it loaded; a `feeds sync` of another file
+  // since then may have removed or disabled this feed in the database. Not polled: its
+  // alerts must not go out after the admin took it away. The service takes the new list
+  // when it reloads (SIGHUP).
+  if (!row.in_config || !row.enabled) {
+    await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
+    const error = `${row.in_config ? 'disabled' : 'removed'} in the database's feeds since this process loaded feeds.yaml: not polled until it reloads (SIGHUP)`;
+    log.warn(error);
+    return outcome(feed.id, 'skipped', { error });
+  }
   try {
     // Every way pollLeased returns records the poll, and that same statement gives the lease back.
     return await pollLeased(deps, batches, feed, row, startedAt, log, owner, options.onFetched);

@@ -84,6 +84,10 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
     const sync = await cli(['feeds', 'sync'], otherEnv);
     expect(sync.code, sync.stderr).toBe(0);
     expect(sync.stdout).toMatch(/^feeds synced from .*\/repo: feed "alpha": url differs; feed "shipped" is not among the database's feeds\n$/);
+    // Whether a service runs is known from the embedded database's lock only: over a URL it is not.
+    expect(sync.stderr).toMatch(
+      /^note: a service running on this database, if any, stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds\.yaml \(SIGHUP\) or restarts\n$/,
+    );
     expect(await feedRows()).toEqual([
       { id: 'alpha', url: server.url('/alpha-elsewhere'), enabled: true, in_config: true },
       { id: 'shipped', url: server.url('/shipped'), enabled: true, in_config: true },
@@ -104,11 +108,17 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
 
       writeFileSync(lockFile, JSON.stringify({ ...(JSON.parse(lock) as object), role: 'service' }));
       let beside: CliResult;
+      let synced: CliResult;
       try {
         beside = await runCli(['poll'], env);
+        synced = await runCli(['feeds', 'sync'], env);
       } finally {
         writeFileSync(lockFile, lock);
       }
+      expect(synced.code, synced.stderr).toBe(0);
+      expect(synced.stderr).toBe(
+        `note: a service (pid ${process.pid}) is running on this database: it stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds.yaml (kill -HUP ${process.pid}) or restarts\n`,
+      );
       expect(beside.code).toBe(1);
       expect(beside.stdout).toBe('');
       expect(beside.stderr).toMatch(

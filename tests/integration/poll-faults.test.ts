@@ -469,6 +469,29 @@ describe('recovery and first polls', () => {
   });
 });
 
+describe('a feed taken away by a feeds sync while a service runs', () => {
+  it.each(['removed', 'disabled'])(
+    '%s in the database: the service’s scheduled poll skips it, fetches nothing, records no event, and says why',
+    async (how) => {
+      const b = await baselined(`taken-${how}`);
+      server.set(b.path, { body: V2 });
+      // Another feeds.yaml synced since the service loaded its own (which still lists the feed).
+      await syncFeeds(t.db, how === 'removed' ? [] : [{ ...b.feed, enabled: false }]);
+      const requests = server.count(b.path);
+      const out = await pollFeed(b.deps, b.feed);
+      expect(out).toMatchObject({ status: 'skipped' });
+      expect(out.error).toMatch(new RegExp(`${how} in the database's feeds .* reloads \\(SIGHUP\\)`));
+      expect(server.count(b.path)).toBe(requests);
+      expect(await countRows('events')).toBe(0);
+      expect((await feedRow(b.feed.id)).poll_lease_owner).toBeNull();
+
+      // Listed again (the service reloaded, or the file was synced back): polled as before.
+      await syncFeeds(t.db, [b.feed]);
+      expect(await pollFeed(b.deps, b.feed)).toMatchObject({ status: 'ok', events: 1 });
+    },
+  );
+});
+
 describe('one failing feed never stops the others', () => {
   function goodFeed(id: string): FeedConfig {
     return feedConfig({ id, url: server.set(`/${id}/feed`, { body: V1 }), source: 'us-embassy', countries: ['RU'] });

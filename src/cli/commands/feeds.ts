@@ -103,15 +103,21 @@ export const register: RegisterCommand = (program, cli) => {
 
   feeds
     .command('sync')
-    .description("make this feeds.yaml the database's feeds (a running service keeps its own until SIGHUP or restart)")
+    .description("make this feeds.yaml the database's feeds (a running service stops polling removed ones at once, takes new ones on SIGHUP)")
     .action(async () => {
       const c = await cli.context();
       const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
-      const differences = await withDatabase(c, async ({ db }) => {
+      const [differences, pid, embedded] = await withDatabase(c, async ({ db, servicePid, embedded }) => {
         const { differences } = await compareFeeds(db, c.config.feeds);
         await syncFeeds(db, c.config.feeds);
-        return differences;
+        return [differences, servicePid, embedded] as const;
       });
-      cli.out(differences.length ? `feeds synced from ${c.config.configDir}: ${differences.join('; ')}` : 'feeds already match feeds.yaml');
+      if (!differences.length) return void cli.out('feeds already match feeds.yaml');
+      cli.out(`feeds synced from ${c.config.configDir}: ${differences.join('; ')}`);
+      // What a running service does with it: it stops polling what was taken away at once (its
+      // polls check the database), and schedules new or changed feeds only when it reloads.
+      const effect = 'stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds.yaml';
+      if (pid !== undefined) cli.err(`note: a service (pid ${pid}) is running on this database: it ${effect} (kill -HUP ${pid}) or restarts`);
+      else if (!embedded) cli.err(`note: a service running on this database, if any, ${effect} (SIGHUP) or restarts`);
     });
 };
