@@ -242,19 +242,22 @@ export async function startService(config: AppConfig, options: { roles: readonly
       return { ok: true as const, ...r };
     },
     async reloadWebhooks() {
-      let next: WebhookConfig[];
+      let read: WebhookConfig[] | undefined;
       try {
-        next = config.rereadWebhooks();
+        read = config.rereadWebhooks();
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [errorMessage(err)];
         logger.error({ problems }, 'webhooks.yaml refused on reload; the previous endpoints stay in force');
         return { ok: false as const, problems };
       }
+      const next = read ?? [];
       // The fan-out matches the database's endpoints; the sender posts to this list.
       await syncWebhooks(database.db, next);
       const r = webhookChanges(webhooks, next);
       webhooks = next;
-      logger.info(r, 'webhooks.yaml reloaded');
+      // Most installations have no webhooks.yaml: a SIGHUP meant for feeds.yaml then says
+      // nothing about webhooks, unless the file was just removed.
+      if (read !== undefined || r.added.length + r.removed.length + r.changed.length > 0) logger.info(r, 'webhooks.yaml reloaded');
       return { ok: true as const, ...r };
     },
     async stop() {

@@ -49,8 +49,11 @@ export interface AppConfig {
   feedsProblems: readonly string[];
   /** Outgoing webhook endpoints (`webhooks.yaml`, optional), secrets resolved from the environment. */
   webhooks: WebhookConfig[];
-  /** Reads `webhooks.yaml` again (SIGHUP), with the environment this configuration was loaded from; throws ConfigError. */
-  rereadWebhooks: () => WebhookConfig[];
+  /**
+   * Reads `webhooks.yaml` again (SIGHUP), with the environment this configuration was loaded
+   * from; undefined when there is no such file. Throws ConfigError.
+   */
+  rereadWebhooks: () => WebhookConfig[] | undefined;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -109,7 +112,7 @@ export function configDirs(env: Env): { configDir: string; dataDir: string } {
 export function assembleConfig(
   env: Env,
   files: { configDir: string; dataDir: string; settings: Settings; feeds: FeedConfig[]; feedsProblems?: readonly string[]; webhooks: WebhookConfig[] },
-  rereadWebhooks: () => WebhookConfig[],
+  rereadWebhooks: () => WebhookConfig[] | undefined,
 ): AppConfig {
   const { settings } = files;
   const port = env.PORT ? Number(env.PORT) : settings.port;

@@ -1,34 +1,19 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
-import type * as Yaml from 'yaml';
-import type { z } from 'zod';
 import { feedsFileSchema, settingsSchema, webhooksFileSchema, type FeedConfig, type Settings, type WebhookConfig } from './schema.ts';
+import { problemWording, yamlVerdict, zodProblems } from './problems.ts';
 import { assembleConfig, ConfigError, configDirs, envProblems, type AppConfig, type Env } from './app-config.ts';
 
 export { appSecret, ConfigError, type AppConfig } from './app-config.ts';
 
-function formatPath(p: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const seg of p) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out ? `.${String(seg)}` : String(seg);
-  }
-  return out;
+/** A configuration file as read: its text (for the lines of problems) and what it parsed to. */
+interface ReadFile {
+  text: string;
+  value: unknown;
 }
 
-function zodProblems(file: string, error: z.ZodError): string[] {
-  return error.issues.map((i) => {
-    const where = formatPath(i.path);
-    return `${file}: ${where ? `${where}: ` : ''}${i.message}`;
-  });
-}
-
-// `yaml` is loaded only when a file needs its error messages (see readYaml).
-const requireCjs = createRequire(import.meta.url);
-
-function readYaml(dir: string, file: string, problems: string[]): unknown {
+function readYaml(dir: string, file: string, problems: string[]): ReadFile | undefined {
   const full = path.join(dir, file);
   let text: string;
   try {
@@ -43,21 +28,17 @@ function readYaml(dir: string, file: string, problems: string[]): unknown {
     // refused too) parses a 200-feed feeds.yaml about ten times faster than `yaml` — a
     // large share of every one-shot command's start.
     // An empty (or comments-only) file is an empty mapping, not a missing file.
-    return loadYaml(text, { schema: CORE_SCHEMA, filename: file }) ?? {};
+    return { text, value: loadYaml(text, { schema: CORE_SCHEMA, filename: file }) ?? {} };
   } catch {
     // Whatever js-yaml refuses, `yaml` reads again: it decides, and words the problems
     // with their line and column.
   }
-  const { parseDocument } = requireCjs('yaml') as typeof Yaml;
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    // prettyErrors puts the offending lines after the first one, which ends in a colon
-    // that would point at nothing here.
-    for (const e of doc.errors) problems.push(`${file}: invalid YAML: ${(e.message.split('\n')[0] ?? '').replace(/:\s*$/, '')}`);
+  const verdict = yamlVerdict(file, text);
+  if ('problems' in verdict) {
+    problems.push(...verdict.problems);
     return undefined;
   }
-  // An empty (or comments-only) file is an empty mapping, not a missing file.
-  return doc.toJS() ?? {};
+  return { text, value: verdict.value };
 }
 
 /**
@@ -69,11 +50,11 @@ const ONE_OBJECT = { jitless: true } as const;
 
 export function loadFeeds(configDir: string): FeedConfig[] {
   const problems: string[] = [];
-  const raw = readYaml(configDir, 'feeds.yaml', problems);
+  const read = readYaml(configDir, 'feeds.yaml', problems);
   if (problems.length) throw new ConfigError(problems);
-  if (raw === undefined) throw new ConfigError([`feeds.yaml: not found in ${configDir}`]);
-  const parsed = feedsFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(zodProblems('feeds.yaml', parsed.error));
+  if (read === undefined) throw new ConfigError([`feeds.yaml: not found in ${configDir}`]);
+  const parsed = feedsFileSchema.safeParse(read.value);
+  if (!parsed.success) throw new ConfigError(zodProblems('feeds.yaml', read.text, read.value, feedsFileSchema, parsed.error));
   return parsed.data.feeds;
 }
 
@@ -82,40 +63,51 @@ export function loadFeeds(configDir: string): FeedConfig[] {
  * environment variable NAME: secrets stay out of the config files. An unset
  * variable is a problem named by file, entry and field.
  */
-function withEnvironment(value: unknown, env: Env, file: string, at: PropertyKey[], problems: string[]): unknown {
+function withEnvironment(
+  value: unknown,
+  env: Env,
+  word: (path: readonly PropertyKey[], message: string) => string,
+  at: PropertyKey[],
+  problems: string[],
+): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = env[name];
-      if (v === undefined || v === '') problems.push(`${file}: ${formatPath(at)}: environment variable ${name} is not set`);
+      if (v === undefined || v === '') problems.push(word(at, `environment variable ${name} is not set`));
       return v ?? '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => withEnvironment(v, env, file, [...at, i], problems));
+  if (Array.isArray(value)) return value.map((v, i) => withEnvironment(v, env, word, [...at, i], problems));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironment(v, env, file, [...at, k], problems)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironment(v, env, word, [...at, k], problems)]));
   }
   return value;
 }
 
-/** `webhooks.yaml` is optional: no file, no webhooks. */
-export function loadWebhooks(configDir: string, env: Env): WebhookConfig[] {
+/** `webhooks.yaml` is optional: undefined when there is no file (a reload tells that apart from an empty list). */
+export function readWebhooksFile(configDir: string, env: Env): WebhookConfig[] | undefined {
   const problems: string[] = [];
-  const raw = readYaml(configDir, 'webhooks.yaml', problems);
+  const read = readYaml(configDir, 'webhooks.yaml', problems);
   if (problems.length) throw new ConfigError(problems);
-  if (raw === undefined) return [];
-  const resolved = withEnvironment(raw, env, 'webhooks.yaml', [], problems);
+  if (read === undefined) return undefined;
+  const resolved = withEnvironment(read.value, env, problemWording('webhooks.yaml', read.text, read.value), [], problems);
   if (problems.length) throw new ConfigError(problems);
   const parsed = webhooksFileSchema.safeParse(resolved, ONE_OBJECT);
-  if (!parsed.success) throw new ConfigError(zodProblems('webhooks.yaml', parsed.error));
+  if (!parsed.success) throw new ConfigError(zodProblems('webhooks.yaml', read.text, read.value, webhooksFileSchema, parsed.error));
   return parsed.data.webhooks;
+}
+
+/** `webhooks.yaml` is optional: no file, no webhooks. */
+export function loadWebhooks(configDir: string, env: Env): WebhookConfig[] {
+  return readWebhooksFile(configDir, env) ?? [];
 }
 
 export function loadSettings(configDir: string): Settings {
   const problems: string[] = [];
-  const raw = readYaml(configDir, 'settings.yaml', problems);
+  const read = readYaml(configDir, 'settings.yaml', problems);
   if (problems.length) throw new ConfigError(problems);
-  const parsed = settingsSchema.safeParse(raw ?? {}, ONE_OBJECT);
-  if (!parsed.success) throw new ConfigError(zodProblems('settings.yaml', parsed.error));
+  const parsed = settingsSchema.safeParse(read?.value ?? {}, ONE_OBJECT);
+  if (!parsed.success) throw new ConfigError(zodProblems('settings.yaml', read?.text ?? '', read?.value, settingsSchema, parsed.error));
   return parsed.data;
 }
 
@@ -158,5 +150,5 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): A
   }
   // Refused for another reason: the admin hears of every file's problems at once.
   if (problems.length || !settings || !feeds || !webhooks) throw new ConfigError([...problems, ...feedsProblems]);
-  return assembleConfig(env, { configDir, dataDir, settings, feeds, feedsProblems, webhooks }, () => loadWebhooks(configDir, env));
+  return assembleConfig(env, { configDir, dataDir, settings, feeds, feedsProblems, webhooks }, () => readWebhooksFile(configDir, env));
 }

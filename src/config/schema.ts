@@ -73,13 +73,13 @@ export const feedSchema = z
   })
   .strict();
 
-/** Refines a file's list so that every entry's `id` is unique, naming both places. */
+/** Refines a file's list so that every entry's `id` is unique, naming both entries (1-based, as an admin counts). */
 function uniqueIds(list: string) {
   return (entries: { id: string }[], ctx: z.RefinementCtx) => {
     const seen = new Map<string, number>();
     entries.forEach((e, i) => {
       const prev = seen.get(e.id);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: [list, i, 'id'], message: `duplicate id "${e.id}" (also ${list}[${prev}])` });
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: [list, i, 'id'], message: `duplicate id "${e.id}" (also entry ${prev + 1})` });
       seen.set(e.id, i);
     });
   };

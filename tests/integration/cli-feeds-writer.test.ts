@@ -172,10 +172,13 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
 
 describe('a broken feeds.yaml', { timeout: 60_000 }, () => {
   const broken = {
-    'a YAML syntax error': { yaml: 'feeds:\n  - id: alpha\n    url: [unclosed\n', problem: /feeds\.yaml: invalid YAML: / },
+    'a YAML syntax error': {
+      yaml: 'feeds:\n  - id: alpha\n    url: [unclosed\n',
+      problem: /feeds\.yaml: invalid YAML: .* at line 3, column 10 \(where it opens; still open at line 4, column 1, the end of the file\)/,
+    },
     'a feed that fails validation': {
       yaml: 'feeds:\n  - id: bad\n    url: ftp://example.org/feed.xml\n',
-      problem: /feeds\.yaml: feeds\[0\]\.url: must be an http\(s\) URL/,
+      problem: /feeds\.yaml: feed "bad" \(entry 1, line 2\): url: must be an http\(s\) URL/,
     },
   };
 

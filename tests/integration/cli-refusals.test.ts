@@ -60,7 +60,7 @@ describe('the real binary', { timeout: 150_000 }, () => {
     const r = await runCli(['config', 'check'], brokenEnv);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('feeds.yaml: feeds[0].url: must be an http(s) URL\n');
+    expect(r.stderr).toBe('feeds.yaml: feed "bad" (entry 1, line 2): url: must be an http(s) URL\n');
   });
 });
 
@@ -142,7 +142,7 @@ describe('refusals, each one line on stderr with nothing changed', () => {
     'a broken feeds.yaml refuses %s, which needs the feeds, with the same lines as config check',
     async (...args) => {
       const r = await cli(args, brokenEnv);
-      expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'feeds.yaml: feeds[0].url: must be an http(s) URL\n' });
+      expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'feeds.yaml: feed "bad" (entry 1, line 2): url: must be an http(s) URL\n' });
     },
   );
 });

@@ -156,7 +156,7 @@ describe('advisory-alerts start', { timeout: 240_000 }, () => {
     writeFeeds(`feeds:\n  - id: beta\n    url: ftp://example.org/feed.xml\n  - id: gamma\n    url: ${server.url('/gamma')}\n`);
     service.child.kill('SIGHUP');
     const refused = await service.waitForLog('the refusal', (l) => typeof l.msg === 'string' && l.msg.startsWith('feeds.yaml refused'), { after: from });
-    expect(refused.problems).toEqual(['feeds.yaml: feeds[0].url: must be an http(s) URL']);
+    expect(refused.problems).toEqual(['feeds.yaml: feed "beta" (entry 1, line 2): url: must be an http(s) URL']);
     expect(refused.level).toBeGreaterThanOrEqual(50);
 
     const betaNow = server.count('/beta');

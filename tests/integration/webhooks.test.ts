@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from '../../src/common/logger.ts';
 import { loadConfig, type AppConfig } from '../../src/config/load.ts';
 import { fanOut, listDeliveries, syncWebhooks } from '../../src/delivery/repository.ts';
 import { createDispatcher } from '../../src/runtime.ts';
-import { runService } from '../../src/service.ts';
+import { runService, type RunningService } from '../../src/service.ts';
 import { addAdvisory, addFeed, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { ManualClock } from '../helpers/poll.ts';
@@ -233,11 +233,12 @@ describe('outgoing webhooks', () => {
 // ---- Per-endpoint budgets, Retry-After, and webhooks.yaml reloaded on SIGHUP ----
 
 /** A config folder of its own (the endpoints below), read with the secret in the environment. */
-function configWith(webhooksYaml: string, settings: object): { config: AppConfig; dir: string } {
+/** `webhooksYaml` undefined: no webhooks.yaml at all (as in most installations). */
+function configWith(webhooksYaml: string | undefined, settings: object): { config: AppConfig; dir: string } {
   const dir = mkdtempSync(path.join(root, 'config-'));
   writeFileSync(path.join(dir, 'feeds.yaml'), 'feeds: []\n');
   writeFileSync(path.join(dir, 'settings.yaml'), JSON.stringify(settings));
-  writeFileSync(path.join(dir, 'webhooks.yaml'), webhooksYaml);
+  if (webhooksYaml !== undefined) writeFileSync(path.join(dir, 'webhooks.yaml'), webhooksYaml);
   return {
     dir,
     config: loadConfig({
@@ -425,10 +426,39 @@ describe('webhooks.yaml on SIGHUP', () => {
       writeFileSync(path.join(dir, 'webhooks.yaml'), 'webhooks:\n  - id: after\n    url: ftp://example.org/x\n');
       signals.emit('SIGHUP');
       const refused = await waitFor('the refusal', () => logs.find((l) => l.msg?.startsWith('webhooks.yaml refused')));
-      expect(refused.problems).toContain('webhooks.yaml: webhooks[0].url: must be an http(s) URL');
+      expect(refused.problems).toContain('webhooks.yaml: webhook "after" (entry 1, line 2): url: must be an http(s) URL');
       expect((await db.selectFrom('webhooks').select('in_config').where('id', '=', 'after').executeTakeFirstOrThrow()).in_config).toBe(true);
       const next = await germanyEvent(db, new Date());
       await waitFor('the kept endpoint to get the next event', () => receiver.at('/after').find((r) => JSON.parse(r.body).data?.id === next));
+    } finally {
+      signals.emit('SIGTERM');
+      await running;
+    }
+  });
+
+  it('without a webhooks.yaml, a reload says nothing about webhooks; a file added or removed is logged', async () => {
+    const { config, dir } = configWith(undefined, { delivery: { idlePollMs: 50 } });
+    const logs: { msg?: string; added?: string[]; removed?: string[] }[] = [];
+    const logger = createLogger('info', { write: (line: string) => logs.push(JSON.parse(line)) });
+    const signals = new EventEmitter();
+    let service: RunningService | undefined;
+    const running = runService(config, { roles: ['deliver'], logger, clock: systemClock, onStarted: (s) => (service = s) }, signals);
+    const reloads = () => logs.filter((l) => l.msg === 'webhooks.yaml reloaded');
+    try {
+      const started = await waitFor('the service', () => service);
+      // What SIGHUP runs, awaited here so that its log (or its silence) is certain.
+      expect(await started.reloadWebhooks()).toEqual({ ok: true, added: [], removed: [], changed: [] });
+      expect(reloads()).toEqual([]);
+
+      writeFileSync(path.join(dir, 'webhooks.yaml'), `webhooks:\n${endpointYaml('late')}`);
+      await started.reloadWebhooks();
+      expect(reloads()).toMatchObject([{ added: ['late'], removed: [] }]);
+
+      unlinkSync(path.join(dir, 'webhooks.yaml'));
+      await started.reloadWebhooks();
+      expect(reloads()).toMatchObject([{ added: ['late'] }, { added: [], removed: ['late'] }]);
+      await started.reloadWebhooks();
+      expect(reloads()).toHaveLength(2);
     } finally {
       signals.emit('SIGTERM');
       await running;

@@ -82,14 +82,14 @@ describe('loadConfigCached', () => {
     write('feeds.yaml', 'feeds:\n  - id: Bad Id\n    url: ftp://x\n');
     const err = await loadConfigCached(env, cache).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems.join('\n')).toMatch(/feeds\.yaml: feeds\[0\]\.id: must match/);
+    expect((err as ConfigError).problems.join('\n')).toMatch(/feeds\.yaml: feed "Bad Id" \(entry 1, line 2\): id: must match/);
   });
 
   it('a broken feeds.yaml loaded as optional (a listing) is not cached: the next command that needs the feeds still refuses', async () => {
     write('feeds.yaml', 'feeds:\n  - id: bad\n    url: ftp://x\n');
     const listing = await loadConfigCached(env, cache, { feeds: 'optional' });
     expect(listing.feeds).toEqual([]);
-    expect(listing.feedsProblems).toEqual(['feeds.yaml: feeds[0].url: must be an http(s) URL']);
+    expect(listing.feedsProblems).toEqual(['feeds.yaml: feed "bad" (entry 1, line 2): url: must be an http(s) URL']);
     expect(() => readFileSync(cache.file)).toThrow(/ENOENT/);
     await expect(loadConfigCached(env, cache)).rejects.toThrow(ConfigError);
 
@@ -98,7 +98,10 @@ describe('loadConfigCached', () => {
     const refused = await loadConfigCached(env, cache, { feeds: 'optional' }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ConfigError);
     // Refused, the admin hears of both files at once.
-    expect((refused as ConfigError).problems).toEqual([expect.stringMatching(/^settings\.yaml: port/), 'feeds.yaml: feeds[0].url: must be an http(s) URL']);
+    expect((refused as ConfigError).problems).toEqual([
+      expect.stringMatching(/^settings\.yaml: port/),
+      'feeds.yaml: feed "bad" (entry 1, line 2): url: must be an http(s) URL',
+    ]);
   });
 
   it('an unreadable settings.yaml is reported, not taken for a missing one and answered from the cache', async () => {

@@ -74,6 +74,15 @@ describe('loadSettings', () => {
     expect(problems).toContain('settings.yaml: defaultSchedule: must be a valid cron expression');
   });
 
+  it('suggests the key probably meant for a misspelt one, at any depth', () => {
+    write('settings.yaml', 'prot: 3000\nhttp:\n  timeoutSecond: 5\ndelivery:\n  sms:\n    ratePerSecnod: 3\n');
+    expect(problemsOf(() => loadSettings(dir)).sort()).toEqual([
+      'settings.yaml: Unrecognized key: "prot" (did you mean "port"?)',
+      'settings.yaml: delivery.sms: Unrecognized key: "ratePerSecnod" (did you mean "ratePerSecond"?)',
+      'settings.yaml: http: Unrecognized key: "timeoutSecond" (did you mean "timeoutSeconds"?)',
+    ]);
+  });
+
   it('refuses invalid YAML with the file name', () => {
     write('settings.yaml', 'port: [3000\n');
     const problems = problemsOf(() => loadSettings(dir));
@@ -160,14 +169,14 @@ describe('loadFeeds', () => {
     url: ftp://example.org/3
 `,
     );
-    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[2].url: must be an http(s) URL']);
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feed "three" (entry 3, line 6): url: must be an http(s) URL']);
   });
 
   it('refuses a URL that is not a URL at all, and a missing one', () => {
     write('feeds.yaml', 'feeds:\n  - id: one\n    url: not a url\n  - id: two\n');
     const problems = problemsOf(() => loadFeeds(dir));
-    expect(problems).toContain('feeds.yaml: feeds[0].url: must be an http(s) URL');
-    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[1].url: '))).toBe(true);
+    expect(problems).toContain('feeds.yaml: feed "one" (entry 1, line 2): url: must be an http(s) URL');
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feed "two" (entry 2, line 4): url: '))).toBe(true);
   });
 
   it('refuses duplicate ids, naming both entries', () => {
@@ -182,10 +191,10 @@ describe('loadFeeds', () => {
     url: http://example.org/3
 `,
     );
-    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[2].id: duplicate id "same" (also feeds[0])']);
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feed "same" (entry 3, line 6): id: duplicate id "same" (also entry 1)']);
   });
 
-  it('refuses ids outside [a-z0-9-]+ and a missing id', () => {
+  it('refuses ids outside [a-z0-9-]+ and a missing id, naming each entry by what it has and its line', () => {
     write(
       'feeds.yaml',
       `feeds:
@@ -197,9 +206,10 @@ describe('loadFeeds', () => {
 `,
     );
     const problems = problemsOf(() => loadFeeds(dir));
-    expect(problems).toContain('feeds.yaml: feeds[0].id: must match [a-z0-9-]+');
-    expect(problems).toContain('feeds.yaml: feeds[1].id: must match [a-z0-9-]+');
-    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[2].id: '))).toBe(true);
+    expect(problems).toContain('feeds.yaml: feed "Upper_Case" (entry 1, line 2): id: must match [a-z0-9-]+');
+    expect(problems).toContain('feeds.yaml: feed "with space" (entry 2, line 4): id: must match [a-z0-9-]+');
+    // No id to name it by: its 1-based position and its line.
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feed entry 3 (line 6): id: '))).toBe(true);
     expect(problems).toHaveLength(3);
   });
 
@@ -207,7 +217,7 @@ describe('loadFeeds', () => {
     write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    source: us-embasy\n');
     const problems = problemsOf(() => loadFeeds(dir));
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^feeds\.yaml: feeds\[0\]\.source: /);
+    expect(problems[0]).toMatch(/^feeds\.yaml: feed "x" \(entry 1, line 2\): source: /);
     expect(problems[0]).toContain('us-embassy');
   });
 
@@ -217,16 +227,33 @@ describe('loadFeeds', () => {
       'feeds:\n  - id: x\n    url: http://example.org/\n    schedule: "every 5 minutes"\n  - id: y\n    url: http://example.org/\n    schedule: "61 * * * *"\n',
     );
     expect(problemsOf(() => loadFeeds(dir))).toEqual([
-      'feeds.yaml: feeds[0].schedule: must be a valid cron expression',
-      'feeds.yaml: feeds[1].schedule: must be a valid cron expression',
+      'feeds.yaml: feed "x" (entry 1, line 2): schedule: must be a valid cron expression',
+      'feeds.yaml: feed "y" (entry 2, line 5): schedule: must be a valid cron expression',
     ]);
   });
 
-  it('refuses unknown keys in an entry and at the top level', () => {
+  it('refuses unknown keys in an entry and at the top level, with the key probably meant', () => {
     write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    shedule: "* * * * *"\n');
-    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feeds[0]: Unrecognized key: "shedule"']);
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feed "x" (entry 1, line 2): Unrecognized key: "shedule" (did you mean "schedule"?)']);
     write('feeds.yaml', 'feed:\n  - id: x\n    url: http://example.org/\n');
-    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: Unrecognized key: "feed"']);
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: Unrecognized key: "feed" (did you mean "feeds"?)']);
+    // Nothing close: no guess.
+    write('feeds.yaml', 'feeds:\n  - id: x\n    url: http://example.org/\n    colour: blue\n');
+    expect(problemsOf(() => loadFeeds(dir))).toEqual(['feeds.yaml: feed "x" (entry 1, line 2): Unrecognized key: "colour"']);
+  });
+
+  it('names the ninth entry as the ninth, by its id, and suggests the key meant for a typo', () => {
+    const entries = Array.from({ length: 8 }, (_, i) => `  - id: feed-${i + 1}\n    url: https://example.org/${i + 1}\n`).join('');
+    write(
+      'feeds.yaml',
+      `feeds:\n${entries}  - id: my-feed\n    url: not a url\n    urgencyy: urgent\n  - id: My_Feed\n    url: https://example.org/10\n  - url: https://example.org/11\n`,
+    );
+    expect(problemsOf(() => loadFeeds(dir))).toEqual([
+      'feeds.yaml: feed "my-feed" (entry 9, line 18): url: must be an http(s) URL',
+      'feeds.yaml: feed "my-feed" (entry 9, line 18): Unrecognized key: "urgencyy" (did you mean "urgency"?)',
+      'feeds.yaml: feed "My_Feed" (entry 10, line 21): id: must match [a-z0-9-]+',
+      'feeds.yaml: feed entry 11 (line 23): id: Invalid input: expected string, received undefined',
+    ]);
   });
 
   it('refuses bad country codes and bad optional values, naming the field', () => {
@@ -241,17 +268,19 @@ describe('loadFeeds', () => {
 `,
     );
     const problems = problemsOf(() => loadFeeds(dir));
-    expect(problems).toContain('feeds.yaml: feeds[0].countries[1]: must be an ISO 3166-1 alpha-2 code: unknown country code: RUS (did you mean RU, Russia?)');
+    expect(problems).toContain(
+      'feeds.yaml: feed "x" (entry 1, line 2): countries[1]: must be an ISO 3166-1 alpha-2 code: unknown country code: RUS (did you mean RU, Russia?)',
+    );
     // Two letters are not enough: XX is no country, and would match nothing.
-    expect(problems).toContain('feeds.yaml: feeds[0].countries[2]: must be an ISO 3166-1 alpha-2 code: unknown country code: XX');
+    expect(problems).toContain('feeds.yaml: feed "x" (entry 1, line 2): countries[2]: must be an ISO 3166-1 alpha-2 code: unknown country code: XX');
     expect(problems).toContain(
-      'feeds.yaml: feeds[0].countries[3]: must be an ISO 3166-1 alpha-2 code: unknown country code: UK (did you mean GB, United Kingdom?)',
+      'feeds.yaml: feed "x" (entry 1, line 2): countries[3]: must be an ISO 3166-1 alpha-2 code: unknown country code: UK (did you mean GB, United Kingdom?)',
     );
     expect(problems).toContain(
-      'feeds.yaml: feeds[0].countries[4]: must be an ISO 3166-1 alpha-2 code: unknown country code: Russia (did you mean RU, Russia?)',
+      'feeds.yaml: feed "x" (entry 1, line 2): countries[4]: must be an ISO 3166-1 alpha-2 code: unknown country code: Russia (did you mean RU, Russia?)',
     );
-    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].enabled: '))).toBe(true);
-    expect(problems.some((p) => p.startsWith('feeds.yaml: feeds[0].timeoutSeconds: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feed "x" (entry 1, line 2): enabled: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('feeds.yaml: feed "x" (entry 1, line 2): timeoutSeconds: '))).toBe(true);
   });
 
   it('refuses invalid YAML (syntax, duplicate keys) with the file name', () => {
@@ -264,6 +293,23 @@ describe('loadFeeds', () => {
     const dup = problemsOf(() => loadFeeds(dir));
     expect(dup).toHaveLength(1);
     expect(dup[0]).toMatch(/^feeds\.yaml: invalid YAML: .*unique/i);
+  });
+
+  it('names the line where an unclosed [ or quote opens, not only the end of the file where the parser stopped', () => {
+    const entries = Array.from({ length: 35 }, (_, i) => `  - id: feed-${i + 1}\n    url: https://example.org/${i + 1}\n`).join('');
+    // Line 73 is the last line; the parser gives up at line 74, column 1 (the end of the file).
+    write('feeds.yaml', `feeds:\n${entries}  - id: broken\n    url: [unclosed\n`);
+    expect(problemsOf(() => loadFeeds(dir))).toEqual([
+      'feeds.yaml: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 73, column 10 (where it opens; still open at line 74, column 1, the end of the file)',
+    ]);
+    write('feeds.yaml', 'feeds:\n  - id: "broken\n    url: https://example.org/\n');
+    expect(problemsOf(() => loadFeeds(dir))).toEqual([
+      'feeds.yaml: invalid YAML: Missing closing "quote at line 2, column 9 (where it opens; still open at line 4, column 1, the end of the file)',
+    ]);
+    // An error the parser places where it is keeps its place.
+    write('feeds.yaml', 'feeds:\n  - id: x\n   url: y\n');
+    const [problem] = problemsOf(() => loadFeeds(dir));
+    expect(problem).toMatch(/^feeds\.yaml: invalid YAML: .* at line 3, column \d+$/);
   });
 
   it('says a missing feeds.yaml is missing', () => {
@@ -372,7 +418,7 @@ describe('loadConfig', () => {
     write('settings.yaml', 'port: -1\n');
     const problems = problemsOf(() => loadConfig({ CONFIG_DIR: dir, DATABASE_URL: 'postgres://db/x' }));
     expect(problems).toContain('environment: APP_SECRET: is required when DATABASE_URL is set');
-    expect(problems).toContain('feeds.yaml: feeds[0].url: must be an http(s) URL');
+    expect(problems).toContain('feeds.yaml: feed "x" (entry 1, line 2): url: must be an http(s) URL');
     expect(problems.some((p) => p.startsWith('settings.yaml: port: '))).toBe(true);
   });
 });

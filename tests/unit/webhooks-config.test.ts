@@ -53,27 +53,27 @@ describe('webhooks.yaml', () => {
   it('names the file, entry and field of every problem', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the config's own syntax
     expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n    secret: ${SEC}\n')).toEqual([
-      'webhooks.yaml: webhooks[0].secret: environment variable SEC is not set',
+      'webhooks.yaml: webhook "sec" (entry 1, line 2): secret: environment variable SEC is not set',
     ]);
     expect(problems('webhooks:\n  - id: sec\n    url: ftp://h.example/a\n    secret: x\n')).toEqual([
-      'webhooks.yaml: webhooks[0].url: must be an http(s) URL',
-      'webhooks.yaml: webhooks[0].secret: must be a Standard Webhooks secret: "whsec_" followed by base64 of at least 16 random bytes',
+      'webhooks.yaml: webhook "sec" (entry 1, line 2): url: must be an http(s) URL',
+      'webhooks.yaml: webhook "sec" (entry 1, line 2): secret: must be a Standard Webhooks secret: "whsec_" followed by base64 of at least 16 random bytes',
     ]);
     expect(problems('webhooks:\n  - id: sec\n    url: https://h.example/a\n')).toEqual([
-      'webhooks.yaml: webhooks[0].secret: is required for format standard (the signing secret)',
+      'webhooks.yaml: webhook "sec" (entry 1, line 2): secret: is required for format standard (the signing secret)',
     ]);
     expect(
       problems(
         `webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, countries: []}\n  - {id: a, url: "https://h.example/b", format: slack, minLevel: 5, colour: red}\n`,
       ).sort(),
     ).toEqual([
-      'webhooks.yaml: webhooks[0].countries: must list at least one country, or be "all"',
-      'webhooks.yaml: webhooks[1].id: duplicate id "a" (also webhooks[0])',
-      'webhooks.yaml: webhooks[1].minLevel: Too big: expected number to be <=4',
-      'webhooks.yaml: webhooks[1]: Unrecognized key: "colour"',
+      'webhooks.yaml: webhook "a" (entry 1, line 2): countries: must list at least one country, or be "all"',
+      'webhooks.yaml: webhook "a" (entry 2, line 3): Unrecognized key: "colour"',
+      'webhooks.yaml: webhook "a" (entry 2, line 3): id: duplicate id "a" (also entry 1)',
+      'webhooks.yaml: webhook "a" (entry 2, line 3): minLevel: Too big: expected number to be <=4',
     ]);
     expect(problems('webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, ratePerSecond: -1}\n')).toEqual([
-      'webhooks.yaml: webhooks[0].ratePerSecond: Too small: expected number to be >=0',
+      'webhooks.yaml: webhook "a" (entry 1, line 2): ratePerSecond: Too small: expected number to be >=0',
     ]);
     expect(loadWebhooks(configDir('webhooks:\n  - {id: a, url: "https://h.example/a", format: slack, ratePerSecond: 0.5}\n'), {})[0]?.ratePerSecond).toBe(0.5);
   });
