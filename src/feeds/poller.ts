@@ -276,7 +276,8 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptio
   // since then may have removed or disabled this feed in the database. Not polled: its
   // alerts must not go out after the admin took it away. The service takes the new list
   // when it reloads (SIGHUP).
-  if (!row.in_config || !row.enabled) {
+  // (A feed disabled in both is polled: an admin named it, `poll --feed`.)
+  if (!row.in_config || (feed.enabled && !row.enabled)) {
     await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
     const error = `${row.in_config ? 'disabled' : 'removed'} in the database's feeds since this process loaded feeds.yaml: not polled until it reloads (SIGHUP)`;
     log.warn(error);

@@ -490,6 +490,14 @@ describe('a feed taken away by a feeds sync while a service runs', () => {
       expect(await pollFeed(b.deps, b.feed)).toMatchObject({ status: 'ok', events: 1 });
     },
   );
+
+  it('a feed disabled in feeds.yaml and in the database is still polled when an admin names it (poll --feed)', async () => {
+    const b = await baselined('paused-on-purpose');
+    const paused = { ...b.feed, enabled: false };
+    await syncFeeds(t.db, [paused]);
+    server.set(b.path, { body: V2 });
+    expect(await pollFeed(b.deps, paused)).toMatchObject({ status: 'ok', events: 1 });
+  });
 });
 
 describe('one failing feed never stops the others', () => {
