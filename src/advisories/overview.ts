@@ -35,7 +35,10 @@ export interface GovernmentLevel {
   levelText: string | null;
   title: string;
   link: string | null;
+  /** When this service recorded the advice as it now reads. */
   updatedAt: Date;
+  /** The government's own date for the advice, when its feed gives one. */
+  publishedAt: Date | null;
 }
 
 export interface CountryOverview {
@@ -71,6 +74,7 @@ export function countryOverviews(advice: readonly CurrentAdvice[]): CountryOverv
       title: a.title,
       link: a.link,
       updatedAt: a.updatedAt,
+      publishedAt: a.publishedAt,
     };
     const existing = govs[a.government];
     govs[a.government] = existing ? preferred(existing, entry) : entry;

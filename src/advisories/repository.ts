@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Transaction } from 'kysely';
 import type { DB } from '../db/connect.ts';
 import { jsonParameter } from '../db/json.ts';
 import type { Database, EventKind, Urgency } from '../db/types.ts';
@@ -289,7 +289,10 @@ export interface CountrySummary {
   levels: { feedId: string; feedName: string; source: string; level: number }[];
 }
 
-/** Every country with a levelled current advisory, with the level of each feed that speaks for it. */
+/**
+ * Every country with a levelled current advisory, with the level of each feed that speaks for it
+ * (feeds shown as current only: see `feedShown`).
+ */
 export async function countrySummaries(db: DB): Promise<CountrySummary[]> {
   const rows = await db
     .selectFrom('advisories')
@@ -297,6 +300,7 @@ export async function countrySummaries(db: DB): Promise<CountrySummary[]> {
     .select([sql<string>`unnest(advisories.countries)`.as('country'), 'advisories.feed_id', 'feeds.name as feed_name', 'feeds.source', 'advisories.level'])
     .where('advisories.removed_at', 'is', null)
     .where('advisories.level', 'is not', null)
+    .where(feedShown)
     .execute();
   const byCountry = new Map<string, CountrySummary['levels']>();
   for (const r of rows) {
@@ -400,6 +404,15 @@ export async function countEventsByKind(db: DB): Promise<Record<string, number>>
 
 // ---- Public views: the country overview, one country, events for feeds and the API ----
 
+/**
+ * Whether a feed's advice is shown as current: it is in feeds.yaml and enabled. A feed
+ * removed from the file or disabled is no longer polled, so its last advice would be
+ * shown as today's when nobody checks it any more (its history and events stay).
+ */
+function feedShown(eb: ExpressionBuilder<Database, 'advisories' | 'feeds'>) {
+  return eb.and([eb('feeds.enabled', '=', true), eb('feeds.in_config', '=', true)]);
+}
+
 /** One government's current levelled advisory for one country. */
 export interface CurrentAdvice {
   country: string;
@@ -411,10 +424,13 @@ export interface CurrentAdvice {
   levelText: string | null;
   title: string;
   link: string | null;
+  /** When this service recorded the advice as it now reads (its last change here). */
   updatedAt: Date;
+  /** The government's own date for it (the feed item's date), when the feed gives one. */
+  publishedAt: Date | null;
 }
 
-/** Every current levelled advisory, one row per (advisory, country); or only one country's. */
+/** Every current levelled advisory of the feeds shown, one row per (advisory, country); or only one country's. */
 export async function currentAdvice(db: DB, options: { country?: string } = {}): Promise<CurrentAdvice[]> {
   let q = db
     .selectFrom('advisories')
@@ -429,9 +445,11 @@ export async function currentAdvice(db: DB, options: { country?: string } = {}):
       'advisories.title',
       'advisories.link',
       'advisories.changed_at',
+      'advisories.published_at',
     ])
     .where('advisories.removed_at', 'is', null)
-    .where('advisories.level', 'is not', null);
+    .where('advisories.level', 'is not', null)
+    .where(feedShown);
   if (options.country) q = q.where(sql<boolean>`advisories.countries @> array[${options.country}]::text[]`);
   const rows = await q.execute();
   return rows
@@ -447,6 +465,7 @@ export async function currentAdvice(db: DB, options: { country?: string } = {}):
       title: r.title,
       link: r.link,
       updatedAt: r.changed_at,
+      publishedAt: r.published_at,
     }));
 }
 
@@ -459,7 +478,8 @@ export interface LevelPoint {
 }
 
 /**
- * The levels of every advisory about `country` as stored versions recorded
+ * The levels of every advisory about `country` of the feeds shown as current
+ * (the chart draws each last level up to today) as stored versions recorded
  * them, oldest first: the versions since `since`, plus each advisory's last
  * version before it (the level the chart starts from).
  */
@@ -476,7 +496,7 @@ export async function levelPoints(db: DB, country: string, since: Date): Promise
       (select v1.advisory_id, v1.created_at, v1.level, v1.id from advisory_versions v1
         where v1.advisory_id = a.id and v1.created_at >= ${since}::timestamptz and v1.level is not null)
     ) v on true
-    where a.countries @> array[${country}]::text[] and a.level is not null
+    where a.countries @> array[${country}]::text[] and a.level is not null and f.enabled and f.in_config
     order by v.created_at, v.id`.execute(db);
   return rows.rows.map((r) => ({
     government: governmentOf(r.source, r.feed_name),
@@ -641,15 +661,17 @@ function toPublicEvent(r: PublicEventRow): PublicEvent {
 
 /**
  * A cheap fingerprint of everything the public views show: it moves when an
- * event or a version is written or an advisory drops out. Cached renderings
- * are valid while it stays the same.
+ * event or a version is written, an advisory drops out, or a sync changes
+ * which feeds are shown or their names (the feeds' hash: a count would stay
+ * the same when one feed is removed and another added in one sync). Cached
+ * renderings are valid while it stays the same.
  */
 export async function publicDataVersion(db: DB): Promise<string> {
-  const r = await sql<{ e: string | null; v: string | null; r: string | null; f: number }>`
+  const r = await sql<{ e: string | null; v: string | null; r: string | null; f: string | null }>`
     select (select max(id) from events)::text as e,
            (select max(id) from advisory_versions)::text as v,
            (select max(removed_at)::text || ':' || count(*) filter (where removed_at is null) from advisories) as r,
-           (select count(*) from feeds where enabled)::int as f`.execute(db);
+           (select md5(string_agg(id || ' ' || source || ' ' || name, ',' order by id)) from feeds where enabled and in_config) as f`.execute(db);
   const row = r.rows[0]!;
-  return `${row.e ?? 0}.${row.v ?? 0}.${row.r ?? ''}.${row.f}`;
+  return `${row.e ?? 0}.${row.v ?? 0}.${row.r ?? ''}.${row.f ?? ''}`;
 }

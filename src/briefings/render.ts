@@ -12,7 +12,7 @@ import { addDays } from '../subscriptions/trip-window.ts';
  * they are http(s).
  */
 /** One government's current level for a destination, with its own words for it (`levelText`). */
-export type BriefingGovernment = Pick<GovernmentLevel, 'government' | 'level' | 'levelText' | 'title' | 'link' | 'updatedAt'>;
+export type BriefingGovernment = Pick<GovernmentLevel, 'government' | 'level' | 'levelText' | 'title' | 'link' | 'updatedAt' | 'publishedAt'>;
 
 export interface BriefingEvent {
   government: string;
@@ -53,6 +53,11 @@ export function dayLabel(day: string): string {
 
 function instantDay(at: Date): string {
   return dayLabel(at.toISOString().slice(0, 10));
+}
+
+/** The advice's date as its government gives it, or ours said to be ours (never ours passed off as the government's). */
+function adviceDate(g: BriefingGovernment): string {
+  return g.publishedAt ? `Dated ${instantDay(g.publishedAt)}` : `Date not given; recorded here ${instantDay(g.updatedAt)}`;
 }
 
 function places(countries: readonly string[]): string {
@@ -115,7 +120,7 @@ export function renderBriefing(input: BriefingInput, links: MessageLinks, option
               return [
                 `* ${g.government}: ${levelWords(g)}`,
                 ...(g.levelText ? [`    In its own words: "${clean(g.levelText, 200)}"`] : []),
-                `    Updated ${instantDay(g.updatedAt)}${link ? ` — ${link}` : ''}`,
+                `    ${adviceDate(g)}${link ? ` — ${link}` : ''}`,
               ];
             }),
           ]),
@@ -149,7 +154,7 @@ export function renderBriefing(input: BriefingInput, links: MessageLinks, option
 <tbody>${d.governments
             .map((g) => {
               const link = safeUrl(g.link);
-              return `<tr><td style="${cell}"><strong>${escapeHtml(g.government)}</strong><br><span style="color:#555;font-size:12px">updated ${escapeHtml(instantDay(g.updatedAt))}</span></td>
+              return `<tr><td style="${cell}"><strong>${escapeHtml(g.government)}</strong><br><span style="color:#555;font-size:12px">${escapeHtml(adviceDate(g))}</span></td>
 <td style="${cell}">${badge(g.level)}<br><span style="font-size:12px">${escapeHtml(LEVEL_NAMES[g.level] ?? '')}</span></td>
 <td style="${cell}">${g.levelText ? `“${escapeHtml(clean(g.levelText, 200))}”` : '<span style="color:#555">—</span>'}${link ? `<br><a href="${escapeHtml(link)}" style="font-size:13px">Read the advice</a>` : ''}</td></tr>`;
             })

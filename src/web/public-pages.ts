@@ -1,4 +1,4 @@
-import { levelName, type CountryOverview, type LevelSeries, type OverviewSort } from '../advisories/overview.ts';
+import { levelName, type CountryOverview, type GovernmentLevel, type LevelSeries, type OverviewSort } from '../advisories/overview.ts';
 import type { PublicEvent } from '../advisories/repository.ts';
 import { safeUrl } from '../common/escape.ts';
 import { html, layout, SafeHtml } from './html.ts';
@@ -17,6 +17,15 @@ const dateFormat = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'sh
 
 function date(d: Date): SafeHtml {
   return html`<time datetime="${d.toISOString()}">${dateFormat.format(d)}</time>`;
+}
+
+/**
+ * The advice's date as its government gives it. When we first read old advice,
+ * our own time would make it look issued today; when the feed gives no date,
+ * ours is shown and said to be ours.
+ */
+function adviceDate(g: GovernmentLevel): SafeHtml {
+  return g.publishedAt ? date(g.publishedAt) : html`not given (recorded here ${date(g.updatedAt)})`;
 }
 
 function sortLink(label: string, sort: OverviewSort, current: OverviewSort, query: string): SafeHtml {
@@ -183,11 +192,11 @@ ${
 <div class="scroll" tabindex="0" role="region" aria-label="Advice by government">
 <table>
 <caption class="sr-only">Each government’s current advice for ${name}</caption>
-<thead><tr><th scope="col">Government</th><th scope="col">Level</th><th scope="col">In their words</th><th scope="col">Updated</th><th scope="col">Source</th></tr></thead>
+<thead><tr><th scope="col">Government</th><th scope="col">Level</th><th scope="col">In their words</th><th scope="col">Government’s date</th><th scope="col">Source</th></tr></thead>
 <tbody>
 ${govs.map((g) => {
   const link = safeUrl(g.link);
-  return html`<tr><th scope="row">${g.government}</th><td>${levelTag(g.level)}</td><td>${g.levelText ?? g.title}</td><td>${date(g.updatedAt)}</td><td>${link ? html`<a href="${link}">${g.feedName}</a>` : g.feedName}</td></tr>`;
+  return html`<tr><th scope="row">${g.government}</th><td>${levelTag(g.level)}</td><td>${g.levelText ?? g.title}</td><td>${adviceDate(g)}</td><td>${link ? html`<a href="${link}">${g.feedName}</a>` : g.feedName}</td></tr>`;
 })}
 </tbody>
 </table>

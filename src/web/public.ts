@@ -10,12 +10,12 @@ import {
   type LevelSeries,
   type OverviewSort,
 } from '../advisories/overview.ts';
-import { currentAdvice, levelPoints, publicDataVersion, publicEvents, publicEventsJson, type EventPosition } from '../advisories/repository.ts';
+import { currentAdvice, levelPoints, publicEvents, publicEventsJson, type EventPosition } from '../advisories/repository.ts';
 import { countryName, isCountryCode } from '../common/countries.ts';
 import { eventJson } from '../advisories/overview.ts';
 import { eventsAtom } from './atom.ts';
 import { messagePage } from './pages.ts';
-import { PublicCache, sendRendered } from './public-cache.ts';
+import { sendRendered, type PublicCache } from './public-cache.ts';
 import { countriesPage, countryPage, CSRF_SLOT } from './public-pages.ts';
 import { HttpError, type WebDeps } from './deps.ts';
 
@@ -68,6 +68,7 @@ function governmentJson(g: GovernmentLevel) {
     title: g.title,
     link: g.link,
     updatedAt: g.updatedAt.toISOString(),
+    publishedAt: g.publishedAt?.toISOString() ?? null,
   };
 }
 
@@ -84,11 +85,11 @@ function withCsrf(page: Buffer, token: string): Buffer {
   return Buffer.concat([page.subarray(0, at), Buffer.from(token), page.subarray(at + SLOT.length)]);
 }
 
-export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps): void {
+/** `cache`: the public answers' cache, shared with the subscribe pages' levels (one data version for both). */
+export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps, cache: PublicCache): void {
   const { db, settings } = deps;
   const { clock } = deps.traveler;
   const base = deps.publicBaseUrl.replace(/\/+$/, '');
-  const cache = new PublicCache(() => publicDataVersion(db), settings.web.publicRefreshMs);
   const maxAge = settings.web.publicMaxAgeSeconds;
   const publicCacheControl = `public, max-age=${maxAge}`;
 

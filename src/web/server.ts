@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import helmet from 'helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { countEventsByKind, countrySummaries } from '../advisories/repository.ts';
+import { countEventsByKind, countrySummaries, publicDataVersion } from '../advisories/repository.ts';
 import type { Settings } from '../config/schema.ts';
 import type { DB } from '../db/connect.ts';
 import { countByStatus } from '../delivery/repository.ts';
@@ -16,18 +16,29 @@ import { registerAdminRoutes } from './admin.ts';
 import { HttpError, wantsJson, type WebDeps } from './deps.ts';
 import { CSS, PICKER_JS } from './html.ts';
 import { messagePage } from './pages.ts';
+import { PublicCache } from './public-cache.ts';
 import { PUBLIC_READ_ROUTES, registerPublicRoutes } from './public.ts';
 import { registerTravelerRoutes } from './traveler.ts';
 import { registerTwilioWebhook } from './twilio-webhook.ts';
 
-/** Cached map country → highest current level, for the destination picker. */
-function highestLevels(db: DB): () => Promise<Map<string, number>> {
-  let cached: { at: number; value: Map<string, number> } | undefined;
+/**
+ * Cached map country → highest current level, for the destination picker: read
+ * again when the public pages' data version moves (a poll's change, a feed removed
+ * or disabled by a sync), so the picker and /countries never show different levels.
+ */
+function highestLevels(db: DB, cache: PublicCache): () => Promise<Map<string, number>> {
+  let cached: { version: string; value: Promise<Map<string, number>> } | undefined;
   return async () => {
-    if (cached && Date.now() - cached.at < 60_000) return cached.value;
-    const value = new Map((await countrySummaries(db)).map((c) => [c.country, c.highestLevel]));
-    cached = { at: Date.now(), value };
-    return value;
+    const version = await cache.currentVersion();
+    if (cached?.version !== version) {
+      const value = countrySummaries(db).then((rows) => new Map(rows.map((c) => [c.country, c.highestLevel])));
+      cached = { version, value };
+      // A failed read is not kept: the next page asks again.
+      value.catch(() => {
+        if (cached?.value === value) cached = undefined;
+      });
+    }
+    return cached.value;
   };
 }
 
@@ -170,9 +181,9 @@ export async function buildWebServer(deps: WebDeps): Promise<FastifyInstance> {
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  const highest = highestLevels(deps.db);
-  registerTravelerRoutes(app, deps, highest);
-  registerPublicRoutes(app, deps);
+  const publicCache = new PublicCache(() => publicDataVersion(deps.db), deps.settings.web.publicRefreshMs);
+  registerTravelerRoutes(app, deps, highestLevels(deps.db, publicCache));
+  registerPublicRoutes(app, deps, publicCache);
   registerTwilioWebhook(app, deps);
   registerAdminRoutes(app, deps);
   return app;

@@ -46,7 +46,14 @@ export interface AdviceInput {
   title: string;
   body?: string;
   link?: string | null;
+  /** When it was recorded (a poll's time). */
   at: Date;
+  /** The government's date for it (the item's pubDate); `at` unless given. */
+  publishedAt?: Date | null;
+}
+
+function publishedAt(a: AdviceInput): Date | null {
+  return a.publishedAt === undefined ? a.at : a.publishedAt;
 }
 
 function fingerprint(a: AdviceInput): string {
@@ -76,7 +83,7 @@ export async function addAdvisory(
       body: a.body ?? '',
       link: a.link ?? null,
       guid: null,
-      published_at: a.at,
+      published_at: publishedAt(a),
       fingerprint: fingerprint(a),
       first_seen_at: a.at,
       last_seen_at: a.at,
@@ -103,6 +110,7 @@ export async function changeAdvisory(db: DB, advisoryId: number, a: AdviceInput)
       body: a.body ?? '',
       link: a.link ?? current.link,
       fingerprint: fingerprint(a),
+      published_at: publishedAt(a),
       version_id: version,
       changed_at: a.at,
       last_seen_at: a.at,
@@ -136,7 +144,7 @@ async function insertVersion(db: DB, advisoryId: number, countries: string[], a:
       title: a.title,
       body: a.body ?? '',
       link: a.link ?? null,
-      published_at: a.at,
+      published_at: publishedAt(a),
       created_at: a.at,
     })
     .returning('id')

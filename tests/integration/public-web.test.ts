@@ -5,6 +5,8 @@ import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventJson } from '../../src/advisories/overview.ts';
 import { publicEvents, publicEventsJson } from '../../src/advisories/repository.ts';
+import { feedSchema } from '../../src/config/schema.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
 import { addAdvisory, addFeed, addGovernmentFeeds, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { Page } from '../helpers/dom.ts';
@@ -500,6 +502,132 @@ describe('JSON API', () => {
       expect(res.status, query).toBe(400);
       expect(((await res.json()) as { field: string }).field, query).toBe(field);
     }
+  });
+});
+
+describe('feeds removed from feeds.yaml or disabled', () => {
+  /** What `feeds sync` or a SIGHUP does with a feeds.yaml: the seeded feeds, but `us-state-dept` gone or disabled. */
+  async function syncWithoutUsStateDept(how: 'removed' | 'disabled'): Promise<void> {
+    const rows = await tdb.db.selectFrom('feeds').select(['id', 'name', 'url', 'source']).execute();
+    const feeds = rows
+      .filter((r) => how === 'disabled' || r.id !== 'us-state-dept')
+      .map((r) => feedSchema.parse({ id: r.id, name: r.name, url: r.url, source: r.source, enabled: r.id !== 'us-state-dept' }));
+    await syncFeeds(tdb.db, feeds);
+  }
+
+  /** The level shown beside a country on the subscribe page's destination list. */
+  function pickerLevel(body: string, cc: string): string | undefined {
+    const page = new Page(body);
+    const item = page.one('li', (li) => page.all('input', (i) => Page.attr(i, 'name') === 'countries' && Page.attr(i, 'value') === cc, li).length === 1);
+    const level = page.all('span', (sp) => Page.attr(sp, 'title') === 'highest level now', item)[0];
+    return level && Page.text(level);
+  }
+
+  it('a removed feed’s advice is no longer shown as current: list, country page, API and the subscribe page’s levels', async () => {
+    // Rendered and cached before the sync, as a running service would have them.
+    expect(JSON.parse((await get('/api/countries')).body).governments).toContain('United States');
+    expect((await get('/countries')).body).toContain('United States');
+    expect((await get('/countries/RU')).body).toContain('Level 4: Do Not Travel');
+    expect(pickerLevel((await get('/')).body, 'RU')).toBe('4');
+
+    await syncWithoutUsStateDept('removed');
+
+    const list = new Page((await get('/countries')).body);
+    expect(list.all('th', (th) => Page.attr(th, 'scope') === 'col').map(Page.text)).toEqual([
+      'Country',
+      'Highest level',
+      'United Kingdom',
+      'Canada',
+      'Australia',
+      'Governments disagree',
+      'Last change',
+    ]);
+    expect(Page.text(list.all('td', () => true, rowOf(list, 'Russia'))[0]!)).toBe('3 — Reconsider travel');
+    expect(Page.text(list.all('td', () => true, rowOf(list, 'France'))[0]!)).toBe('1 — Exercise normal precautions');
+
+    const ru = new Page((await get('/countries/RU')).body);
+    const current = ru.all('tbody')[0]!;
+    expect(ru.all('th', (th) => Page.attr(th, 'scope') === 'row', current).map(Page.text)).toEqual(['United Kingdom', 'Canada', 'Australia']);
+    expect(Page.text(ru.one('p', (p) => Page.attr(p, 'class') === 'summary'))).toMatch(/^Highest level: 3 — Reconsider travel/);
+    // The chart runs each government's last level up to today: the removed feed's is not drawn either.
+    expect(ru.all('figure').map((f) => Page.text(ru.one('figcaption', () => true, f)))).toEqual(['United Kingdom', 'Canada', 'Australia']);
+
+    const api = JSON.parse((await get('/api/countries')).body) as {
+      governments: string[];
+      countries: { country: string; highestLevel: number; governments: Record<string, unknown> }[];
+    };
+    expect(api.governments).toEqual(['United Kingdom', 'Canada', 'Australia']);
+    const apiRu = api.countries.find((c) => c.country === 'RU')!;
+    expect(apiRu.highestLevel).toBe(3);
+    expect(Object.keys(apiRu.governments)).toEqual(['United Kingdom', 'Canada', 'Australia']);
+    const one = (await (await fetch(web.url('/api/countries/RU'))).json()) as CountryJson & { highestLevel: number };
+    expect(one.highestLevel).toBe(3);
+    expect(one.governments.map((g) => g.government)).toEqual(['United Kingdom', 'Canada', 'Australia']);
+    expect(one.history.series).toHaveLength(3);
+
+    expect(pickerLevel((await get('/')).body, 'RU')).toBe('3');
+  });
+
+  it('a disabled feed’s advice is not shown as current either; enabling it again brings it back', async () => {
+    expect(pickerLevel((await get('/')).body, 'RU')).toBe('4');
+    await syncWithoutUsStateDept('disabled');
+    const api = JSON.parse((await get('/api/countries')).body) as { governments: string[]; countries: { country: string; highestLevel: number }[] };
+    expect(api.governments).not.toContain('United States');
+    expect(api.countries.find((c) => c.country === 'RU')!.highestLevel).toBe(3);
+    expect(new Page((await get('/countries/RU')).body).all('th', (th) => Page.text(th) === 'United States')).toEqual([]);
+    expect(pickerLevel((await get('/')).body, 'RU')).toBe('3');
+
+    const rows = await tdb.db.selectFrom('feeds').select(['id', 'name', 'url', 'source']).execute();
+    await syncFeeds(
+      tdb.db,
+      rows.map((r) => feedSchema.parse({ id: r.id, name: r.name, url: r.url, source: r.source })),
+    );
+    expect(JSON.parse((await get('/api/countries')).body).governments).toContain('United States');
+    expect(pickerLevel((await get('/')).body, 'RU')).toBe('4');
+  });
+});
+
+describe('the advice’s date', () => {
+  // Advice the government dated in 2021, first read by this service today.
+  beforeEach(async () => {
+    await addAdvisory(tdb.db, 'us-state-dept', 'afghanistan', ['AF'], {
+      level: 4,
+      levelText: 'Level 4: Do Not Travel',
+      title: 'Afghanistan - Level 4: Do Not Travel',
+      at: NOW,
+      publishedAt: new Date('2021-02-10T15:00:00Z'),
+    });
+    await addAdvisory(tdb.db, 'uk-fcdo', 'afghanistan', ['AF'], { level: 4, title: 'Afghanistan travel advice', at: NOW, publishedAt: null });
+  });
+
+  it('the country page shows the government’s date, and ours only when it gives none, said to be ours', async () => {
+    const page = new Page((await get('/countries/AF')).body);
+    const current = page.all('tbody')[0]!;
+    expect(page.all('th', (th) => Page.attr(th, 'scope') === 'col').map(Page.text)).toContain('Government’s date');
+    const cells = (government: string) =>
+      page
+        .all(
+          'td',
+          () => true,
+          page.one('tr', (tr) => page.all('th', (th) => Page.text(th) === government, tr).length === 1, current),
+        )
+        .map(Page.text);
+    expect(cells('United States')[2]).toBe('10 Feb 2021');
+    expect(cells('United Kingdom')[2]).toBe('not given (recorded here 30 Nov 2026)');
+  });
+
+  it('the API adds publishedAt, the government’s date (null when it gives none); updatedAt stays when we recorded it', async () => {
+    const one = (await (await fetch(web.url('/api/countries/AF'))).json()) as {
+      governments: { government: string; publishedAt: string | null; updatedAt: string }[];
+    };
+    expect(one.governments.map((g) => [g.government, g.publishedAt, g.updatedAt])).toEqual([
+      ['United States', '2021-02-10T15:00:00.000Z', NOW.toISOString()],
+      ['United Kingdom', null, NOW.toISOString()],
+    ]);
+    const all = JSON.parse((await get('/api/countries')).body) as {
+      countries: { country: string; governments: Record<string, { publishedAt: string | null }> }[];
+    };
+    expect(all.countries.find((c) => c.country === 'AF')!.governments['United States']!.publishedAt).toBe('2021-02-10T15:00:00.000Z');
   });
 });
 

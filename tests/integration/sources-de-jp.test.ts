@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -315,7 +315,8 @@ describe('Germany and Japan beside the other governments', () => {
     const qa = (JSON.parse(countries.stdout) as Record<string, unknown>[]).find((r) => r.country === 'QA');
     expect(qa).toMatchObject({ highestLevel: 4, saidBy: ['Germany'], disagree: true });
 
-    const web = await startWebApp({ db: t.db });
+    // The service's own feeds.yaml: the web app syncs it as `start` does, and feeds missing from it are not shown.
+    const web = await startWebApp({ db: t.db, feedsYaml: readFileSync(path.join(c.config.configDir, 'feeds.yaml'), 'utf8') });
     try {
       const res = await fetch(web.url('/countries/QA'));
       expect(res.status).toBe(200);

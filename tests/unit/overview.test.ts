@@ -17,6 +17,7 @@ function advice(country: string, government: string, level: number, updated: str
     title: `${country} ${level}`,
     link: null,
     updatedAt: at(updated),
+    publishedAt: null,
   };
 }
 

@@ -103,6 +103,7 @@ describe('the briefing email', () => {
     title: 't',
     link: 'javascript:alert(1)',
     updatedAt: new Date('2026-11-01T00:00:00Z'),
+    publishedAt: new Date('2021-02-10T15:00:00Z') as Date | null,
   };
   const mail = renderBriefing(
     {
@@ -113,7 +114,10 @@ describe('the briefing email', () => {
       destinations: [
         {
           country: 'RU',
-          governments: [hostile, { ...hostile, government: 'United States', level: 4, levelText: 'Do Not Travel', link: 'https://travel.state.gov/ru' }],
+          governments: [
+            hostile,
+            { ...hostile, government: 'United States', level: 4, levelText: 'Do Not Travel', link: 'https://travel.state.gov/ru', publishedAt: null },
+          ],
           events: [
             {
               government: 'United States',
@@ -138,6 +142,13 @@ describe('the briefing email', () => {
     expect(mail.text).toContain('from 17 Nov 2026 (14 days before you leave)');
     expect(mail.text).toContain('30 Oct 2026 — United States: Alert <script> (Level 3 → 4)');
     expect(mail.headers['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
+  });
+
+  it('dates each government’s advice by the government’s own date; ours only when it gives none, said to be ours', () => {
+    expect(mail.text).toContain('Dated 10 Feb 2021');
+    expect(mail.text).toContain('Date not given; recorded here 1 Nov 2026');
+    expect(mail.html).toContain('Dated 10 Feb 2021');
+    expect(mail.text + mail.html).not.toMatch(/updated 1 Nov 2026/i);
   });
 
   it('escapes feed text, drops bidi controls and non-http links', () => {
