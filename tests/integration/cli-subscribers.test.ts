@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DB } from '../../src/db/connect.ts';
+import type { DeliveryChannel } from '../../src/db/types.ts';
 import { fanOut } from '../../src/delivery/repository.ts';
 import { cli, expectOneLineFailure, jsonArray, ok, type Env } from '../helpers/cli.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -279,6 +280,79 @@ describe('advisory-alerts CLI: subscribers, dispatch, deliveries', () => {
       expect(Object.keys(d)).toEqual(expect.arrayContaining(['id', 'subscriber', 'event', 'channel', 'status', 'attempts', 'lastError']));
     }
     expect(jsonArray(await run('deliveries', 'list', '--status', 'failed', '--json'))).toEqual([]);
+  });
+
+  it("deliveries list labels a sent delivery's error as an earlier attempt's and shows when a waiting one is tried next; --json keeps its fields", async () => {
+    const byAddress = async (email: string, channel: DeliveryChannel) =>
+      (
+        await t.db
+          .selectFrom('deliveries')
+          .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+          .select('deliveries.id')
+          .where('email', '=', email)
+          .where('channel', '=', channel)
+          .executeTakeFirstOrThrow()
+      ).id;
+    const [sms, alice, grace] = [
+      await byAddress('carol@example.org', 'sms'),
+      await byAddress('alice@example.org', 'email'),
+      await byAddress('grace@example.org', 'email'),
+    ];
+    const before = await t.db.selectFrom('deliveries').selectAll().where('id', 'in', [sms, alice, grace]).execute();
+    const next = new Date('2031-05-06T07:08:09Z');
+    // A text that went out at the fourth attempt, an email waiting for its retry, one whose outcome is unknown.
+    await t.db.updateTable('deliveries').set({ attempts: 4, last_error: 'Twilio: socket hang up' }).where('id', '=', sms).execute();
+    await t.db
+      .updateTable('deliveries')
+      .set({ status: 'pending', sent_at: null, attempts: 2, last_error: 'SMTP 421 try later', next_attempt_at: next })
+      .where('id', '=', alice)
+      .execute();
+    await t.db
+      .updateTable('deliveries')
+      .set({ status: 'uncertain', sent_at: null, last_error: 'timed out', next_attempt_at: next })
+      .where('id', '=', grace)
+      .execute();
+    try {
+      const lines = ok(await run('deliveries', 'list'))
+        .trimEnd()
+        .split('\n');
+      expect(lines[0]).toMatch(/^id +subscriber +event +channel +status +attempts +nextAttempt +lastError +sentAt$/);
+      const row = (id: number) => lines.find((l) => l.startsWith(`${id} `))!.split(/ {2,}/);
+      expect(row(sms)).toEqual([
+        String(sms),
+        'carol@example.org',
+        String(eventId),
+        'sms',
+        'sent',
+        '4',
+        '-',
+        'earlier attempt: Twilio: socket hang up',
+        expect.any(String),
+      ]);
+      expect(row(alice)).toEqual([
+        String(alice),
+        'alice@example.org',
+        String(eventId),
+        'email',
+        'pending',
+        '2',
+        '2031-05-06T07:08:09Z',
+        'SMTP 421 try later',
+        '-',
+      ]);
+      expect(row(grace)).toEqual([String(grace), 'grace@example.org', String(eventId), 'email', 'uncertain', '1', '2031-05-06T07:08:09Z', 'timed out', '-']);
+
+      const json = jsonArray(await run('deliveries', 'list', '--json'));
+      expect(json.find((d) => d.id === sms)).toMatchObject({ status: 'sent', attempts: 4, lastError: 'Twilio: socket hang up', sentAt: expect.any(String) });
+      expect(json.find((d) => d.id === alice)).toMatchObject({ status: 'pending', lastError: 'SMTP 421 try later', nextAttemptAt: '2031-05-06T07:08:09.000Z' });
+    } finally {
+      for (const b of before)
+        await t.db
+          .updateTable('deliveries')
+          .set({ status: b.status, sent_at: b.sent_at, attempts: b.attempts, last_error: b.last_error, next_attempt_at: b.next_attempt_at })
+          .where('id', '=', b.id)
+          .execute();
+    }
   });
 
   it('subscribers remove deletes the subscriber (email matched case-insensitively) with their delivery history', async () => {
