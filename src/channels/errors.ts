@@ -137,6 +137,10 @@ export function classifyTwilioError(err: unknown): SendError {
     return new SendError(`${label}: ${detail}`, { classification: 'permanent', scope: recipient ? 'recipient' : 'message', cause: scrubbed(err) });
   }
   // No HTTP status: network error before or during the request; the create may or may not have arrived.
-  const connectError = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${(e as { code?: unknown }).code ?? ''} ${detail}`);
+  // Failures before any byte of the request could reach Twilio: no connection, no tunnel
+  // through the proxy, the CA bundle unreadable, the certificate refused.
+  const connectError = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNECTTIMEOUT|ENOENT|EACCES|CERT_|UNABLE_TO_VERIFY|SELF_SIGNED|ERR_TLS_CERT_ALTNAME_INVALID/.test(
+    `${(e as { code?: unknown }).code ?? ''} ${detail}`,
+  );
   return new SendError(`Twilio: ${detail}`, { classification: 'retryable', uncertain: !connectError, cause: scrubbed(err) });
 }

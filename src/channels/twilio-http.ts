@@ -74,6 +74,22 @@ export class TwilioHttpClient {
         res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`Twilio API: nothing sent or received for ${timeout} ms`), { code: 'ETIMEDOUT' })));
+      // The timeout above starts with the socket; through a proxy the socket comes only once
+      // the proxy answers CONNECT, so a proxy that never does would hold the send (and its
+      // dispatcher slot) for ever. Nothing has reached Twilio then.
+      let connected = false;
+      req.once('socket', () => {
+        connected = true;
+      });
+      const connecting = setTimeout(() => {
+        if (connected) return;
+        // Rejected here: a request destroyed before it has a socket reports its error only
+        // when the socket arrives, which is never.
+        const err = Object.assign(new Error(`Twilio API: no connection within ${timeout} ms (nothing sent)`), { code: 'ECONNECTTIMEOUT' });
+        req.destroy(err);
+        reject(err);
+      }, timeout);
+      req.once('close', () => clearTimeout(connecting));
       req.on('error', reject);
       req.end(body);
     });
@@ -94,6 +110,9 @@ export class TwilioHttpClient {
       if (this.options.proxyUrl) {
         const { HttpsProxyAgent } = await import('https-proxy-agent');
         const tunnel = new HttpsProxyAgent(this.options.proxyUrl, pool);
+        // Its constructor replaces the options Node's Agent reads when it keeps an idle
+        // socket (https-proxy-agent 9): without this, idle tunnels never time out on our side.
+        tunnel.options.timeout = IDLE_SOCKET_MS;
         return { agents: { 'http:': tunnel, 'https:': tunnel }, ca };
       }
       return { agents: { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) }, ca };

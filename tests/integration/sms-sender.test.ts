@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -268,6 +268,26 @@ describe('the SMS sender on the wire', () => {
     } finally {
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+  });
+
+  it('a proxy that takes the connection and never answers CONNECT: given up after the timeout, certainly not sent', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => {
+      held.push(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const s = sender({ proxyUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeoutMs: 300 });
+      const started = Date.now();
+      const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+      await s.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(e).toMatchObject({ retryable: true, uncertain: false });
+      expect(server.messages).toHaveLength(0);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 
