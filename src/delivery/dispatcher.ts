@@ -84,10 +84,14 @@ export class Dispatcher {
   private woken = false;
   private listening: Promise<{ close(): Promise<void> } | undefined> | undefined;
   private inFlight = new Set<number>();
-  /** Claims whose send has begun and whose outcome is not recorded yet: it may have gone out. */
+  /** Claims whose provider call has begun and whose outcome is not recorded yet: it may have gone out. */
   private started = new Set<number>();
-  /** Sends still unanswered when stop() gave up waiting: recorded as uncertain; their late outcomes are dropped. */
+  /** The outcomes of started sends, known but not recorded yet. */
+  private known = new Map<number, Completion>();
+  /** Started sends stop() recorded itself after the grace; their late outcomes are dropped. */
   private abandoned = new Set<number>();
+  /** Set when stop() stops waiting: no provider call begins after it. */
+  private settling = false;
   private stopped = false;
   // Rate-limit slots and reservations per budget: 'email', 'sms', and 'webhook:<id>' for each endpoint.
   private limiterSlots = new Map<string, number[]>();
@@ -180,26 +184,24 @@ export class Dispatcher {
       grace.abort();
     }
     await (await this.listening)?.close();
+    this.settling = true;
     if (this.inFlight.size > 0) {
       const { db, clock, settings, logger, travelers } = this.deps;
-      const unanswered = [...this.started];
-      for (const id of unanswered) this.abandoned.add(id);
+      // Taken before any await: a late answer must not move a send from one list to the other.
+      const unsent = [...this.inFlight].filter((id) => !this.started.has(id));
+      const started = [...this.started];
+      for (const id of started) this.abandoned.add(id);
       const now = clock.now();
       const retryAt = new Date(now.getTime() + settings.retryBaseSeconds * 1000);
       const error = 'the service stopped while this send was in progress: it may have gone out';
-      const uncertain = await complete(
-        db,
-        this.owner,
-        unanswered.map((id) => ({ id, outcome: 'uncertain' as const, error, nextAttemptAt: retryAt, durationMs: 0 })),
-        now,
-        travelers,
-      ).catch((err: unknown) => {
-        logger.warn({ err }, 'could not record the unanswered sends as uncertain; their leases expire instead');
+      const outcomes = started.map((id): Completion => this.known.get(id) ?? { id, outcome: 'uncertain', error, nextAttemptAt: retryAt, durationMs: 0 });
+      const recorded = await complete(db, this.owner, outcomes, now, travelers).catch((err: unknown) => {
+        logger.warn({ err }, 'could not record the sends in flight; their leases expire instead');
         return 0;
       });
-      const unsent = [...this.inFlight].filter((id) => !this.started.has(id));
       const released = await releaseLeases(db, this.owner, unsent).catch(() => 0);
-      logger.warn({ uncertain, released }, 'stopped with sends in flight: unanswered ones recorded as uncertain, unsent claims released');
+      const uncertain = outcomes.filter((o) => o.outcome === 'uncertain').length;
+      logger.warn({ recorded, uncertain, released }, 'stopped with sends in flight: unanswered ones recorded as uncertain, unsent claims released');
     }
     this.stopped = true;
   }
@@ -277,10 +279,18 @@ export class Dispatcher {
 
     const outcomes = new GroupCommit<Completion>(
       async (batch) => {
-        await complete(db, this.owner, batch, clock.now(), this.deps.travelers);
+        // What stop() recorded itself is not written again (nor to a database closed since).
+        await complete(
+          db,
+          this.owner,
+          batch.filter((c) => !this.abandoned.has(c.id)),
+          clock.now(),
+          this.deps.travelers,
+        );
         for (const c of batch) {
           this.inFlight.delete(c.id);
           this.started.delete(c.id);
+          this.known.delete(c.id);
         }
       },
       {
@@ -318,13 +328,20 @@ export class Dispatcher {
           continue;
         }
         const id = next.claim.id;
-        this.started.add(id);
-        const result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
-        // Already recorded as uncertain by stop(); the database may be gone by now.
+        let result: Completion | Deferral;
+        try {
+          result = next.claim.channel === 'webhook' ? await this.deliverWebhook(next.claim, next.hook) : await this.deliverOne(next.claim, next.ctx);
+        } catch (err) {
+          // Stopped before its provider call: stop() gives the claim back.
+          if (err instanceof NotBegun) continue;
+          throw err;
+        }
+        // Already recorded by stop(); the database may be gone by now.
         if (this.abandoned.has(id)) {
           this.started.delete(id);
           continue;
         }
+        if (result.outcome !== 'deferred' && this.started.has(id)) this.known.set(id, result);
         if (result.outcome === 'deferred') {
           summary.retrying++;
           await deferrals.add(result);
@@ -357,6 +374,7 @@ export class Dispatcher {
     if (unsent.length > 0) await releaseLeases(db, this.owner, unsent).catch(() => 0);
     this.inFlight.clear();
     this.started.clear();
+    this.known.clear();
     if (failure) throw failure;
     return summary;
   }
@@ -385,9 +403,11 @@ export class Dispatcher {
       const rate = sender.endpoint(ctx.webhookId)?.ratePerSecond ?? settings.webhook.ratePerSecond;
       const later = await this.pace(budget, rate, DEFER_AFTER_MS);
       if (later) return { id: claim.id, outcome: 'deferred', until: later };
+      this.beginSend(claim.id);
       const { providerId } = await sender.send(ctx.webhookId, ctx.event, `evt_${ctx.event.id}`);
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
     } catch (err) {
+      if (err instanceof NotBegun) throw err;
       const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
       if (!e.retryable) return { id: claim.id, outcome: 'failed', error: e.message, durationMs: elapsed() };
       let retryAfterMs: number | undefined;
@@ -449,16 +469,19 @@ export class Dispatcher {
       await this.pace(claim.channel, this.deps.settings[claim.channel].ratePerSecond);
       let providerId: string;
       if (claim.channel === 'email') {
+        this.beginSend(claim.id);
         const mail = addressEmail(this.eventEmail(event), subscriberLinks(this.deps.links, sub.id, sub.linkVersion));
         ({ providerId } = await this.deps.email.send({ to: sub.email, ...mail }, `d${claim.id}`));
       } else {
         const message = { to: sub.phone!, body: this.smsBody(event) };
+        this.beginSend(claim.id);
         // An earlier attempt got a 5xx on create: it may have been sent. Ask before sending again.
         const already = claim.uncertainSince ? await this.deps.sms.findSent(message, claim.uncertainSince) : null;
         ({ providerId } = already ? { providerId: already } : await this.deps.sms.send(message, `d${claim.id}`));
       }
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };
     } catch (err) {
+      if (err instanceof NotBegun) throw err;
       const e = err instanceof SendError ? err : new SendError(errorMessage(err), { classification: 'retryable', cause: err });
       if (!e.retryable) {
         if (e.scope === 'recipient') {
@@ -471,6 +494,15 @@ export class Dispatcher {
       }
       return this.retryLater(claim, e, elapsed());
     }
+  }
+
+  /**
+   * Marks the claim's provider call as begun (from here it may go out), unless stop() has
+   * stopped waiting: then nothing begins, and the claim is given back.
+   */
+  private beginSend(id: number): void {
+    if (this.settling) throw new NotBegun();
+    this.started.add(id);
   }
 
   /**
@@ -584,3 +616,6 @@ export function messageEventOf(ctx: DeliveryContext): MessageEvent {
     sourceLabel: foreignSourceLabel(e.source),
   };
 }
+
+/** A send stop() overtook before its provider call (see beginSend). */
+class NotBegun extends Error {}

@@ -318,6 +318,17 @@ describe('sms failures', () => {
 });
 
 describe('sms and a stopping service', () => {
+  /** Two subscribers' texts for one event; Twilio takes the first and never answers; the service stops after 200 ms of grace. */
+  async function stopWhileFirstTextHeld(c: Ctx): Promise<void> {
+    await subscribeVerified('first@example.com', PHONE);
+    await subscribeVerified('second@example.com', OTHER_PHONE);
+    await embassyEvent(c);
+    twilio.holdNextCreates(1);
+    c.dispatcher.start();
+    await waitFor('Twilio to take the first text', () => twilio.messages.length === 1);
+    await c.dispatcher.stop(200);
+  }
+
   it('a text still unanswered when the service stops is recorded as uncertain, and its next attempt asks Twilio before sending: one text', async () => {
     const c = await setup();
     await subscribeVerified('texter@example.com');
@@ -342,18 +353,26 @@ describe('sms and a stopping service', () => {
 
   it('claims whose send had not begun when the service stops are handed back unsent, for any process to take at once', async () => {
     const c = await setup({ settings: 'delivery:\n  concurrency: 1\n' });
-    await subscribeVerified('first@example.com', PHONE);
-    await subscribeVerified('second@example.com', OTHER_PHONE);
-    await embassyEvent(c);
-    twilio.holdNextCreates(1);
-    c.dispatcher.start();
-    await waitFor('Twilio to take the first text', () => twilio.messages.length === 1);
-    await c.dispatcher.stop(200);
+    await stopWhileFirstTextHeld(c);
     const rows = await deliveryRows();
     const held = rows.find((r) => r.status === 'uncertain');
     const unsent = rows.find((r) => r.id !== held?.id);
     expect(held).toBeDefined();
     expect(unsent).toMatchObject({ status: 'pending', attempts: 0 });
+    twilio.hangUpHeld();
+  });
+
+  it('a text still waiting for its rate-limit slot when the stop gives up is not sent afterwards, and is handed back', async () => {
+    const c = await setup({ settings: 'delivery:\n  concurrency: 2\n  sms:\n    ratePerSecond: 0.5\n' });
+    await stopWhileFirstTextHeld(c);
+    // The second text's slot (2 s after the first) comes after the stop: it must not go out then.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(twilio.creates).toHaveLength(1);
+    const rows = await deliveryRows();
+    expect(rows.map((r) => [r.status, r.attempts]).sort()).toEqual([
+      ['pending', 0],
+      ['uncertain', 1],
+    ]);
     twilio.hangUpHeld();
   });
 });
