@@ -273,13 +273,21 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptio
     return outcome(feed.id, 'skipped', { error: 'another poll of this feed is in progress' });
   }
   // A running service schedules the feeds.yaml it loaded; a `feeds sync` of another file
-  // since then may have removed or disabled this feed in the database. Not polled: its
-  // alerts must not go out after the admin took it away. The service takes the new list
-  // when it reloads (SIGHUP).
+  // since then may have removed, disabled or re-pointed this feed in the database. Not polled:
+  // its alerts must not go out after the admin took it away, nor its validators be written
+  // onto the row of another URL. The process takes the database's list only when it reloads
+  // — and a reload writes its own feeds.yaml back, so the skip names both.
   // (A feed disabled in both is polled: an admin named it, `poll --feed`.)
-  if (!row.in_config || (feed.enabled && !row.enabled)) {
+  const changed = !row.in_config
+    ? 'removed'
+    : feed.enabled && !row.enabled
+      ? 'disabled'
+      : row.url !== feed.url || row.source !== feed.source
+        ? 'changed'
+        : undefined;
+  if (changed) {
     await releasePollLease(db, feed.id, owner).catch((e: unknown) => log.warn({ err: e }, 'could not release the poll lease; it expires on its own'));
-    const error = `${row.in_config ? 'disabled' : 'removed'} in the database's feeds since this process loaded feeds.yaml: not polled until it reloads (SIGHUP)`;
+    const error = `${changed} in the database's feeds since this process loaded feeds.yaml: not polled; a reload (SIGHUP) or restart writes this process's feeds.yaml back into the database, so change that file too unless it is the one synced`;
     log.warn(error);
     return outcome(feed.id, 'skipped', { error });
   }

@@ -86,7 +86,7 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
     expect(sync.stdout).toMatch(/^feeds synced from .*\/repo: feed "alpha": url differs; feed "shipped" is not among the database's feeds\n$/);
     // Whether a service runs is known from the embedded database's lock only: over a URL it is not.
     expect(sync.stderr).toMatch(
-      /^note: a service running on this database, if any, stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds\.yaml \(SIGHUP\) or restarts\n$/,
+      /^note: if a service runs on this database, it stops polling the feeds removed, disabled or re-pointed here from their next poll; a reload \(SIGHUP\) or restart writes its own feeds\.yaml back into the database, so change that file too unless it is this one\n$/,
     );
     expect(await feedRows()).toEqual([
       { id: 'alpha', url: server.url('/alpha-elsewhere'), enabled: true, in_config: true },
@@ -117,7 +117,7 @@ describe('one-shot commands and the feeds table', { timeout: 60_000 }, () => {
       }
       expect(synced.code, synced.stderr).toBe(0);
       expect(synced.stderr).toBe(
-        `note: a service (pid ${process.pid}) is running on this database: it stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds.yaml (kill -HUP ${process.pid}) or restarts\n`,
+        `note: a service (pid ${process.pid}) is running on this database: it stops polling the feeds removed, disabled or re-pointed here from their next poll; a reload (kill -HUP ${process.pid}) or restart writes its own feeds.yaml back into the database, so change that file too unless it is this one\n`,
       );
       expect(beside.code).toBe(1);
       expect(beside.stdout).toBe('');

@@ -470,17 +470,19 @@ describe('recovery and first polls', () => {
 });
 
 describe('a feed taken away by a feeds sync while a service runs', () => {
-  it.each(['removed', 'disabled'])(
+  it.each(['removed', 'disabled', 'changed'])(
     '%s in the database: the service’s scheduled poll skips it, fetches nothing, records no event, and says why',
     async (how) => {
       const b = await baselined(`taken-${how}`);
       server.set(b.path, { body: V2 });
       // Another feeds.yaml synced since the service loaded its own (which still lists the feed).
-      await syncFeeds(t.db, how === 'removed' ? [] : [{ ...b.feed, enabled: false }]);
+      await syncFeeds(t.db, how === 'removed' ? [] : how === 'disabled' ? [{ ...b.feed, enabled: false }] : [{ ...b.feed, url: server.url('/elsewhere') }]);
       const requests = server.count(b.path);
       const out = await pollFeed(b.deps, b.feed);
       expect(out).toMatchObject({ status: 'skipped' });
-      expect(out.error).toMatch(new RegExp(`${how} in the database's feeds .* reloads \\(SIGHUP\\)`));
+      expect(out.error).toMatch(
+        new RegExp(`^${how} in the database's feeds since this process loaded feeds\\.yaml: not polled; a reload \\(SIGHUP\\) or restart writes`),
+      );
       expect(server.count(b.path)).toBe(requests);
       expect(await countRows('events')).toBe(0);
       expect((await feedRow(b.feed.id)).poll_lease_owner).toBeNull();

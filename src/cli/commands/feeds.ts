@@ -103,7 +103,7 @@ export const register: RegisterCommand = (program, cli) => {
 
   feeds
     .command('sync')
-    .description("make this feeds.yaml the database's feeds (a running service stops polling removed ones at once, takes new ones on SIGHUP)")
+    .description("make this feeds.yaml the database's feeds (a running service stops polling what it removes; its reload writes its own back)")
     .action(async () => {
       const c = await cli.context();
       const { compareFeeds, syncFeeds } = await import('../../feeds/repository.ts');
@@ -114,10 +114,11 @@ export const register: RegisterCommand = (program, cli) => {
       });
       if (!differences.length) return void cli.out('feeds already match feeds.yaml');
       cli.out(`feeds synced from ${c.config.configDir}: ${differences.join('; ')}`);
-      // What a running service does with it: it stops polling what was taken away at once (its
-      // polls check the database), and schedules new or changed feeds only when it reloads.
-      const effect = 'stops polling feeds removed or disabled here at once, and takes new or changed ones when it reloads its feeds.yaml';
-      if (pid !== undefined) cli.err(`note: a service (pid ${pid}) is running on this database: it ${effect} (kill -HUP ${pid}) or restarts`);
-      else if (!embedded) cli.err(`note: a service running on this database, if any, ${effect} (SIGHUP) or restarts`);
+      // What a running service does with it: its polls check the database, so what was taken
+      // away stops; but it schedules, and on reload writes back, the feeds.yaml it loaded.
+      const effect = (hup: string) =>
+        `it stops polling the feeds removed, disabled or re-pointed here from their next poll; a reload (${hup}) or restart writes its own feeds.yaml back into the database, so change that file too unless it is this one`;
+      if (pid !== undefined) cli.err(`note: a service (pid ${pid}) is running on this database: ${effect(`kill -HUP ${pid}`)}`);
+      else if (!embedded) cli.err(`note: if a service runs on this database, ${effect('SIGHUP')}`);
     });
 };
