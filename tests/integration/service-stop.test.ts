@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { killChildren, PRODUCT_VARS, ROOT, runCli, ServiceProcess, type Env, type LogLine } from '../helpers/cli.ts';
 import { openTestDatabase, testDbKind, type TestDatabase } from '../helpers/db.ts';
+import { fixture, startFeedServer } from '../helpers/feed-server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -117,8 +118,15 @@ describe('start: stopping and failing', { timeout: 240_000 }, () => {
 
   it('SIGINT twice in quick succession (a Ctrl-C, then npm passing it on): a clean stop, exit 0', onceOnly, async () => {
     const env = environment(0);
+    // A stop with nothing to wait for takes ~25 ms, less than a loaded machine may take to
+    // send the second signal: a feed that answers after 2 s keeps the stop busy (it waits for
+    // the start-up poll), so the second SIGINT lands while it is under way.
+    const feeds = await startFeedServer();
+    const url = feeds.set('/slow/feed', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml'), delayMs: 2_000 });
+    writeFileSync(path.join(env.CONFIG_DIR!, 'feeds.yaml'), `feeds:\n  - id: slow\n    url: ${url}\n    source: us-embassy\n    countries: [RU]\n`);
     const service = new ServiceProcess(['start'], env);
     await service.waitForLog('the feeds to be scheduled', (l) => l.msg === 'feeds scheduled');
+    await waitFor('the start-up poll to be under way', () => feeds.count('/slow/feed') === 1);
     // The second goes out the moment the first is acted on (watched on the stream, not polled,
     // so it lands while the stop is under way): Node's default handler for an unhandled SIGINT
     // would then kill the process at once (exit by signal, lock file left behind).
@@ -133,6 +141,7 @@ describe('start: stopping and failing', { timeout: 240_000 }, () => {
     expect(service.exit, service.stderr).toEqual({ code: 0, signal: null });
     expect(service.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received while stopping: already stopping', 'stopped']));
     expect(existsSync(path.join(env.DATA_DIR!, 'pglite.lock'))).toBe(false);
+    await feeds.stop();
   });
 
   it('npm start and Ctrl-C at a terminal (SIGINT to the whole process group): a clean stop, exit 0', onceOnly, async () => {
