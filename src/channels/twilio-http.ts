@@ -109,7 +109,10 @@ export class TwilioHttpClient {
       const pool = { keepAlive: true, maxSockets: 100, timeout: IDLE_SOCKET_MS, ...(ca ? { ca } : {}) };
       if (this.options.proxyUrl) {
         const { HttpsProxyAgent } = await import('https-proxy-agent');
-        const tunnel = new HttpsProxyAgent(this.options.proxyUrl, pool);
+        // No socket limit of its own: https-proxy-agent counts a CONNECT the proxy never answers
+        // against it for good (agent-base 9), so a hundred of those would block every later
+        // send. The dispatcher's concurrency bounds the sockets anyway.
+        const tunnel = new HttpsProxyAgent(this.options.proxyUrl, { ...pool, maxSockets: Number.POSITIVE_INFINITY });
         // Its constructor replaces the options Node's Agent reads when it keeps an idle
         // socket (https-proxy-agent 9): without this, idle tunnels never time out on our side.
         tunnel.options.timeout = IDLE_SOCKET_MS;

@@ -183,14 +183,15 @@ export class Dispatcher {
       await Promise.race([this.loop, sleep(graceMs, undefined, { signal: grace.signal }).catch(() => undefined)]);
       grace.abort();
     }
-    await (await this.listening)?.close();
+    // From here nothing begins, and what is in flight is settled by the lists taken now,
+    // before any await: a late answer must not move a send from one list to the other.
     this.settling = true;
-    if (this.inFlight.size > 0) {
+    const unsent = [...this.inFlight].filter((id) => !this.started.has(id));
+    const started = [...this.started];
+    for (const id of started) this.abandoned.add(id);
+    await (await this.listening)?.close();
+    if (unsent.length > 0 || started.length > 0) {
       const { db, clock, settings, logger, travelers } = this.deps;
-      // Taken before any await: a late answer must not move a send from one list to the other.
-      const unsent = [...this.inFlight].filter((id) => !this.started.has(id));
-      const started = [...this.started];
-      for (const id of started) this.abandoned.add(id);
       const now = clock.now();
       const retryAt = new Date(now.getTime() + settings.retryBaseSeconds * 1000);
       const error = 'the service stopped while this send was in progress: it may have gone out';
@@ -200,8 +201,8 @@ export class Dispatcher {
         return 0;
       });
       const released = await releaseLeases(db, this.owner, unsent).catch(() => 0);
-      const uncertain = outcomes.filter((o) => o.outcome === 'uncertain').length;
-      logger.warn({ recorded, uncertain, released }, 'stopped with sends in flight: unanswered ones recorded as uncertain, unsent claims released');
+      const unanswered = started.filter((id) => !this.known.has(id)).length;
+      logger.warn({ recorded, unanswered, released }, 'stopped with sends in flight: unanswered ones recorded as uncertain, unsent claims released');
     }
     this.stopped = true;
   }
@@ -312,7 +313,14 @@ export class Dispatcher {
           this.started.delete(d.id);
         }
       },
-      { maxBatch: 500, retryForMs: leaseMs / 2, onRetry: (err) => logger.warn({ err }, 'could not hand back deferred deliveries; retrying') },
+      {
+        maxBatch: 500,
+        retryForMs: leaseMs / 2,
+        onRetry: (err) => {
+          if (this.stopped) logger.debug({ err }, 'could not hand back deferred deliveries after stopping');
+          else logger.warn({ err }, 'could not hand back deferred deliveries; retrying');
+        },
+      },
     );
     const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0, skipped: 0 };
     // Claim the next batch once the queue is down to half a batch (and at least a round
@@ -336,8 +344,8 @@ export class Dispatcher {
           if (err instanceof NotBegun) continue;
           throw err;
         }
-        // Already recorded by stop(); the database may be gone by now.
-        if (this.abandoned.has(id)) {
+        // Settled by stop() (recorded, or given back); the database may be gone by now.
+        if (this.abandoned.has(id) || this.settling) {
           this.started.delete(id);
           continue;
         }
@@ -477,6 +485,8 @@ export class Dispatcher {
         this.beginSend(claim.id);
         // An earlier attempt got a 5xx on create: it may have been sent. Ask before sending again.
         const already = claim.uncertainSince ? await this.deps.sms.findSent(message, claim.uncertainSince) : null;
+        // The lookup may have outlasted the stop's grace: the send must not begin after it.
+        if (!already && this.settling) throw new NotBegun();
         ({ providerId } = already ? { providerId: already } : await this.deps.sms.send(message, `d${claim.id}`));
       }
       return { id: claim.id, outcome: 'sent', providerId, durationMs: elapsed() };

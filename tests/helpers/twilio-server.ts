@@ -108,6 +108,10 @@ export class TwilioServer {
   private failures: { status: number; code: number; accept: boolean }[] = [];
   private numberErrors = new Map<string, number>();
   private holds = 0;
+  /** How long a lookup (GET) waits before it is answered. */
+  lookupDelayMs = 0;
+  /** Lookups held back by lookupDelayMs so far. */
+  delayedLookups = 0;
   private held: http.ServerResponse[] = [];
   private readonly now: () => Date;
 
@@ -181,6 +185,7 @@ export class TwilioServer {
     this.failures.length = 0;
     this.numberErrors.clear();
     this.holds = 0;
+    this.lookupDelayMs = 0;
     this.hangUpHeld();
   }
 
@@ -213,6 +218,13 @@ export class TwilioServer {
       return this.send(res, 401, twilioError(401, 20003));
     }
 
+    if (req.method === 'GET' && this.lookupDelayMs > 0) {
+      const delay = this.lookupDelayMs;
+      this.lookupDelayMs = 0;
+      this.delayedLookups++;
+      setTimeout(() => this.handle(req, rawBody, res), delay);
+      return;
+    }
     if (req.method === 'GET') {
       const pageSize = Math.min(Math.max(Number(query.PageSize ?? 50) || 50, 1), 1000);
       const list = this.messages

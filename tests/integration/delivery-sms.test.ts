@@ -362,6 +362,24 @@ describe('sms and a stopping service', () => {
     twilio.hangUpHeld();
   });
 
+  it('a retry whose Twilio lookup outlasts the stop’s grace does not send afterwards', async () => {
+    const c = await setup();
+    await subscribeVerified('texter@example.com');
+    await embassyEvent(c);
+    twilio.failNextCreate({ status: 500 });
+    expect(await drain(c)).toMatchObject({ retrying: 1 });
+    const [row] = await deliveryRows();
+    expect(row).toMatchObject({ status: 'uncertain' });
+    advancePast(row!.next_attempt_at);
+    twilio.lookupDelayMs = 600;
+    c.dispatcher.start();
+    await waitFor('the lookup to reach Twilio', () => twilio.delayedLookups === 1);
+    await c.dispatcher.stop(100);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(twilio.creates).toHaveLength(1);
+    expect(twilio.messages).toHaveLength(0);
+  });
+
   it('a text still waiting for its rate-limit slot when the stop gives up is not sent afterwards, and is handed back', async () => {
     const c = await setup({ settings: 'delivery:\n  concurrency: 2\n  sms:\n    ratePerSecond: 0.5\n' });
     await stopWhileFirstTextHeld(c);
