@@ -60,7 +60,8 @@ export interface ServiceSummary {
   database: { embedded: true; dir: string } | { embedded: false };
   /** Where email and SMS go: a file outbox or the real thing. */
   email: { outbox: string } | { smtp: true };
-  sms: { outbox: string } | { twilio: true };
+  /** `apiBaseUrl` only when TWILIO_API_BASE_URL sends elsewhere than Twilio's own API. */
+  sms: { outbox: string } | { twilio: true; apiBaseUrl?: string };
   feeds: { id: string; enabled: boolean; nextPoll: Date | null }[];
   /** `config check`'s warnings about feeds.yaml (also logged at start). */
   warnings: string[];
@@ -222,7 +223,10 @@ export async function startService(config: AppConfig, options: { roles: readonly
       adminEnabled: Boolean(config.adminToken),
       database: config.databaseUrl ? { embedded: false } : { embedded: true, dir: path.join(config.dataDir, 'pglite') },
       email: config.smtpUrl ? { smtp: true } : { outbox: path.join(outbox, 'email') },
-      sms: config.twilio.accountSid && config.twilio.authToken ? { twilio: true } : { outbox: path.join(outbox, 'sms') },
+      sms:
+        config.twilio.accountSid && config.twilio.authToken
+          ? { twilio: true, ...(config.twilio.apiBaseUrl === 'https://api.twilio.com' ? {} : { apiBaseUrl: config.twilio.apiBaseUrl }) }
+          : { outbox: path.join(outbox, 'sms') },
       feeds: feeds.map((f) => ({ id: f.id, enabled: f.enabled, nextPoll: scheduler?.nextRun(f.id) ?? null })),
       warnings: feedWarnings(feeds),
     }),

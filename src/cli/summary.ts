@@ -24,7 +24,13 @@ export function startSummary(s: ServiceSummary, options: { version: string; now:
   }
   lines.push(`  Database:    ${s.database.embedded ? `embedded, in ${s.database.dir}` : 'PostgreSQL (DATABASE_URL)'}`);
   const email = 'outbox' in s.email ? `written to ${s.email.outbox}/ (set SMTP_URL to send)` : 'sent through SMTP_URL';
-  const sms = 'outbox' in s.sms ? `written to ${s.sms.outbox}/ (set TWILIO_* to send)` : 'sent through Twilio';
+  // A TWILIO_API_BASE_URL (a proxy, or a local test server) is named: texts may not reach phones.
+  const sms =
+    'outbox' in s.sms
+      ? `written to ${s.sms.outbox}/ (set TWILIO_* to send)`
+      : s.sms.apiBaseUrl
+        ? `sent through Twilio's API at ${s.sms.apiBaseUrl} (TWILIO_API_BASE_URL)`
+        : 'sent through Twilio';
   if (s.roles.includes('deliver')) lines.push(`  Email:       ${email}`, `  SMS:         ${sms}`);
   if (s.roles.includes('poll')) {
     lines.push(`  Feeds:       ${enabled.length} enabled${enabled.length < s.feeds.length ? ` of ${s.feeds.length}` : ''}, each polled once now`);

@@ -67,6 +67,13 @@ describe('startSummary', () => {
     expect(text).toContain('\n  warning: feeds.yaml: feeds[1] (down): a generic feed without countries: …\nStop with Ctrl-C.');
   });
 
+  it('texts through Twilio: the API named when TWILIO_API_BASE_URL points elsewhere (a proxy, a local test server)', () => {
+    const real = startSummary(summary({ sms: { twilio: true } }), { version: '1.2.3', now: NOW, timeZone: 'UTC' });
+    expect(real).toContain('  SMS:         sent through Twilio\n');
+    const local = startSummary(summary({ sms: { twilio: true, apiBaseUrl: 'http://127.0.0.1:8766' } }), { version: '1.2.3', now: NOW, timeZone: 'UTC' });
+    expect(local).toContain("  SMS:         sent through Twilio's API at http://127.0.0.1:8766 (TWILIO_API_BASE_URL)\n");
+  });
+
   it('more than four poll times: the rest counted, with the command that lists them', () => {
     const feeds = Array.from({ length: 6 }, (_, i) => ({ id: `f${i}`, enabled: true, nextPoll: new Date(NOW.getTime() + (i + 1) * 60_000) }));
     const text = startSummary(summary({ feeds }), { version: '0.1.0', now: NOW, timeZone: 'UTC' });
