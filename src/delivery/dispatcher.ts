@@ -278,50 +278,39 @@ export class Dispatcher {
     );
     renewal.unref();
 
-    const outcomes = new GroupCommit<Completion>(
-      async (batch) => {
-        // What stop() recorded itself is not written again (nor to a database closed since).
-        await complete(
-          db,
-          this.owner,
-          batch.filter((c) => !this.abandoned.has(c.id)),
-          clock.now(),
-          this.deps.travelers,
-        );
-        for (const c of batch) {
-          this.inFlight.delete(c.id);
-          this.started.delete(c.id);
-          this.known.delete(c.id);
-        }
-      },
-      {
-        maxBatch: 500,
-        retryForMs: leaseMs / 2,
-        onRetry: (err) => {
-          // After stop() the database may be closed under a write it already accounted for.
-          if (this.stopped) logger.debug({ err }, 'could not record delivery outcomes after stopping');
-          else logger.warn({ err }, 'could not record delivery outcomes; retrying');
+    // Outcomes, and deliveries handed back unsent for later (their endpoint's budget or
+    // Retry-After: no attempt counted), are written in groups; once written, a claim is settled.
+    const groupWrite = <T extends { id: number }>(what: string, write: (batch: T[]) => Promise<unknown>) =>
+      new GroupCommit<T>(
+        async (batch) => {
+          await write(batch);
+          for (const { id } of batch) {
+            this.inFlight.delete(id);
+            this.started.delete(id);
+            this.known.delete(id);
+          }
         },
-      },
-    );
-    // Deliveries handed back unsent for later (their endpoint's budget or Retry-After): no attempt is counted.
-    const deferrals = new GroupCommit<Deferral>(
-      async (batch) => {
-        await deferDeliveries(db, this.owner, batch);
-        for (const d of batch) {
-          this.inFlight.delete(d.id);
-          this.started.delete(d.id);
-        }
-      },
-      {
-        maxBatch: 500,
-        retryForMs: leaseMs / 2,
-        onRetry: (err) => {
-          if (this.stopped) logger.debug({ err }, 'could not hand back deferred deliveries after stopping');
-          else logger.warn({ err }, 'could not hand back deferred deliveries; retrying');
+        {
+          maxBatch: 500,
+          retryForMs: leaseMs / 2,
+          onRetry: (err) => {
+            // After stop() the database may be closed under a write it already accounted for.
+            if (this.stopped) logger.debug({ err }, `could not ${what} after stopping`);
+            else logger.warn({ err }, `could not ${what}; retrying`);
+          },
         },
-      },
+      );
+    // What stop() recorded itself is not written again (nor to a database closed since).
+    const outcomes = groupWrite<Completion>('record delivery outcomes', (batch) =>
+      complete(
+        db,
+        this.owner,
+        batch.filter((c) => !this.abandoned.has(c.id)),
+        clock.now(),
+        this.deps.travelers,
+      ),
     );
+    const deferrals = groupWrite<Deferral>('hand back deferred deliveries', (batch) => deferDeliveries(db, this.owner, batch));
     const summary: DispatchSummary = { sent: 0, failed: 0, retrying: 0, skipped: 0 };
     // Claim the next batch once the queue is down to half a batch (and at least a round
     // of sends): enough lead for a claim round trip at any send rate the workers reach.
