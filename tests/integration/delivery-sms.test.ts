@@ -194,6 +194,15 @@ ${items}</channel></rss>`;
   });
 });
 
+/** One subscriber's text about the embassy alert, whose next create Twilio answers with `failure`. */
+async function textMeetingFailedCreate(failure: Parameters<TwilioServer['failNextCreate']>[0]): Promise<Ctx> {
+  const c = await setup();
+  await subscribeVerified('texter@example.com');
+  await embassyEvent(c);
+  twilio.failNextCreate(failure);
+  return c;
+}
+
 describe('sms failures', () => {
   it('429 is retried after the back-off, then sent once', async () => {
     const c = await setup();
@@ -257,10 +266,7 @@ describe('sms failures', () => {
   });
 
   it('a 500 on create after Twilio accepted the message: uncertain, then found and not sent again', async () => {
-    const c = await setup();
-    await subscribeVerified('texter@example.com');
-    await embassyEvent(c);
-    twilio.failNextCreate({ status: 500, accept: true });
+    const c = await textMeetingFailedCreate({ status: 500, accept: true });
 
     expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     let [row] = await deliveryRows();
@@ -280,10 +286,7 @@ describe('sms failures', () => {
   });
 
   it('a 500 on create that Twilio did not accept: uncertain, then sent once', async () => {
-    const c = await setup();
-    await subscribeVerified('texter@example.com');
-    await embassyEvent(c);
-    twilio.failNextCreate({ status: 500, accept: false });
+    const c = await textMeetingFailedCreate({ status: 500, accept: false });
 
     expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
     let [row] = await deliveryRows();
@@ -303,10 +306,7 @@ describe('sms failures', () => {
   });
 
   it('a 503 (not processed) is a plain retry, not an uncertain send', async () => {
-    const c = await setup();
-    await subscribeVerified('texter@example.com');
-    await embassyEvent(c);
-    twilio.failNextCreate({ status: 503 });
+    const c = await textMeetingFailedCreate({ status: 503 });
     expect(await drain(c)).toMatchObject({ retrying: 1 });
     const [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
@@ -363,10 +363,7 @@ describe('sms and a stopping service', () => {
   });
 
   it('a retry whose Twilio lookup outlasts the stop’s grace does not send afterwards', async () => {
-    const c = await setup();
-    await subscribeVerified('texter@example.com');
-    await embassyEvent(c);
-    twilio.failNextCreate({ status: 500 });
+    const c = await textMeetingFailedCreate({ status: 500 });
     expect(await drain(c)).toMatchObject({ retrying: 1 });
     const [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'uncertain' });

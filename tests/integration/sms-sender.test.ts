@@ -48,6 +48,16 @@ async function sendError(p: Promise<unknown>): Promise<SendError> {
   return err as SendError;
 }
 
+/** The error of one text sent with these settings (the sender closed after it). */
+async function failedSend(overrides: Partial<Parameters<typeof createSmsSender>[0]>): Promise<SendError> {
+  const s = sender(overrides);
+  try {
+    return await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
+  } finally {
+    await s.close();
+  }
+}
+
 /** A server that answers every request its own way; closed after the test. */
 async function withServer(handler: http.RequestListener, run: (baseUrl: string) => Promise<void>): Promise<void> {
   const server = http.createServer(handler);
@@ -112,9 +122,7 @@ describe('the SMS sender on the wire', () => {
   });
 
   it('wrong credentials: Twilio’s 401 is a retryable error (our configuration), nothing sent', async () => {
-    const s = sender({ authToken: 'wrong' });
-    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-    await s.close();
+    const e = await failedSend({ authToken: 'wrong' });
     expect(e.retryable).toBe(true);
     expect(e.message).toContain('401');
     expect(server.messages).toHaveLength(0);
@@ -122,9 +130,7 @@ describe('the SMS sender on the wire', () => {
 
   it('a refused number is permanent for the recipient, with Twilio’s code in the message', async () => {
     server.rejectNumber(TO, 21211);
-    const s = sender();
-    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-    await s.close();
+    const e = await failedSend({});
     expect(e).toMatchObject({ retryable: false, scope: 'recipient' });
     expect(e.message).toContain('21211');
   });
@@ -134,9 +140,7 @@ describe('the SMS sender on the wire', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const s = sender({ apiBaseUrl: `http://127.0.0.1:${port}` });
-    const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-    await s.close();
+    const e = await failedSend({ apiBaseUrl: `http://127.0.0.1:${port}` });
     expect(e).toMatchObject({ retryable: true, uncertain: false });
   });
 
@@ -147,10 +151,8 @@ describe('the SMS sender on the wire', () => {
         received++; // reads the request, never answers
       },
       async (baseUrl) => {
-        const s = sender({ apiBaseUrl: baseUrl, timeoutMs: 300 });
         const started = Date.now();
-        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-        await s.close();
+        const e = await failedSend({ apiBaseUrl: baseUrl, timeoutMs: 300 });
         expect(Date.now() - started).toBeLessThan(5_000);
         expect(received).toBe(1);
         expect(e).toMatchObject({ retryable: true, uncertain: true });
@@ -164,9 +166,7 @@ describe('the SMS sender on the wire', () => {
         res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body><h1>502 Bad Gateway</h1></body></html>');
       },
       async (baseUrl) => {
-        const s = sender({ apiBaseUrl: baseUrl });
-        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-        await s.close();
+        const e = await failedSend({ apiBaseUrl: baseUrl });
         expect(e).toMatchObject({ retryable: true, uncertain: true });
         expect(e.message).toContain('502');
       },
@@ -183,9 +183,7 @@ describe('the SMS sender on the wire', () => {
         res.writeHead(status, { 'content-type': 'text/html' }).end(`<html><body><h1>${status} ${text}</h1></body></html>`);
       },
       async (baseUrl) => {
-        const s = sender({ apiBaseUrl: baseUrl });
-        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-        await s.close();
+        const e = await failedSend({ apiBaseUrl: baseUrl });
         expect(e).toMatchObject({ retryable: true, uncertain: false });
         expect(e.message).toContain(String(status));
       },
@@ -200,9 +198,7 @@ describe('the SMS sender on the wire', () => {
         res.writeHead(301, { location: '/elsewhere/Messages.json' }).end();
       },
       async (baseUrl) => {
-        const s = sender({ apiBaseUrl: baseUrl });
-        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-        await s.close();
+        const e = await failedSend({ apiBaseUrl: baseUrl });
         expect(e).toMatchObject({ retryable: true, uncertain: false });
         expect(e.message).toContain('301');
         expect(followed).toBe(false);
@@ -278,10 +274,8 @@ describe('the SMS sender on the wire', () => {
     });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
-      const s = sender({ proxyUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeoutMs: 300 });
       const started = Date.now();
-      const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-      await s.close();
+      const e = await failedSend({ proxyUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, timeoutMs: 300 });
       expect(Date.now() - started).toBeLessThan(5_000);
       expect(e).toMatchObject({ retryable: true, uncertain: false });
       expect(server.messages).toHaveLength(0);
@@ -299,9 +293,7 @@ describe('the SMS sender on the wire', () => {
         setTimeout(() => res.socket?.destroy(), 20);
       },
       async (baseUrl) => {
-        const s = sender({ apiBaseUrl: baseUrl });
-        const e = await sendError(s.send({ to: TO, body: 'x' }, 'd1'));
-        await s.close();
+        const e = await failedSend({ apiBaseUrl: baseUrl });
         expect(e).toMatchObject({ retryable: true, uncertain: true });
       },
     );
