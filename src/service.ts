@@ -1,5 +1,6 @@
 import { appSecret, ConfigError, loadFeeds, type AppConfig } from './config/load.ts';
 import type { FeedConfig, WebhookConfig } from './config/schema.ts';
+import { TWILIO_API_URL } from './config/app-config.ts';
 import { connectDatabase, migrateToLatest, type DatabaseHandle } from './db/connect.ts';
 import { createServer } from 'node:net';
 import { constants as osConstants, hostname } from 'node:os';
@@ -225,7 +226,7 @@ export async function startService(config: AppConfig, options: { roles: readonly
       email: config.smtpUrl ? { smtp: true } : { outbox: path.join(outbox, 'email') },
       sms:
         config.twilio.accountSid && config.twilio.authToken
-          ? { twilio: true, ...(config.twilio.apiBaseUrl === 'https://api.twilio.com' ? {} : { apiBaseUrl: config.twilio.apiBaseUrl }) }
+          ? { twilio: true, ...(config.twilio.apiBaseUrl === TWILIO_API_URL ? {} : { apiBaseUrl: config.twilio.apiBaseUrl }) }
           : { outbox: path.join(outbox, 'sms') },
       feeds: feeds.map((f) => ({ id: f.id, enabled: f.enabled, nextPoll: scheduler?.nextRun(f.id) ?? null })),
       warnings: feedWarnings(feeds),

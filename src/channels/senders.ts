@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Transporter } from 'nodemailer';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import { TWILIO_API_URL } from '../config/app-config.ts';
 import { classifySmtpError, classifyTwilioError } from './errors.ts';
 import { TwilioHttpClient } from './twilio-http.ts';
 
@@ -137,7 +138,7 @@ export function createSmsSender(options: {
   // twilio-node has no base-URL option: the HTTP client (its documented extension point)
   // sends to TWILIO_API_BASE_URL instead of https://api.twilio.com when it is set.
   const httpClient = new TwilioHttpClient({
-    baseUrl: apiBaseUrl === 'https://api.twilio.com' ? undefined : apiBaseUrl,
+    baseUrl: apiBaseUrl === TWILIO_API_URL ? undefined : apiBaseUrl,
     timeoutMs: options.timeoutMs ?? 15_000,
     proxyUrl: options.proxyUrl,
     caFile: options.caFile,

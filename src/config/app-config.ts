@@ -15,6 +15,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Twilio's own REST API: where texts go unless TWILIO_API_BASE_URL says otherwise. */
+export const TWILIO_API_URL = 'https://api.twilio.com';
+
 export interface AppConfig {
   configDir: string;
   dataDir: string;
@@ -126,7 +129,7 @@ export function assembleConfig(
       authToken: env.TWILIO_AUTH_TOKEN || undefined,
       from: env.TWILIO_FROM || undefined,
       messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID || undefined,
-      apiBaseUrl: env.TWILIO_API_BASE_URL || 'https://api.twilio.com',
+      apiBaseUrl: env.TWILIO_API_BASE_URL || TWILIO_API_URL,
       proxyUrl: env.HTTP_PROXY || undefined,
       caFile: env.TWILIO_CA_BUNDLE || undefined,
     },
