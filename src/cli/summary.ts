@@ -1,4 +1,4 @@
-import type { PollOutcome } from '../feeds/poller.ts';
+import { POLLED_ELSEWHERE, type PollOutcome } from '../feeds/poller.ts';
 import type { ServiceSummary } from '../service.ts';
 
 /**
@@ -64,16 +64,20 @@ export function startupPollSummary(outcomes: readonly PollOutcome[]): string {
   const failing = outcomes.filter((o) => o.status === 'error');
   const warned = outcomes.filter((o) => o.warning);
   const skipped = outcomes.filter((o) => o.status === 'skipped');
-  // A skip with a reason is another process polling the feed right then; without one, a back-off.
-  const backingOff = skipped.filter((o) => !o.error).length;
-  const elsewhere = skipped.length - backingOff;
+  // Three kinds of skip: a back-off (its end known), another process polling the feed right
+  // then, and a feed the database no longer lists as this process does (listed with its reason).
+  const backingOff = skipped.filter((o) => o.notBefore !== null).length;
+  const elsewhere = skipped.filter((o) => o.notBefore === null && o.error === POLLED_ELSEWHERE).length;
+  const otherSkips = skipped.filter((o) => o.notBefore === null && o.error !== POLLED_ELSEWHERE);
   const answered = outcomes.length - failing.length - skipped.length;
   const parts = [`${answered} of ${outcomes.length} feed(s) answered`];
   if (backingOff) parts.push(`${backingOff} skipped while backing off after failures (\`advisory-alerts feeds list\`)`);
   if (elsewhere) parts.push(`${elsewhere} being polled by another process`);
+  if (otherSkips.length) parts.push(`${otherSkips.length} not polled (below)`);
   if (failing.length) parts.push(`${failing.length} failing:`);
   const lines = [`Start-up poll: ${parts.join('; ')}${failing.length ? '' : '.'}`];
   for (const o of failing) lines.push(`  ${o.feed}: ${o.error ?? 'failed'}`);
+  for (const o of otherSkips) lines.push(`  not polled: ${o.feed}: ${o.error ?? 'skipped'}`);
   for (const o of warned) lines.push(`  warning: ${o.feed}: ${o.warning}`);
   return lines.join('\n');
 }

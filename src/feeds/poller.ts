@@ -251,6 +251,9 @@ function pollLeaseMs(feed: FeedConfig, settings: Settings): number {
   return (feed.timeoutSeconds ?? settings.http.timeoutSeconds) * 1000 + 120_000;
 }
 
+/** The reason of a poll skipped because another poll of the feed holds its lease. */
+export const POLLED_ELSEWHERE = 'another poll of this feed is in progress';
+
 async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptions): Promise<PollOutcome> {
   const { db, logger, clock, settings } = deps;
   const batches = batchesFor(deps);
@@ -269,8 +272,8 @@ async function pollFeedOnce(deps: PollDeps, feed: FeedConfig, options: PollOptio
       log.debug({ notBefore: current.not_before }, 'poll skipped: backing off');
       return outcome(feed.id, 'skipped', { notBefore: current.not_before });
     }
-    log.info('poll skipped: another poll of this feed is in progress');
-    return outcome(feed.id, 'skipped', { error: 'another poll of this feed is in progress' });
+    log.info(`poll skipped: ${POLLED_ELSEWHERE}`);
+    return outcome(feed.id, 'skipped', { error: POLLED_ELSEWHERE });
   }
   // A running service schedules the feeds.yaml it loaded; a `feeds sync` of another file
   // since then may have removed, disabled or re-pointed this feed in the database. Not polled:

@@ -114,5 +114,11 @@ describe('startupPollSummary', () => {
     expect(startupPollSummary([outcome('ok', 'not-modified'), outcome('busy', 'skipped', { error: 'another poll of this feed is in progress' })])).toBe(
       'Start-up poll: 1 of 2 feed(s) answered; 1 being polled by another process.',
     );
+
+    // A feed the database no longer lists as this process does is neither: it is named, with why.
+    const removed = "removed in the database's feeds since this process loaded feeds.yaml: not polled; …";
+    expect(startupPollSummary([outcome('ok', 'ok'), outcome('gone', 'skipped', { error: removed })])).toBe(
+      ['Start-up poll: 1 of 2 feed(s) answered; 1 not polled (below).', `  not polled: gone: ${removed}`].join('\n'),
+    );
   });
 });
