@@ -106,7 +106,8 @@ const ZERO_WIDTH = /[\u00ad\u200b-\u200d\u2060\ufeff]/g;
 // Anything tidyText would change: a character it replaces, removes or trims (String.prototype.trim's
 // white space and line terminators), two spaces, a space at either end of a line, a blank-line
 // run, a line break at either end. Converted HTML is mostly tidy already.
-const UNTIDY = /[\r\t\v\f\u00a0\u00ad\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff]| {2}| \n|\n | $|\n{3}|^[ \n]|\n$/;
+// Built from SPACES and ZERO_WIDTH, so a character added to either is never left untidied.
+const UNTIDY = new RegExp(`[\\r\\u2028\\u2029]|${SPACES.source.replace(/\+$/, '')}|${ZERO_WIDTH.source}| {2}| \\n|\\n | $|\\n{3}|^[ \\n]|\\n$`);
 
 /** Tidy plain text: one space between words, no blank-line runs, trimmed lines. */
 export function tidyText(text: string): string {
