@@ -225,9 +225,9 @@ function whatChanged(e: MessageEvent): string[] {
     case 'level-lowered':
       return [`${e.government} ${e.kind === 'level-raised' ? 'raised' : 'lowered'} its advice for ${placeOf(e)} from ${was} to ${now}.`];
     case 'new':
-      return [e.level === null ? `New alert from ${sourceLine(e)}.` : `New advice from ${e.government} for ${placeOf(e)}: ${now}.`];
+      return [summaryNamesSource(e) ? `New alert from ${sourceLine(e)}.` : `New advice from ${e.government} for ${placeOf(e)}: ${now}.`];
     case 'updated':
-      return [e.level === null ? `${sourceLine(e)} updated this alert.` : `${e.government} updated its advice for ${placeOf(e)} (still ${now}).`];
+      return [summaryNamesSource(e) ? `${sourceLine(e)} updated this alert.` : `${e.government} updated its advice for ${placeOf(e)} (still ${now}).`];
   }
 }
 
