@@ -63,13 +63,9 @@ export async function createContext(env: Env, io: CliIo, logLevel?: string, opti
     );
   }
   // Commands keep stderr for their one-line reason; logs show only warnings unless asked, and
-  // an expected failure (a feed that did not answer) without its stack. The service's logs are
-  // for machines and keep every stack.
-  const logger = createLogger(
-    logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel),
-    io.log,
-    options.service ? 'full' : 'brief',
-  );
+  // an expected failure (a feed that did not answer) without its stack. (`start` makes its own
+  // logger for the service.)
+  const logger = createLogger(logLevel ?? (config.settings.logLevel === 'info' ? 'warn' : config.settings.logLevel), io.log, 'brief');
   return { config, logger, clock: systemClock, out: io.out };
 }
 
