@@ -70,6 +70,9 @@ export function briefNow(deps: TravelerDeps, subscriberId: number): void {
  * `status`; nothing was saved.
  */
 export class FieldError extends Error {
+  /** The message without its field: what a page shows beside the field. */
+  readonly reason: string;
+
   constructor(
     readonly field: 'phone' | 'email' | 'tripCountries',
     message: string,
@@ -78,6 +81,7 @@ export class FieldError extends Error {
   ) {
     super(`${field}: ${message}`, options);
     this.name = 'FieldError';
+    this.reason = message;
   }
 }
 

@@ -45,7 +45,7 @@ export function parseTrip(raw: { countries: unknown; from: unknown; to: unknown 
   try {
     countries = parseCountries(raw.countries);
   } catch (e) {
-    if (e instanceof InputError) throw new InputError(at('countries'), e.message.replace(/^countries: /, ''));
+    if (e instanceof InputError) throw new InputError(at('countries'), e.reason);
     throw e;
   }
   if (countries === null) throw new InputError(at('countries'), 'a trip goes to named countries, not "all"');

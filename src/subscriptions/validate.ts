@@ -10,12 +10,16 @@ import { countryCodeSuggestion, isCountryCode, unknownCountryMessage } from '../
  * web API. Each function returns a value or throws InputError naming the field.
  */
 export class InputError extends Error {
+  /** The message without its field. */
+  readonly reason: string;
+
   constructor(
     readonly field: string,
     message: string,
   ) {
     super(`${field}: ${message}`);
     this.name = 'InputError';
+    this.reason = message;
   }
 }
 

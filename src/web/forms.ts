@@ -95,7 +95,7 @@ const PHONE_EXAMPLE = 'for example +44 7911 123456';
 
 /** A validator's refusal → what to tell a person. Unknown wording falls back to the validator's own, without the field prefix. */
 export function plainMessage(field: FormField, err: InputError, typed: string): string {
-  const detail = err.message.replace(/^[a-zA-Z]+: /, '');
+  const detail = err.reason;
   switch (field) {
     case 'email':
       return typed.trim() === '' ? 'Enter your email address.' : 'Enter a full email address, like name@example.com.';

@@ -300,8 +300,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
       if (!(e instanceof FieldError)) throw e;
       if (e.status === 503) logger.warn({ subscriber: view.id, err: e.cause }, 'could not text a phone code from the manage page');
       // The reason (a cap, a refused number, the provider down), as a sentence on the field it concerns; what was typed stays.
-      // FieldError's message is "<field>: <reason>": its own field is the prefix, whichever field it is.
-      const reason = e.message.slice(`${e.field}: `.length);
+      const { reason } = e;
       return render(e.status, { values: parsed.values, errors: { [e.field]: `${reason.charAt(0).toUpperCase()}${reason.slice(1)}.` } });
     }
     const updated = (await getSubscriberView(deps.db, view.id)) ?? view;
