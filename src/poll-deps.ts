@@ -24,7 +24,7 @@ export function pollDepsFor(config: AppConfig, db: DB, logger: Logger, clock: Cl
         tripLeadDays: config.settings.trips.leadDays,
       });
       logger.info({ events: eventIds.length, deliveries: n }, 'events fanned out');
-      if (afterEvents) setImmediate(afterEvents);
     },
+    ...(afterEvents ? { afterEventsCommitted: afterEvents } : {}),
   };
 }

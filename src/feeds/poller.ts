@@ -46,6 +46,11 @@ export interface PollDeps {
    * so the fan-out to deliveries commits (or rolls back) with the events.
    */
   onEvents?: (tx: Transaction<Database>, eventIds: number[]) => Promise<void>;
+  /**
+   * Called once the transaction that recorded events has committed: only then can another
+   * connection (the dispatcher's claim) see their deliveries.
+   */
+  afterEventsCommitted?: () => void;
   /** Called with every poll's status (metrics). */
   onOutcome?: (status: PollOutcome['status']) => void;
 }
@@ -184,7 +189,8 @@ function batchesFor(deps: PollDeps): PollBatches {
  */
 async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stored[]> {
   const { diffAdvisories } = await changeDetection();
-  return deps.db.transaction().execute(async (tx) => {
+  let recordedEvents = false;
+  const results = await deps.db.transaction().execute(async (tx) => {
     const ids = jobs.map((j) => j.feed.id);
     const baselineAt = await lockFeedRows(tx, ids);
     const stored = await loadStoredAdvisories(tx, ids);
@@ -195,7 +201,8 @@ async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stor
     const now = deps.clock.now();
     const eventIds = await applyDiffs(tx, entries, now);
     const all = eventIds.flat();
-    if (all.length > 0 && deps.onEvents) await deps.onEvents(tx, all);
+    recordedEvents = all.length > 0;
+    if (recordedEvents && deps.onEvents) await deps.onEvents(tx, all);
     const results = entries.map(({ baseline, diff }, i) => ({
       counts: {
         new: diff.added.length,
@@ -223,6 +230,8 @@ async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stor
     );
     return results;
   });
+  if (recordedEvents) deps.afterEventsCommitted?.();
+  return results;
 }
 
 /**

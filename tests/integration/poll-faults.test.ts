@@ -469,6 +469,38 @@ describe('recovery and first polls', () => {
   });
 });
 
+describe('the news that a poll recorded events (the in-process dispatcher wakes on it)', () => {
+  it('comes once the events are committed, so another connection sees them; not for a poll without events, nor one rolled back', async () => {
+    const b = await baselined('events-committed');
+    // What the dispatcher's claim would see, read at the moment of the news (on PostgreSQL
+    // through another pooled connection than the poll's transaction).
+    const seen: Promise<number>[] = [];
+    const deps: PollDeps = { ...b.deps, afterEventsCommitted: () => seen.push(countRows('events')) };
+    // Idle pooled connections, so that read goes out at once rather than after a connect.
+    await Promise.all([countRows('events'), countRows('events'), countRows('events')]);
+
+    server.set(b.path, { body: V2 });
+    expect(await pollFeed(deps, b.feed, { force: true })).toMatchObject({ status: 'ok', events: 1 });
+    expect(await Promise.all(seen)).toEqual([1]);
+
+    b.clock.advance(15 * 60_000);
+    expect(await pollFeed(deps, b.feed, { force: true })).toMatchObject({ events: 0 });
+    expect(seen).toHaveLength(1);
+
+    // The fan-out fails inside the transaction: nothing commits, and nobody is told.
+    server.set(b.path, { body: V2.replace('Security Alert &#8211; U.S. Embassy Moscow (March 7, 2024)', 'Security Alert (updated)') });
+    const failing: PollDeps = {
+      ...deps,
+      onEvents: async () => {
+        throw new Error('fan-out failed');
+      },
+    };
+    expect(await pollFeed(failing, b.feed, { force: true })).toMatchObject({ status: 'error', events: 0 });
+    expect(seen).toHaveLength(1);
+    expect(await countRows('events')).toBe(1);
+  });
+});
+
 describe('a feed taken away by a feeds sync while a service runs', () => {
   it.each(['removed', 'disabled', 'changed'])(
     '%s in the database: the service’s scheduled poll skips it, fetches nothing, records no event, and says why',
