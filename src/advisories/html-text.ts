@@ -1,4 +1,5 @@
 import { ElementType, parseDocument } from 'htmlparser2';
+import { BULLET } from './text-blocks.ts';
 
 // The HTML-to-text conversion of html-to-text, as normalize.ts configures it, for the markup
 // feeds publish, in a fraction of its time. The text of an item is stored and its words are
@@ -24,7 +25,6 @@ const COLLAPSIBLE = /[\t\r\n\f]| {2}/;
 const BLANK = /^\s*$/;
 /** html-to-text's own input limit: longer input is truncated (with a console warning) there. */
 const MAX_INPUT_LENGTH = 1 << 24;
-const BULLET = '• ';
 const MARKUP = /[<&]/;
 
 /** Thrown at markup this does not model. */

@@ -4,6 +4,7 @@ import type * as HtmlToText from 'html-to-text';
 import { LRUCache } from 'lru-cache';
 import { AppError, errorMessage } from '../common/errors.ts';
 import { htmlToRawText } from './html-text.ts';
+import { BULLET } from './text-blocks.ts';
 import { words } from './words.ts';
 
 // Block elements become line breaks and inline markup disappears, so the same
@@ -28,7 +29,7 @@ const HTML_TO_TEXT_OPTIONS = {
     { selector: 'h5', options: { uppercase: false } },
     { selector: 'h6', options: { uppercase: false } },
     { selector: 'table', format: 'dataTable' },
-    { selector: 'ul', options: { itemPrefix: '• ' } },
+    { selector: 'ul', options: { itemPrefix: BULLET } },
   ],
 };
 

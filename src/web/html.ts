@@ -188,6 +188,10 @@ ul.events{list-style:none;padding:0}
 li.event{border-top:1px solid #ddd;padding:.5rem 0}
 li.event h3{font-size:1rem;margin:.25rem 0}
 li.event .meta{color:#4a4a4a;font-size:.9rem;margin:0 0 .5rem}
+/* An alert's own bullet list ("Actions to Take"): discs, not the circles of a list nested in a list, indented less than a browser's 40px so a phone keeps its width for the words */
+li.event ul{margin:0 0 1rem;padding-left:1.25rem;list-style:disc}
+li.event li{margin:.2rem 0}
+li.event .meta time{white-space:nowrap}
 form.follow{border:2px solid #12355b;border-radius:6px;padding:0 1rem 1rem;margin:1.5rem 0}
 @media (max-width:30rem){main{padding:.75rem}h1{font-size:1.35rem}}
 .st-sent{background:#2e7d32}.st-pending{background:#0b57b0}.st-sending{background:#6a1b9a}.st-uncertain{background:#b35900}.st-failed{background:#b3261e}.st-other{background:#777}

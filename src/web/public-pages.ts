@@ -1,5 +1,6 @@
 import { levelName, type CountryOverview, type GovernmentLevel, type LevelSeries, type OverviewSort } from '../advisories/overview.ts';
 import type { PublicEvent } from '../advisories/repository.ts';
+import { textBlocks } from '../advisories/text-blocks.ts';
 import { safeUrl } from '../common/escape.ts';
 import { html, layout, SafeHtml } from './html.ts';
 
@@ -141,13 +142,31 @@ export function eventSummary(e: PublicEvent): string {
   }
 }
 
-/** The first paragraphs of an event's text, escaped, cut at a word near `max` characters. */
+/** An event's text cut at a word near `max` characters, with "…" when cut. */
+export function cutText(body: string, max = 600): string {
+  if (body.length <= max) return body;
+  const space = body.lastIndexOf(' ', max);
+  return `${body.slice(0, space > max / 2 ? space : max)}…`;
+}
+
+/** The first paragraphs of an event's text, cut at a word near `max` characters. */
 export function excerpt(body: string, max = 600): string[] {
-  const text = body.length > max ? `${body.slice(0, body.lastIndexOf(' ', max) > max / 2 ? body.lastIndexOf(' ', max) : max)}…` : body;
-  return text
+  return cutText(body, max)
     .split(/\n{2,}/)
     .map((p) => p.trim())
     .filter(Boolean);
+}
+
+/**
+ * Stored advisory text as HTML: its paragraphs (line breaks kept) and bullet
+ * lists (an embassy alert's "Actions to Take"), every word escaped.
+ */
+export function textHtml(text: string): SafeHtml {
+  return html`${textBlocks(text).map((b) =>
+    b.kind === 'list'
+      ? html`<ul>${b.items.map((item) => html`<li>${item}</li>`)}</ul>`
+      : html`<p>${b.lines.map((line, i) => (i === 0 ? line : html`<br>${line}`))}</p>`,
+  )}`;
 }
 
 function eventItem(e: PublicEvent): SafeHtml {
@@ -155,7 +174,7 @@ function eventItem(e: PublicEvent): SafeHtml {
   return html`<li class="event">
 <h3>${e.title}</h3>
 <p class="meta">${e.government} · ${eventSummary(e)}${e.levelText ? ` (“${e.levelText}”)` : ''} · ${date(e.createdAt)}</p>
-${excerpt(e.body).map((p) => html`<p>${p}</p>`)}
+${textHtml(cutText(e.body))}
 ${link ? html`<p><a href="${link}">Read it at the source<span class="sr-only">: ${e.title}</span></a></p>` : ''}
 </li>`;
 }

@@ -1,0 +1,56 @@
+/**
+ * The structure of stored advisory text, for renderers that show it as more than
+ * plain text. Stored text is what html-text.ts (html-to-text's rules) made of a
+ * feed's HTML, then tidied (normalize.ts): blocks (<p>, headings, lists) are
+ * separated by a blank line, <br> is a line break, and each <li> of a <ul> is a
+ * line starting with BULLET. Indentation is gone (tidying trims every line), so
+ * a nested list reads as items of its own; the numbers of an <ol> stay in its
+ * lines' text ("1. …"), which read right as lines.
+ */
+
+/** What html-text.ts and html-to-text (normalize.ts's options) put before each item of a <ul>. */
+export const BULLET = '• ';
+
+export type TextBlock =
+  /** Lines of one block, separated by line breaks (<br>) in the source. */
+  | { kind: 'paragraph'; lines: string[] }
+  /** A run of bulleted lines, without their bullets. */
+  | { kind: 'list'; items: string[] };
+
+const BULLET_MARK = BULLET.trim();
+
+/**
+ * `text`'s paragraphs and bullet lists, in order. A list goes on across blank
+ * lines between its items (a <li> holding a <p> leaves one); anything else
+ * blank-line separated is a new paragraph. Empty items and lines are dropped.
+ */
+export function textBlocks(text: string): TextBlock[] {
+  const blocks: TextBlock[] = [];
+  // The block that lines go on; a list is kept without items until one comes.
+  let list: { kind: 'list'; items: string[] } | undefined;
+  let paragraph: { kind: 'paragraph'; lines: string[] } | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') {
+      // A paragraph ends at a blank line; a list only at a line that is not an item.
+      paragraph = undefined;
+    } else if (line.startsWith(BULLET_MARK)) {
+      paragraph = undefined;
+      const item = line.slice(BULLET_MARK.length).trim();
+      if (item === '') continue;
+      if (!list) {
+        list = { kind: 'list', items: [] };
+        blocks.push(list);
+      }
+      list.items.push(item);
+    } else {
+      list = undefined;
+      if (!paragraph) {
+        paragraph = { kind: 'paragraph', lines: [] };
+        blocks.push(paragraph);
+      }
+      paragraph.lines.push(line);
+    }
+  }
+  return blocks;
+}

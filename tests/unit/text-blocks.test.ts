@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { htmlToText } from '../../src/advisories/normalize.ts';
+import { textBlocks } from '../../src/advisories/text-blocks.ts';
+import { profileFor } from '../../src/feeds/profiles/index.ts';
+import { textHtml } from '../../src/web/public-pages.ts';
+
+// Stored text's paragraphs and bullet lists (as html-text.ts writes them), and the
+// country page's HTML of them.
+
+function fixture(relative: string): string {
+  return readFileSync(new URL(`../fixtures/${relative}`, import.meta.url), 'utf8');
+}
+
+describe('textBlocks', () => {
+  it('reads one paragraph, its line breaks kept as lines', () => {
+    expect(textBlocks('Avoid crowds.')).toEqual([{ kind: 'paragraph', lines: ['Avoid crowds.'] }]);
+    expect(textBlocks('Actions to Take:\nAvoid crowds.\nMonitor local media.')).toEqual([
+      { kind: 'paragraph', lines: ['Actions to Take:', 'Avoid crowds.', 'Monitor local media.'] },
+    ]);
+  });
+
+  it('reads bulleted lines as one list, across blank lines between its items', () => {
+    expect(textBlocks('• Avoid crowds.\n• Monitor local media.')).toEqual([{ kind: 'list', items: ['Avoid crowds.', 'Monitor local media.'] }]);
+    // A <li> holding a <p> leaves a blank line after its item.
+    expect(textBlocks('• Avoid crowds.\n\n• Monitor local media.')).toEqual([{ kind: 'list', items: ['Avoid crowds.', 'Monitor local media.'] }]);
+  });
+
+  it('reads paragraphs and lists in order, blank-line runs, empty items and stray spaces aside', () => {
+    expect(textBlocks('\nLocation: Moscow\n\n\nActions to Take:\n\n• Avoid crowds.\n•\n•  Keep a low profile. \nAssistance: call us.\n\nThanks.\n')).toEqual([
+      { kind: 'paragraph', lines: ['Location: Moscow'] },
+      { kind: 'paragraph', lines: ['Actions to Take:'] },
+      { kind: 'list', items: ['Avoid crowds.', 'Keep a low profile.'] },
+      { kind: 'paragraph', lines: ['Assistance: call us.'] },
+      { kind: 'paragraph', lines: ['Thanks.'] },
+    ]);
+    expect(textBlocks('')).toEqual([]);
+    expect(textBlocks('•\n\n•')).toEqual([]);
+  });
+
+  it('reads the U.S. Embassy Moscow March 7, 2024 alert as stored: its "Actions to Take" are a list', async () => {
+    const items = await profileFor('us-embassy').parse(fixture('us-embassy/us-embassy-russia-alerts_v2.xml'), { id: 'ru', countries: ['RU'] });
+    const march7 = items.find((i) => i.title === 'Security Alert – U.S. Embassy Moscow (March 7, 2024)')!;
+    const blocks = textBlocks(march7.body);
+    expect(blocks.map((b) => b.kind)).toEqual(['paragraph', 'paragraph', 'paragraph', 'list']);
+    expect(blocks[2]).toEqual({ kind: 'paragraph', lines: ['Actions to Take:'] });
+    expect(blocks[3]).toEqual({ kind: 'list', items: ['Avoid crowds.', 'Monitor local media for updates.', 'Be aware of your surroundings.'] });
+    // The same alert with its actions as lines split by <br>: lines of one paragraph, no list.
+    const plain = await profileFor('us-embassy').parse(fixture('us-embassy/us-embassy-russia-alerts_v2-plain-actions.xml'), { id: 'ru', countries: ['RU'] });
+    const march1 = plain.find((i) => i.title.includes('March 1, 2024'))!;
+    expect(textBlocks(march1.body)).toContainEqual({
+      kind: 'paragraph',
+      lines: ['Actions to Take:', 'Avoid crowds and demonstrations.', 'Monitor local media for updates.', 'Keep a low profile.'],
+    });
+  });
+
+  it('reads the bullets html-to-text writes for <ul>, nested or in a <li> with paragraphs', () => {
+    expect(textBlocks(htmlToText('<p>Before</p><ul><li>a</li><li>b<ul><li>b1</li></ul></li></ul><p>After</p>'))).toEqual([
+      { kind: 'paragraph', lines: ['Before'] },
+      { kind: 'list', items: ['a', 'b', 'b1'] },
+      { kind: 'paragraph', lines: ['After'] },
+    ]);
+  });
+});
+
+describe('textHtml (the country page)', () => {
+  it('renders a paragraph, its line breaks as <br>', () => {
+    expect(textHtml('Avoid crowds.').value).toBe('<p>Avoid crowds.</p>');
+    expect(textHtml('Actions to Take:\nAvoid crowds.').value).toBe('<p>Actions to Take:<br>Avoid crowds.</p>');
+  });
+
+  it('renders a list', () => {
+    expect(textHtml('• Avoid crowds.\n• Monitor local media.').value).toBe('<ul><li>Avoid crowds.</li><li>Monitor local media.</li></ul>');
+  });
+
+  it('renders paragraphs and lists mixed, in order', () => {
+    expect(textHtml('Actions to Take:\n\n• Avoid crowds.\n• Keep a low profile.\n\nAssistance: call us.').value).toBe(
+      '<p>Actions to Take:</p><ul><li>Avoid crowds.</li><li>Keep a low profile.</li></ul><p>Assistance: call us.</p>',
+    );
+  });
+
+  it('escapes every word: markup and entities in the text stay text', () => {
+    expect(textHtml('Fish & chips <script>alert(1)</script>\n\n• <b onclick="x()">bold</b> & "quoted" \'it\'').value).toBe(
+      '<p>Fish &amp; chips &lt;script&gt;alert(1)&lt;/script&gt;</p><ul><li>&lt;b onclick=&quot;x()&quot;&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; &#39;it&#39;</li></ul>',
+    );
+    expect(textHtml('&amp; &lt;').value).toBe('<p>&amp;amp; &amp;lt;</p>');
+  });
+});
