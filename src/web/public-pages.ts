@@ -169,11 +169,32 @@ export function textHtml(text: string): SafeHtml {
   )}`;
 }
 
-function eventItem(e: PublicEvent): SafeHtml {
+/**
+ * The date an alert is shown with: its government's, as for advice (our own
+ * time would date an old post the day we first read it), else when we recorded it.
+ */
+function alertDate(e: PublicEvent): Date {
+  return e.publishedAt ?? e.createdAt;
+}
+
+/** How many alerts a country page shows (and its JSON lists). */
+export const RECENT_ALERTS = 10;
+
+/** Alerts newest first by the date each is shown with; recorded order breaks ties. */
+export function alertsNewestFirst(alerts: readonly PublicEvent[]): PublicEvent[] {
+  return [...alerts].sort((a, b) => alertDate(b).getTime() - alertDate(a).getTime() || b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
+}
+
+/**
+ * One event. A change of advice is dated when we recorded the change; an alert
+ * by its government's date, or ours said to be ours when the feed gives none.
+ */
+function eventItem(e: PublicEvent, dated: 'recorded' | 'government'): SafeHtml {
   const link = safeUrl(e.link);
+  const when = dated === 'recorded' ? date(e.createdAt) : e.publishedAt ? date(e.publishedAt) : html`recorded here ${date(e.createdAt)}`;
   return html`<li class="event">
 <h3>${e.title}</h3>
-<p class="meta">${e.government} · ${eventSummary(e)}${e.levelText ? ` (“${e.levelText}”)` : ''} · ${date(e.createdAt)}</p>
+<p class="meta">${e.government} · ${eventSummary(e)}${e.levelText ? ` (“${e.levelText}”)` : ''} · ${when}</p>
 ${textHtml(cutText(e.body))}
 ${link ? html`<p><a href="${link}">Read it at the source<span class="sr-only">: ${e.title}</span></a></p>` : ''}
 </li>`;
@@ -193,9 +214,11 @@ export function countryPage(options: {
   series: LevelSeries[];
   window: { from: Date; to: Date };
   changes: PublicEvent[];
+  /** Recent alerts in any order: the RECENT_ALERTS newest by the date shown are shown, in that order. */
   alerts: PublicEvent[];
 }): string {
   const { country, name, overview } = options;
+  const alerts = alertsNewestFirst(options.alerts).slice(0, RECENT_ALERTS);
   const govs = overview ? options.governments.filter((g) => overview.governments[g]).map((g) => overview.governments[g]!) : [];
   return layout(
     `${name}: travel advice`,
@@ -239,9 +262,9 @@ ${
     : html`<p>No level recorded in the last 12 months.</p>`
 }
 <h2>Recent changes</h2>
-${options.changes.length ? html`<ul class="events">${options.changes.map(eventItem)}</ul>` : html`<p>No change recorded yet.</p>`}
+${options.changes.length ? html`<ul class="events">${options.changes.map((e) => eventItem(e, 'recorded'))}</ul>` : html`<p>No change recorded yet.</p>`}
 <h2>Embassy and consular alerts</h2>
-${options.alerts.length ? html`<ul class="events">${options.alerts.map(eventItem)}</ul>` : html`<p>No alert recorded.</p>`}
+${alerts.length ? html`<ul class="events">${alerts.map((e) => eventItem(e, 'government'))}</ul>` : html`<p>No alert recorded.</p>`}
 <p><a href="/countries/${country}/feed.atom">Atom feed for ${name}</a> · <a href="/api/countries/${country}">JSON</a></p>`,
     { wide: true },
   );

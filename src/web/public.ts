@@ -16,7 +16,7 @@ import { eventJson } from '../advisories/overview.ts';
 import { eventsAtom } from './atom.ts';
 import { messagePage } from './pages.ts';
 import { sendRendered, type PublicCache } from './public-cache.ts';
-import { countriesPage, countryPage, CSRF_SLOT } from './public-pages.ts';
+import { countriesPage, countryPage, CSRF_SLOT, RECENT_ALERTS } from './public-pages.ts';
 import { HttpError, type WebDeps } from './deps.ts';
 
 /**
@@ -114,7 +114,8 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps, cache:
       series: levelSeries(points, window),
       window,
       changes: events.filter((e) => e.level !== null).slice(0, 10),
-      alerts: events.filter((e) => e.level === null).slice(0, 10),
+      // Every alert among them: the page picks its newest by the government's date, the JSON its last recorded.
+      alerts: events.filter((e) => e.level === null),
     };
   };
   // The chart's window ends today: a cached country view is also keyed by the day.
@@ -208,7 +209,7 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps, cache:
         governments: o ? data.governments.filter((g) => o.governments[g]).map((g) => governmentJson(o.governments[g]!)) : [],
         history: { from: data.window.from.toISOString(), to: data.window.to.toISOString(), series: data.series.map(seriesJson) },
         recentChanges: data.changes.map(eventJson),
-        recentAlerts: data.alerts.map(eventJson),
+        recentAlerts: data.alerts.slice(0, RECENT_ALERTS).map(eventJson),
       };
       return { type: JSON_TYPE, body: JSON.stringify(body) };
     });

@@ -6,11 +6,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventJson } from '../../src/advisories/overview.ts';
 import { publicEvents, publicEventsJson } from '../../src/advisories/repository.ts';
 import { feedSchema } from '../../src/config/schema.ts';
+import { pollFeed } from '../../src/feeds/poller.ts';
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { addAdvisory, addFeed, addGovernmentFeeds, changeAdvisory } from '../helpers/advice.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { Page } from '../helpers/dom.ts';
-import { ManualClock } from '../helpers/poll.ts';
+import { fixture, startFeedServer, type FeedServer } from '../helpers/feed-server.ts';
+import { ManualClock, feedConfig, pollDeps } from '../helpers/poll.ts';
 import { CookieJar, csrfTokenOf, form, startWebApp, waitFor, type WebApp } from '../helpers/web.ts';
 
 // The public pages, Atom feeds and JSON API over real HTTP, on a stored
@@ -628,6 +630,103 @@ describe('the advice’s date', () => {
       countries: { country: string; governments: Record<string, { publishedAt: string | null }> }[];
     };
     expect(all.countries.find((c) => c.country === 'AF')!.governments['United States']!.publishedAt).toBe('2021-02-10T15:00:00.000Z');
+  });
+});
+
+describe('embassy alerts on the country page', () => {
+  const MARCH_7 = 'Security Alert – U.S. Embassy Moscow (March 7, 2024)';
+  let feeds: FeedServer;
+  beforeAll(async () => {
+    feeds = await startFeedServer();
+  });
+  afterAll(() => feeds?.stop());
+
+  /**
+   * The U.S. Embassy Moscow feed as a service reads it, here on 30 Nov 2026: a baseline,
+   * then the March 7, 2024 security alert (its <ul> of "Actions to Take"), recorded today.
+   */
+  beforeEach(async () => {
+    const url = feeds.set('/ru/alerts', { body: fixture('us-embassy/us-embassy-russia-alerts_v1.xml') });
+    const local = feedConfig({ id: 'local-ru', name: 'U.S. Embassy Moscow (local copy)', url, source: 'us-embassy', countries: ['RU'] });
+    const seeded = await tdb.db.selectFrom('feeds').select(['id', 'name', 'url', 'source']).execute();
+    await syncFeeds(tdb.db, [...seeded.map((r) => feedSchema.parse(r)), local]);
+    const deps = pollDeps(tdb.db, clock);
+    expect(await pollFeed(deps, local, { force: true })).toMatchObject({ status: 'ok', baseline: true });
+    feeds.set('/ru/alerts', { body: fixture('us-embassy/us-embassy-russia-alerts_v2.xml') });
+    expect(await pollFeed(deps, local, { force: true })).toMatchObject({ status: 'ok', events: 1 });
+    // An alert whose feed gave no date, recorded in May.
+    await addAdvisory(
+      tdb.db,
+      'us-embassy-russia',
+      'post-2',
+      ['RU'],
+      {
+        level: null,
+        levelText: 'Message for U.S. Citizens',
+        title: 'Undated message',
+        body: 'Renew your passport early.',
+        at: day('2026-05-01'),
+        publishedAt: null,
+      },
+      { event: true },
+    );
+  });
+
+  function alertItems(page: Page) {
+    const section = page.all('ul', (ul) => Page.attr(ul, 'class') === 'events')[1]!;
+    return page.all('li', (li) => Page.attr(li, 'class') === 'event', section);
+  }
+
+  it('shows each alert’s paragraphs and its list items, dated by the government, newest first by that date', async () => {
+    const page = new Page((await get('/countries/RU')).body);
+    const items = alertItems(page);
+    const titleOf = (li: (typeof items)[number]) => Page.text(page.one('h3', () => true, li));
+    const metaOf = (li: (typeof items)[number]) => Page.text(page.one('p', (p) => Page.attr(p, 'class') === 'meta', li));
+    // Recorded last, the March 7, 2024 alert is the oldest by its government's date: last.
+    expect(items.map(titleOf)).toEqual(['Undated message', HOSTILE_TITLE, MARCH_7]);
+
+    const march7 = items[2]!;
+    expect(metaOf(march7)).toMatch(/ · 7 Mar 2024$/);
+    expect(
+      page.one(
+        'time',
+        () => true,
+        page.one('p', (p) => Page.attr(p, 'class') === 'meta', march7),
+      ).attribs.datetime,
+    ).toBe('2024-03-07T19:00:00.000Z');
+    const list = page.one('ul', () => true, march7);
+    expect(page.all('li', () => true, list).map(Page.text)).toEqual(['Avoid crowds.', 'Monitor local media for updates.', 'Be aware of your surroundings.']);
+    expect(page.all('p', (p) => Page.attr(p, 'class') !== 'meta', march7).map(Page.text)).toEqual([
+      'Location: Moscow, Russia',
+      expect.stringMatching(/^Event: The Embassy is monitoring reports/),
+      'Actions to Take:',
+      'Read it at the source: Security Alert – U.S. Embassy Moscow (March 7, 2024)',
+    ]);
+
+    // Without a date from the feed, ours, said to be ours.
+    expect(metaOf(items[0]!)).toMatch(/ · recorded here 1 May 2026$/);
+    expect(metaOf(items[1]!)).toMatch(/ · 7 Mar 2026$/);
+    // A change of advice stays dated when it was recorded here.
+    const changes = page.all('ul', (ul) => Page.attr(ul, 'class') === 'events')[0]!;
+    expect(page.all('p', (p) => Page.attr(p, 'class') === 'meta', changes).map(Page.text)).toContain(
+      'United States · Raised to level 4 from 3 (“Level 4: Do Not Travel”) · 10 Mar 2026',
+    );
+  });
+
+  it('leaves the JSON and Atom feed as they were: recorded order, both dates', async () => {
+    const ru = (await (await fetch(web.url('/api/countries/RU'))).json()) as {
+      recentAlerts: { title: string; publishedAt: string | null; createdAt: string }[];
+    };
+    expect(ru.recentAlerts.map((a) => [a.title, a.publishedAt, a.createdAt])).toEqual([
+      [MARCH_7, '2024-03-07T19:00:00.000Z', NOW.toISOString()],
+      ['Undated message', null, day('2026-05-01').toISOString()],
+      [HOSTILE_TITLE, day('2026-03-07').toISOString(), day('2026-03-07').toISOString()],
+    ]);
+    const atom = xml.parse((await get('/countries/RU/feed.atom')).body) as { feed: { entry: (AtomEntry & { published?: string })[] } };
+    const first = atom.feed.entry[0]!;
+    expect(first.title['#text']).toBe(`Russia — ${MARCH_7}`);
+    expect([first.updated, first.published]).toEqual([NOW.toISOString(), '2024-03-07T19:00:00.000Z']);
+    expect(first.content['#text']).toContain('Avoid crowds.');
   });
 });
 

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { htmlToText } from '../../src/advisories/normalize.ts';
+import type { PublicEvent } from '../../src/advisories/repository.ts';
 import { textBlocks } from '../../src/advisories/text-blocks.ts';
 import { profileFor } from '../../src/feeds/profiles/index.ts';
-import { textHtml } from '../../src/web/public-pages.ts';
+import { alertsNewestFirst, textHtml } from '../../src/web/public-pages.ts';
 
 // Stored text's paragraphs and bullet lists (as html-text.ts writes them), and the
 // country page's HTML of them.
@@ -84,5 +85,37 @@ describe('textHtml (the country page)', () => {
       '<p>Fish &amp; chips &lt;script&gt;alert(1)&lt;/script&gt;</p><ul><li>&lt;b onclick=&quot;x()&quot;&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; &#39;it&#39;</li></ul>',
     );
     expect(textHtml('&amp; &lt;').value).toBe('<p>&amp;amp; &amp;lt;</p>');
+  });
+});
+
+describe('alertsNewestFirst', () => {
+  const alert = (id: number, createdAt: string, publishedAt: string | null): PublicEvent => ({
+    id,
+    feedId: 'ru',
+    feedName: 'U.S. Embassy Moscow',
+    government: 'United States',
+    kind: 'new',
+    countries: ['RU'],
+    level: null,
+    previousLevel: null,
+    levelText: 'Security Alert',
+    title: `alert ${id}`,
+    body: '',
+    link: null,
+    publishedAt: publishedAt === null ? null : new Date(publishedAt),
+    createdAt: new Date(createdAt),
+  });
+
+  it('orders by the date shown: the government’s, else when it was recorded; then newest recorded, then newest id', () => {
+    const sorted = alertsNewestFirst([
+      // Recorded last, but the embassy dated it in 2024.
+      alert(5, '2026-11-30T12:00:00Z', '2024-03-07T19:00:00Z'),
+      alert(1, '2026-03-07T09:00:00Z', '2026-03-07T09:00:00Z'),
+      // No date from the feed: shown (and ordered) by ours.
+      alert(2, '2026-05-01T00:00:00Z', null),
+      alert(3, '2026-06-01T00:00:00Z', '2024-03-07T19:00:00Z'),
+      alert(4, '2026-06-01T00:00:00Z', '2024-03-07T19:00:00Z'),
+    ]);
+    expect(sorted.map((e) => e.id)).toEqual([2, 1, 5, 4, 3]);
   });
 });
