@@ -324,7 +324,7 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
     const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
     const day = (iso: string) => new Date(`${iso}T09:00:00Z`);
 
-    /** Russia: four governments at four levels; France and Norway for the list. */
+    /** Russia: four governments at four levels and an embassy alert with a list; France and Norway for the list. */
     async function seedAdvice(): Promise<void> {
       const db = t.db;
       await addGovernmentFeeds(db);
@@ -347,6 +347,23 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
           { event: true },
         );
       }
+      // Its "Actions to Take" are a bullet list on the page (and must fit a phone).
+      await addAdvisory(
+        db,
+        'us-embassy-russia',
+        'alert-1',
+        ['RU'],
+        {
+          level: null,
+          levelText: 'Security Alert',
+          title: 'Security Alert – U.S. Embassy Moscow (March 7, 2024)',
+          body: 'Location: Moscow, Russia\n\nActions to Take:\n\n• Avoid crowds.\n• Monitor local media for updates.\n• Be aware of your surroundings.',
+          link: 'https://ru.usembassy.gov/security-alert-u-s-embassy-moscow-march-7-2024/',
+          at: day('2026-02-01'),
+          publishedAt: new Date('2024-03-07T19:00:00Z'),
+        },
+        { event: true },
+      );
     }
 
     /** axe-core's serious and critical violations on the page as it stands (WCAG 2.1 A/AA and best practices). */
@@ -409,6 +426,11 @@ describe.skipIf(noChromium || otherProject)('a traveler in a real browser (headl
         ])
           expect(table).toContain(words);
         await expect(page.locator('svg.chart').count()).resolves.toBeGreaterThanOrEqual(4);
+        await expect(page.locator('li.event ul li').allTextContents()).resolves.toEqual([
+          'Avoid crowds.',
+          'Monitor local media for updates.',
+          'Be aware of your surroundings.',
+        ]);
         await screenshots(page, 'country');
 
         // Follow it: the form already holds Russia; only the address is asked.
