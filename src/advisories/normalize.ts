@@ -63,23 +63,57 @@ export class MarkupError extends AppError {
  * time grows with the square of the nesting depth (0.06 s at 20,000 nested elements, ~100 s
  * for a 5 MB body of nothing but `<div>`), and nesting is never deeper than the number of start
  * tags, so counting them first bounds that cost whatever the markup. The largest item of the
- * real feeds in tests/fixtures holds 375 (a US State Department advisory, nested 4 deep; the
- * whole largest feed document, all of its items together, 10,560): this is far above any real
- * item, and low enough that refusing one costs milliseconds.
+ * real feeds in tests/fixtures holds 375 (a US State Department advisory, nested 4 deep): this
+ * is far above any real item, and low enough that refusing one costs milliseconds.
  */
 export const MAX_START_TAGS = 10_000;
 
-/** Whether `html` holds more than MAX_START_TAGS start tags ('<' and a letter, as htmlparser2 reads one). */
-function tooManyStartTags(html: string): boolean {
-  // A start tag takes at least two characters: short markup cannot have too many.
-  if (html.length <= 2 * MAX_START_TAGS) return false;
+/**
+ * The most start tags the HTML of one document may hold altogether. The per-item limit bounds
+ * one conversion, not a document of many: 5 MB of items each nested 1,000–2,500 deep (under that
+ * limit and the converters' stacks) took 0.45–0.6 s of CPU to read, on every poll, as a server
+ * can change its document each time so that no converted text is cached. Converting costs about
+ * 0.5–2 µs a start tag by shape: at this bound, 0.02–0.07 s for nested inline elements and
+ * 0.05–0.15 s for nested blockquotes, the costliest found, each level quoting the text inside it
+ * again (tests/bench/markup.bench.ts, at load 5–7 on 2 cores). The largest real document in
+ * tests/fixtures, the State Department's 210 advisories (861 KB), holds 8,457 (titles,
+ * descriptions, categories), a sixth of this: a document as dense with markup would reach the
+ * bound only at about the 5 MB body limit.
+ */
+export const MAX_DOCUMENT_START_TAGS = 50_000;
+
+/** The start tags of `html` ('<' and a letter, as htmlparser2 reads one), counted up to `limit` + 1. */
+function startTags(html: string, limit: number): number {
   let count = 0;
-  for (let i = html.indexOf('<'); i !== -1; i = html.indexOf('<', i + 1)) {
+  for (let i = html.indexOf('<'); i !== -1 && count <= limit; i = html.indexOf('<', i + 1)) {
     // Lower-cased ASCII; past the end, NaN | 0x20 is no letter.
     const next = html.charCodeAt(i + 1) | 0x20;
-    if (next >= 0x61 && next <= 0x7a && ++count > MAX_START_TAGS) return true;
+    if (next >= 0x61 && next <= 0x7a) count++;
   }
-  return false;
+  return count;
+}
+
+/** Whether `html` holds more than MAX_START_TAGS start tags. */
+function tooManyStartTags(html: string): boolean {
+  // A start tag takes at least two characters: short markup cannot have too many.
+  return html.length > 2 * MAX_START_TAGS && startTags(html, MAX_START_TAGS) > MAX_START_TAGS;
+}
+
+/**
+ * Refuses (MarkupError) a document whose strings — every one a profile may convert to text —
+ * hold more than MAX_DOCUMENT_START_TAGS start tags altogether. Called on the parsed document
+ * before any of it is converted, so a refused one costs its parse and this count (which stops
+ * at the bound), never a conversion.
+ */
+export function refuseExcessMarkup(strings: Iterable<string | null>): void {
+  let left = MAX_DOCUMENT_START_TAGS;
+  for (const s of strings) {
+    if (s === null || s.length < 2) continue;
+    left -= startTags(s, left);
+    if (left < 0) {
+      throw new MarkupError(`the document's HTML has more than ${MAX_DOCUMENT_START_TAGS.toLocaleString('en-US')} tags in all, more than is converted to text`);
+    }
+  }
 }
 
 /** The raw text of `html`: html-text.ts's, or html-to-text's for the markup html-text.ts leaves to it. */

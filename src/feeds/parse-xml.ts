@@ -1,4 +1,5 @@
 import Parser from 'rss-parser';
+import { refuseExcessMarkup } from '../advisories/normalize.ts';
 import { AppError } from '../common/errors.ts';
 
 /** The document could not be understood: bad XML, not a feed, wrong shape. */
@@ -104,6 +105,11 @@ export function refuseEntityDeclarations(xml: string): void {
   }
 }
 
+/**
+ * The items of an RSS or Atom document, as the profiles read them. Refused when it is not one
+ * (FeedParseError), and when its items' HTML holds more tags altogether than a document may
+ * (normalize.ts's MarkupError).
+ */
 export async function parseXmlFeed(xml: string): Promise<RawFeed> {
   refuseEntityDeclarations(xml);
   // Seen in a GDACS copy: the whole file was decoded as Latin-1 and re-encoded,
@@ -119,21 +125,34 @@ export async function parseXmlFeed(xml: string): Promise<RawFeed> {
     throw new FeedParseError(`not a valid RSS/Atom document: ${msg}`, { cause: err });
   }
   if (!Array.isArray(feed.items)) throw new FeedParseError('not an RSS/Atom document: no items');
-  return {
-    title: feed.title ?? null,
-    link: feed.link ?? null,
-    items: feed.items.map((it) => {
-      const i = it as typeof it & CustomItem;
-      return {
-        title: str(i.title),
-        link: str(i.link),
-        guid: str(i.guid) ?? str(i.id),
-        pubDate: str(i.pubDate) ?? str((i as { isoDate?: unknown }).isoDate),
-        summary: str(i.description) ?? str(i.summary) ?? null,
-        content: str(i['content:encoded']) ?? str(i.content),
-        categories: categories(i.rawCategories, i.categories),
-        dcIdentifier: str(i['dc:identifier']),
-      };
-    }),
-  };
+  const items = feed.items.map((it): RawItem => {
+    const i = it as typeof it & CustomItem;
+    return {
+      title: str(i.title),
+      link: str(i.link),
+      guid: str(i.guid) ?? str(i.id),
+      pubDate: str(i.pubDate) ?? str((i as { isoDate?: unknown }).isoDate),
+      summary: str(i.description) ?? str(i.summary) ?? null,
+      content: str(i['content:encoded']) ?? str(i.content),
+      categories: categories(i.rawCategories, i.categories),
+      dcIdentifier: str(i['dc:identifier']),
+    };
+  });
+  // The document's markup as a whole is bounded before any profile converts a word of it.
+  refuseExcessMarkup(convertedStrings(items));
+  return { title: feed.title ?? null, link: feed.link ?? null, items };
+}
+
+/**
+ * The strings of `items` a profile may convert to text. A description that is also the content
+ * (rss-parser's content of an RSS item without content:encoded) counts once: its text is
+ * converted once and then cached, or, under 256 characters, converted again at little cost.
+ */
+function* convertedStrings(items: readonly RawItem[]): Generator<string | null> {
+  for (const item of items) {
+    yield item.title;
+    yield item.content;
+    if (item.summary !== item.content) yield item.summary;
+    for (const category of item.categories) yield category.text;
+  }
 }

@@ -4,9 +4,22 @@ import { fileURLToPath } from 'node:url';
 import { ElementType, parseDocument } from 'htmlparser2';
 import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
-import { MAX_START_TAGS, MarkupError, htmlToText, referenceHtmlToText, tidyEveryLine, tidyText, words } from '../../src/advisories/normalize.ts';
+import {
+  MAX_DOCUMENT_START_TAGS,
+  MAX_START_TAGS,
+  MarkupError,
+  htmlToText,
+  referenceHtmlToText,
+  refuseExcessMarkup,
+  tidyEveryLine,
+  tidyText,
+  words,
+} from '../../src/advisories/normalize.ts';
 import { parseXmlFeed } from '../../src/feeds/parse-xml.ts';
-import { itemBody } from '../../src/feeds/profiles/common.ts';
+import { caTravelProfile } from '../../src/feeds/profiles/ca-travel.ts';
+import { itemBody, parseJsonDocument } from '../../src/feeds/profiles/common.ts';
+import { genericProfile } from '../../src/feeds/profiles/generic.ts';
+import { deeplyNestedFeed } from '../helpers/hostile-markup.ts';
 import { prng } from '../helpers/prng.ts';
 
 // Stored text and fingerprints come from this conversion: the fast path must give exactly the
@@ -177,6 +190,103 @@ describe('an item holding more than MAX_START_TAGS start tags', () => {
     expect(htmlToRawText(html)).toBe(referenceHtmlToText(html));
     expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
     expect(thrown(`${html}b>`)).toBeInstanceOf(MarkupError);
+  });
+});
+
+describe('a document whose HTML holds more than MAX_DOCUMENT_START_TAGS start tags in all', () => {
+  const refusal = `the document's HTML has more than ${MAX_DOCUMENT_START_TAGS.toLocaleString('en-US')} tags in all, more than is converted to text`;
+  const rejection = async (parsing: Promise<unknown>): Promise<unknown> =>
+    parsing.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  const expectRefused = (err: unknown) => {
+    expect(err).toBeInstanceOf(MarkupError);
+    expect((err as MarkupError).message).toBe(refusal);
+    expect((err as MarkupError).retryable).toBe(false);
+  };
+  /** An RSS item whose description (and, when given, content) is `html`. */
+  const rssItem = (i: number, description: string, content?: string) =>
+    `<item><title>Alert ${i}</title><guid>g${i}</guid><description><![CDATA[${description}]]></description>${content === undefined ? '' : `<content:encoded><![CDATA[${content}]]></content:encoded>`}</item>`;
+  const rss = (items: string[]) =>
+    `<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>${items.join('')}</channel></rss>`;
+
+  it('counts the start tags of all the strings together, up to the bound exactly', () => {
+    const half = MAX_DOCUMENT_START_TAGS / 2;
+    // End tags, comments and a lone '<' are no start tags; nulls are skipped.
+    const strings = [`${'<b>x</b> <!-- y --> 1 < 2 '.repeat(half)}<`, null, '<I>'.repeat(half), ''];
+    expect(() => refuseExcessMarkup(strings)).not.toThrow();
+    let err: unknown;
+    try {
+      refuseExcessMarkup([...strings, 'a<p>']);
+    } catch (e) {
+      err = e;
+    }
+    expectRefused(err);
+  });
+
+  it('refuses a feed of many deep items, each under the per-item limit and convertible, as a whole', async () => {
+    const hostile = deeplyNestedFeed({ bytes: 1_000_000, minDepth: 1_000, maxDepth: 2_000 });
+    // Each item alone converts: under MAX_START_TAGS and within the converters' stacks.
+    const htmls = [...hostile.matchAll(/<!\[CDATA\[(.*?)\]\]>/g)].map((m) => m[1]!);
+    expect(htmls.length).toBeGreaterThan(100);
+    expect(htmls.map((html) => htmlToText(html))).toEqual(htmls.map((_, i) => `Alert ${i}`));
+    expectRefused(await rejection(parseXmlFeed(hostile)));
+    expectRefused(await rejection(genericProfile.parse(hostile, { id: 'deep', countries: [] })));
+  });
+
+  it('counts a description that is also the content (rss-parser gives it as both) once', async () => {
+    const html = '<p><b>x</b></p>'.repeat(2_000);
+    const items = Array.from({ length: (MAX_DOCUMENT_START_TAGS / 4_000) | 0 }, (_, i) => i);
+    expect((await parseXmlFeed(rss(items.map((i) => rssItem(i, `${html}${i}`))))).items).toHaveLength(items.length);
+    // The same markup once more in each item, as content:encoded: twice the tags.
+    expectRefused(await rejection(parseXmlFeed(rss(items.map((i) => rssItem(i, `${html}${i}`, `${html}${i}.`))))));
+  });
+
+  it('counts every string of a JSON document, however deep it nests', async () => {
+    const entry = (i: number) => ({ eng: { name: `${'<span>'.repeat(2_000)}Land ${i}`, 'advisory-text': 'Exercise normal security precautions' } });
+    const hostile = { data: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`RU-${i}`, entry(i)])) };
+    expectRefused(await rejection(caTravelProfile.parse(JSON.stringify(hostile), { id: 'ca', countries: [] })));
+    // Under the bound, the same entries convert.
+    const within = { data: Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`RU-${i}`, entry(i)])) };
+    expect(await caTravelProfile.parse(JSON.stringify(within), { id: 'ca', countries: [] })).toHaveLength(24);
+    // Nested far deeper than a recursive walk could go.
+    const deep = `${'['.repeat(200_000)}"${'<i>'.repeat(MAX_DOCUMENT_START_TAGS + 1)}"${']'.repeat(200_000)}`;
+    let err: unknown;
+    try {
+      parseJsonDocument(deep);
+    } catch (e) {
+      err = e;
+    }
+    expectRefused(err);
+  });
+
+  it('is far above the markup of every real document of the fixtures', async () => {
+    const tags = (s: string | null) => (s?.match(/<[a-z]/gi) ?? []).length;
+    const totals = new Map<string, number>();
+    for (const file of filesUnder(FIXTURES)) {
+      const text = readFileSync(file, 'utf8');
+      let total = 0;
+      if (file.endsWith('.json')) total = jsonStrings(parseJsonDocument(text), []).reduce((n, s) => n + tags(s), 0);
+      else if (/\.(xml|rss|atom)$/.test(file)) {
+        const feed = await parseXmlFeed(text).catch((e: unknown) => {
+          // The fixtures that are no RSS/Atom (MOFA's list, a mis-encoded GDACS copy) fail for that, not for their markup.
+          expect(e).not.toBeInstanceOf(MarkupError);
+          return { items: [] };
+        });
+        for (const item of feed.items)
+          total +=
+            tags(item.title) +
+            tags(item.content) +
+            (item.summary === item.content ? 0 : tags(item.summary)) +
+            item.categories.reduce((n, c) => n + tags(c.text), 0);
+      } else continue;
+      totals.set(file.slice(FIXTURES.length), total);
+    }
+    const largest = Math.max(...totals.values());
+    // The figure normalize.ts gives for MAX_DOCUMENT_START_TAGS: the State Department's feed.
+    expect([...totals].find(([, n]) => n === largest)).toEqual(['us-state-dept/TAsTWs_2021-03-01.xml', 8_457]);
+    expect(largest).toBeLessThan(MAX_DOCUMENT_START_TAGS / 5);
   });
 });
 

@@ -2,7 +2,7 @@ import type { AdvisoryItem } from '../../advisories/model.ts';
 import { canadaLevel } from '../../advisories/wording.ts';
 import { isCountryCode } from '../../common/countries.ts';
 import { FeedParseError } from '../parse-xml.ts';
-import { oneLine } from './common.ts';
+import { oneLine, parseJsonDocument } from './common.ts';
 import type { SourceProfileImpl } from './types.ts';
 
 // Government of Canada `index-alpha-eng.json`: one object keyed by ISO code.
@@ -33,12 +33,7 @@ function text(v: unknown): string {
 
 export const caTravelProfile: SourceProfileImpl = {
   async parse(body) {
-    let doc: { data?: unknown };
-    try {
-      doc = JSON.parse(body) as { data?: unknown };
-    } catch (err) {
-      throw new FeedParseError(`not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
+    const doc = parseJsonDocument(body) as { data?: unknown } | null;
     if (!doc || typeof doc.data !== 'object' || doc.data === null || Array.isArray(doc.data)) {
       throw new FeedParseError('not the Canada travel advisory index: no "data" object keyed by country code');
     }

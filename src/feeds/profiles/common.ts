@@ -1,5 +1,5 @@
-import { htmlToText, oneLine, shortHash } from '../../advisories/normalize.ts';
-import type { RawItem } from '../parse-xml.ts';
+import { htmlToText, oneLine, refuseExcessMarkup, shortHash } from '../../advisories/normalize.ts';
+import { FeedParseError, type RawItem } from '../parse-xml.ts';
 
 export function parseDate(value: string | null | undefined): Date | null {
   if (!value) return null;
@@ -19,6 +19,33 @@ export function cleanUrl(value: string | null | undefined): string | null {
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * A JSON document's value. Refused when it does not parse (FeedParseError), and when its strings
+ * hold more tags altogether than a document may (normalize.ts's MarkupError): every string
+ * counts, as a profile converts a few fields of each entry and a document can hold any number
+ * of entries.
+ */
+export function parseJsonDocument(body: string): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch (err) {
+    throw new FeedParseError(`not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  refuseExcessMarkup(jsonStrings(doc));
+  return doc;
+}
+
+/** The string values of a parsed JSON document, walked without recursion (it may nest deeper than the stack). */
+function* jsonStrings(value: unknown): Generator<string> {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === 'string') yield v;
+    else if (typeof v === 'object' && v !== null) for (const child of Object.values(v)) pending.push(child);
   }
 }
 

@@ -2,7 +2,7 @@ import type { AdvisoryItem } from '../../advisories/model.ts';
 import { aaLevel } from '../../advisories/wording.ts';
 import { isCountryCode } from '../../common/countries.ts';
 import { FeedParseError } from '../parse-xml.ts';
-import { oneLine } from './common.ts';
+import { oneLine, parseJsonDocument } from './common.ts';
 import type { SourceProfileImpl } from './types.ts';
 
 // Germany's Federal Foreign Office (Auswärtiges Amt), open-data list endpoint
@@ -42,12 +42,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 export const deAaProfile: SourceProfileImpl = {
   async parse(body) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(body);
-    } catch (err) {
-      throw new FeedParseError(`not valid JSON: ${(err as Error).message}`, { cause: err });
-    }
+    const doc = parseJsonDocument(body);
     if (isObject(doc) && Object.keys(doc).length === 0) {
       throw new FeedParseError('the Auswärtiges Amt API answered with an empty object ({}), its way of failing or being switched off');
     }

@@ -2,7 +2,7 @@ import type { AdvisoryItem } from '../../advisories/model.ts';
 import { fcdoLevel } from '../../advisories/wording.ts';
 import { countryCodeFromName } from '../../common/countries.ts';
 import { FeedParseError, parseXmlFeed } from '../parse-xml.ts';
-import { cleanUrl, htmlToText, oneLine, parseDate } from './common.ts';
+import { cleanUrl, htmlToText, oneLine, parseDate, parseJsonDocument } from './common.ts';
 import type { ProfileFeed, SourceProfileImpl } from './types.ts';
 
 // GOV.UK foreign travel advice, either as a country's Atom feed
@@ -46,12 +46,8 @@ interface ContentApiDoc {
 }
 
 function fromContentApi(text: string, feed: ProfileFeed): AdvisoryItem[] {
-  let doc: ContentApiDoc;
-  try {
-    doc = JSON.parse(text) as ContentApiDoc;
-  } catch (err) {
-    throw new FeedParseError(`not valid JSON: ${(err as Error).message}`, { cause: err });
-  }
+  // Starts with '{': an object, or no JSON at all.
+  const doc = parseJsonDocument(text) as ContentApiDoc;
   const details = doc.details;
   if (!details || typeof details !== 'object' || typeof details.summary !== 'string') {
     throw new FeedParseError('not a GOV.UK travel advice document: details.summary is missing');
