@@ -7,6 +7,7 @@ import { pollFeed, pollFeeds, type PollDeps, type PollOutcome } from '../../src/
 import { syncFeeds } from '../../src/feeds/repository.ts';
 import { openTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { fixture, startFeedServer, type FeedServer, type Route } from '../helpers/feed-server.ts';
+import { deeplyNestedFeed } from '../helpers/hostile-markup.ts';
 import { ManualClock, feedConfig, pollDeps, testSettings } from '../helpers/poll.ts';
 
 // docs/contract.md, "Change detection": a feed that fails (network, HTTP error, bad XML, an HTML page instead
@@ -281,10 +282,24 @@ const faults: FaultCase[] = [
     httpStatus: 200,
   },
   {
-    // Just under the 5 MB body limit: parsing its million levels would take minutes, counting its tags does not.
-    name: 'an item whose HTML holds 1,000,000 nested elements (more tags than are converted)',
-    route: () => ({ body: V2.replace('<content:encoded><![CDATA[', `<content:encoded><![CDATA[${'<div>'.repeat(1_000_000)}`) }),
+    // Over the per-item limit, in a document under its own: the item's limit refuses it, before either converter parses it.
+    name: 'an item whose HTML holds 20,000 nested elements (more tags than an item may hold)',
+    route: () => ({ body: V2.replace('<content:encoded><![CDATA[', `<content:encoded><![CDATA[${'<div>'.repeat(20_000)}`) }),
     reason: /^an item's HTML has more than 10,000 tags, more than is converted to text$/,
+    httpStatus: 200,
+  },
+  {
+    // Just under the 5 MB body limit: parsing its million levels would take minutes, counting its tags does not.
+    name: 'an item whose HTML holds 1,000,000 nested elements (more tags than a whole document may hold)',
+    route: () => ({ body: V2.replace('<content:encoded><![CDATA[', `<content:encoded><![CDATA[${'<div>'.repeat(1_000_000)}`) }),
+    reason: /^the document's HTML has more than 50,000 tags in all, more than is converted to text$/,
+    httpStatus: 200,
+  },
+  {
+    // Each item under the per-item limit and within the converters' stacks: reading them all took 0.45–0.6 s of CPU.
+    name: 'a 5 MB document of items each nested 1,000–2,000 elements deep (more tags in all than a document may hold)',
+    route: () => ({ body: deeplyNestedFeed({ bytes: 5_000_000, minDepth: 1_000, maxDepth: 2_000 }) }),
+    reason: /^the document's HTML has more than 50,000 tags in all, more than is converted to text$/,
     httpStatus: 200,
   },
   // settings.http.maxRedirects defaults to 5: the first request and 5 redirects, then stop.
