@@ -126,19 +126,8 @@ class PollBatches {
   readonly lease: GroupCommit<LeaseRequest, FeedRow | undefined>;
   readonly notModified: GroupCommit<SuccessRecord>;
   readonly store: GroupCommit<StoreJob, Stored>;
-  private unstored = 0;
-  private readonly waitingForRoom: (() => void)[] = [];
-
-  /** Waits until fewer than STORE_AHEAD fetched documents are unstored, and counts one more. */
-  async reserveStore(): Promise<void> {
-    while (this.unstored >= STORE_AHEAD) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));
-    this.unstored++;
-  }
-
-  releaseStore(): void {
-    this.unstored--;
-    this.waitingForRoom.shift()?.();
-  }
+  /** Runs a fetched document's parse and store once fewer than STORE_AHEAD are unstored (FIFO). */
+  readonly storeAhead = pLimit(STORE_AHEAD);
 
   constructor(deps: PollDeps) {
     // No retry: a failed lease or record fails those polls, which are recorded as such.
@@ -379,13 +368,10 @@ async function pollLeased(
   }
   // The fetch slot goes to the next feed only once there is room for this document in the
   // store batches: fetching and parsing wait for the database instead of piling up documents.
-  await batches.reserveStore();
-  onFetched?.();
-  try {
-    return await storeFetched(deps, batches, feed, fetched, startedAt, log, leaseOwner, fail);
-  } finally {
-    batches.releaseStore();
-  }
+  return batches.storeAhead(() => {
+    onFetched?.();
+    return storeFetched(deps, batches, feed, fetched, startedAt, log, leaseOwner, fail);
+  });
 }
 
 /** Parse, diff and store a fetched document (pollLeased's second half). */
