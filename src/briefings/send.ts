@@ -9,7 +9,7 @@ import type { DB } from '../db/connect.ts';
 import { afterFailedSend, leaseOwner } from '../db/outbox.ts';
 import { renderBriefing, type BriefingDestination } from './render.ts';
 import { claimBriefings, completeBriefing, tripsByIds, type ClaimedBriefing } from '../subscriptions/trip-repository.ts';
-import { localDate } from '../subscriptions/trip-window.ts';
+import { todayIn } from '../subscriptions/trip-window.ts';
 
 /** What sending briefings needs (the `start` job, `dispatch`, and right after a trip is added). */
 export interface BriefingDeps {
@@ -33,11 +33,6 @@ export interface BriefingSummary {
 /** Events of this many days are listed per destination. */
 export const BRIEFING_EVENT_DAYS = 30;
 const BRIEFING_EVENTS_MAX = 12;
-
-/** The subscriber's date today, in their zone (or the service's default). */
-export function todayIn(timezone: string | null, defaultTimezone: string, now: Date): string {
-  return localDate(now, timezone ?? defaultTimezone);
-}
 
 async function destinations(deps: BriefingDeps, countries: readonly string[]): Promise<BriefingDestination[]> {
   const since = new Date(deps.clock.now().getTime() - BRIEFING_EVENT_DAYS * 86_400_000);

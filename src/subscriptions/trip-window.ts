@@ -29,6 +29,11 @@ export function localDate(now: Date, timeZone: string): string {
   return f.format(now);
 }
 
+/** The subscriber's date today, in their zone (or the service's default). */
+export function todayIn(timezone: string | null, defaultTimezone: string, now: Date): string {
+  return localDate(now, timezone ?? defaultTimezone);
+}
+
 /**
  * A subscriber's zone once a change is saved: the change's when it names one
  * (null: back to the default), else the one they had, else `defaultZone`.

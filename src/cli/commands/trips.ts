@@ -26,7 +26,7 @@ export const register: RegisterCommand = (program, cli) => {
       const c = await cli.context();
       const [{ addTrips, tripOwnerByEmail, TooManyTripsError }, { todayIn }] = await Promise.all([
         import('../../subscriptions/trip-repository.ts'),
-        import('../../briefings/send.ts'),
+        import('../../subscriptions/trip-window.ts'),
       ]);
       const result = await withDatabase(c, async ({ db }) => {
         const owner = await tripOwnerByEmail(db, email);
@@ -83,10 +83,9 @@ export const register: RegisterCommand = (program, cli) => {
     .option('--json', 'JSON output')
     .action(async (opts: { email?: string; json?: boolean }) => {
       const c = await cli.context(undefined, { feeds: 'optional' });
-      const [{ listTrips }, { tripPhase }, { todayIn }] = await Promise.all([
+      const [{ listTrips }, { tripPhase, todayIn }] = await Promise.all([
         import('../../subscriptions/trip-repository.ts'),
         import('../../subscriptions/trip-window.ts'),
-        import('../../briefings/send.ts'),
       ]);
       const email = opts.email?.trim().toLowerCase();
       const rows = await withDatabase(c, ({ db }) => listTrips(db, { email }));
