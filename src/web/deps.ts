@@ -43,14 +43,22 @@ export function isFormBody(req: FastifyRequest): boolean {
   return type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
 }
 
-/** The API route a page of ours posts a form to (the phone code form): a form there is a person's. */
-const FORM_POSTED_API = /^\/api\/phone\/verify(?:\?|$)/;
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * An API route one of our pages posts a form to (the phone code form): a form there is a
+     * person's, answered with a page, errors included.
+     */
+    pageForms?: boolean;
+  }
+}
 
 /**
- * Answer in JSON: the body is JSON, or it is an API route and the body is not our page's form.
- * A form anywhere else in the API comes from a script (`curl -d` sends one), which reads JSON.
+ * Answer in JSON: the body is JSON, or it is an API route and the body is not a form its route
+ * takes from our pages. A form anywhere else in the API comes from a script (`curl -d` sends
+ * one), which reads JSON.
  */
 export function wantsJson(req: FastifyRequest): boolean {
   const type = mediaType(req);
-  return type === 'application/json' || (req.url.startsWith('/api/') && !(isFormBody(req) && FORM_POSTED_API.test(req.url)));
+  return type === 'application/json' || (req.url.startsWith('/api/') && !(isFormBody(req) && req.routeOptions.config.pageForms === true));
 }

@@ -199,7 +199,8 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
     );
   });
 
-  app.post('/api/phone/verify', { ...limited, ...csrfForForms }, async (req, reply) => {
+  // The manage page's phone code form posts here: a form is answered with a page (deps.ts, wantsJson).
+  app.post('/api/phone/verify', { config: { ...limited.config, pageForms: true }, ...csrfForForms }, async (req, reply) => {
     const form = isFormBody(req);
     const body = asBody(req.body);
     const token = typeof body.token === 'string' ? body.token : '';
