@@ -99,9 +99,13 @@ export class Dispatcher {
   private reserving = new Map<string, Promise<number | undefined>>();
   /** Endpoints whose receiver asked us (Retry-After) to wait until then. */
   private pausedUntil = new Map<string, number>();
-  private smsBodies = new Map<number, string>();
-  private eventEmails = new Map<number, EventEmail>();
-  private messageEvents = new WeakMap<DeliveryContext['event'], MessageEvent>();
+  /**
+   * The messages about each event, made once per batch: a batch's contexts share their event
+   * object (loadContexts), so these go with the batch. Not kept by event id across batches: the
+   * feed's name and source are read with each batch, and a reload or `feeds sync` may rename or
+   * re-point the feed while its event is still being sent (a big fan-out, a retry hours later).
+   */
+  private rendered = new WeakMap<DeliveryContext['event'], Rendered>();
   /**
    * "subscriber:channel" stopped by a permanent failure during this run. The
    * rest of the run's claims were loaded before the stop was recorded: without
@@ -461,16 +465,16 @@ export class Dispatcher {
     const unwanted = whyNotWanted(ctx.subscriptions, current, ctx.event, claim.channel, ctx.trips);
     if (unwanted !== null) return { id: claim.id, outcome: 'skipped', error: `not sent: ${unwanted}`, durationMs: 0 };
 
-    const event = this.messageEvent(ctx);
+    const rendered = this.renderedFor(ctx);
     try {
       await this.pace(claim.channel, this.deps.settings[claim.channel].ratePerSecond);
       let providerId: string;
       if (claim.channel === 'email') {
         this.beginSend(claim.id);
-        const mail = addressEmail(this.eventEmail(event), subscriberLinks(this.deps.links, sub.id, sub.linkVersion));
+        const mail = addressEmail(this.eventEmail(rendered), subscriberLinks(this.deps.links, sub.id, sub.linkVersion));
         ({ providerId } = await this.deps.email.send({ to: sub.email, ...mail }, `d${claim.id}`));
       } else {
-        const message = { to: sub.phone!, body: this.smsBody(event) };
+        const message = { to: sub.phone!, body: this.smsBody(rendered) };
         this.beginSend(claim.id);
         // An earlier attempt got a 5xx on create: it may have been sent. Ask before sending again.
         const already = claim.uncertainSince ? await this.deps.sms.findSent(message, claim.uncertainSince) : null;
@@ -504,13 +508,24 @@ export class Dispatcher {
     this.started.add(id);
   }
 
+  /** The batch's messages about the context's event (see `rendered`). */
+  private renderedFor(ctx: DeliveryContext): Rendered {
+    let r = this.rendered.get(ctx.event);
+    if (!r) {
+      r = { event: messageEventOf(ctx) };
+      this.rendered.set(ctx.event, r);
+    }
+    return r;
+  }
+
   /**
    * An event's SMS is the same for every subscriber (no per-subscriber link),
    * and fitting it into the segment budget costs ~0.2 ms of CPU: render it
-   * once per event, not once per message. Events never change once written.
+   * once per event, not once per message.
    */
-  private smsBody(event: MessageEvent): string {
-    return perEvent(this.smsBodies, event.id, () => renderSms(event, { link: this.deps.links.home(), maxSegments: this.deps.settings.sms.maxSegments }));
+  private smsBody(r: Rendered): string {
+    r.sms ??= renderSms(r.event, { link: this.deps.links.home(), maxSegments: this.deps.settings.sms.maxSegments });
+    return r.sms;
   }
 
   /**
@@ -518,22 +533,10 @@ export class Dispatcher {
    * wording, diff, escaped quote and HTML (~15 µs of CPU for an embassy alert) are made
    * once per event, and each message only adds its links (~0.5 µs).
    */
-  private eventEmail(event: MessageEvent): EventEmail {
-    const country = event.countries[0];
-    return perEvent(this.eventEmails, event.id, () =>
-      renderEventEmail(event, { listId: this.deps.listId, countryPage: country ? this.deps.links.country(country) : undefined }),
-    );
-  }
-
-  /** One per event, not per message: a batch's contexts share their event object. */
-  private messageEvent(ctx: DeliveryContext): MessageEvent {
-    const e = ctx.event;
-    let event = this.messageEvents.get(e);
-    if (!event) {
-      event = messageEventOf(ctx);
-      this.messageEvents.set(e, event);
-    }
-    return event;
+  private eventEmail(r: Rendered): EventEmail {
+    const country = r.event.countries[0];
+    r.email ??= renderEventEmail(r.event, { listId: this.deps.listId, countryPage: country ? this.deps.links.country(country) : undefined });
+    return r.email;
   }
 
   /**
@@ -582,15 +585,11 @@ export class Dispatcher {
   }
 }
 
-/** What `make` renders for an event, kept for the next messages about it (a run's events, at most 256). */
-function perEvent<T>(cache: Map<number, T>, eventId: number, make: () => T): T {
-  let value = cache.get(eventId);
-  if (value === undefined) {
-    value = make();
-    if (cache.size >= 256) cache.clear();
-    cache.set(eventId, value);
-  }
-  return value;
+/** An event as the renderers take it, and its messages once made (per batch, see Dispatcher.rendered). */
+interface Rendered {
+  event: MessageEvent;
+  email?: EventEmail;
+  sms?: string;
 }
 
 /** A claimed delivery's event as the renderers take it (also the digest's). */

@@ -5,6 +5,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DispatchSummary } from '../../src/delivery/dispatcher.ts';
 import type { PollOutcome } from '../../src/feeds/poller.ts';
+import { syncFeeds } from '../../src/feeds/repository.ts';
 import { systemClock } from '../../src/common/clock.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { verifyToken } from '../../src/common/tokens.ts';
@@ -419,14 +420,18 @@ ${items}
 });
 
 describe('email: failures', () => {
-  it('SMTP 451 is retried after the back-off and then sent exactly once', async () => {
-    const c = await setup();
+  /** traveler@example.com follows Russia; the March 7 alert's first attempt gets an SMTP 451 and waits to be retried. */
+  async function firstAttemptRefused(c: Ctx): Promise<void> {
     await subscribe('traveler@example.com');
     await poll(c, 'us-embassy-russia', EMBASSY_V1);
     await poll(c, 'us-embassy-russia', EMBASSY_V2);
-
     smtp.failNextRcpt(1, 451);
     expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 1, skipped: 0 });
+  }
+
+  it('SMTP 451 is retried after the back-off and then sent exactly once', async () => {
+    const c = await setup();
+    await firstAttemptRefused(c);
     expect(smtp.messages).toHaveLength(0);
     let [row] = await deliveryRows();
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
@@ -454,6 +459,26 @@ describe('email: failures', () => {
     clock.advance(24 * 3_600_000);
     expect(await drain(c)).toEqual({ sent: 0, failed: 0, retrying: 0, skipped: 0 });
     expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('a retry after a reload renamed the feed says the new name (the dispatcher keeps no rendering across batches)', async () => {
+    const c = await setup();
+    // The first attempt renders the email, then the server answers 451.
+    await firstAttemptRefused(c);
+    // A reload (SIGHUP) writes the renamed feed into the database while the retry waits.
+    const renamed = 'U.S. Mission to Russia';
+    await syncFeeds(
+      t.db,
+      c.config.feeds.map((f) => (f.id === 'us-embassy-russia' ? { ...f, name: renamed } : f)),
+    );
+    const [row] = await deliveryRows();
+    clock.advance(row!.next_attempt_at.getTime() - clock.now().getTime() + 1);
+    // The same dispatcher sends the retry.
+    expect(await drain(c)).toEqual({ sent: 1, failed: 0, retrying: 0, skipped: 0 });
+    const mail = smtp.to('traveler@example.com')[0]!;
+    expect(mail.text).toContain(`New alert from ${renamed}`);
+    expect(mail.html).toContain(renamed);
+    expect(`${mail.text}\n${mail.html}`).not.toContain('Consulates in Russia');
   });
 
   it('a 451 to DATA is retried too', async () => {
