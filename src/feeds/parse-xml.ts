@@ -1,4 +1,5 @@
 import Parser from 'rss-parser';
+import rssParserUtils from 'rss-parser/lib/utils.js';
 import { refuseExcessMarkup } from '../advisories/normalize.ts';
 import { AppError } from '../common/errors.ts';
 
@@ -43,6 +44,17 @@ type CustomItem = {
   summary?: string;
   description?: string;
 };
+
+// rss-parser makes a plain-text `contentSnippet` of every item's content (and `…Snippet` of
+// other fields) with the regexes /<(?:.|\n)*?>/ and /([^\n])<\/?(h|br|p|…)(?:.|\n)*?>([^\n])/,
+// which take quadratic time on '<' without a closing '>': a 40 KB description of "1<1<1<…"
+// took 1.26 s to parse, and 5 MB (http.maxBodyBytes) would take hours of CPU a poll — before
+// any limit of ours sees the document. We never read the snippets (an item's text comes from
+// src/advisories/html-text.ts), so the function that makes them makes nothing. It is looked up
+// on the shared module object at each call (parser.js: `utils.getSnippet(…)`), so replacing it
+// there takes effect; the check fails loudly if an rss-parser upgrade moves it.
+if (typeof rssParserUtils.getSnippet !== 'function') throw new Error('rss-parser/lib/utils.js has no getSnippet: review the snippet bypass in src/feeds/parse-xml.ts');
+rssParserUtils.getSnippet = () => '';
 
 /**
  * A new parser for every document: rss-parser keeps one xml2js parser, and
