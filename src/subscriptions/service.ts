@@ -27,8 +27,7 @@ import {
   type VerificationRefusal,
 } from './repository.ts';
 import { addTrips, TooManyTripsError } from './trip-repository.ts';
-import { TRIP_LIMITS } from './trip-validate.ts';
-import { localDate, zoneAfter } from './trip-window.ts';
+import { localDate, TRIP_LIMITS, zoneAfter } from './trip-window.ts';
 
 /**
  * The traveler's side of subscriptions: double opt-in, phone verification.

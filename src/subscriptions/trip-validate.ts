@@ -1,5 +1,5 @@
 import { InputError, parseCountries } from './validate.ts';
-import { addDays, daysBetween, isCalendarDate } from './trip-window.ts';
+import { addDays, daysBetween, isCalendarDate, TRIP_LIMITS } from './trip-window.ts';
 
 /**
  * Trip input, shared by the CLI, the JSON API and the manage page. Each
@@ -12,20 +12,6 @@ export interface TripInput {
   from: string;
   to: string;
 }
-
-/** Bounds that keep trips what they are: a journey, not a standing subscription or a flood. */
-export const TRIP_LIMITS = {
-  /** Countries on one trip (a multi-country tour, not "everywhere"). */
-  maxCountries: 15,
-  /** How far ahead a trip may start (about two years). */
-  maxDaysAhead: 731,
-  /** How long one trip may last. */
-  maxDays: 366,
-  /** Trips not yet over, per subscriber. */
-  maxOpenTrips: 20,
-  /** Trips in one API request. */
-  maxPerRequest: 10,
-} as const;
 
 function parseDay(field: string, input: unknown): string {
   if (typeof input !== 'string' || input.trim() === '') throw new InputError(field, 'is required (a date, YYYY-MM-DD)');

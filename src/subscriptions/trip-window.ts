@@ -11,6 +11,25 @@ export interface TripDates {
   lastDay: string;
 }
 
+/**
+ * Bounds that keep trips what they are: a journey, not a standing subscription or a flood.
+ * Here rather than in trip-validate.ts, which loads zod and the configuration schema: the
+ * subscription service (and through it `dispatch`, which sends confirmations) needs the
+ * bounds, not the validators.
+ */
+export const TRIP_LIMITS = {
+  /** Countries on one trip (a multi-country tour, not "everywhere"). */
+  maxCountries: 15,
+  /** How far ahead a trip may start (about two years). */
+  maxDaysAhead: 731,
+  /** How long one trip may last. */
+  maxDays: 366,
+  /** Trips not yet over, per subscriber. */
+  maxOpenTrips: 20,
+  /** Trips in one API request. */
+  maxPerRequest: 10,
+} as const;
+
 export type TripPhase = 'upcoming' | 'followed' | 'past';
 
 const formatters = new Map<string, Intl.DateTimeFormat>();

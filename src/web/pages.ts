@@ -2,7 +2,7 @@ import { allCountries, countryName, countrySearchNames } from '../common/countri
 import type { SubscriberView } from '../subscriptions/repository.ts';
 import type { Trip } from '../subscriptions/trip-repository.ts';
 import type { TripPhase } from '../subscriptions/trip-window.ts';
-import { TRIP_LIMITS } from '../subscriptions/trip-validate.ts';
+import { TRIP_LIMITS } from '../subscriptions/trip-window.ts';
 import { FIELD_ORDER, type FieldErrors, type FormField, type FormValues } from './forms.ts';
 import { html, layout, type SafeHtml } from './html.ts';
 

@@ -24,7 +24,7 @@ export const register: RegisterCommand = (program, cli) => {
         return refuse(e);
       }
       const c = await cli.context();
-      const [{ addTrips, tripOwnerByEmail, TooManyTripsError }, { todayIn }] = await Promise.all([
+      const [{ addTrips, tripOwnerByEmail, TooManyTripsError }, { todayIn, TRIP_LIMITS }] = await Promise.all([
         import('../../subscriptions/trip-repository.ts'),
         import('../../subscriptions/trip-window.ts'),
       ]);
@@ -41,7 +41,7 @@ export const register: RegisterCommand = (program, cli) => {
         }
         let added: { added: number[]; briefingId: number | null };
         try {
-          added = await addTrips(db, owner.id, [trip], { now, today, maxOpenTrips: tv.TRIP_LIMITS.maxOpenTrips });
+          added = await addTrips(db, owner.id, [trip], { now, today, maxOpenTrips: TRIP_LIMITS.maxOpenTrips });
         } catch (e) {
           if (e instanceof TooManyTripsError) throw new UsageError(e.message);
           throw e;
