@@ -163,10 +163,13 @@ export function excerpt(body: string, max = 600): string[] {
  */
 export function textHtml(text: string): SafeHtml {
   return html`${textBlocks(text).map((b) =>
-    b.kind === 'list'
-      ? html`<ul>${b.items.map((item) => html`<li>${item}</li>`)}</ul>`
-      : html`<p>${b.lines.map((line, i) => (i === 0 ? line : html`<br>${line}`))}</p>`,
+    b.kind === 'list' ? html`<ul>${b.items.map((item) => html`<li>${lines(item)}</li>`)}</ul>` : html`<p>${lines(b.lines)}</p>`,
   )}`;
+}
+
+/** Lines of a paragraph or list item, each escaped, with <br> between them. */
+function lines(texts: string[]): SafeHtml[] {
+  return texts.map((line, i) => (i === 0 ? html`${line}` : html`<br>${line}`));
 }
 
 /**

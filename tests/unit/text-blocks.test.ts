@@ -22,21 +22,30 @@ describe('textBlocks', () => {
   });
 
   it('reads bulleted lines as one list, across blank lines between its items', () => {
-    expect(textBlocks('• Avoid crowds.\n• Monitor local media.')).toEqual([{ kind: 'list', items: ['Avoid crowds.', 'Monitor local media.'] }]);
+    expect(textBlocks('• Avoid crowds.\n• Monitor local media.')).toEqual([{ kind: 'list', items: [['Avoid crowds.'], ['Monitor local media.']] }]);
     // A <li> holding a <p> leaves a blank line after its item.
-    expect(textBlocks('• Avoid crowds.\n\n• Monitor local media.')).toEqual([{ kind: 'list', items: ['Avoid crowds.', 'Monitor local media.'] }]);
+    expect(textBlocks('• Avoid crowds.\n\n• Monitor local media.')).toEqual([{ kind: 'list', items: [['Avoid crowds.'], ['Monitor local media.']] }]);
   });
 
   it('reads paragraphs and lists in order, blank-line runs, empty items and stray spaces aside', () => {
-    expect(textBlocks('\nLocation: Moscow\n\n\nActions to Take:\n\n• Avoid crowds.\n•\n•  Keep a low profile. \nAssistance: call us.\n\nThanks.\n')).toEqual([
+    expect(textBlocks('\nLocation: Moscow\n\n\nActions to Take:\n\n• Avoid crowds.\n•\n•  Keep a low profile. \n\nAssistance: call us.\n\nThanks.\n')).toEqual([
       { kind: 'paragraph', lines: ['Location: Moscow'] },
       { kind: 'paragraph', lines: ['Actions to Take:'] },
-      { kind: 'list', items: ['Avoid crowds.', 'Keep a low profile.'] },
+      { kind: 'list', items: [['Avoid crowds.'], ['Keep a low profile.']] },
       { kind: 'paragraph', lines: ['Assistance: call us.'] },
       { kind: 'paragraph', lines: ['Thanks.'] },
     ]);
     expect(textBlocks('')).toEqual([]);
     expect(textBlocks('•\n\n•')).toEqual([]);
+  });
+
+  it('reads a line right after an item as more of that item (a <br> in its <li>): only a blank line ends a list', () => {
+    expect(textBlocks('• Keep a low profile. \nAssistance: call us.\n• Avoid crowds.\n\nThanks.')).toEqual([
+      { kind: 'list', items: [['Keep a low profile.', 'Assistance: call us.'], ['Avoid crowds.']] },
+      { kind: 'paragraph', lines: ['Thanks.'] },
+    ]);
+    // <li><br>b</li>: an item whose first line is empty.
+    expect(textBlocks(htmlToText('<ul><li><br>b</li><li>c</li></ul>'))).toEqual([{ kind: 'list', items: [['b'], ['c']] }]);
   });
 
   it('reads the U.S. Embassy Moscow March 7, 2024 alert as stored: its "Actions to Take" are a list', async () => {
@@ -45,7 +54,7 @@ describe('textBlocks', () => {
     const blocks = textBlocks(march7.body);
     expect(blocks.map((b) => b.kind)).toEqual(['paragraph', 'paragraph', 'paragraph', 'list']);
     expect(blocks[2]).toEqual({ kind: 'paragraph', lines: ['Actions to Take:'] });
-    expect(blocks[3]).toEqual({ kind: 'list', items: ['Avoid crowds.', 'Monitor local media for updates.', 'Be aware of your surroundings.'] });
+    expect(blocks[3]).toEqual({ kind: 'list', items: [['Avoid crowds.'], ['Monitor local media for updates.'], ['Be aware of your surroundings.']] });
     // The same alert with its actions as lines split by <br>: lines of one paragraph, no list.
     const plain = await profileFor('us-embassy').parse(fixture('us-embassy/us-embassy-russia-alerts_v2-plain-actions.xml'), { id: 'ru', countries: ['RU'] });
     const march1 = plain.find((i) => i.title.includes('March 1, 2024'))!;
@@ -58,7 +67,7 @@ describe('textBlocks', () => {
   it('reads the bullets html-to-text writes for <ul>, nested or in a <li> with paragraphs', () => {
     expect(textBlocks(htmlToText('<p>Before</p><ul><li>a</li><li>b<ul><li>b1</li></ul></li></ul><p>After</p>'))).toEqual([
       { kind: 'paragraph', lines: ['Before'] },
-      { kind: 'list', items: ['a', 'b', 'b1'] },
+      { kind: 'list', items: [['a'], ['b'], ['b1']] },
       { kind: 'paragraph', lines: ['After'] },
     ]);
   });
@@ -77,6 +86,15 @@ describe('textHtml (the country page)', () => {
   it('renders paragraphs and lists mixed, in order', () => {
     expect(textHtml('Actions to Take:\n\n• Avoid crowds.\n• Keep a low profile.\n\nAssistance: call us.').value).toBe(
       '<p>Actions to Take:</p><ul><li>Avoid crowds.</li><li>Keep a low profile.</li></ul><p>Assistance: call us.</p>',
+    );
+  });
+
+  it('renders a list item holding line breaks (the "Assistance:" addresses of an embassy alert) as one item, its lines kept', () => {
+    const text = htmlToText(
+      '<p>Assistance:</p><ul><li>U.S. Embassy Moscow<br>Bolshoy Deviatinsky Pereulok No. 8<br>+7 (495) 728-5000</li><li>State Department – Consular Affairs<br>888-407-4747 & <b>more</b></li></ul><p>Thanks.</p>',
+    );
+    expect(textHtml(text).value).toBe(
+      '<p>Assistance:</p><ul><li>U.S. Embassy Moscow<br>Bolshoy Deviatinsky Pereulok No. 8<br>+7 (495) 728-5000</li><li>State Department – Consular Affairs<br>888-407-4747 &amp; more</li></ul><p>Thanks.</p>',
     );
   });
 
