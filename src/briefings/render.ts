@@ -1,7 +1,8 @@
 import { LEVEL_NAMES, orderGovernments, type GovernmentLevel } from '../advisories/overview.ts';
 import { countryName } from '../common/countries.ts';
 import { escapeHtml, safeUrl } from '../common/escape.ts';
-import { headerSafe, listHeaders, stripBidi, truncateWords, type MessageLinks, type RenderedEmail } from '../delivery/render.ts';
+import { truncateWords } from '../common/text.ts';
+import { headerSafe, listHeaders, stripBidi, type MessageLinks, type RenderedEmail } from '../delivery/render.ts';
 import { addDays } from '../subscriptions/trip-window.ts';
 
 /**

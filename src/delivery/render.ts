@@ -4,6 +4,7 @@ import { shortLevelName } from '../advisories/wording.ts';
 import { countryName } from '../common/countries.ts';
 import { LEVEL_NAMES } from '../advisories/overview.ts';
 import { escapeHtml, safeUrl } from '../common/escape.ts';
+import { cutUnits, truncateWords } from '../common/text.ts';
 
 /**
  * Message rendering: pure functions from an event (and the versions before and
@@ -54,22 +55,6 @@ export interface RenderedEmail {
   text: string;
   html: string;
   headers: Record<string, string>;
-}
-
-/** The first `n` UTF-16 units of `s`, never ending in half a surrogate pair (an emoji cut in two). */
-function cutUnits(s: string, n: number): string {
-  const cut = s.slice(0, Math.max(0, n));
-  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
-}
-
-/** At most `max` characters, cut at a word boundary (a word is never cut unless it alone is too long). */
-export function truncateWords(s: string, max: number, ellipsis = '…'): string {
-  if (s.length <= max) return s;
-  const cut = cutUnits(s, max - ellipsis.length + 1);
-  // The cut lands on a boundary if the next character is a space.
-  const space = cut.lastIndexOf(' ');
-  const words = space > 0 ? cut.slice(0, space) : cutUnits(cut, max - ellipsis.length);
-  return `${words.replace(/[\s,;:—–-]+$/, '')}${ellipsis}`;
 }
 
 function placeOf(e: MessageEvent): string {

@@ -2,6 +2,7 @@ import { levelName, type CountryOverview, type GovernmentLevel, type LevelSeries
 import type { PublicEvent } from '../advisories/repository.ts';
 import { textBlocks } from '../advisories/text-blocks.ts';
 import { safeUrl } from '../common/escape.ts';
+import { truncateWords } from '../common/text.ts';
 import { html, layout, SafeHtml } from './html.ts';
 
 /**
@@ -142,11 +143,12 @@ export function eventSummary(e: PublicEvent): string {
   }
 }
 
-/** An event's text cut at a word near `max` characters, with "…" when cut. */
+/**
+ * An event's text in at most `max` characters, cut at a word in its second half (else
+ * between characters), with "…" when cut. Line breaks, and so paragraphs, are kept.
+ */
 export function cutText(body: string, max = 600): string {
-  if (body.length <= max) return body;
-  const space = body.lastIndexOf(' ', max);
-  return `${body.slice(0, space > max / 2 ? space : max)}…`;
+  return truncateWords(body, max, { minKept: max / 2 });
 }
 
 /** The first paragraphs of an event's text, cut at a word near `max` characters. */

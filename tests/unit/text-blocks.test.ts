@@ -4,7 +4,7 @@ import { htmlToText } from '../../src/advisories/normalize.ts';
 import type { PublicEvent } from '../../src/advisories/repository.ts';
 import { textBlocks } from '../../src/advisories/text-blocks.ts';
 import { profileFor } from '../../src/feeds/profiles/index.ts';
-import { alertsNewestFirst, textHtml } from '../../src/web/public-pages.ts';
+import { alertsNewestFirst, cutText, textHtml } from '../../src/web/public-pages.ts';
 
 // Stored text's paragraphs and bullet lists (as html-text.ts writes them), and the
 // country page's HTML of them.
@@ -103,6 +103,34 @@ describe('textHtml (the country page)', () => {
       '<p>Fish &amp; chips &lt;script&gt;alert(1)&lt;/script&gt;</p><ul><li>&lt;b onclick=&quot;x()&quot;&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; &#39;it&#39;</li></ul>',
     );
     expect(textHtml('&amp; &lt;').value).toBe('<p>&amp;amp; &amp;lt;</p>');
+  });
+});
+
+describe('cutText (the country page’s excerpt of an alert)', () => {
+  const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+  it('cuts text without spaces (Japanese, emoji, URLs) between characters, never in an emoji', () => {
+    // 599 units of Japanese, then 50 emoji (two UTF-16 units each): unit 600 is the second half of one.
+    const body = `${'注意喚起'.repeat(149)}日本語${'🚨'.repeat(50)}`;
+    expect(body.length).toBe(699);
+    const cut = cutText(body, 600);
+    expect(cut).not.toMatch(LONE_SURROGATE);
+    expect(cut).toBe(`${body.slice(0, 599)}…`);
+    // Emoji all the way: whole ones kept.
+    const emoji = '🚨'.repeat(350);
+    expect(cutText(emoji, 600)).not.toMatch(LONE_SURROGATE);
+    expect(cutText(emoji, 600).length).toBeLessThanOrEqual(600);
+  });
+
+  it('cuts at a word in the second half, keeps paragraphs, and leaves short text alone', () => {
+    expect(cutText('Short.', 600)).toBe('Short.');
+    const body = `First paragraph.\n\n${'word '.repeat(200)}`;
+    const cut = cutText(body, 600);
+    expect(cut).toMatch(/^First paragraph\.\n\n(word )+word…$/);
+    expect(textHtml(cut).value).toMatch(/^<p>First paragraph\.<\/p><p>(word )+word…<\/p>$/);
+    // A space only near the start is no word boundary worth cutting at: that would keep almost nothing.
+    const japanese = `注意 ${'日本語の文章'.repeat(120)}`;
+    expect(cutText(japanese, 600).length).toBeGreaterThan(300);
   });
 });
 
