@@ -182,9 +182,6 @@ function alertDate(e: PublicEvent): Date {
   return e.publishedAt ?? e.createdAt;
 }
 
-/** How many alerts a country page shows (and its JSON lists). */
-export const RECENT_ALERTS = 10;
-
 /** Alerts newest first by the date each is shown with; recorded order breaks ties. */
 export function alertsNewestFirst(alerts: readonly PublicEvent[]): PublicEvent[] {
   return [...alerts].sort((a, b) => alertDate(b).getTime() - alertDate(a).getTime() || b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
@@ -219,11 +216,10 @@ export function countryPage(options: {
   series: LevelSeries[];
   window: { from: Date; to: Date };
   changes: PublicEvent[];
-  /** Recent alerts in any order: the RECENT_ALERTS newest by the date shown are shown, in that order. */
+  /** The alerts to show, in order (public.ts picks the newest by alertsNewestFirst). */
   alerts: PublicEvent[];
 }): string {
-  const { country, name, overview } = options;
-  const alerts = alertsNewestFirst(options.alerts).slice(0, RECENT_ALERTS);
+  const { country, name, overview, alerts } = options;
   const govs = overview ? options.governments.filter((g) => overview.governments[g]).map((g) => overview.governments[g]!) : [];
   return layout(
     `${name}: travel advice`,

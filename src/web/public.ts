@@ -16,7 +16,7 @@ import { eventJson } from '../advisories/overview.ts';
 import { eventsAtom } from './atom.ts';
 import { messagePage } from './pages.ts';
 import { sendRendered, type PublicCache } from './public-cache.ts';
-import { countriesPage, countryPage, CSRF_SLOT, RECENT_ALERTS } from './public-pages.ts';
+import { alertsNewestFirst, countriesPage, countryPage, CSRF_SLOT } from './public-pages.ts';
 import { HttpError, type WebDeps } from './deps.ts';
 
 /**
@@ -27,6 +27,8 @@ import { HttpError, type WebDeps } from './deps.ts';
  */
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
+/** How many alerts a country page shows (the newest by the date shown) and its JSON lists (the last recorded). */
+const RECENT_ALERTS = 10;
 /**
  * Events per API page unless `limit` says otherwise (up to 500). Fifty: a page
  * of events with their full text is ~1.3 KB an event, and a 130 KB default page
@@ -148,7 +150,10 @@ export function registerPublicRoutes(app: FastifyInstance, deps: WebDeps, cache:
     if (raw !== cc) return reply.redirect(`/countries/${cc}`, 301);
     const r = await cache.get(`page:country:${cc}:${today()}`, async () => {
       const data = await countryData(cc);
-      return { type: HTML, body: countryPage({ country: cc, name: countryName(cc), ...data }) };
+      return {
+        type: HTML,
+        body: countryPage({ country: cc, name: countryName(cc), ...data, alerts: alertsNewestFirst(data.alerts).slice(0, RECENT_ALERTS) }),
+      };
     });
     // The follow form carries this visitor's CSRF token: the page is personal, not cacheable by others.
     return reply.type(HTML).header('cache-control', 'private, no-store').send(withCsrf(r.body, reply.generateCsrf()));
