@@ -16,7 +16,7 @@ import {
 } from '../subscriptions/validate.ts';
 import { parseTrips } from '../subscriptions/trip-validate.ts';
 import { removeTrip, tripsOf } from '../subscriptions/trip-repository.ts';
-import { localDate, tripPhase } from '../subscriptions/trip-window.ts';
+import { todayIn, tripPhase } from '../subscriptions/trip-window.ts';
 import { html } from './html.ts';
 import { parseSubscriptionForm } from './forms.ts';
 import { checkInboxPage, confirmedPage, managePage, type TripRow, messagePage, phoneForm, subscribePage, unsubscribeAskPage } from './pages.ts';
@@ -63,7 +63,7 @@ function requestFromJson(body: Body, knownFeeds: ReadonlySet<string>, now: Date,
   const phone = field(() => parsePhone(body.phone));
   const preferences = field(() => parsePreferences(body));
   // Trip dates are days in the traveler's zone: the one they give, else the service's.
-  const today = localDate(now, preferences.timezone ?? defaultTimezone);
+  const today = todayIn(preferences.timezone ?? null, defaultTimezone, now);
   const trips = field(() => parseTrips(body.trips, today));
   // Someone who only wants to hear around their trips follows no other country.
   const tripsOnly = trips.length > 0 && Array.isArray(body.countries) && body.countries.length === 0;
@@ -108,7 +108,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   const travelers = { defaultTimezone: deps.settings.defaultTimezone, leadDays: deps.settings.trips.leadDays };
   /** The traveler's trips for the manage page, each as upcoming, followed now or past in their zone. */
   const tripRows = async (view: SubscriberView): Promise<TripRow[]> => {
-    const today = localDate(traveler.clock.now(), view.timezone ?? travelers.defaultTimezone);
+    const today = todayIn(view.timezone, travelers.defaultTimezone, traveler.clock.now());
     return (await tripsOf(deps.db, view.id)).map((trip) => ({
       ...trip,
       phase: tripPhase({ firstDay: trip.from, lastDay: trip.to }, today, travelers.leadDays),
@@ -200,7 +200,7 @@ export function registerTravelerRoutes(app: FastifyInstance, deps: WebDeps, high
   });
 
   // The manage page's phone code form posts here: a form is answered with a page (deps.ts, wantsJson).
-  app.post('/api/phone/verify', { config: { ...limited.config, pageForms: true }, ...csrfForForms }, async (req, reply) => {
+  app.post('/api/phone/verify', { ...limited, config: { ...limited.config, pageForms: true }, ...csrfForForms }, async (req, reply) => {
     const form = isFormBody(req);
     const body = asBody(req.body);
     const token = typeof body.token === 'string' ? body.token : '';
