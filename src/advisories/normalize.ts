@@ -62,11 +62,13 @@ export class MarkupError extends AppError {
  * The most start tags an item's HTML may hold. Both converters parse with htmlparser2, whose
  * time grows with the square of the nesting depth (0.06 s at 20,000 nested elements, ~100 s
  * for a 5 MB body of nothing but `<div>`), and nesting is never deeper than the number of start
- * tags, so counting them first bounds that cost whatever the markup. The largest item of the
- * real feeds in tests/fixtures holds 375 (a US State Department advisory, nested 4 deep): this
- * is far above any real item, and low enough that refusing one costs milliseconds.
+ * tags, so counting them first bounds that cost whatever the markup. Nested blockquotes cost
+ * more again: each level quotes the text inside it, so 7 items 7,000 deep (under the document's
+ * bound below) took ~0.8 s of CPU a poll when this was 10,000 (a review, 2026-11-30). At 2,000,
+ * 25 such items (the document's bound) take ~55 ms. The largest item of the real feeds in
+ * tests/fixtures holds 375 (a US State Department advisory, nested 4 deep), a fifth of this.
  */
-export const MAX_START_TAGS = 10_000;
+export const MAX_START_TAGS = 2_000;
 
 /**
  * The most start tags the HTML of one document may hold altogether. The per-item limit bounds
@@ -116,10 +118,32 @@ export function refuseExcessMarkup(strings: Iterable<string | null>): void {
   }
 }
 
+/**
+ * How deep an item may nest the elements whose every line of text is prefixed once per level
+ * (quotes with "> ", lists with their indent). Their text grows with the square of the depth,
+ * whatever the tag count: 25 items of 2,000 nested blockquotes, each level with a few words,
+ * under both start-tag bounds, made ~100 MB of text and took minutes a poll (2026-11-30). Real
+ * items nest them 1–3 deep (the fixtures: at most 2).
+ */
+export const MAX_PREFIXED_NESTING = 20;
+
+/** Whether `html` nests blockquote, ul or ol more than MAX_PREFIXED_NESTING deep (opening tags minus closing ones). */
+function nestsPrefixedTooDeep(html: string): boolean {
+  let depth = 0;
+  for (const m of html.matchAll(/<(\/?)(?:blockquote|ul|ol)\b/gi)) {
+    depth = m[1] ? Math.max(0, depth - 1) : depth + 1;
+    if (depth > MAX_PREFIXED_NESTING) return true;
+  }
+  return false;
+}
+
 /** The raw text of `html`: html-text.ts's, or html-to-text's for the markup html-text.ts leaves to it. */
 function rawText(html: string): string {
   if (tooManyStartTags(html)) {
     throw new MarkupError(`an item's HTML has more than ${MAX_START_TAGS.toLocaleString('en-US')} tags, more than is converted to text`);
+  }
+  if (nestsPrefixedTooDeep(html)) {
+    throw new MarkupError(`an item's HTML nests quotes or lists more than ${MAX_PREFIXED_NESTING} deep, more than is converted to text`);
   }
   const fast = htmlToRawText(html);
   if (fast !== undefined) return fast;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { htmlToRawText } from '../../src/advisories/html-text.ts';
 import {
   MAX_DOCUMENT_START_TAGS,
+  MAX_PREFIXED_NESTING,
   MAX_START_TAGS,
   MarkupError,
   htmlToText,
@@ -137,22 +138,14 @@ describe('htmlToRawText gives what html-to-text gives', () => {
     expect(htmlToRawText('<constructor>a</constructor><p>b</p>')).toBe('a\n\nb');
   });
 
-  it('leaves markup nested deeper than its stack to html-to-text, which refuses it with a typed error', () => {
-    // Deeper than either converter's stack reaches (html-text.ts's: ~3,000 levels cold, ~5,600 warm), yet within MAX_START_TAGS.
-    for (const depth of [8_000, MAX_START_TAGS]) {
-      const deep = `${'<div>'.repeat(depth)}x`;
-      expect(htmlToRawText(deep), `${depth}`).toBeUndefined();
-      const err = (() => {
-        try {
-          return htmlToText(deep);
-        } catch (e) {
-          return e;
-        }
-      })();
-      expect(err, `${depth}`).toBeInstanceOf(MarkupError);
-      expect((err as MarkupError).message).toBe("an item's HTML is nested too deeply to convert to text");
-      expect((err as MarkupError).retryable).toBe(false);
-    }
+  it('leaves markup nested deeper than its stack to html-to-text, whose stack overflows too; htmlToText never gets that deep', () => {
+    // Deeper than either converter's stack reaches (html-text.ts's: ~3,000 levels cold, ~5,600 warm).
+    const deep = `${'<div>'.repeat(8_000)}x`;
+    expect(htmlToRawText(deep)).toBeUndefined();
+    expect(() => referenceHtmlToText(deep)).toThrow(RangeError);
+    // MAX_START_TAGS is below both stacks: such markup is refused uncounted-further, unparsed.
+    expect(MAX_START_TAGS).toBeLessThan(3_000);
+    expect(() => htmlToText(deep)).toThrow(`an item's HTML has more than ${MAX_START_TAGS.toLocaleString('en-US')} tags`);
   });
 
   it('leaves tables, <pre> and unusual ordered lists to html-to-text', () => {
@@ -190,6 +183,25 @@ describe('an item holding more than MAX_START_TAGS start tags', () => {
     expect(htmlToRawText(html)).toBe(referenceHtmlToText(html));
     expect(htmlToText(html)).toBe(tidyText(referenceHtmlToText(html)));
     expect(thrown(`${html}b>`)).toBeInstanceOf(MarkupError);
+  });
+});
+
+describe('an item nesting quotes or lists more than MAX_PREFIXED_NESTING deep', () => {
+  // Each level prefixes every line inside it ("> ", an indent), so the text grows with the square of the depth.
+  const nested = (tag: string, depth: number) => `${`<${tag}>level `.repeat(depth)}x${`</${tag}>`.repeat(depth)}`;
+  const refusal = `an item's HTML nests quotes or lists more than ${MAX_PREFIXED_NESTING} deep, more than is converted to text`;
+
+  it('is refused with a typed, permanent error, whatever the mix of blockquote, ul and ol and their case', () => {
+    const mixed = `${'<BLOCKQUOTE>a <ul><li>b <ol><li>c '.repeat(7)}x`;
+    for (const html of [nested('blockquote', MAX_PREFIXED_NESTING + 1), nested('ul', 2_000), mixed]) {
+      expect(() => htmlToText(html)).toThrow(refusal);
+    }
+  });
+
+  it('converts up to the limit, and siblings (closed before the next opens) do not add up', () => {
+    expect(htmlToText(nested('blockquote', MAX_PREFIXED_NESTING))).toContain('x');
+    const siblings = '<blockquote>a</blockquote><ul><li>b</li></ul>'.repeat(500);
+    expect(htmlToText(siblings)).toContain('b');
   });
 });
 
