@@ -178,8 +178,18 @@ function lines(texts: string[]): SafeHtml[] {
  * The date an alert is shown with: its government's, as for advice (our own
  * time would date an old post the day we first read it), else when we recorded it.
  */
+/**
+ * The government's date of an alert, unless it is more than a day after we recorded the alert: a
+ * feed's typo or a hostile item dated 2099 would otherwise sit atop the country's page for years.
+ * The day of slack keeps date-only dates, pinned to UTC midnight, that a government in a zone
+ * ahead of UTC published on its own calendar day before UTC's.
+ */
+function governmentDate(e: PublicEvent): Date | null {
+  return e.publishedAt && e.publishedAt.getTime() <= e.createdAt.getTime() + 86_400_000 ? e.publishedAt : null;
+}
+
 function alertDate(e: PublicEvent): Date {
-  return e.publishedAt ?? e.createdAt;
+  return governmentDate(e) ?? e.createdAt;
 }
 
 /** Alerts newest first by the date each is shown with; recorded order breaks ties. */
@@ -193,7 +203,8 @@ export function alertsNewestFirst(alerts: readonly PublicEvent[]): PublicEvent[]
  */
 function eventItem(e: PublicEvent, dated: 'recorded' | 'government'): SafeHtml {
   const link = safeUrl(e.link);
-  const when = dated === 'recorded' ? date(e.createdAt) : e.publishedAt ? date(e.publishedAt) : html`recorded here ${date(e.createdAt)}`;
+  const published = dated === 'government' ? governmentDate(e) : null;
+  const when = dated === 'recorded' ? date(e.createdAt) : published ? date(published) : html`recorded here ${date(e.createdAt)}`;
   return html`<li class="event">
 <h3>${e.title}</h3>
 <p class="meta">${e.government} · ${eventSummary(e)}${e.levelText ? ` (“${e.levelText}”)` : ''} · ${when}</p>

@@ -164,4 +164,14 @@ describe('alertsNewestFirst', () => {
     ]);
     expect(sorted.map((e) => e.id)).toEqual([2, 1, 5, 4, 3]);
   });
+
+  it('does not believe a government date more than a day after we recorded the alert (a typo, or an item dated 2099)', () => {
+    const sorted = alertsNewestFirst([
+      alert(1, '2026-03-07T09:00:00Z', '2026-03-07T09:00:00Z'),
+      alert(2, '2026-02-01T00:00:00Z', '2099-01-01T00:00:00Z'),
+      // Date-only, published on Tokyo's 8 March while it was still 7 March in UTC: believed.
+      alert(3, '2026-03-07T23:30:00Z', '2026-03-08T00:00:00Z'),
+    ]);
+    expect(sorted.map((e) => e.id)).toEqual([3, 1, 2]);
+  });
 });
