@@ -219,7 +219,15 @@ async function storeAll(deps: PollDeps, jobs: readonly StoreJob[]): Promise<Stor
     );
     return results;
   });
-  if (recordedEvents) deps.afterEventsCommitted?.();
+  if (recordedEvents) {
+    // The events are committed: whatever goes wrong in telling others must not turn this
+    // poll into a failure (it would be recorded as one, and its events stay).
+    try {
+      deps.afterEventsCommitted?.();
+    } catch (err) {
+      deps.logger.warn({ err }, 'could not announce the events this poll committed');
+    }
+  }
   return results;
 }
 
