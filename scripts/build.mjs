@@ -30,7 +30,20 @@ const out = path.join(root, 'dist');
 const startedAt = Date.now();
 
 const common = { platform: 'node', format: 'esm', target: 'node20.19', logLevel: 'warning', absWorkingDir: root };
-const BUNDLED = new Set(['zod', 'js-yaml', 'commander', 'pg', 'kysely', 'pino', 'i18n-iso-countries', 'nodemailer', 'rss-parser', 'xml2js', 'htmlparser2', 'diff']);
+const BUNDLED = new Set([
+  'zod',
+  'js-yaml',
+  'commander',
+  'pg',
+  'kysely',
+  'pino',
+  'i18n-iso-countries',
+  'nodemailer',
+  'rss-parser',
+  'xml2js',
+  'htmlparser2',
+  'diff',
+]);
 const { dependencies } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const external = Object.keys(dependencies)
   .filter((name) => !BUNDLED.has(name))

@@ -53,7 +53,8 @@ type CustomItem = {
 // src/advisories/html-text.ts), so the function that makes them makes nothing. It is looked up
 // on the shared module object at each call (parser.js: `utils.getSnippet(…)`), so replacing it
 // there takes effect; the check fails loudly if an rss-parser upgrade moves it.
-if (typeof rssParserUtils.getSnippet !== 'function') throw new Error('rss-parser/lib/utils.js has no getSnippet: review the snippet bypass in src/feeds/parse-xml.ts');
+if (typeof rssParserUtils.getSnippet !== 'function')
+  throw new Error('rss-parser/lib/utils.js has no getSnippet: review the snippet bypass in src/feeds/parse-xml.ts');
 rssParserUtils.getSnippet = () => '';
 
 /**

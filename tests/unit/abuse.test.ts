@@ -37,7 +37,9 @@ describe("rss-parser's snippets", () => {
   // the parse would hang rather than fail. What is checked instead: rss-parser, as this process
   // loads it, makes no snippet at all, and such text still comes through whole.
   it('rss-parser makes no snippets once the feed parser is loaded', async () => {
-    const rss = await new Parser().parseString(doc(`<item><title>Alert</title><description>&lt;p&gt;Avoid crowds&lt;/p&gt;</description><guid>g</guid></item>`));
+    const rss = await new Parser().parseString(
+      doc(`<item><title>Alert</title><description>&lt;p&gt;Avoid crowds&lt;/p&gt;</description><guid>g</guid></item>`),
+    );
     expect(rss.items[0]).toMatchObject({ content: '<p>Avoid crowds</p>', contentSnippet: '' });
   });
   it('an RSS description and an Atom summary and content of "1<1<1<…" come through whole', async () => {
