@@ -477,6 +477,11 @@ export class Dispatcher {
         const message = { to: sub.phone!, body: this.smsBody(rendered) };
         this.beginSend(claim.id);
         // An earlier attempt got a 5xx on create: it may have been sent. Ask before sending again.
+        // Twilio is asked for this number and this body, rendered afresh for this batch: if the
+        // feed was renamed (a reload) between the two attempts and its name is in the text, the
+        // earlier message is not found and the text goes twice. Known and accepted: a rename
+        // within one retry's back-off, on an answer that never came, is rare; storing each sent
+        // body would close it.
         const already = claim.uncertainSince ? await this.deps.sms.findSent(message, claim.uncertainSince) : null;
         // The lookup may have outlasted the stop's grace: the send must not begin after it.
         if (!already && this.settling) throw new NotBegun();
