@@ -22,8 +22,9 @@ import { waitFor } from '../helpers/wait.ts';
  */
 
 // Closing the embedded database (a checkpoint) takes up to ~3 s when CI runs two suites
-// side by side on 2 cores; 6 s still fails the fixed 10 s grace this test exists for.
-const STOP_BOUND_MS = 6_000;
+// side by side on 2 cores, and a stop took 6.1 s on a slower 2-core machine of the same kind
+// (AMD EPYC, 2026-11-30); 8.5 s still fails the fixed 10 s grace this test exists for.
+const STOP_BOUND_MS = 8_500;
 
 const kind = testDbKind();
 // Refusing a taken port (checked before the database is opened) and npm passing the signal on
