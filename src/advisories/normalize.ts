@@ -62,10 +62,9 @@ export class MarkupError extends AppError {
  * The most start tags an item's HTML may hold. Both converters parse with htmlparser2, whose
  * time grows with the square of the nesting depth (0.06 s at 20,000 nested elements, ~100 s
  * for a 5 MB body of nothing but `<div>`), and nesting is never deeper than the number of start
- * tags, so counting them first bounds that cost whatever the markup. Nested blockquotes cost
- * more again: each level quotes the text inside it, so 7 items 7,000 deep (under the document's
- * bound below) took ~0.8 s of CPU a poll when this was 10,000 (a review, 2026-11-30). At 2,000,
- * 25 such items (the document's bound) take ~55 ms. The largest item of the real feeds in
+ * tags, so counting them first bounds that cost whatever the markup (quotes and lists, whose
+ * text grows faster with depth, have their own bound, MAX_PREFIXED_NESTING). It was 10,000
+ * until 2026-11-30; 2,000 keeps the stack-deep shapes out of both converters. The largest item of the real feeds in
  * tests/fixtures holds 375 (a US State Department advisory, nested 4 deep), a fifth of this.
  */
 export const MAX_START_TAGS = 2_000;
@@ -75,9 +74,9 @@ export const MAX_START_TAGS = 2_000;
  * one conversion, not a document of many: 5 MB of items each nested 1,000–2,500 deep (under that
  * limit and the converters' stacks) took 0.45–0.6 s of CPU to read, on every poll, as a server
  * can change its document each time so that no converted text is cached. Converting costs about
- * 0.5–2 µs a start tag by shape: at this bound, 0.02–0.07 s for nested inline elements and
- * 0.05–0.15 s for nested blockquotes, the costliest found, each level quoting the text inside it
- * again (tests/bench/markup.bench.ts, at load 5–7 on 2 cores). The largest real document in
+ * 0.5–2 µs a start tag by shape: at this bound, 0.02–0.07 s for nested inline elements
+ * (tests/bench/markup.bench.ts, at load 5–7 on 2 cores); 25 items of 1,990 nested blockquotes
+ * took 0.03–0.04 s a parse before MAX_PREFIXED_NESTING refused them outright. The largest real document in
  * tests/fixtures, the State Department's 210 advisories (861 KB), holds 8,457 (titles,
  * descriptions, categories), a sixth of this: a document as dense with markup would reach the
  * bound only at about the 5 MB body limit.

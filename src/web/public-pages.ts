@@ -175,10 +175,6 @@ function lines(texts: string[]): SafeHtml[] {
 }
 
 /**
- * The date an alert is shown with: its government's, as for advice (our own
- * time would date an old post the day we first read it), else when we recorded it.
- */
-/**
  * The government's date of an alert, unless it is more than a day after we recorded the alert: a
  * feed's typo or a hostile item dated 2099 would otherwise sit atop the country's page for years.
  * The day of slack keeps date-only dates, pinned to UTC midnight, that a government in a zone
@@ -188,6 +184,10 @@ function governmentDate(e: PublicEvent): Date | null {
   return e.publishedAt && e.publishedAt.getTime() <= e.createdAt.getTime() + 86_400_000 ? e.publishedAt : null;
 }
 
+/**
+ * The date an alert is shown with: its government's, as for advice (our own
+ * time would date an old post the day we first read it), else when we recorded it.
+ */
 function alertDate(e: PublicEvent): Date {
   return governmentDate(e) ?? e.createdAt;
 }
